@@ -1,0 +1,85 @@
+//! CreateTopics: name rules, partition and replication checks, validated configs,
+//! `validate_only`, and (v5+) the created topic's configs in the reply.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, CreatableTopicResult};
+use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ApiHandler, errors};
+use crate::config::{SOURCE_TOPIC, TOPIC_CONFIGS};
+use crate::metadata::{NewTopic, Topic, TopicError};
+
+pub fn handle(api: &Arc<ApiHandler>, request: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
+    let mut seen = std::collections::HashSet::new();
+    let duplicates: std::collections::HashSet<String> = request
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.to_string()))
+        .map(|t| t.name.to_string())
+        .collect();
+    let results = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let name = t.name.clone();
+            let result = CreatableTopicResult::default().with_name(name.clone()).with_num_partitions(-1).with_replication_factor(-1);
+            if duplicates.contains(name.as_str()) {
+                return result
+                    .with_error_code(errors::INVALID_REQUEST)
+                    .with_error_message(Some(StrBytes::from_string(format!("Create topics request from client contains multiple entries for the topic {}", name.as_str()))));
+            }
+            let mut configs = BTreeMap::new();
+            for c in &t.configs {
+                match &c.value {
+                    Some(v) => {
+                        configs.insert(c.name.to_string(), v.to_string());
+                    }
+                    None => {
+                        let e = TopicError::InvalidConfig(format!("Null value not supported for topic configs: {}", c.name.as_str()));
+                        return result.with_error_code(e.code()).with_error_message(e.message().map(StrBytes::from_string));
+                    }
+                }
+            }
+            let new = NewTopic {
+                name: name.to_string(),
+                partitions: t.num_partitions,
+                replication_factor: t.replication_factor,
+                assignments: t
+                    .assignments
+                    .iter()
+                    .map(|a| (a.partition_index, a.broker_ids.iter().map(|b| b.0).collect()))
+                    .collect(),
+                configs,
+            };
+            match api.topics.create_topic(new, request.validate_only) {
+                Ok(topic) => result
+                    .with_topic_id(if request.validate_only { uuid::Uuid::nil() } else { topic.id })
+                    .with_num_partitions(topic.partitions)
+                    .with_replication_factor(1)
+                    .with_configs(Some(describe_configs(&topic))),
+                Err(e) => result.with_error_code(e.code()).with_error_message(e.message().map(StrBytes::from_string)),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(results)
+}
+
+fn describe_configs(topic: &Topic) -> Vec<CreatableTopicConfigs> {
+    TOPIC_CONFIGS
+        .iter()
+        .map(|d| {
+            let source = if topic.overrides.contains_key(d.name) {
+                SOURCE_TOPIC
+            } else {
+                crate::config::SOURCE_DEFAULT
+            };
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_static_str(d.name))
+                .with_value(Some(StrBytes::from_string(topic.config.get(d.name).to_string())))
+                .with_config_source(source)
+        })
+        .collect()
+}

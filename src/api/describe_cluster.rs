@@ -1,0 +1,32 @@
+//! DescribeCluster: this broker, the cluster id, and this node as controller.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
+use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ApiHandler, errors};
+
+const ENDPOINT_BROKERS: i8 = 1;
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub fn handle(api: &Arc<ApiHandler>, request: DescribeClusterRequest) -> DescribeClusterResponse {
+    let response = DescribeClusterResponse::default()
+        .with_endpoint_type(request.endpoint_type)
+        .with_cluster_id(StrBytes::from_string(api.identity.cluster_id.clone()))
+        .with_controller_id(api.identity.node_id.into())
+        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+    // A broker listener only answers for brokers; controllers are asked on their own listener.
+    if request.endpoint_type != ENDPOINT_BROKERS {
+        return response
+            .with_error_code(errors::UNSUPPORTED_ENDPOINT_TYPE)
+            .with_error_message(Some(StrBytes::from_static_str("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")));
+    }
+    response.with_brokers(vec![
+        DescribeClusterBroker::default()
+            .with_broker_id(api.identity.node_id.into())
+            .with_host(StrBytes::from_string(api.advertised.host.clone()))
+            .with_port(api.advertised.port as i32),
+    ])
+}

@@ -1,0 +1,231 @@
+//! Fetch: read whole batches from each partition within the request's byte limits (KIP-74:
+//! the first batch always comes back whole), through incremental fetch sessions (KIP-227),
+//! and long-poll for `min_bytes` by parking on the partitions' log-end notifications.
+
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::{ApiHandler, Reply, RequestError, encode, errors};
+use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
+use crate::log::{FetchSlice, LogError, PartitionLog};
+
+/// Kafka's read_committed isolation level.
+const READ_COMMITTED: i8 = 1;
+
+pub fn handle(api: &Arc<ApiHandler>, request: FetchRequest, version: i16) -> Result<Reply, RequestError> {
+    let by_id = version >= 13;
+    let key_of = |name: &TopicName, id: Uuid| -> PartitionKey {
+        if by_id {
+            let topic = api.topics.get_by_id(&id).map(|t| t.name.clone()).unwrap_or_default();
+            PartitionKey { topic_id: id, topic, partition: 0 }
+        } else {
+            PartitionKey { topic_id: Uuid::nil(), topic: name.to_string(), partition: 0 }
+        }
+    };
+    let mut requested = Vec::new();
+    for t in &request.topics {
+        let base = key_of(&t.topic, t.topic_id);
+        for p in &t.partitions {
+            let key = PartitionKey { partition: p.partition, ..base.clone() };
+            requested.push(SessionPartition::new(key, p.fetch_offset, p.partition_max_bytes, p.current_leader_epoch));
+        }
+    }
+    let mut forgotten = Vec::new();
+    for t in &request.forgotten_topics_data {
+        let base = key_of(&t.topic, t.topic_id);
+        forgotten.extend(t.partitions.iter().map(|p| PartitionKey { partition: *p, ..base.clone() }));
+    }
+    // Before v7 there are no sessions: every request is a sessionless full fetch.
+    let (session_id, epoch) = if version >= 7 { (request.session_id, request.session_epoch) } else { (0, -1) };
+    let (context, partitions) = match api.fetch_sessions.begin(session_id, epoch, requested, forgotten) {
+        Ok(r) => r,
+        Err(code) => {
+            let response = FetchResponse::default().with_error_code(code);
+            return Ok(Reply::Ready(encode(&response, version)?));
+        }
+    };
+    let plan = FetchPlan {
+        api: api.clone(),
+        partitions,
+        context,
+        by_id,
+        version,
+        max_bytes: if request.max_bytes <= 0 { i32::MAX as usize } else { request.max_bytes as usize },
+        min_bytes: request.min_bytes.max(0) as usize,
+        max_wait: Duration::from_millis(request.max_wait_ms.max(0) as u64),
+        read_committed: request.isolation_level == READ_COMMITTED,
+    };
+    Ok(Reply::Deferred(Box::pin(plan.run())))
+}
+
+struct FetchPlan {
+    api: Arc<ApiHandler>,
+    partitions: Vec<SessionPartition>,
+    context: FetchContext,
+    by_id: bool,
+    version: i16,
+    max_bytes: usize,
+    min_bytes: usize,
+    max_wait: Duration,
+    read_committed: bool,
+}
+
+/// One partition's outcome.
+struct PartitionResult {
+    key: PartitionKey,
+    error: i16,
+    slice: Option<FetchSlice>,
+}
+
+impl FetchPlan {
+    async fn run(self) -> Option<Bytes> {
+        let deadline = Instant::now() + self.max_wait;
+        let results = loop {
+            // Subscribe before reading, so an append between the read and the wait still wakes us.
+            let watches: Vec<_> = self.logs().into_iter().flatten().map(|l| l.subscribe()).collect();
+            let results = self.read_all();
+            let bytes: usize = results.iter().filter_map(|r| r.slice.as_ref()).map(|s| s.records.len()).sum();
+            let has_error = results.iter().any(|r| r.error != errors::NONE);
+            if bytes >= self.min_bytes || has_error || Instant::now() >= deadline || watches.is_empty() {
+                break results;
+            }
+            let mut waits: Vec<Pin<Box<dyn Future<Output = ()> + Send>>> = watches
+                .into_iter()
+                .map(|mut rx| -> Pin<Box<dyn Future<Output = ()> + Send>> {
+                    Box::pin(async move {
+                        if rx.changed().await.is_err() {
+                            // The log closed (topic deleted, shutdown): stop waiting on it.
+                            std::future::pending::<()>().await;
+                        }
+                    })
+                })
+                .collect();
+            let any_change = poll_fn(|cx| {
+                if waits.iter_mut().any(|w| w.as_mut().poll(cx).is_ready()) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                }
+            });
+            if tokio::time::timeout_at(deadline, any_change).await.is_err() {
+                break self.read_all();
+            }
+        };
+        match encode(&self.response(results), self.version) {
+            Ok(body) => Some(body),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode fetch response");
+                None
+            }
+        }
+    }
+
+    fn logs(&self) -> Vec<Option<Arc<PartitionLog>>> {
+        self.partitions
+            .iter()
+            .map(|p| self.api.topics.partition_log(&p.key.topic, p.key.partition))
+            .collect()
+    }
+
+    fn read_all(&self) -> Vec<PartitionResult> {
+        let mut remaining = self.max_bytes;
+        let mut returned_any = false;
+        let unknown = if self.by_id { errors::UNKNOWN_TOPIC_ID } else { errors::UNKNOWN_TOPIC_OR_PARTITION };
+        self.partitions
+            .iter()
+            .zip(self.logs())
+            .map(|(p, log)| {
+                let key = p.key.clone();
+                let Some(log) = log else {
+                    return PartitionResult { key, error: unknown, slice: None };
+                };
+                let epoch_error = errors::check_leader_epoch(p.current_leader_epoch);
+                if epoch_error != errors::NONE {
+                    return PartitionResult { key, error: epoch_error, slice: None };
+                }
+                let limit = (p.max_bytes.max(0) as usize).min(remaining);
+                match log.read(p.fetch_offset, limit, !returned_any) {
+                    Ok(slice) => {
+                        remaining = remaining.saturating_sub(slice.records.len());
+                        returned_any |= !slice.records.is_empty();
+                        PartitionResult { key, error: errors::NONE, slice: Some(slice) }
+                    }
+                    Err(LogError::OffsetOutOfRange { .. }) => {
+                        PartitionResult { key, error: errors::OFFSET_OUT_OF_RANGE, slice: None }
+                    }
+                    Err(LogError::Closed) => PartitionResult { key, error: unknown, slice: None },
+                    Err(e) => {
+                        tracing::error!(topic = %p.key.topic, partition = p.key.partition, error = %e, "read failed");
+                        PartitionResult { key, error: errors::KAFKA_STORAGE_ERROR, slice: None }
+                    }
+                }
+            })
+            .collect()
+    }
+
+    fn response(&self, results: Vec<PartitionResult>) -> FetchResponse {
+        let states: Vec<_> = results
+            .iter()
+            .map(|r| {
+                let state = match &r.slice {
+                    Some(s) => (s.high_watermark, s.high_watermark, s.log_start_offset, r.error),
+                    None => (-1, -1, -1, r.error),
+                };
+                let has_records = r.slice.as_ref().is_some_and(|s| !s.records.is_empty());
+                (r.key.clone(), has_records, state)
+            })
+            .collect();
+        let include = self.api.fetch_sessions.finish(self.context, &states);
+        let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+        for (r, include) in results.into_iter().zip(include) {
+            if !include {
+                continue;
+            }
+            let mut data = PartitionData::default()
+                .with_partition_index(r.key.partition)
+                .with_error_code(r.error)
+                .with_high_watermark(-1)
+                .with_last_stable_offset(-1)
+                .with_log_start_offset(-1)
+                .with_preferred_read_replica((-1).into())
+                .with_records(Some(Bytes::new()));
+            if let Some(slice) = r.slice {
+                data.high_watermark = slice.high_watermark;
+                data.last_stable_offset = slice.high_watermark;
+                data.log_start_offset = slice.log_start_offset;
+                data.records = Some(slice.records);
+            }
+            if self.read_committed {
+                data.aborted_transactions = Some(Vec::new());
+            }
+            let same_topic = topics.last().is_some_and(|t| {
+                if self.by_id { t.topic_id == r.key.topic_id } else { t.topic.as_str() == r.key.topic }
+            });
+            if !same_topic {
+                topics.push(
+                    FetchableTopicResponse::default()
+                        .with_topic(TopicName(StrBytes::from_string(r.key.topic.clone())))
+                        .with_topic_id(r.key.topic_id),
+                );
+            }
+            if let Some(t) = topics.last_mut() {
+                t.partitions.push(data);
+            }
+        }
+        let session_id = match self.context {
+            FetchContext::Sessionless => 0,
+            FetchContext::Full { session_id } | FetchContext::Incremental { session_id } => session_id,
+        };
+        FetchResponse::default().with_session_id(session_id).with_responses(topics)
+    }
+}

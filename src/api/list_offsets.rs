@@ -1,0 +1,72 @@
+//! ListOffsets: earliest, latest, max-timestamp and by-timestamp lookups.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionResponse, ListOffsetsTopicResponse};
+use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::{ApiHandler, errors};
+use crate::log::PartitionLog;
+
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+/// KIP-405: the earliest offset held locally; without tiered storage, the log start.
+const EARLIEST_LOCAL: i64 = -4;
+/// KIP-1005: the highest offset copied to tiered storage; there is none here.
+const LATEST_TIERED: i64 = -5;
+
+pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let out = ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1);
+                    let Some(log) = api.topics.partition_log(topic.name.as_str(), p.partition_index) else {
+                        return out.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
+                    };
+                    let epoch_error = errors::check_leader_epoch(p.current_leader_epoch);
+                    if epoch_error != errors::NONE {
+                        return out.with_error_code(epoch_error);
+                    }
+                    match lookup(&log, p.timestamp) {
+                        Ok(Some((offset, timestamp))) => out
+                            .with_offset(offset)
+                            .with_timestamp(timestamp)
+                            .with_leader_epoch(errors::LEADER_EPOCH),
+                        Ok(None) => out,
+                        Err(code) => out.with_error_code(code),
+                    }
+                })
+                .collect();
+            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// The (offset, timestamp) answering one query; `None` when no record matches (Kafka then
+/// answers offset -1, timestamp -1).
+fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<(i64, i64)>, i16> {
+    let storage = |e| {
+        tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "offset lookup failed");
+        errors::KAFKA_STORAGE_ERROR
+    };
+    match timestamp {
+        // The high watermark; without transactions it equals the last stable offset.
+        LATEST => Ok(Some((log.high_watermark(), -1))),
+        EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
+        LATEST_TIERED => Ok(None),
+        MAX_TIMESTAMP => log.max_timestamp().map_err(storage),
+        ts if ts >= 0 => log.offset_for_timestamp(ts).map_err(storage),
+        _ => Err(errors::INVALID_REQUEST),
+    }
+}

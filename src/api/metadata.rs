@@ -1,0 +1,99 @@
+//! Metadata: this broker, the cluster id, and the requested topics with their partitions,
+//! all led by this node. Unknown topics are created here when auto-creation is allowed, as
+//! Kafka does, so a producer's first metadata request finds its topic ready.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::metadata_response::{
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use uuid::Uuid;
+
+use super::{ApiHandler, errors};
+use crate::metadata::{Topic, TopicError, topics::validate_name};
+
+/// Kafka's "operations not requested" marker.
+const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
+pub fn handle(api: &Arc<ApiHandler>, request: MetadataRequest, version: i16) -> MetadataResponse {
+    let node: BrokerId = api.identity.node_id.into();
+    let brokers = vec![
+        MetadataResponseBroker::default()
+            .with_node_id(node)
+            .with_host(StrBytes::from_string(api.advertised.host.clone()))
+            .with_port(api.advertised.port as i32),
+    ];
+    // Before v4 a request could not opt out of auto-creation.
+    let allow_auto_create = (version < 4 || request.allow_auto_topic_creation) && api.config.auto_create_topics();
+    let topics = match request.topics {
+        None => api.topics.all().iter().map(|t| describe(api, t)).collect(),
+        // v0 has no null: an empty list means every topic.
+        Some(list) if list.is_empty() && version == 0 => api.topics.all().iter().map(|t| describe(api, t)).collect(),
+        Some(list) => list
+            .into_iter()
+            .map(|requested| match requested.name {
+                Some(name) => lookup_by_name(api, name, allow_auto_create),
+                None => lookup_by_id(api, requested.topic_id),
+            })
+            .collect(),
+    };
+    MetadataResponse::default()
+        .with_brokers(brokers)
+        .with_cluster_id(Some(StrBytes::from_string(api.identity.cluster_id.clone())))
+        .with_controller_id(node)
+        .with_topics(topics)
+        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}
+
+fn lookup_by_name(api: &ApiHandler, name: TopicName, allow_auto_create: bool) -> MetadataResponseTopic {
+    let error = |code: i16| {
+        MetadataResponseTopic::default()
+            .with_error_code(code)
+            .with_name(Some(name.clone()))
+            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+    };
+    if validate_name(name.as_str()).is_err() {
+        return error(errors::INVALID_TOPIC_EXCEPTION);
+    }
+    let found = if allow_auto_create {
+        api.topics.get_or_auto_create(name.as_str())
+    } else {
+        api.topics.get(name.as_str()).ok_or(TopicError::UnknownTopic)
+    };
+    match found {
+        Ok(t) => describe(api, &t),
+        Err(e) => error(e.code()),
+    }
+}
+
+fn lookup_by_id(api: &ApiHandler, id: Uuid) -> MetadataResponseTopic {
+    match api.topics.get_by_id(&id) {
+        Some(t) => describe(api, &t),
+        None => MetadataResponseTopic::default()
+            .with_error_code(errors::UNKNOWN_TOPIC_ID)
+            .with_topic_id(id)
+            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+    }
+}
+
+fn describe(api: &ApiHandler, topic: &Topic) -> MetadataResponseTopic {
+    let node: BrokerId = api.identity.node_id.into();
+    let partitions = (0..topic.partitions)
+        .map(|p| {
+            MetadataResponsePartition::default()
+                .with_partition_index(p)
+                .with_leader_id(node)
+                .with_leader_epoch(errors::LEADER_EPOCH)
+                .with_replica_nodes(vec![node])
+                .with_isr_nodes(vec![node])
+        })
+        .collect();
+    MetadataResponseTopic::default()
+        .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
+        .with_topic_id(topic.id)
+        .with_is_internal(topic.is_internal())
+        .with_partitions(partitions)
+        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+}

@@ -1,0 +1,192 @@
+//! The API layer: one module per Kafka API, each decoding its request with `kafka-protocol`,
+//! calling into the domain (`metadata`, `log`), and encoding the reply. It holds no state of
+//! its own beyond handles to those services.
+//!
+//! [`SUPPORTED_APIS`] is the single source of truth for the versions served: dispatch checks
+//! it and ApiVersions reports it.
+
+pub mod api_versions;
+pub mod create_partitions;
+pub mod create_topics;
+pub mod delete_topics;
+pub mod describe_cluster;
+pub mod describe_configs;
+pub mod describe_log_dirs;
+pub mod errors;
+pub mod fetch;
+pub mod list_offsets;
+pub mod metadata;
+pub mod offset_for_leader_epoch;
+pub mod produce;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+
+use crate::config::BrokerConfig;
+use crate::fetch_session::FetchSessionCache;
+use crate::log::LogManager;
+use crate::metadata::{ClusterIdentity, TopicRegistry};
+
+/// Served APIs and version ranges (Kafka 4.1's). Produce is advertised from v0 although
+/// v0-2 requests are refused, as Kafka 4 does: older librdkafka disables compression when
+/// the advertised minimum is above 0.
+pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::Produce, 0, 13),
+    (ApiKey::Fetch, 4, 18),
+    (ApiKey::ListOffsets, 1, 10),
+    (ApiKey::Metadata, 0, 13),
+    (ApiKey::ApiVersions, 0, 4),
+    (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::DescribeLogDirs, 1, 4),
+];
+
+/// Produce versions below this are advertised but refused (see [`SUPPORTED_APIS`]).
+pub const PRODUCE_MIN_SERVED: i16 = 3;
+
+/// Where clients reach this broker, as Metadata and DescribeCluster report it.
+#[derive(Clone, Debug)]
+pub struct Advertised {
+    pub host: String,
+    pub port: u16,
+}
+
+/// Handles to the services the APIs translate into.
+pub struct ApiHandler {
+    pub config: Arc<BrokerConfig>,
+    pub identity: ClusterIdentity,
+    pub advertised: Advertised,
+    pub topics: Arc<TopicRegistry>,
+    pub logs: Arc<LogManager>,
+    pub fetch_sessions: FetchSessionCache,
+}
+
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
+
+/// What a request produces: an encoded response body now, one later, or nothing.
+pub enum Reply {
+    Ready(Bytes),
+    /// Finishes off the connection task (an fsync wait, a fetch long-poll).
+    Deferred(ReplyFuture),
+    /// The KIP-511 reply to an ApiVersions request of a version this broker does not know:
+    /// always encoded as v0.
+    UnsupportedApiVersions(Bytes),
+    /// acks=0 produce.
+    None,
+}
+
+impl Reply {
+    pub fn response_version(&self, request_version: i16) -> i16 {
+        match self {
+            Reply::UnsupportedApiVersions(_) => 0,
+            _ => request_version,
+        }
+    }
+}
+
+/// A request the connection cannot continue after; it is closed with a log line.
+#[derive(Debug)]
+pub enum RequestError {
+    Malformed(String),
+    UnsupportedVersion { api: ApiKey, version: i16 },
+    Encode(String),
+}
+
+impl fmt::Display for RequestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestError::Malformed(m) => write!(f, "{m}"),
+            RequestError::UnsupportedVersion { api, version } => {
+                write!(f, "unsupported version {version} of {api:?}")
+            }
+            RequestError::Encode(m) => write!(f, "cannot encode response: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for RequestError {}
+
+pub fn version_range(api: ApiKey) -> Option<(i16, i16)> {
+    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == api).map(|(_, lo, hi)| (*lo, *hi))
+}
+
+pub fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, RequestError> {
+    T::decode(body, version).map_err(|e| RequestError::Malformed(format!("cannot decode request body: {e}")))
+}
+
+pub fn encode<T: Encodable>(response: &T, version: i16) -> Result<Bytes, RequestError> {
+    let size = response.compute_size(version).map_err(|e| RequestError::Encode(e.to_string()))?;
+    let mut buf = BytesMut::with_capacity(size);
+    response.encode(&mut buf, version).map_err(|e| RequestError::Encode(e.to_string()))?;
+    Ok(buf.freeze())
+}
+
+/// Encodes a response computed now.
+pub fn ready<T: Encodable>(response: &T, version: i16) -> Result<Reply, RequestError> {
+    Ok(Reply::Ready(encode(response, version)?))
+}
+
+impl ApiHandler {
+    /// Routes one request. Runs on the connection task in request order.
+    pub fn handle(
+        self: &Arc<Self>,
+        api: ApiKey,
+        header: &RequestHeader,
+        mut body: Bytes,
+    ) -> Result<Reply, RequestError> {
+        let version = header.request_api_version;
+        let supported = version_range(api).is_some_and(|(lo, hi)| (lo..=hi).contains(&version));
+        if api == ApiKey::ApiVersions && !supported {
+            return api_versions::unsupported_version();
+        }
+        if !supported || (api == ApiKey::Produce && version < PRODUCE_MIN_SERVED) {
+            return Err(RequestError::UnsupportedVersion { api, version });
+        }
+        let b = &mut body;
+        match api {
+            ApiKey::ApiVersions => ready(&api_versions::handle(decode(b, version)?, version), version),
+            ApiKey::Metadata => ready(&metadata::handle(self, decode(b, version)?, version), version),
+            ApiKey::Produce => produce::handle(self, decode(b, version)?, version),
+            ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version),
+            ApiKey::ListOffsets => ready(&list_offsets::handle(self, decode(b, version)?, version), version),
+            ApiKey::CreateTopics => ready(&create_topics::handle(self, decode(b, version)?, version), version),
+            ApiKey::DeleteTopics => ready(&delete_topics::handle(self, decode(b, version)?, version), version),
+            ApiKey::CreatePartitions => {
+                ready(&create_partitions::handle(self, decode(b, version)?), version)
+            }
+            ApiKey::DescribeConfigs => {
+                ready(&describe_configs::handle(self, decode(b, version)?, version), version)
+            }
+            ApiKey::DescribeCluster => ready(&describe_cluster::handle(self, decode(b, version)?), version),
+            ApiKey::OffsetForLeaderEpoch => {
+                ready(&offset_for_leader_epoch::handle(self, decode(b, version)?), version)
+            }
+            ApiKey::DescribeLogDirs => ready(&describe_log_dirs::handle(self, decode(b, version)?), version),
+            other => Err(RequestError::UnsupportedVersion { api: other, version }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn served_ranges_are_within_the_codec() {
+        for (api, lo, hi) in SUPPORTED_APIS {
+            let codec = api.valid_versions();
+            let lo = if *api == ApiKey::Produce { PRODUCE_MIN_SERVED } else { *lo };
+            assert!(codec.min <= lo && *hi <= codec.max, "{api:?} {lo}-{hi} outside codec {codec}");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! Wires the services together and runs the broker until a shutdown signal: open the data
+//! directory (recovering after a crash), bind the listener, serve, then shut down in order —
+//! stop accepting, finish in-flight requests, flush, mark the shutdown clean.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::api::{Advertised, ApiHandler};
+use crate::config::BrokerConfig;
+use crate::fetch_session::FetchSessionCache;
+use crate::log::LogManager;
+use crate::metadata::{ClusterIdentity, TopicRegistry};
+use crate::net::{ConnectionLimits, Listener};
+
+/// How long shutdown waits for connections to finish what they owe.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs the broker until `shutdown` resolves.
+pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let data_dir = config.data_dir();
+    let node_id = config.node_id();
+    let listen = config.listen_addr()?;
+    let advertised_cfg = config.advertised()?;
+
+    let (identity, topics, logs) = {
+        let config = config.clone();
+        let data_dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || open_storage(config, &data_dir, node_id))
+            .await
+            .context("storage open task failed")??
+    };
+
+    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    let advertised = match advertised_cfg {
+        Some((host, port)) => Advertised { host, port },
+        None => Advertised { host: advertise_host(bound), port: bound.port() },
+    };
+    let api = Arc::new(ApiHandler {
+        config: config.clone(),
+        identity: identity.clone(),
+        advertised: advertised.clone(),
+        topics,
+        logs: logs.clone(),
+        fetch_sessions: FetchSessionCache::default(),
+    });
+    let limits = Arc::new(ConnectionLimits {
+        max_request_bytes: config.socket_request_max_bytes(),
+        idle_timeout: Duration::from_millis(config.connections_max_idle_ms()),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let server = tokio::spawn(
+        Listener { listener, api, limits, max_connections: config.max_connections() }.run(stop_rx),
+    );
+    tracing::info!(
+        cluster_id = %identity.cluster_id,
+        node_id,
+        data_dir = %data_dir.display(),
+        advertised = %format!("{}:{}", advertised.host, advertised.port),
+        "listening on {bound}"
+    );
+
+    shutdown.await;
+    tracing::info!("shutting down: no new connections; finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
+        tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; closing anyway");
+    }
+    tokio::task::spawn_blocking(move || logs.shutdown())
+        .await
+        .context("log shutdown task failed")?
+        .context("log shutdown failed")?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+type Storage = (ClusterIdentity, Arc<TopicRegistry>, Arc<LogManager>);
+
+fn open_storage(config: Arc<BrokerConfig>, data_dir: &std::path::Path, node_id: i32) -> anyhow::Result<Storage> {
+    let identity = ClusterIdentity::load_or_create(data_dir, node_id)
+        .with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
+    let topics = Arc::new(TopicRegistry::open(config, data_dir).context("cannot read the metadata log")?);
+    let registry = topics.clone();
+    let logs = LogManager::open(data_dir, move |topic| registry.topic_config(topic).log_config())
+        .map_err(|e| anyhow::anyhow!("cannot open logs: {e}"))?;
+    topics.attach_logs(logs.clone()).map_err(|e| anyhow::anyhow!("cannot open topic partitions: {e}"))?;
+    Ok((identity, topics, logs))
+}
+
+/// A wildcard listener has no address clients can use; advertise the loopback name.
+fn advertise_host(bound: SocketAddr) -> String {
+    if bound.ip().is_unspecified() { "localhost".to_string() } else { bound.ip().to_string() }
+}

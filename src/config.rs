@@ -1,0 +1,714 @@
+//! Broker and topic configuration under Kafka's own key names and defaults.
+//!
+//! Values are layered, lowest precedence first: built-in defaults, a TOML file, `--set`
+//! arguments, then `RIVULET_*` environment variables. Every key must be known and every
+//! value must parse, so a typo is refused at start instead of being silently ignored.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::log::LogConfig;
+
+/// Kafka's config types, numbered as DescribeConfigs v3+ reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigType {
+    Boolean = 1,
+    String = 2,
+    Int = 3,
+    Long = 5,
+    Double = 6,
+    List = 7,
+    Password = 9,
+}
+
+/// Constraints Kafka's `ConfigDef` validators express for the keys served here.
+#[derive(Clone, Copy, Debug)]
+pub enum Validator {
+    Any,
+    AtLeast(i64),
+    Between(i64, i64),
+    DoubleBetween(f64, f64),
+    OneOf(&'static [&'static str]),
+    /// Every comma-separated item must be one of these.
+    ListOf(&'static [&'static str]),
+    /// `-1` or a value in the range (compression levels, where -1 means the codec default).
+    MinusOneOr(i64, i64),
+}
+
+/// One known configuration key.
+#[derive(Debug)]
+pub struct ConfigDef {
+    pub name: &'static str,
+    pub ty: ConfigType,
+    /// `None` is Kafka's null default.
+    pub default: Option<&'static str>,
+    pub validator: Validator,
+    /// Keys that only matter with several brokers or replicas are accepted and stored but
+    /// change nothing on a single node.
+    pub effective: bool,
+    pub doc: &'static str,
+}
+
+const fn def(
+    name: &'static str,
+    ty: ConfigType,
+    default: Option<&'static str>,
+    validator: Validator,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef { name, ty, default, validator, effective: true, doc }
+}
+
+const fn inert(
+    name: &'static str,
+    ty: ConfigType,
+    default: Option<&'static str>,
+    doc: &'static str,
+) -> ConfigDef {
+    ConfigDef { name, ty, default, validator: Validator::Any, effective: false, doc }
+}
+
+use ConfigType as T;
+use Validator as V;
+
+const LONG_MAX: &str = "9223372036854775807";
+const INT_MAX: &str = "2147483647";
+const CLEANUP_POLICIES: &[&str] = &["delete", "compact"];
+const COMPRESSION_TYPES: &[&str] = &["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"];
+const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
+
+/// Broker keys. Topic-level keys that have a broker-wide default are listed in
+/// [`TOPIC_CONFIGS`] together with the broker key they inherit from.
+pub static BROKER_CONFIGS: &[ConfigDef] = &[
+    def("node.id", T::Int, Some("1"), V::AtLeast(0), "The id of this broker in Metadata responses."),
+    def("broker.id", T::Int, Some("-1"), V::AtLeast(-1), "Alias of node.id; used when set and node.id is not."),
+    def("listeners", T::String, Some("PLAINTEXT://127.0.0.1:9092"), V::Any, "Address to listen on (`--listen`)."),
+    def("advertised.listeners", T::String, None, V::Any, "Address given to clients in Metadata (`--advertise`); defaults to the listen address."),
+    def("log.dirs", T::String, Some("./data"), V::Any, "Data directory (`--data-dir`)."),
+    def("log.dir", T::String, Some("./data"), V::Any, "Data directory when log.dirs is not set."),
+    def("auto.create.topics.enable", T::Boolean, Some("true"), V::Any, "Create a topic on first produce or metadata request for it."),
+    def("num.partitions", T::Int, Some("1"), V::AtLeast(1), "Partitions of auto-created topics and of CreateTopics with -1."),
+    def("default.replication.factor", T::Int, Some("1"), V::Between(1, 1), "Replication factor of auto-created topics; only 1 exists on one node."),
+    def("delete.topic.enable", T::Boolean, Some("true"), V::Any, "Allow DeleteTopics."),
+    def("message.max.bytes", T::Int, Some("1048588"), V::AtLeast(0), "Largest record batch accepted (topic: max.message.bytes)."),
+    def("socket.request.max.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Largest request frame; larger frames close the connection."),
+    def("max.connections", T::Int, Some(INT_MAX), V::AtLeast(0), "Connections accepted at once; further ones wait."),
+    def("connections.max.idle.ms", T::Long, Some("600000"), V::AtLeast(1), "Idle connections are closed after this long."),
+    def("log.segment.bytes", T::Int, Some("1073741824"), V::AtLeast(14), "Size at which a segment rolls (topic: segment.bytes)."),
+    def("log.roll.ms", T::Long, None, V::AtLeast(1), "Age at which a segment rolls (topic: segment.ms)."),
+    def("log.roll.hours", T::Int, Some("168"), V::AtLeast(1), "log.roll.ms in hours when that is not set."),
+    def("log.roll.jitter.ms", T::Long, None, V::AtLeast(0), "Topic: segment.jitter.ms."),
+    def("log.roll.jitter.hours", T::Int, Some("0"), V::AtLeast(0), "log.roll.jitter.ms in hours."),
+    def("log.index.size.max.bytes", T::Int, Some("10485760"), V::AtLeast(4), "Size of a segment's offset index (topic: segment.index.bytes)."),
+    def("log.index.interval.bytes", T::Int, Some("4096"), V::AtLeast(0), "Bytes between index entries (topic: index.interval.bytes)."),
+    def("log.flush.interval.messages", T::Long, Some(LONG_MAX), V::AtLeast(1), "fsync after this many messages (topic: flush.messages)."),
+    def("log.flush.interval.ms", T::Long, None, V::AtLeast(0), "fsync after this long (topic: flush.ms)."),
+    def("log.flush.scheduler.interval.ms", T::Long, Some(LONG_MAX), V::AtLeast(0), "log.flush.interval.ms when that is not set."),
+    def("log.flush.offset.checkpoint.interval.ms", T::Int, Some("60000"), V::AtLeast(0), "How often the recovery point is checkpointed."),
+    def("log.retention.ms", T::Long, None, V::AtLeast(-1), "Topic: retention.ms."),
+    def("log.retention.minutes", T::Int, None, V::AtLeast(-1), "log.retention.ms in minutes."),
+    def("log.retention.hours", T::Int, Some("168"), V::AtLeast(-1), "log.retention.ms in hours."),
+    def("log.retention.bytes", T::Long, Some("-1"), V::AtLeast(-1), "Topic: retention.bytes."),
+    def("log.retention.check.interval.ms", T::Long, Some("300000"), V::AtLeast(1), "How often retention runs."),
+    def("log.segment.delete.delay.ms", T::Long, Some("60000"), V::AtLeast(0), "Topic: file.delete.delay.ms."),
+    def("log.cleanup.policy", T::List, Some("delete"), V::ListOf(CLEANUP_POLICIES), "Topic: cleanup.policy."),
+    def("log.cleaner.enable", T::Boolean, Some("true"), V::Any, "Run the log cleaner for compacted topics."),
+    def("log.cleaner.threads", T::Int, Some("1"), V::AtLeast(0), "Log cleaner threads."),
+    def("log.cleaner.dedupe.buffer.size", T::Long, Some("134217728"), V::AtLeast(0), "Memory for the cleaner's key map."),
+    def("log.cleaner.delete.retention.ms", T::Long, Some("86400000"), V::AtLeast(0), "Topic: delete.retention.ms."),
+    def("log.cleaner.min.cleanable.ratio", T::Double, Some("0.5"), V::DoubleBetween(0.0, 1.0), "Topic: min.cleanable.dirty.ratio."),
+    def("log.cleaner.min.compaction.lag.ms", T::Long, Some("0"), V::AtLeast(0), "Topic: min.compaction.lag.ms."),
+    def("log.cleaner.max.compaction.lag.ms", T::Long, Some(LONG_MAX), V::AtLeast(1), "Topic: max.compaction.lag.ms."),
+    def("log.message.timestamp.type", T::String, Some("CreateTime"), V::OneOf(TIMESTAMP_TYPES), "Topic: message.timestamp.type."),
+    def("log.message.timestamp.before.max.ms", T::Long, Some(LONG_MAX), V::AtLeast(0), "Topic: message.timestamp.before.max.ms."),
+    def("log.message.timestamp.after.max.ms", T::Long, Some("3600000"), V::AtLeast(0), "Topic: message.timestamp.after.max.ms."),
+    def("log.preallocate", T::Boolean, Some("false"), V::Any, "Topic: preallocate."),
+    def("compression.type", T::String, Some("producer"), V::OneOf(COMPRESSION_TYPES), "Topic: compression.type."),
+    def("compression.gzip.level", T::Int, Some("-1"), V::MinusOneOr(1, 9), "Topic: compression.gzip.level."),
+    def("compression.lz4.level", T::Int, Some("9"), V::Between(1, 17), "Topic: compression.lz4.level."),
+    def("compression.zstd.level", T::Int, Some("3"), V::Between(-131072, 22), "Topic: compression.zstd.level."),
+    def("offsets.topic.num.partitions", T::Int, Some("50"), V::AtLeast(1), "Partitions of __consumer_offsets."),
+    def("offsets.topic.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Segment size of __consumer_offsets."),
+    def("offsets.retention.minutes", T::Int, Some("10080"), V::AtLeast(1), "Committed offsets of empty groups expire after this."),
+    def("offsets.retention.check.interval.ms", T::Long, Some("600000"), V::AtLeast(1), "How often expired offsets are removed."),
+    def("group.initial.rebalance.delay.ms", T::Int, Some("3000"), V::AtLeast(0), "Wait for more members before the first rebalance of a new group."),
+    def("group.min.session.timeout.ms", T::Int, Some("6000"), V::AtLeast(0), "Smallest session timeout a member may ask for."),
+    def("group.max.session.timeout.ms", T::Int, Some("1800000"), V::AtLeast(0), "Largest session timeout a member may ask for."),
+    def("group.max.size", T::Int, Some(INT_MAX), V::AtLeast(1), "Members a group may hold."),
+    def("transaction.state.log.num.partitions", T::Int, Some("50"), V::AtLeast(1), "Partitions of __transaction_state."),
+    def("transactional.id.expiration.ms", T::Int, Some("604800000"), V::AtLeast(1), "Idle transactional ids expire after this."),
+    def("transaction.max.timeout.ms", T::Int, Some("900000"), V::AtLeast(1), "Largest transaction timeout a producer may ask for."),
+    inert("min.insync.replicas", T::Int, Some("1"), "Topic: min.insync.replicas."),
+    inert("unclean.leader.election.enable", T::Boolean, Some("false"), "Topic: unclean.leader.election.enable."),
+    inert("offsets.topic.replication.factor", T::Int, Some("3"), "Replication of __consumer_offsets."),
+    inert("transaction.state.log.replication.factor", T::Int, Some("3"), "Replication of __transaction_state."),
+    inert("transaction.state.log.min.isr", T::Int, Some("2"), "min.insync.replicas of __transaction_state."),
+    inert("num.network.threads", T::Int, Some("3"), "The async runtime sizes itself to the machine."),
+    inert("num.io.threads", T::Int, Some("8"), "The async runtime sizes itself to the machine."),
+    inert("num.recovery.threads.per.data.dir", T::Int, Some("2"), "Recovery runs per partition at start."),
+    inert("socket.send.buffer.bytes", T::Int, Some("102400"), "Left to the operating system."),
+    inert("socket.receive.buffer.bytes", T::Int, Some("102400"), "Left to the operating system."),
+    inert("broker.rack", T::String, None, "Reported to clients; one node has one rack."),
+    inert("process.roles", T::List, Some("broker,controller"), "One process is both broker and controller."),
+    inert("controller.quorum.voters", T::List, Some(""), "No quorum: one node."),
+    inert("controller.listener.names", T::List, None, "No separate controller listener."),
+    inert("inter.broker.listener.name", T::String, None, "No other brokers."),
+    inert("listener.security.protocol.map", T::String, None, "PLAINTEXT only."),
+];
+
+/// A topic-level config: its name, the broker key it inherits its default from, and the
+/// fallback used when the broker key has no value either.
+#[derive(Debug)]
+pub struct TopicConfigDef {
+    pub name: &'static str,
+    pub broker_key: Option<&'static str>,
+    pub ty: ConfigType,
+    pub default: Option<&'static str>,
+    pub validator: Validator,
+    pub effective: bool,
+}
+
+const fn topic(
+    name: &'static str,
+    broker_key: Option<&'static str>,
+    ty: ConfigType,
+    default: &'static str,
+    validator: Validator,
+) -> TopicConfigDef {
+    TopicConfigDef { name, broker_key, ty, default: Some(default), validator, effective: true }
+}
+
+const fn topic_inert(
+    name: &'static str,
+    broker_key: Option<&'static str>,
+    ty: ConfigType,
+    default: &'static str,
+) -> TopicConfigDef {
+    TopicConfigDef { name, broker_key, ty, default: Some(default), validator: V::Any, effective: false }
+}
+
+/// Every topic-level config Kafka 4 documents.
+pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
+    topic("cleanup.policy", Some("log.cleanup.policy"), T::List, "delete", V::ListOf(CLEANUP_POLICIES)),
+    topic("compression.type", Some("compression.type"), T::String, "producer", V::OneOf(COMPRESSION_TYPES)),
+    topic("compression.gzip.level", Some("compression.gzip.level"), T::Int, "-1", V::MinusOneOr(1, 9)),
+    topic("compression.lz4.level", Some("compression.lz4.level"), T::Int, "9", V::Between(1, 17)),
+    topic("compression.zstd.level", Some("compression.zstd.level"), T::Int, "3", V::Between(-131072, 22)),
+    topic("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), T::Long, "86400000", V::AtLeast(0)),
+    topic("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), T::Long, "60000", V::AtLeast(0)),
+    topic("flush.messages", Some("log.flush.interval.messages"), T::Long, LONG_MAX, V::AtLeast(1)),
+    topic("flush.ms", Some("log.flush.interval.ms"), T::Long, LONG_MAX, V::AtLeast(0)),
+    topic("index.interval.bytes", Some("log.index.interval.bytes"), T::Int, "4096", V::AtLeast(0)),
+    topic("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), T::Long, LONG_MAX, V::AtLeast(1)),
+    topic("max.message.bytes", Some("message.max.bytes"), T::Int, "1048588", V::AtLeast(0)),
+    topic("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), T::Long, "3600000", V::AtLeast(0)),
+    topic("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), T::Long, LONG_MAX, V::AtLeast(0)),
+    topic("message.timestamp.type", Some("log.message.timestamp.type"), T::String, "CreateTime", V::OneOf(TIMESTAMP_TYPES)),
+    topic("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), T::Double, "0.5", V::DoubleBetween(0.0, 1.0)),
+    topic("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), T::Long, "0", V::AtLeast(0)),
+    topic("preallocate", Some("log.preallocate"), T::Boolean, "false", V::Any),
+    topic("retention.bytes", Some("log.retention.bytes"), T::Long, "-1", V::AtLeast(-1)),
+    topic("retention.ms", Some("log.retention.ms"), T::Long, "604800000", V::AtLeast(-1)),
+    topic("segment.bytes", Some("log.segment.bytes"), T::Int, "1073741824", V::AtLeast(14)),
+    topic("segment.index.bytes", Some("log.index.size.max.bytes"), T::Int, "10485760", V::AtLeast(4)),
+    topic("segment.jitter.ms", Some("log.roll.jitter.ms"), T::Long, "0", V::AtLeast(0)),
+    topic("segment.ms", Some("log.roll.ms"), T::Long, "604800000", V::AtLeast(1)),
+    topic_inert("min.insync.replicas", Some("min.insync.replicas"), T::Int, "1"),
+    topic_inert("unclean.leader.election.enable", Some("unclean.leader.election.enable"), T::Boolean, "false"),
+    topic_inert("follower.replication.throttled.replicas", None, T::List, ""),
+    topic_inert("leader.replication.throttled.replicas", None, T::List, ""),
+    topic_inert("local.retention.bytes", None, T::Long, "-2"),
+    topic_inert("local.retention.ms", None, T::Long, "-2"),
+    topic_inert("remote.storage.enable", None, T::Boolean, "false"),
+    topic_inert("remote.log.copy.disable", None, T::Boolean, "false"),
+    topic_inert("remote.log.delete.on.disable", None, T::Boolean, "false"),
+];
+
+/// A refused key or value; the message always names the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
+    BROKER_CONFIGS.iter().find(|d| d.name == name)
+}
+
+pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
+    TOPIC_CONFIGS.iter().find(|d| d.name == name)
+}
+
+/// Checks `value` against a key's type and validator, returning it in canonical form.
+pub fn validate_value(
+    name: &str,
+    ty: ConfigType,
+    validator: Validator,
+    value: &str,
+) -> Result<String, ConfigError> {
+    let bad = |why: &str| ConfigError(format!("Invalid value {value} for configuration {name}: {why}"));
+    let value = value.trim();
+    let canonical = match ty {
+        ConfigType::Boolean => match value.to_ascii_lowercase().as_str() {
+            "true" => "true".to_string(),
+            "false" => "false".to_string(),
+            _ => return Err(bad("Expected value to be either true or false")),
+        },
+        ConfigType::Int | ConfigType::Long => {
+            let n: i64 = value.parse().map_err(|_| bad("Not a number of the expected type"))?;
+            if ty == ConfigType::Int && i32::try_from(n).is_err() {
+                return Err(bad("Not a 32-bit integer"));
+            }
+            match validator {
+                V::AtLeast(min) if n < min => return Err(bad(&format!("Value must be at least {min}"))),
+                V::Between(lo, hi) if n < lo || n > hi => {
+                    return Err(bad(&format!("Value must be in the range [{lo}, {hi}]")));
+                }
+                V::MinusOneOr(lo, hi) if n != -1 && (n < lo || n > hi) => {
+                    return Err(bad(&format!("Value must be -1 or in the range [{lo}, {hi}]")));
+                }
+                _ => {}
+            }
+            n.to_string()
+        }
+        ConfigType::Double => {
+            let x: f64 = value.parse().map_err(|_| bad("Not a number of type DOUBLE"))?;
+            if let V::DoubleBetween(lo, hi) = validator {
+                if !(lo..=hi).contains(&x) {
+                    return Err(bad(&format!("Value must be in the range [{lo}, {hi}]")));
+                }
+            }
+            value.to_string()
+        }
+        ConfigType::String | ConfigType::Password => {
+            if let V::OneOf(allowed) = validator {
+                // Kafka matches enumerated strings case-insensitively for these keys.
+                match allowed.iter().find(|a| a.eq_ignore_ascii_case(value)) {
+                    Some(a) => a.to_string(),
+                    None => return Err(bad(&format!("String must be one of: {}", allowed.join(", ")))),
+                }
+            } else {
+                value.to_string()
+            }
+        }
+        ConfigType::List => {
+            let items: Vec<&str> =
+                value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            if let V::ListOf(allowed) = validator {
+                if items.is_empty() {
+                    return Err(bad("Empty list"));
+                }
+                for item in &items {
+                    if !allowed.contains(item) {
+                        return Err(bad(&format!("Invalid value {item}; allowed: {}", allowed.join(", "))));
+                    }
+                }
+            }
+            items.join(",")
+        }
+    };
+    Ok(canonical)
+}
+
+/// The broker's configuration: the values set explicitly (by file, `--set` or environment),
+/// validated, plus typed accessors that fall back to Kafka's defaults.
+#[derive(Clone, Debug, Default)]
+pub struct BrokerConfig {
+    explicit: BTreeMap<String, String>,
+}
+
+impl BrokerConfig {
+    /// Sets one key after validating it.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let def = broker_def(key)
+            .ok_or_else(|| ConfigError(format!("Unknown configuration key '{key}'")))?;
+        let canonical = validate_value(key, def.ty, def.validator, value)?;
+        self.explicit.insert(key.to_string(), canonical);
+        Ok(())
+    }
+
+    /// Layers a TOML document: nested tables join with dots, so `[log] segment.bytes = 1`
+    /// and `"log.segment.bytes" = 1` mean the same key.
+    pub fn merge_toml(&mut self, text: &str) -> Result<(), ConfigError> {
+        let table: toml::Table =
+            text.parse().map_err(|e| ConfigError(format!("Cannot parse config file: {e}")))?;
+        let mut flat = Vec::new();
+        flatten_toml("", &toml::Value::Table(table), &mut flat)?;
+        for (k, v) in flat {
+            self.set(&k, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Layers `RIVULET_*` variables; the name of each is the key in upper snake case.
+    pub fn merge_env<I: IntoIterator<Item = (String, String)>>(&mut self, vars: I) -> Result<(), ConfigError> {
+        for (name, value) in vars {
+            let Some(suffix) = name.strip_prefix("RIVULET_") else { continue };
+            let key = BROKER_CONFIGS
+                .iter()
+                .find(|d| env_name(d.name) == name)
+                .map(|d| d.name)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "Unknown configuration key from environment variable {name} ({})",
+                        suffix.to_ascii_lowercase().replace('_', ".")
+                    ))
+                })?;
+            self.set(key, &value)?;
+        }
+        Ok(())
+    }
+
+    /// The value of a broker key: explicit or default, `None` for a null default.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.explicit
+            .get(key)
+            .map(String::as_str)
+            .or_else(|| broker_def(key).and_then(|d| d.default))
+    }
+
+    pub fn is_explicit(&self, key: &str) -> bool {
+        self.explicit.contains_key(key)
+    }
+
+    fn long(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+
+    fn flag(&self, key: &str) -> bool {
+        self.get(key) == Some("true")
+    }
+
+    pub fn node_id(&self) -> i32 {
+        if !self.is_explicit("node.id") && self.is_explicit("broker.id") {
+            if let Some(id) = self.long("broker.id").filter(|id| *id >= 0) {
+                return id as i32;
+            }
+        }
+        self.long("node.id").unwrap_or(1) as i32
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let raw = self.get("listeners").unwrap_or_default();
+        parse_listener("listeners", raw)
+    }
+
+    /// The advertised `host:port`; `None` means "use the bound listen address".
+    pub fn advertised(&self) -> Result<Option<(String, u16)>, ConfigError> {
+        let Some(raw) = self.get("advertised.listeners") else { return Ok(None) };
+        let hostport = strip_listener_scheme(raw);
+        let (host, port) = hostport
+            .rsplit_once(':')
+            .ok_or_else(|| ConfigError(format!("Invalid value {raw} for configuration advertised.listeners: expected HOST:PORT")))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| ConfigError(format!("Invalid value {raw} for configuration advertised.listeners: bad port")))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        Ok(Some((host.to_string(), port)))
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        let raw = if self.is_explicit("log.dirs") || !self.is_explicit("log.dir") {
+            self.get("log.dirs")
+        } else {
+            self.get("log.dir")
+        };
+        // One node serves one directory; a list names it first.
+        PathBuf::from(raw.unwrap_or("./data").split(',').next().unwrap_or("./data").trim())
+    }
+
+    pub fn auto_create_topics(&self) -> bool {
+        self.flag("auto.create.topics.enable")
+    }
+
+    pub fn delete_topic_enable(&self) -> bool {
+        self.flag("delete.topic.enable")
+    }
+
+    pub fn num_partitions(&self) -> i32 {
+        self.long("num.partitions").unwrap_or(1) as i32
+    }
+
+    pub fn socket_request_max_bytes(&self) -> usize {
+        self.long("socket.request.max.bytes").unwrap_or(104_857_600) as usize
+    }
+
+    pub fn max_connections(&self) -> usize {
+        self.long("max.connections").unwrap_or(i32::MAX as i64) as usize
+    }
+
+    pub fn connections_max_idle_ms(&self) -> u64 {
+        self.long("connections.max.idle.ms").unwrap_or(600_000).max(1) as u64
+    }
+
+    /// The broker-level value a topic key inherits, resolving Kafka's derived keys
+    /// (`log.retention.hours` → `log.retention.ms`, `log.roll.hours` → `log.roll.ms`, ...).
+    pub fn topic_default(&self, def: &TopicConfigDef) -> (String, i8) {
+        if let Some(key) = def.broker_key {
+            if let Some((value, explicit)) = self.resolve_broker_key(key) {
+                let source = if explicit { SOURCE_STATIC_BROKER } else { SOURCE_DEFAULT };
+                return (value, source);
+            }
+        }
+        (def.default.unwrap_or_default().to_string(), SOURCE_DEFAULT)
+    }
+
+    /// The synonyms Kafka reports for a topic key, most specific first.
+    pub fn synonyms(&self, def: &TopicConfigDef) -> Vec<(&'static str, String, i8)> {
+        let Some(key) = def.broker_key else { return Vec::new() };
+        let chain: &[&'static str] = match key {
+            "log.retention.ms" => &["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+            "log.roll.ms" => &["log.roll.ms", "log.roll.hours"],
+            "log.roll.jitter.ms" => &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+            "log.flush.interval.ms" => &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+            _ => std::slice::from_ref(broker_def(key).map(|d| &d.name).unwrap_or(&"")),
+        };
+        chain
+            .iter()
+            .filter_map(|k| {
+                let value = self.get(k)?;
+                let source = if self.is_explicit(k) { SOURCE_STATIC_BROKER } else { SOURCE_DEFAULT };
+                Some((*k, value.to_string(), source))
+            })
+            .collect()
+    }
+
+    fn resolve_broker_key(&self, key: &str) -> Option<(String, bool)> {
+        let scaled = |k: &str, factor: i64| -> Option<(String, bool)> {
+            let v = self.long(k)?;
+            let ms = if v < 0 { v } else { v.saturating_mul(factor) };
+            Some((ms.to_string(), self.is_explicit(k)))
+        };
+        let direct = |k: &str| Some((self.get(k)?.to_string(), self.is_explicit(k)));
+        match key {
+            "log.retention.ms" => direct("log.retention.ms")
+                .or_else(|| scaled("log.retention.minutes", 60_000))
+                .or_else(|| scaled("log.retention.hours", 3_600_000)),
+            "log.roll.ms" => direct("log.roll.ms").or_else(|| scaled("log.roll.hours", 3_600_000)),
+            "log.roll.jitter.ms" => {
+                direct("log.roll.jitter.ms").or_else(|| scaled("log.roll.jitter.hours", 3_600_000))
+            }
+            "log.flush.interval.ms" => {
+                direct("log.flush.interval.ms").or_else(|| direct("log.flush.scheduler.interval.ms"))
+            }
+            other => direct(other),
+        }
+    }
+
+    /// Every broker key with its value and source, for DescribeConfigs on the broker.
+    pub fn describe(&self) -> Vec<(&'static ConfigDef, Option<String>, i8)> {
+        BROKER_CONFIGS
+            .iter()
+            .map(|d| {
+                let source = if self.is_explicit(d.name) { SOURCE_STATIC_BROKER } else { SOURCE_DEFAULT };
+                (d, self.get(d.name).map(str::to_string), source)
+            })
+            .collect()
+    }
+}
+
+/// DescribeConfigs source codes.
+pub const SOURCE_TOPIC: i8 = 1;
+pub const SOURCE_STATIC_BROKER: i8 = 4;
+pub const SOURCE_DEFAULT: i8 = 5;
+
+/// The effective configuration of one topic: its overrides over the broker's defaults.
+#[derive(Clone, Debug)]
+pub struct TopicConfig {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl TopicConfig {
+    /// Resolves every topic key from `overrides` (already validated) and the broker.
+    pub fn resolve(broker: &BrokerConfig, overrides: &BTreeMap<String, String>) -> TopicConfig {
+        let values = TOPIC_CONFIGS
+            .iter()
+            .map(|d| {
+                let value = overrides
+                    .get(d.name)
+                    .cloned()
+                    .unwrap_or_else(|| broker.topic_default(d).0);
+                (d.name, value)
+            })
+            .collect();
+        TopicConfig { values }
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.values.get(key).map(String::as_str).unwrap_or_default()
+    }
+
+    fn long(&self, key: &str, fallback: i64) -> i64 {
+        self.get(key).parse().unwrap_or(fallback)
+    }
+
+    pub fn max_message_bytes(&self) -> usize {
+        self.long("max.message.bytes", 1_048_588).max(0) as usize
+    }
+
+    pub fn log_append_time(&self) -> bool {
+        self.get("message.timestamp.type") == "LogAppendTime"
+    }
+
+    pub fn is_compacted(&self) -> bool {
+        self.get("cleanup.policy").split(',').any(|p| p == "compact")
+    }
+
+    pub fn log_config(&self) -> LogConfig {
+        LogConfig {
+            segment_bytes: self.long("segment.bytes", 1 << 30).max(14) as u64,
+            segment_ms: self.long("segment.ms", 604_800_000).max(1),
+            segment_index_bytes: self.long("segment.index.bytes", 10 << 20).clamp(8, i32::MAX as i64) as u32,
+            index_interval_bytes: self.long("index.interval.bytes", 4096).clamp(0, i32::MAX as i64) as u32,
+            flush_messages: self.long("flush.messages", i64::MAX).max(1),
+            flush_ms: self.long("flush.ms", i64::MAX).max(0),
+        }
+    }
+}
+
+/// Validates topic overrides as CreateTopics receives them; the error names the key.
+pub fn validate_topic_overrides(
+    configs: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
+    configs
+        .iter()
+        .map(|(k, v)| {
+            let def = topic_def(k)
+                .ok_or_else(|| ConfigError(format!("Unknown topic config name: {k}")))?;
+            Ok((k.clone(), validate_value(k, def.ty, def.validator, v)?))
+        })
+        .collect()
+}
+
+/// `RIVULET_` + the key in upper snake case.
+pub fn env_name(key: &str) -> String {
+    format!("RIVULET_{}", key.to_ascii_uppercase().replace(['.', '-'], "_"))
+}
+
+fn flatten_toml(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String)>) -> Result<(), ConfigError> {
+    let scalar = |v: &toml::Value| -> Result<String, ConfigError> {
+        Ok(match v {
+            toml::Value::String(s) => s.clone(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => return Err(ConfigError(format!("Unsupported value for configuration {prefix}: {other}"))),
+        })
+    };
+    match value {
+        toml::Value::Table(table) => {
+            for (k, v) in table {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten_toml(&key, v, out)?;
+            }
+        }
+        toml::Value::Array(items) => {
+            let joined: Result<Vec<String>, _> = items.iter().map(scalar).collect();
+            out.push((prefix.to_string(), joined?.join(",")));
+        }
+        other => out.push((prefix.to_string(), scalar(other)?)),
+    }
+    Ok(())
+}
+
+fn strip_listener_scheme(raw: &str) -> &str {
+    let first = raw.split(',').next().unwrap_or(raw).trim();
+    first.split_once("://").map(|(_, rest)| rest).unwrap_or(first)
+}
+
+fn parse_listener(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
+    let hostport = strip_listener_scheme(raw);
+    let (host, port) = hostport
+        .rsplit_once(':')
+        .ok_or_else(|| ConfigError(format!("Invalid value {raw} for configuration {key}: expected HOST:PORT")))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = match host {
+        "" | "0.0.0.0" => "0.0.0.0",
+        "localhost" => "127.0.0.1",
+        h => h,
+    };
+    format!("{host}:{port}")
+        .parse::<SocketAddr>()
+        .or_else(|_| format!("[{host}]:{port}").parse::<SocketAddr>())
+        .map_err(|_| ConfigError(format!("Invalid value {raw} for configuration {key}: expected an IP address and port")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layering_and_refusals() {
+        let mut c = BrokerConfig::default();
+        c.merge_toml("num.partitions = 3\n[log]\nsegment.bytes = 2048\n").unwrap();
+        assert_eq!(c.num_partitions(), 3);
+        assert_eq!(c.get("log.segment.bytes"), Some("2048"));
+        c.merge_env(vec![("RIVULET_NUM_PARTITIONS".into(), "5".into()), ("PATH".into(), "x".into())])
+            .unwrap();
+        assert_eq!(c.num_partitions(), 5);
+        let err = c.set("no.such.key", "1").unwrap_err();
+        assert!(err.0.contains("no.such.key"));
+        let err = c.set("num.partitions", "zero").unwrap_err();
+        assert!(err.0.contains("num.partitions"));
+        let err = c.merge_env(vec![("RIVULET_BOGUS_KEY".into(), "1".into())]).unwrap_err();
+        assert!(err.0.contains("RIVULET_BOGUS_KEY"));
+    }
+
+    #[test]
+    fn derived_topic_defaults() {
+        let mut c = BrokerConfig::default();
+        let retention = topic_def("retention.ms").unwrap();
+        assert_eq!(c.topic_default(retention), ("604800000".to_string(), SOURCE_DEFAULT));
+        c.set("log.retention.hours", "1").unwrap();
+        assert_eq!(c.topic_default(retention), ("3600000".to_string(), SOURCE_STATIC_BROKER));
+        let t = TopicConfig::resolve(&c, &BTreeMap::new());
+        assert_eq!(t.get("retention.ms"), "3600000");
+        assert_eq!(t.get("segment.ms"), "604800000");
+    }
+
+    #[test]
+    fn topic_override_validation() {
+        let mut m = BTreeMap::new();
+        m.insert("cleanup.policy".to_string(), "compact,delete".to_string());
+        assert!(validate_topic_overrides(&m).is_ok());
+        m.insert("segment.bytes".to_string(), "-5".to_string());
+        assert!(validate_topic_overrides(&m).unwrap_err().0.contains("segment.bytes"));
+    }
+
+    #[test]
+    fn listeners() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.listen_addr().unwrap(), "127.0.0.1:9092".parse().unwrap());
+        c.set("listeners", "PLAINTEXT://:19092").unwrap();
+        assert_eq!(c.listen_addr().unwrap(), "0.0.0.0:19092".parse().unwrap());
+        c.set("advertised.listeners", "PLAINTEXT://kafka:9092").unwrap();
+        assert_eq!(c.advertised().unwrap(), Some(("kafka".to_string(), 9092)));
+    }
+}
+
+#[cfg(test)]
+mod documented {
+    use super::*;
+
+    /// The shipped example and the reference page must stay true to the key table.
+    #[test]
+    fn example_file_parses_and_every_key_is_documented() {
+        let mut c = BrokerConfig::default();
+        c.merge_toml(include_str!("../config/rivulet.toml")).unwrap();
+        assert_eq!(c.get("log.roll.hours"), Some("168"));
+        let doc = include_str!("../docs/configuration.md");
+        for d in BROKER_CONFIGS {
+            assert!(doc.contains(&format!("`{}`", d.name)), "{} missing from docs/configuration.md", d.name);
+        }
+        for d in TOPIC_CONFIGS {
+            assert!(doc.contains(&format!("`{}`", d.name)), "{} missing from docs/configuration.md", d.name);
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! Incremental fetch sessions (KIP-227): the broker remembers which partitions a consumer
+//! fetches, so follow-up requests only name what changed and responses only carry partitions
+//! whose data or watermarks moved.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+/// Kafka's `max.incremental.fetch.session.cache.slots`.
+const MAX_SESSIONS: usize = 1000;
+
+/// The sessionless full fetch epoch; with a session id it closes that session.
+pub const FINAL_EPOCH: i32 = -1;
+/// The epoch that opens a new session.
+pub const INITIAL_EPOCH: i32 = 0;
+
+/// A partition as a session names it: by topic id from Fetch v13, by name before.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+pub struct PartitionKey {
+    pub topic_id: Uuid,
+    pub topic: String,
+    pub partition: i32,
+}
+
+/// What the client last asked of a partition, and what it was last told.
+#[derive(Clone, Debug)]
+pub struct SessionPartition {
+    pub key: PartitionKey,
+    pub fetch_offset: i64,
+    pub max_bytes: i32,
+    pub current_leader_epoch: i32,
+    last_sent: Option<(i64, i64, i64, i16)>,
+}
+
+impl SessionPartition {
+    pub fn new(key: PartitionKey, fetch_offset: i64, max_bytes: i32, current_leader_epoch: i32) -> Self {
+        SessionPartition { key, fetch_offset, max_bytes, current_leader_epoch, last_sent: None }
+    }
+}
+
+struct Session {
+    next_epoch: i32,
+    partitions: Vec<SessionPartition>,
+    last_used: Instant,
+}
+
+/// How one Fetch request relates to the session cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchContext {
+    /// No session: a full response, session id 0.
+    Sessionless,
+    /// A new session: a full response carrying its id.
+    Full { session_id: i32 },
+    /// An existing session: only changed partitions are returned.
+    Incremental { session_id: i32 },
+}
+
+/// Errors a session lookup can give, as Kafka codes.
+pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
+
+#[derive(Default)]
+pub struct FetchSessionCache {
+    sessions: Mutex<HashMap<i32, Session>>,
+}
+
+impl FetchSessionCache {
+    /// Resolves a request's session fields into the partitions to read.
+    ///
+    /// `requested` are the partitions the request names (with their new fetch state);
+    /// `forgotten` are those an incremental request drops.
+    pub fn begin(
+        &self,
+        session_id: i32,
+        epoch: i32,
+        requested: Vec<SessionPartition>,
+        forgotten: Vec<PartitionKey>,
+    ) -> Result<(FetchContext, Vec<SessionPartition>), i16> {
+        let mut sessions = self.sessions.lock();
+        if session_id == 0 {
+            return match epoch {
+                FINAL_EPOCH => Ok((FetchContext::Sessionless, requested)),
+                INITIAL_EPOCH => {
+                    if sessions.len() >= MAX_SESSIONS {
+                        // Evict the least recently used session, as Kafka's cache does.
+                        if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id) {
+                            sessions.remove(&oldest);
+                        }
+                    }
+                    let id = loop {
+                        let candidate = (Uuid::new_v4().as_u128() as i32) & i32::MAX;
+                        if candidate != 0 && !sessions.contains_key(&candidate) {
+                            break candidate;
+                        }
+                    };
+                    sessions.insert(
+                        id,
+                        Session { next_epoch: 1, partitions: requested.clone(), last_used: Instant::now() },
+                    );
+                    Ok((FetchContext::Full { session_id: id }, requested))
+                }
+                _ => Err(INVALID_FETCH_SESSION_EPOCH),
+            };
+        }
+        if epoch == FINAL_EPOCH {
+            sessions.remove(&session_id);
+            return Ok((FetchContext::Sessionless, requested));
+        }
+        let session = sessions.get_mut(&session_id).ok_or(FETCH_SESSION_ID_NOT_FOUND)?;
+        if epoch != session.next_epoch {
+            return Err(INVALID_FETCH_SESSION_EPOCH);
+        }
+        session.next_epoch = if session.next_epoch == i32::MAX { 1 } else { session.next_epoch + 1 };
+        session.last_used = Instant::now();
+        session.partitions.retain(|p| !forgotten.contains(&p.key));
+        for update in requested {
+            match session.partitions.iter_mut().find(|p| p.key == update.key) {
+                Some(existing) => {
+                    existing.fetch_offset = update.fetch_offset;
+                    existing.max_bytes = update.max_bytes;
+                    existing.current_leader_epoch = update.current_leader_epoch;
+                }
+                None => session.partitions.push(update),
+            }
+        }
+        Ok((FetchContext::Incremental { session_id }, session.partitions.clone()))
+    }
+
+    /// Records what a response told the client, and says which partitions an incremental
+    /// response must carry: those with records, an error, or moved watermarks.
+    pub fn finish(&self, context: FetchContext, results: &[(PartitionKey, bool, (i64, i64, i64, i16))]) -> Vec<bool> {
+        let session_id = match context {
+            FetchContext::Sessionless => return vec![true; results.len()],
+            FetchContext::Full { session_id } | FetchContext::Incremental { session_id } => session_id,
+        };
+        let incremental = matches!(context, FetchContext::Incremental { .. });
+        let mut sessions = self.sessions.lock();
+        let Some(session) = sessions.get_mut(&session_id) else { return vec![true; results.len()] };
+        results
+            .iter()
+            .map(|(key, has_records, state)| {
+                let Some(p) = session.partitions.iter_mut().find(|p| &p.key == key) else { return true };
+                let changed = *has_records || state.3 != 0 || p.last_sent != Some(*state);
+                p.last_sent = Some(*state);
+                !incremental || changed
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(p: i32) -> PartitionKey {
+        PartitionKey { topic_id: Uuid::nil(), topic: "t".into(), partition: p }
+    }
+
+    #[test]
+    fn session_lifecycle() {
+        let cache = FetchSessionCache::default();
+        let (ctx, parts) = cache
+            .begin(0, INITIAL_EPOCH, vec![SessionPartition::new(key(0), 0, 100, -1), SessionPartition::new(key(1), 5, 100, -1)], vec![])
+            .unwrap();
+        let FetchContext::Full { session_id } = ctx else { panic!("expected a new session") };
+        assert_eq!(parts.len(), 2);
+        let state = (10, 10, 0, 0);
+        assert_eq!(cache.finish(ctx, &[(key(0), true, state), (key(1), false, state)]), vec![true, true]);
+        // Incremental with nothing named: both partitions still fetched, neither changed.
+        let (ctx, parts) = cache.begin(session_id, 1, vec![], vec![key(1)]).unwrap();
+        assert_eq!(parts.len(), 1);
+        assert_eq!(cache.finish(ctx, &[(key(0), false, state)]), vec![false]);
+        assert_eq!(cache.begin(session_id, 1, vec![], vec![]).unwrap_err(), INVALID_FETCH_SESSION_EPOCH);
+        assert_eq!(cache.begin(42, 1, vec![], vec![]).unwrap_err(), FETCH_SESSION_ID_NOT_FOUND);
+        let (ctx, _) = cache.begin(session_id, FINAL_EPOCH, vec![], vec![]).unwrap();
+        assert_eq!(ctx, FetchContext::Sessionless);
+        assert_eq!(cache.begin(session_id, 3, vec![], vec![]).unwrap_err(), FETCH_SESSION_ID_NOT_FOUND);
+    }
+}

@@ -1,0 +1,191 @@
+//! A memory-mapped file of fixed-size entries: the storage shared by the offset and time indexes.
+//!
+//! While its segment is active the file is preallocated to `segment.index.bytes` so appends only
+//! touch memory; when the segment rolls or the log closes it is trimmed to the entries in use, so
+//! a cleanly closed index has exactly `entries * entry_size` bytes. The loader relies on that to
+//! tell a trustworthy index from one left preallocated (and perhaps half-written) by a crash.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use memmap2::MmapMut;
+
+pub(crate) struct IndexFile {
+    path: PathBuf,
+    file: File,
+    mmap: Option<MmapMut>,
+    entry_size: usize,
+    entries: usize,
+    max_entries: usize,
+    /// Length of the file when it was opened.
+    opened_len: u64,
+    /// Whether the file existed before it was opened.
+    existed: bool,
+}
+
+impl IndexFile {
+    /// Opens or creates the file. All whole entries in an existing file are taken as in use;
+    /// the owning index sanitises them. `active` preallocates to `max_bytes`.
+    pub(crate) fn open(path: &Path, entry_size: usize, max_bytes: u32, active: bool) -> io::Result<IndexFile> {
+        let existed = path.exists();
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let opened_len = file.metadata()?.len();
+        let entries = usize::try_from(opened_len / entry_size as u64).unwrap_or(usize::MAX);
+        let mut index = IndexFile {
+            path: path.to_path_buf(),
+            file,
+            mmap: None,
+            entry_size,
+            entries,
+            max_entries: entries,
+            opened_len,
+            existed,
+        };
+        if active {
+            index.make_active(max_bytes)?;
+        } else {
+            index.trim()?;
+        }
+        Ok(index)
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn existed(&self) -> bool {
+        self.existed
+    }
+
+    /// True when the file on disk held exactly the entries now in use, as a trim leaves it.
+    pub(crate) fn was_trimmed(&self) -> bool {
+        self.existed && self.opened_len == (self.entries * self.entry_size) as u64
+    }
+
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
+    }
+
+    pub(crate) fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    pub(crate) fn entry(&self, i: usize) -> Option<&[u8]> {
+        if i >= self.entries {
+            return None;
+        }
+        let start = i * self.entry_size;
+        self.mmap.as_ref()?.get(start..start + self.entry_size)
+    }
+
+    /// Appends one entry; false when the file is full.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> bool {
+        if bytes.len() != self.entry_size || self.entries >= self.max_entries {
+            return false;
+        }
+        let start = self.entries * self.entry_size;
+        match self.mmap.as_mut().and_then(|m| m.get_mut(start..start + bytes.len())) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.entries += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Forgets entries from `n` on. Their bytes are zeroed so that a crash cannot resurrect a
+    /// stale entry that happens to look like a continuation of the valid ones.
+    pub(crate) fn truncate_entries(&mut self, n: usize) {
+        if n >= self.entries {
+            return;
+        }
+        let (from, to) = (n * self.entry_size, self.entries * self.entry_size);
+        if let Some(bytes) = self.mmap.as_mut().and_then(|m| m.get_mut(from..to)) {
+            bytes.fill(0);
+        }
+        self.entries = n;
+    }
+
+    /// Grows the file to the preallocated size used while the segment is active.
+    pub(crate) fn make_active(&mut self, max_bytes: u32) -> io::Result<()> {
+        let es = self.entry_size as u64;
+        let wanted = (u64::from(max_bytes) / es * es).max(2 * es);
+        let len = wanted.max(self.entries as u64 * es);
+        self.remap(len)
+    }
+
+    /// Shrinks the file to the entries in use.
+    pub(crate) fn trim(&mut self) -> io::Result<()> {
+        self.remap((self.entries * self.entry_size) as u64)
+    }
+
+    fn remap(&mut self, len: u64) -> io::Result<()> {
+        // Unmap before changing the length: touching a mapping past the end of its file faults.
+        if let Some(m) = self.mmap.take() {
+            m.flush_async()?;
+        }
+        if self.file.metadata()?.len() != len {
+            self.file.set_len(len)?;
+        }
+        self.max_entries = usize::try_from(len / self.entry_size as u64).unwrap_or(usize::MAX);
+        self.entries = self.entries.min(self.max_entries);
+        if len > 0 {
+            // SAFETY: the file is private to this broker's data directory and only resized by this
+            // struct, which drops the mapping first; nothing else truncates it while mapped.
+            self.mmap = Some(unsafe { MmapMut::map_mut(&self.file)? });
+        }
+        Ok(())
+    }
+
+    /// Writes dirty pages and the file length to disk.
+    pub(crate) fn sync(&self) -> io::Result<()> {
+        if let Some(m) = &self.mmap {
+            m.flush()?;
+        }
+        self.file.sync_all()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preallocates_trims_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.index");
+        let mut f = IndexFile::open(&path, 8, 100, true).unwrap();
+        assert!(!f.existed());
+        assert_eq!(f.max_entries(), 12);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 96);
+        for i in 0..12u64 {
+            assert!(f.push(&i.to_be_bytes()));
+        }
+        assert!(!f.push(&1u64.to_be_bytes()));
+        f.truncate_entries(3);
+        assert_eq!(f.entries(), 3);
+        f.trim().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 24);
+        f.sync().unwrap();
+        drop(f);
+
+        let f = IndexFile::open(&path, 8, 100, false).unwrap();
+        assert!(f.was_trimmed());
+        assert_eq!(f.entries(), 3);
+        assert_eq!(f.entry(2).unwrap(), &2u64.to_be_bytes());
+        assert!(f.entry(3).is_none());
+        drop(f);
+
+        let mut f = IndexFile::open(&path, 8, 100, true).unwrap();
+        assert_eq!(f.entries(), 3);
+        assert!(f.push(&9u64.to_be_bytes()));
+        // The stale bytes of truncated entries were zeroed.
+        f.truncate_entries(0);
+        f.trim().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+        assert!(f.entry(0).is_none());
+        assert!(!f.push(&1u64.to_be_bytes()));
+    }
+}

@@ -1,0 +1,181 @@
+//! The storage engine: partitions as append-only segment logs on disk, laid out like Kafka's
+//! so the same vocabulary (and the same operational intuitions) apply.
+//!
+//! ```text
+//! <data-dir>/
+//!   .kafka_cleanshutdown                 present only while the broker is stopped cleanly
+//!   recovery-point-offset-checkpoint     per partition: offsets below it are known to be fsynced
+//!   <topic>-<partition>/
+//!     00000000000000000000.log           record batches, byte-for-byte as produced (offsets patched)
+//!     00000000000000000000.index         OffsetIndex: sparse offset -> file position
+//!     00000000000000000000.timeindex     TimeIndex: sparse max timestamp -> offset
+//! ```
+//!
+//! [`LogManager`] owns every [`PartitionLog`]; a partition log is a list of [`LogSegment`]s of
+//! which only the last (the active segment) is written. Durability is decided here and nowhere
+//! else: appends reach the page cache, the [`flusher`] thread fsyncs (group commit for
+//! `acks=all`, `flush.messages`/`flush.ms` otherwise), and on an unclean start everything after
+//! the recovery point is CRC-checked and cut at the first damaged batch.
+//!
+//! Nothing in this module knows about sockets or protocol messages.
+
+pub mod checkpoint;
+pub mod flusher;
+mod index_file;
+pub mod log_manager;
+pub mod offset_index;
+pub mod partition_log;
+pub mod recovery;
+pub mod segment;
+pub mod time_index;
+
+use std::fmt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::record::RecordError;
+
+pub use checkpoint::RecoveryPointCheckpoint;
+pub use flusher::Flusher;
+pub use log_manager::LogManager;
+pub use offset_index::OffsetIndex;
+pub use partition_log::PartitionLog;
+pub use segment::LogSegment;
+pub use time_index::TimeIndex;
+
+/// Per-topic storage settings, named and defaulted as Kafka's topic configs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `segment.bytes`: roll the active segment before it would grow past this size.
+    pub segment_bytes: u64,
+    /// `segment.ms`: roll once the active segment spans more than this much time.
+    pub segment_ms: i64,
+    /// `segment.index.bytes`: preallocated size of each index of the active segment.
+    pub segment_index_bytes: u32,
+    /// `index.interval.bytes`: bytes appended between two sparse index entries.
+    pub index_interval_bytes: u32,
+    /// `flush.messages`: fsync after this many messages (`i64::MAX`: never by count).
+    pub flush_messages: i64,
+    /// `flush.ms`: fsync when the last flush is older than this (`i64::MAX`: never by time).
+    pub flush_ms: i64,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            segment_bytes: 1_073_741_824,
+            segment_ms: 604_800_000,
+            segment_index_bytes: 10_485_760,
+            index_interval_bytes: 4096,
+            flush_messages: i64::MAX,
+            flush_ms: i64::MAX,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum LogError {
+    /// The requested offset is not in the log (OFFSET_OUT_OF_RANGE).
+    OffsetOutOfRange { requested: i64, log_start: i64, log_end: i64 },
+    /// The batches handed to `append` (or read back from disk) are malformed.
+    Record(RecordError),
+    Io(std::io::Error),
+    /// The log (or the whole manager) has been closed; it accepts no more writes.
+    Closed,
+}
+
+impl fmt::Display for LogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogError::OffsetOutOfRange { requested, log_start, log_end } => write!(
+                f,
+                "offset {requested} is out of range: the log holds offsets {log_start}..{log_end}"
+            ),
+            LogError::Record(e) => write!(f, "{e}"),
+            LogError::Io(e) => write!(f, "log I/O error: {e}"),
+            LogError::Closed => f.write_str("log is closed"),
+        }
+    }
+}
+
+impl std::error::Error for LogError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LogError::Record(e) => Some(e),
+            LogError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for LogError {
+    fn from(e: std::io::Error) -> Self {
+        LogError::Io(e)
+    }
+}
+
+impl From<RecordError> for LogError {
+    fn from(e: RecordError) -> Self {
+        LogError::Record(e)
+    }
+}
+
+/// What an append did: the offsets it assigned and the state of the log after it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendInfo {
+    pub base_offset: i64,
+    pub last_offset: i64,
+    /// The broker timestamp stamped on the batches, or -1 when the topic uses CreateTime.
+    pub log_append_time: i64,
+    pub log_start_offset: i64,
+    /// `flush.messages`/`flush.ms` say this log should be fsynced now (see
+    /// [`LogManager::maybe_schedule_flush`]).
+    pub flush_due: bool,
+}
+
+/// The answer to a fetch of one partition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchSlice {
+    /// Whole batches as stored, possibly empty.
+    pub records: bytes::Bytes,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+/// Wall-clock milliseconds, the unit of every Kafka timestamp.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Makes a directory's entries (new, renamed or removed files) durable.
+pub(crate) fn fsync_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+pub(crate) mod test_util {
+    use crate::record::{Compression, RecordBatchBuilder};
+
+    /// A batch of `n` records with the given timestamps' base, values "v<i>".
+    pub fn batch(n: usize, ts: i64) -> Vec<u8> {
+        let mut b = RecordBatchBuilder::new(Compression::None);
+        for i in 0..n {
+            b.append(ts + i as i64, Some(format!("k{i}").as_bytes()), Some(format!("v{i}").as_bytes()), &[]);
+        }
+        b.build()
+    }
+
+    /// A batch of `n` records whose values are padded to make the batch roughly `size` bytes.
+    pub fn sized_batch(n: usize, ts: i64, size: usize) -> Vec<u8> {
+        let per = size.saturating_sub(61) / n.max(1);
+        let value = vec![b'x'; per.saturating_sub(12)];
+        let mut b = RecordBatchBuilder::new(Compression::None);
+        for i in 0..n {
+            b.append(ts + i as i64, None, Some(&value), &[]);
+        }
+        b.build()
+    }
+}

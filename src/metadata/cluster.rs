@@ -1,0 +1,81 @@
+//! The cluster's identity, kept in `<data-dir>/meta.properties` as Kafka keeps it, so that a
+//! data directory is never silently served under another cluster id or node id.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterIdentity {
+    pub cluster_id: String,
+    pub node_id: i32,
+}
+
+impl ClusterIdentity {
+    /// Reads the identity, or creates one with a fresh cluster id on first start.
+    pub fn load_or_create(data_dir: &Path, node_id: i32) -> io::Result<ClusterIdentity> {
+        fs::create_dir_all(data_dir)?;
+        let path = data_dir.join("meta.properties");
+        if let Ok(text) = fs::read_to_string(&path) {
+            let value = |key: &str| {
+                text.lines()
+                    .filter_map(|l| l.split_once('='))
+                    .find(|(k, _)| k.trim() == key)
+                    .map(|(_, v)| v.trim().to_string())
+            };
+            let cluster_id = value("cluster.id")
+                .ok_or_else(|| io::Error::other(format!("{} has no cluster.id", path.display())))?;
+            let stored: i32 = value("node.id").and_then(|v| v.parse().ok()).unwrap_or(node_id);
+            if stored != node_id {
+                return Err(io::Error::other(format!(
+                    "{} belongs to node.id {stored} but this broker is configured as node.id {node_id}",
+                    path.display()
+                )));
+            }
+            return Ok(ClusterIdentity { cluster_id, node_id });
+        }
+        let identity = ClusterIdentity { cluster_id: new_cluster_id(), node_id };
+        let tmp = path.with_extension("properties.tmp");
+        let mut f = fs::File::create(&tmp)?;
+        write!(f, "#\nversion=1\ncluster.id={}\nnode.id={node_id}\n", identity.cluster_id)?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        Ok(identity)
+    }
+}
+
+/// Kafka's form: a random UUID in URL-safe base64 without padding (22 characters).
+fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut out = String::with_capacity(22);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | b as u32;
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            out.push(ALPHABET[((acc >> bits) & 63) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (6 - bits)) & 63) as usize] as char);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_is_stable_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ClusterIdentity::load_or_create(dir.path(), 1).unwrap();
+        assert_eq!(a.cluster_id.len(), 22);
+        let b = ClusterIdentity::load_or_create(dir.path(), 1).unwrap();
+        assert_eq!(a, b);
+        assert!(ClusterIdentity::load_or_create(dir.path(), 2).is_err());
+    }
+}

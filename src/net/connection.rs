@@ -1,0 +1,188 @@
+//! One client connection: length-prefixed framing, the request header, and replies written
+//! in request order.
+//!
+//! Requests are read ahead and their synchronous part (decode, append, state changes) runs in
+//! arrival order on this task, so a pipelined client sees Kafka's per-connection ordering.
+//! Work that waits (an fsync for acks=all, a fetch long-poll) runs as its own task; the
+//! writer awaits those in request order, so one slow request never reorders replies.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::api::{ApiHandler, Reply, RequestError};
+
+/// Replies awaiting their turn on one connection before reading stops for back-pressure.
+const MAX_IN_FLIGHT: usize = 64;
+
+/// A reply slot in request order.
+enum Outgoing {
+    Ready(ResponseFrame),
+    Pending(JoinHandle<Option<ResponseFrame>>),
+}
+
+/// Header fields the writer needs to frame a reply.
+struct ResponseFrame {
+    correlation_id: i32,
+    header_version: i16,
+    body: Bytes,
+}
+
+pub struct ConnectionLimits {
+    pub max_request_bytes: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Serves one connection until the client closes it, it misbehaves, or shutdown begins; in
+/// the last case the replies already owed are still written.
+pub async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    api: Arc<ApiHandler>,
+    limits: Arc<ConnectionLimits>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, writer) = stream.into_split();
+    let (tx, rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
+    let writer_task = tokio::spawn(write_replies(writer, rx, peer));
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    loop {
+        let frame = tokio::select! {
+            biased;
+            _ = shutdown.changed() => break,
+            frame = tokio::time::timeout(limits.idle_timeout, read_frame(&mut reader, &mut buf, limits.max_request_bytes)) => frame,
+        };
+        let frame = match frame {
+            Err(_) => {
+                tracing::debug!(%peer, "closing idle connection");
+                break;
+            }
+            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => {
+                tracing::warn!(%peer, error = %e, "closing connection: bad frame");
+                break;
+            }
+        };
+        match handle_frame(&api, frame) {
+            Ok(Some(out)) => {
+                if tx.send(out).await.is_err() {
+                    break;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "closing connection: malformed request");
+                break;
+            }
+        }
+    }
+    drop(tx);
+    let _ = writer_task.await;
+}
+
+/// Reads one size-prefixed frame; `Ok(None)` on a clean end of stream.
+async fn read_frame(
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    max_request_bytes: usize,
+) -> Result<Option<Bytes>, String> {
+    let mut size = [0u8; 4];
+    match reader.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    }
+    let size = i32::from_be_bytes(size);
+    if size < 0 || size as usize > max_request_bytes {
+        return Err(format!(
+            "frame of {size} bytes is larger than socket.request.max.bytes ({max_request_bytes}) or negative"
+        ));
+    }
+    // Smallest header: api key, version, correlation id, null client id.
+    if size < 10 {
+        return Err(format!("frame of {size} bytes is too short for a request header"));
+    }
+    let size = size as usize;
+    buf.clear();
+    buf.reserve(size);
+    // SAFETY-free fill: grow with zeroes then read into the initialised slice.
+    buf.resize(size, 0);
+    reader
+        .read_exact(&mut buf[..])
+        .await
+        .map_err(|e| format!("connection ended inside a {size}-byte frame: {e}"))?;
+    Ok(Some(buf.split().freeze()))
+}
+
+/// Decodes the header and dispatches; `Ok(None)` when no reply is owed (acks=0).
+fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes) -> Result<Option<Outgoing>, RequestError> {
+    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
+    let api_version = i16::from_be_bytes([frame[2], frame[3]]);
+    let api_key = ApiKey::try_from(api_key_raw)
+        .map_err(|_| RequestError::Malformed(format!("unknown api key {api_key_raw}")))?;
+    let header_version = api_key.request_header_version(api_version);
+    let header = RequestHeader::decode(&mut frame, header_version)
+        .map_err(|e| RequestError::Malformed(format!("bad request header: {e}")))?;
+    let correlation_id = header.correlation_id;
+    let reply = api.handle(api_key, &header, frame)?;
+    let response_version = reply.response_version(api_version);
+    let header_version = api_key.response_header_version(response_version);
+    Ok(match reply {
+        Reply::Ready(body) => Some(Outgoing::Ready(ResponseFrame { correlation_id, header_version, body })),
+        Reply::Deferred(fut) => Some(Outgoing::Pending(tokio::spawn(async move {
+            let body = fut.await?;
+            Some(ResponseFrame { correlation_id, header_version, body })
+        }))),
+        Reply::UnsupportedApiVersions(body) => {
+            Some(Outgoing::Ready(ResponseFrame { correlation_id, header_version: 0, body }))
+        }
+        Reply::None => None,
+    })
+}
+
+async fn write_replies(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    let mut head = BytesMut::with_capacity(64);
+    while let Some(out) = rx.recv().await {
+        let frame = match out {
+            Outgoing::Ready(f) => f,
+            Outgoing::Pending(handle) => match handle.await {
+                Ok(Some(f)) => f,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::error!(%peer, error = %e, "request task failed; closing connection");
+                    return;
+                }
+            },
+        };
+        head.clear();
+        let header = ResponseHeader::default().with_correlation_id(frame.correlation_id);
+        head.put_i32(0);
+        if let Err(e) = header.encode(&mut head, frame.header_version) {
+            tracing::error!(%peer, error = %e, "cannot encode response header; closing connection");
+            return;
+        }
+        let size = (head.len() - 4 + frame.body.len()) as i32;
+        head[..4].copy_from_slice(&size.to_be_bytes());
+        if writer.write_all(&head).await.is_err() || writer.write_all(&frame.body).await.is_err() {
+            return;
+        }
+        // Coalesce replies that are already due into one write.
+        if rx.is_empty() && writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+    let _ = writer.shutdown().await;
+}

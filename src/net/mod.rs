@@ -1,0 +1,8 @@
+//! The network front end: the accept loop and per-connection framing. Nothing here knows
+//! what a request means; `api` does.
+
+pub mod connection;
+pub mod listener;
+
+pub use connection::ConnectionLimits;
+pub use listener::Listener;
