@@ -19,7 +19,9 @@ use common::*;
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
-        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
         Err(_) => default,
     }
 }
@@ -28,7 +30,7 @@ fn with_commas(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -130,7 +132,8 @@ fn main() {
     );
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     let start = Instant::now();
     consumer.assign(&tpl).expect("assign");
@@ -139,10 +142,12 @@ fn main() {
     let mut consumed_bytes = 0usize;
     let deadline = Instant::now() + Duration::from_secs(600);
     while got < want {
-        assert!(Instant::now() < deadline, "consumed only {got} of {want} records in 600 s");
+        assert!(
+            Instant::now() < deadline,
+            "consumed only {got} of {want} records in 600 s"
+        );
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(msg)) => {
-                use rdkafka::message::Message;
                 got += 1;
                 consumed_bytes += msg.payload_len() + msg.key_len();
             }

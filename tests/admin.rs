@@ -46,7 +46,11 @@ fn try_delete(bootstrap: &str, name: &str) -> Result<(), RDKafkaErrorCode> {
     results[0].clone().map(|_| ()).map_err(|(_, code)| code)
 }
 
-fn try_create_partitions(bootstrap: &str, name: &str, count: usize) -> Result<(), RDKafkaErrorCode> {
+fn try_create_partitions(
+    bootstrap: &str,
+    name: &str,
+    count: usize,
+) -> Result<(), RDKafkaErrorCode> {
     let admin = admin_client(bootstrap);
     let np = NewPartitions::new(name, count);
     let results = block_on(admin.create_partitions([&np], &admin_options()))
@@ -62,11 +66,17 @@ fn create_describe_grow_and_delete_topics() {
     let bootstrap = broker.bootstrap();
 
     assert_eq!(try_create(&bootstrap, "orders", 2, 1, false), Ok(()));
-    wait_for(CLIENT_TIMEOUT, "orders in metadata", || topic_partition_count(&bootstrap, "orders"));
+    wait_for(CLIENT_TIMEOUT, "orders in metadata", || {
+        topic_partition_count(&bootstrap, "orders")
+    });
 
     // Validation only: accepted, but nothing is created.
     assert_eq!(try_create(&bootstrap, "dry-run", 3, 1, true), Ok(()));
-    assert_eq!(topic_partition_count(&bootstrap, "dry-run"), None, "validate_only must not create the topic");
+    assert_eq!(
+        topic_partition_count(&bootstrap, "dry-run"),
+        None,
+        "validate_only must not create the topic"
+    );
 
     // Errors a client can cause.
     assert_eq!(
@@ -92,16 +102,30 @@ fn create_describe_grow_and_delete_topics() {
         Err(RDKafkaErrorCode::TopicAlreadyExists)
     );
     for name in ["three-replicas", "bad/name"] {
-        assert_eq!(topic_partition_count(&bootstrap, name), None, "{name} must not have been created");
+        assert_eq!(
+            topic_partition_count(&bootstrap, name),
+            None,
+            "{name} must not have been created"
+        );
     }
 
     // Metadata: one broker, which is the one we talk to, leads every partition.
     let consumer = plain_consumer(&bootstrap, &[]);
-    let md = consumer.fetch_metadata(None, CLIENT_TIMEOUT).expect("metadata");
+    let md = consumer
+        .fetch_metadata(None, CLIENT_TIMEOUT)
+        .expect("metadata");
     assert_eq!(md.brokers().len(), 1, "a single broker");
     let me = &md.brokers()[0];
-    assert_eq!((me.host(), me.port() as u16), ("127.0.0.1", broker.addr().port()), "advertised address");
-    let orders = md.topics().iter().find(|t| t.name() == "orders").expect("orders listed");
+    assert_eq!(
+        (me.host(), me.port() as u16),
+        ("127.0.0.1", broker.addr().port()),
+        "advertised address"
+    );
+    let orders = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == "orders")
+        .expect("orders listed");
     assert_eq!(orders.error(), None);
     assert_eq!(orders.partitions().len(), 2);
     for (i, p) in orders.partitions().iter().enumerate() {
@@ -114,7 +138,9 @@ fn create_describe_grow_and_delete_topics() {
 
     // Some data in orders, so deleting it has something to remove.
     let producer = tracked_producer(&bootstrap, &[]);
-    let recs: Vec<_> = (0..10).map(|i| (format!("k{i}").into_bytes(), b"v".to_vec())).collect();
+    let recs: Vec<_> = (0..10)
+        .map(|i| (format!("k{i}").into_bytes(), b"v".to_vec()))
+        .collect();
     produce_all(&producer, "orders", Some(1), &recs);
 
     // CreatePartitions: grow, then refuse to shrink or stay equal.
@@ -122,15 +148,28 @@ fn create_describe_grow_and_delete_topics() {
     wait_for(CLIENT_TIMEOUT, "orders to have 5 partitions", || {
         (topic_partition_count(&bootstrap, "orders") == Some(5)).then_some(())
     });
-    assert_eq!(try_create_partitions(&bootstrap, "orders", 3), Err(RDKafkaErrorCode::InvalidPartitions), "shrinking");
-    assert_eq!(try_create_partitions(&bootstrap, "orders", 5), Err(RDKafkaErrorCode::InvalidPartitions), "same count");
+    assert_eq!(
+        try_create_partitions(&bootstrap, "orders", 3),
+        Err(RDKafkaErrorCode::InvalidPartitions),
+        "shrinking"
+    );
+    assert_eq!(
+        try_create_partitions(&bootstrap, "orders", 5),
+        Err(RDKafkaErrorCode::InvalidPartitions),
+        "same count"
+    );
     assert_eq!(
         try_create_partitions(&bootstrap, "no-such-topic", 5),
         Err(RDKafkaErrorCode::UnknownTopicOrPartition)
     );
     // The new partitions take records, numbered from 0; the old ones kept theirs.
     let producer = tracked_producer(&bootstrap, &[]);
-    let placed = produce_all(&producer, "orders", Some(4), &[(b"new".to_vec(), b"partition".to_vec())]);
+    let placed = produce_all(
+        &producer,
+        "orders",
+        Some(4),
+        &[(b"new".to_vec(), b"partition".to_vec())],
+    );
     assert_eq!(placed, vec![(4, 0)]);
     assert_eq!(watermarks(&bootstrap, "orders", 4), (0, 1));
     assert_eq!(watermarks(&bootstrap, "orders", 1), (0, 10));
@@ -139,15 +178,27 @@ fn create_describe_grow_and_delete_topics() {
     // DeleteTopics.
     assert_eq!(try_delete(&bootstrap, "orders"), Ok(()));
     wait_for(CLIENT_TIMEOUT, "orders to disappear from metadata", || {
-        topic_partition_count(&bootstrap, "orders").is_none().then_some(())
+        topic_partition_count(&bootstrap, "orders")
+            .is_none()
+            .then_some(())
     });
-    assert_eq!(try_delete(&bootstrap, "orders"), Err(RDKafkaErrorCode::UnknownTopicOrPartition), "deleting twice");
+    assert_eq!(
+        try_delete(&bootstrap, "orders"),
+        Err(RDKafkaErrorCode::UnknownTopicOrPartition),
+        "deleting twice"
+    );
 
     // Re-creating the name starts from an empty log.
     assert_eq!(try_create(&bootstrap, "orders", 2, 1, false), Ok(()));
-    wait_for(CLIENT_TIMEOUT, "re-created orders in metadata", || topic_partition_count(&bootstrap, "orders"));
+    wait_for(CLIENT_TIMEOUT, "re-created orders in metadata", || {
+        topic_partition_count(&bootstrap, "orders")
+    });
     assert_eq!(topic_partition_count(&bootstrap, "orders"), Some(2));
-    assert_eq!(watermarks(&bootstrap, "orders", 1), (0, 0), "re-created topic must be empty");
+    assert_eq!(
+        watermarks(&bootstrap, "orders", 1),
+        (0, 0),
+        "re-created topic must be empty"
+    );
 }
 
 #[test]
@@ -159,23 +210,41 @@ fn topic_configs_are_described() {
         &bootstrap,
         "configured",
         1,
-        &[("retention.ms", "123456789"), ("message.timestamp.type", "LogAppendTime")],
+        &[
+            ("retention.ms", "123456789"),
+            ("message.timestamp.type", "LogAppendTime"),
+        ],
     );
     let admin = admin_client(&bootstrap);
-    let results = block_on(admin.describe_configs([&ResourceSpecifier::Topic("configured")], &admin_options()))
-        .expect("DescribeConfigs request");
+    let results = block_on(
+        admin.describe_configs([&ResourceSpecifier::Topic("configured")], &admin_options()),
+    )
+    .expect("DescribeConfigs request");
     assert_eq!(results.len(), 1);
-    let resource = results[0].as_ref().unwrap_or_else(|e| panic!("DescribeConfigs for the topic failed: {e:?}"));
+    let resource = results[0]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("DescribeConfigs for the topic failed: {e:?}"));
     let value = |name: &str| {
         resource
             .get(name)
-            .unwrap_or_else(|| panic!("config {name} not described; got {:?}", resource.entries.iter().map(|e| &e.name).collect::<Vec<_>>()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "config {name} not described; got {:?}",
+                    resource.entries.iter().map(|e| &e.name).collect::<Vec<_>>()
+                )
+            })
             .value
             .clone()
     };
     assert_eq!(value("retention.ms").as_deref(), Some("123456789"));
-    assert_eq!(value("message.timestamp.type").as_deref(), Some("LogAppendTime"));
-    assert!(value("cleanup.policy").is_some(), "defaults are described too");
+    assert_eq!(
+        value("message.timestamp.type").as_deref(),
+        Some("LogAppendTime")
+    );
+    assert!(
+        value("cleanup.policy").is_some(),
+        "defaults are described too"
+    );
 }
 
 #[test]
@@ -184,15 +253,30 @@ fn producing_to_an_unknown_topic_auto_creates_it() {
     let broker = BrokerProcess::start(dir.path(), &["--set", "num.partitions=3"]);
     let bootstrap = broker.bootstrap();
     let producer = tracked_producer(&bootstrap, &[]);
-    let recs: Vec<_> = (0..60).map(|i| (format!("key-{i}").into_bytes(), format!("v{i}").into_bytes())).collect();
+    let recs: Vec<_> = (0..60)
+        .map(|i| {
+            (
+                format!("key-{i}").into_bytes(),
+                format!("v{i}").into_bytes(),
+            )
+        })
+        .collect();
     let placed = produce_all(&producer, "auto-made", None, &recs);
-    assert_eq!(topic_partition_count(&bootstrap, "auto-made"), Some(3), "auto-created with num.partitions");
+    assert_eq!(
+        topic_partition_count(&bootstrap, "auto-made"),
+        Some(3),
+        "auto-created with num.partitions"
+    );
     let consumed = consume_to_end(&bootstrap, "auto-made", 3);
     let total: usize = consumed.iter().map(Vec::len).sum();
     assert_eq!(total, recs.len(), "every produced record reads back");
     for ((key, value), (p, o)) in recs.iter().zip(placed) {
         let rec = &consumed[p as usize][o as usize];
-        assert_eq!((rec.key.as_ref(), rec.value.as_ref()), (Some(key), Some(value)), "partition {p} offset {o}");
+        assert_eq!(
+            (rec.key.as_ref(), rec.value.as_ref()),
+            (Some(key), Some(value)),
+            "partition {p} offset {o}"
+        );
     }
 }
 
@@ -204,17 +288,32 @@ fn producing_to_an_unknown_topic_fails_when_auto_create_is_off() {
 
     // Metadata for the topic reports UNKNOWN_TOPIC_OR_PARTITION.
     let consumer = plain_consumer(&bootstrap, &[("allow.auto.create.topics", "true")]);
-    let md = consumer.fetch_metadata(Some("missing"), CLIENT_TIMEOUT).expect("metadata");
-    let t = md.topics().iter().find(|t| t.name() == "missing").expect("requested topic is in the response");
-    assert_eq!(t.error(), Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
+    let md = consumer
+        .fetch_metadata(Some("missing"), CLIENT_TIMEOUT)
+        .expect("metadata");
+    let t = md
+        .topics()
+        .iter()
+        .find(|t| t.name() == "missing")
+        .expect("requested topic is in the response");
+    assert_eq!(
+        t.error(),
+        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
+    );
 
     // A produce fails (librdkafka reports the broker's UNKNOWN_TOPIC_OR_PARTITION as its local
     // "unknown topic" once metadata confirms it).
     let producer = tracked_producer(
         &bootstrap,
-        &[("topic.metadata.propagation.max.ms", "1000"), ("message.timeout.ms", "15000")],
+        &[
+            ("topic.metadata.propagation.max.ms", "1000"),
+            ("message.timeout.ms", "15000"),
+        ],
     );
-    send(&producer, BaseRecord::with_opaque_to("missing", 0).payload(&b"nowhere"[..]));
+    send(
+        &producer,
+        BaseRecord::with_opaque_to("missing", 0).payload(&b"nowhere"[..]),
+    );
     let _ = producer.flush(Duration::from_secs(20));
     let reports = take_reports(&producer);
     assert_eq!(reports.len(), 1, "one delivery report");
@@ -224,7 +323,11 @@ fn producing_to_an_unknown_topic_fails_when_auto_create_is_off() {
         )) => {}
         other => panic!("expected UnknownTopicOrPartition, got {other:?}"),
     }
-    assert_eq!(topic_partition_count(&bootstrap, "missing"), None, "the topic must not exist");
+    assert_eq!(
+        topic_partition_count(&bootstrap, "missing"),
+        None,
+        "the topic must not exist"
+    );
 }
 
 #[test]
@@ -233,21 +336,39 @@ fn records_over_message_max_bytes_are_rejected() {
     let broker = BrokerProcess::start(dir.path(), &["--set", "message.max.bytes=10000"]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "limited", 1, &[]);
-    let producer = tracked_producer(&bootstrap, &[("linger.ms", "0"), ("compression.type", "none")]);
+    let producer = tracked_producer(
+        &bootstrap,
+        &[("linger.ms", "0"), ("compression.type", "none")],
+    );
 
     let big = vec![b'x'; 50_000];
-    send(&producer, BaseRecord::with_opaque_to("limited", 0).partition(0).payload(&big[..]));
+    send(
+        &producer,
+        BaseRecord::with_opaque_to("limited", 0)
+            .partition(0)
+            .payload(&big[..]),
+    );
     let _ = producer.flush(CLIENT_TIMEOUT);
     let reports = take_reports(&producer);
     assert_eq!(reports.len(), 1, "one delivery report");
     assert!(
-        matches!(reports[0].result, Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))),
+        matches!(
+            reports[0].result,
+            Err(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageSizeTooLarge
+            ))
+        ),
         "a 50 kB record against message.max.bytes=10000: expected MessageSizeTooLarge, got {:?}",
         reports[0].result
     );
 
     // The log is untouched and small records still go in at offset 0.
-    let placed = produce_all(&producer, "limited", Some(0), &[(b"k".to_vec(), vec![b'y'; 1000])]);
+    let placed = produce_all(
+        &producer,
+        "limited",
+        Some(0),
+        &[(b"k".to_vec(), vec![b'y'; 1000])],
+    );
     assert_eq!(placed, vec![(0, 0)]);
     let consumed = consume_to_end(&bootstrap, "limited", 1);
     assert_eq!(consumed[0].len(), 1);

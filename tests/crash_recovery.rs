@@ -21,15 +21,26 @@ fn value_for(seq: usize) -> Vec<u8> {
 fn seq_of(value: &[u8]) -> usize {
     let text = std::str::from_utf8(&value[4..12]).expect("sequence digits");
     let seq: usize = text.parse().expect("sequence number");
-    assert_eq!(value, &value_for(seq)[..], "record body for seq {seq} is corrupt");
+    assert_eq!(
+        value,
+        &value_for(seq)[..],
+        "record body for seq {seq} is corrupt"
+    );
     seq
 }
 
 /// Moves delivery reports into `acked` ((partition, offset) -> seq) or counts them as failed.
-fn collect(producer: &TrackedProducer, acked: &mut BTreeMap<(i32, i64), usize>, failed: &mut usize) {
+fn collect(
+    producer: &TrackedProducer,
+    acked: &mut BTreeMap<(i32, i64), usize>,
+    failed: &mut usize,
+) {
     for r in take_reports(producer) {
         match r.result {
-            Ok(po) => assert!(acked.insert(po, r.id).is_none(), "offset {po:?} acknowledged twice"),
+            Ok(po) => assert!(
+                acked.insert(po, r.id).is_none(),
+                "offset {po:?} acknowledged twice"
+            ),
             Err(_) => *failed += 1,
         }
     }
@@ -48,7 +59,11 @@ fn acknowledged_records_survive_kill_9() {
     // number have been acknowledged, then kill the broker with more still in flight.
     let producer = tracked_producer(
         &broker.bootstrap(),
-        &[("linger.ms", "2"), ("message.send.max.retries", "0"), ("message.timeout.ms", "10000")],
+        &[
+            ("linger.ms", "2"),
+            ("message.send.max.retries", "0"),
+            ("message.timeout.ms", "10000"),
+        ],
     );
     let mut acked: BTreeMap<(i32, i64), usize> = BTreeMap::new();
     let mut failed = 0usize;
@@ -56,13 +71,23 @@ fn acknowledged_records_survive_kill_9() {
     let mut seq = 0usize;
     let started = Instant::now();
     while acked.len() < 5_000 {
-        assert!(started.elapsed() < Duration::from_secs(60), "only {} records acknowledged in 60 s", acked.len());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "only {} records acknowledged in 60 s",
+            acked.len()
+        );
         let v = value_for(seq);
         let p = (seq % PARTITIONS as usize) as i32;
-        send(&producer, BaseRecord::with_opaque_to(topic, seq).partition(p).key(&v[..12]).payload(&v[..]));
+        send(
+            &producer,
+            BaseRecord::with_opaque_to(topic, seq)
+                .partition(p)
+                .key(&v[..12])
+                .payload(&v[..]),
+        );
         values.push(v);
         seq += 1;
-        if seq % 64 == 0 {
+        if seq.is_multiple_of(64) {
             producer.poll(Duration::from_millis(1));
         }
         collect(&producer, &mut acked, &mut failed);
@@ -71,7 +96,13 @@ fn acknowledged_records_survive_kill_9() {
     for _ in 0..500 {
         let v = value_for(seq);
         let p = (seq % PARTITIONS as usize) as i32;
-        send(&producer, BaseRecord::with_opaque_to(topic, seq).partition(p).key(&v[..12]).payload(&v[..]));
+        send(
+            &producer,
+            BaseRecord::with_opaque_to(topic, seq)
+                .partition(p)
+                .key(&v[..12])
+                .payload(&v[..]),
+        );
         values.push(v);
         seq += 1;
     }
@@ -79,13 +110,21 @@ fn acknowledged_records_survive_kill_9() {
     broker.kill9();
     // Reports already received count as acknowledged; everything else fails.
     producer.purge(PurgeConfig::default().queue().inflight());
-    wait_for(Duration::from_secs(20), "the producer to settle after the kill", || {
-        producer.poll(Duration::from_millis(50));
-        collect(&producer, &mut acked, &mut failed);
-        (producer.in_flight_count() == 0).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the producer to settle after the kill",
+        || {
+            producer.poll(Duration::from_millis(50));
+            collect(&producer, &mut acked, &mut failed);
+            (producer.in_flight_count() == 0).then_some(())
+        },
+    );
     collect(&producer, &mut acked, &mut failed);
-    assert_eq!(acked.len() + failed, seq, "every record got a delivery report");
+    assert_eq!(
+        acked.len() + failed,
+        seq,
+        "every record got a delivery report"
+    );
     drop(producer);
     eprintln!(
         "sent {seq} records, {} acknowledged, {failed} failed, {in_flight_at_kill} in flight at the kill",
@@ -103,13 +142,30 @@ fn acknowledged_records_survive_kill_9() {
         assert_dense_from_zero(topic, p, records);
         let mut prev_seq = None;
         for rec in records {
-            let value = rec.value.as_deref().unwrap_or_else(|| panic!("p{p} offset {}: null value", rec.offset));
+            let value = rec
+                .value
+                .as_deref()
+                .unwrap_or_else(|| panic!("p{p} offset {}: null value", rec.offset));
             let s = seq_of(value);
-            assert_eq!(s % PARTITIONS as usize, p as usize, "p{p} offset {}: seq {s} belongs to another partition", rec.offset);
-            assert_eq!(rec.key.as_deref(), Some(&value[..12]), "p{p} offset {}: key", rec.offset);
+            assert_eq!(
+                s % PARTITIONS as usize,
+                p as usize,
+                "p{p} offset {}: seq {s} belongs to another partition",
+                rec.offset
+            );
+            assert_eq!(
+                rec.key.as_deref(),
+                Some(&value[..12]),
+                "p{p} offset {}: key",
+                rec.offset
+            );
             assert!(seen.insert(s), "seq {s} stored twice");
             if let Some(prev) = prev_seq {
-                assert!(s > prev, "p{p} offset {}: seq {s} after seq {prev} (out of produce order)", rec.offset);
+                assert!(
+                    s > prev,
+                    "p{p} offset {}: seq {s} after seq {prev} (out of produce order)",
+                    rec.offset
+                );
             }
             prev_seq = Some(s);
         }
@@ -122,19 +178,35 @@ fn acknowledged_records_survive_kill_9() {
                 consumed[p as usize].len()
             )
         });
-        assert_eq!(rec.value.as_deref(), Some(&values[s][..]), "acknowledged record at p{p} offset {o} (seq {s}) differs after recovery");
+        assert_eq!(
+            rec.value.as_deref(),
+            Some(&values[s][..]),
+            "acknowledged record at p{p} offset {o} (seq {s}) differs after recovery"
+        );
     }
 
     // New records continue right after the recovered log.
     let producer = tracked_producer(&bootstrap, &[]);
     for p in 0..PARTITIONS {
-        let placed = produce_all(&producer, topic, Some(p), &[(b"after".to_vec(), b"crash".to_vec())]);
-        assert_eq!(placed, vec![(p, last_offset[&p])], "p{p}: first offset after recovery");
+        let placed = produce_all(
+            &producer,
+            topic,
+            Some(p),
+            &[(b"after".to_vec(), b"crash".to_vec())],
+        );
+        assert_eq!(
+            placed,
+            vec![(p, last_offset[&p])],
+            "p{p}: first offset after recovery"
+        );
     }
     let again = consume_to_end(&bootstrap, topic, PARTITIONS);
     for p in 0..PARTITIONS {
         let records = &again[p as usize];
         assert_dense_from_zero(topic, p, records);
-        assert_eq!(records.last().unwrap().value.as_deref(), Some(&b"crash"[..]));
+        assert_eq!(
+            records.last().unwrap().value.as_deref(),
+            Some(&b"crash"[..])
+        );
     }
 }

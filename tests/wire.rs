@@ -52,12 +52,22 @@ fn api_versions_v3_lists_the_served_apis() {
     assert_eq!(resp.throttle_time_ms, Some(0), "throttle time");
     check_ranges(&resp);
     for (key, name) in REQUIRED_APIS {
-        assert!(range_of(&resp, key).is_some(), "{name} (key {key}) missing from ApiVersions: {:?}", resp.apis);
+        assert!(
+            range_of(&resp, key).is_some(),
+            "{name} (key {key}) missing from ApiVersions: {:?}",
+            resp.apis
+        );
     }
     let av = range_of(&resp, API_API_VERSIONS).unwrap();
-    assert!(av.min == 0 && av.max >= 3, "ApiVersions range {av:?} must cover 0..=3");
+    assert!(
+        av.min == 0 && av.max >= 3,
+        "ApiVersions range {av:?} must cover 0..=3"
+    );
     let produce = range_of(&resp, API_PRODUCE).unwrap();
-    assert!(produce.max >= 3, "Produce must support v3+ (record batch v2): {produce:?}");
+    assert!(
+        produce.max >= 3,
+        "Produce must support v3+ (record batch v2): {produce:?}"
+    );
 
     // A second request on the same connection (pipelining/ordering sanity).
     let again = raw_api_versions(&mut conn, 43).expect("second ApiVersions");
@@ -70,13 +80,18 @@ fn api_versions_v0_uses_the_old_layout() {
     let dir = temp_data_dir();
     let broker = BrokerProcess::start(dir.path(), &[]);
     let mut conn = raw_connect(broker.addr());
-    conn.write_all(&frame_request_v1(API_API_VERSIONS, 0, 7, &[])).unwrap();
+    conn.write_all(&frame_request_v1(API_API_VERSIONS, 0, 7, &[]))
+        .unwrap();
     let resp = parse_api_versions_v0(&read_frame(&mut conn).expect("ApiVersions v0 response"));
     assert_eq!(resp.correlation_id, 7);
     assert_eq!(resp.error_code, 0);
     check_ranges(&resp);
     for (key, name) in REQUIRED_APIS {
-        assert!(range_of(&resp, key).is_some(), "{name} (key {key}) missing from ApiVersions v0: {:?}", resp.apis);
+        assert!(
+            range_of(&resp, key).is_some(),
+            "{name} (key {key}) missing from ApiVersions v0: {:?}",
+            resp.apis
+        );
     }
 }
 
@@ -88,9 +103,15 @@ fn unsupported_api_versions_version_gets_v0_error_with_ranges() {
 
     // KIP-511: a client may send ApiVersions at a version newer than the broker knows; the
     // broker answers in the v0 layout with UNSUPPORTED_VERSION and its own ApiVersions range.
-    conn.write_all(&frame_request_v2(API_API_VERSIONS, 99, 1234, &api_versions_body_v3()))
-        .unwrap();
-    let frame = read_frame(&mut conn).expect("a response to ApiVersions v99 (not a closed connection)");
+    conn.write_all(&frame_request_v2(
+        API_API_VERSIONS,
+        99,
+        1234,
+        &api_versions_body_v3(),
+    ))
+    .unwrap();
+    let frame =
+        read_frame(&mut conn).expect("a response to ApiVersions v99 (not a closed connection)");
     let resp = parse_api_versions_v0(&frame);
     assert_eq!(resp.correlation_id, 1234, "correlation id echoed");
     assert_eq!(resp.error_code, ERROR_UNSUPPORTED_VERSION, "error code");
@@ -109,7 +130,9 @@ fn unsupported_api_versions_version_gets_v0_error_with_ranges() {
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {
     (0..n)
         .map(|_| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as u8
         })
         .collect()
@@ -124,13 +147,25 @@ fn expect_closed(mut conn: TcpStream, what: &str) {
         match conn.read(&mut buf) {
             Ok(0) => return,
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe) => return,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::BrokenPipe
+                ) =>
+            {
+                return;
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 panic!("{what}: the broker kept the connection open (no EOF within 10 s)")
             }
             Err(e) => panic!("{what}: unexpected read error {e}"),
         }
-        assert!(Instant::now() < deadline, "{what}: the broker kept sending without closing");
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the broker kept sending without closing"
+        );
     }
 }
 
@@ -148,7 +183,12 @@ fn malformed_frames_close_only_their_own_connection() {
     raw_api_versions(&mut healthy, correlation).expect("healthy connection before the abuse");
     let producer = tracked_producer(&bootstrap, &[("linger.ms", "0")]);
     let mut produced = 0i64;
-    let placed = produce_all(&producer, "survivor", Some(0), &[(b"k".to_vec(), b"before".to_vec())]);
+    let placed = produce_all(
+        &producer,
+        "survivor",
+        Some(0),
+        &[(b"k".to_vec(), b"before".to_vec())],
+    );
     assert_eq!(placed, vec![(0, 0)]);
     produced += 1;
 
@@ -179,18 +219,35 @@ fn malformed_frames_close_only_their_own_connection() {
         ("a negative length prefix", negative, false),
         ("a valid size with a garbage header", garbage_header, false),
         ("an unknown api key", unknown_api, false),
-        ("a client id running past the frame", truncated_client_id, false),
+        (
+            "a client id running past the frame",
+            truncated_client_id,
+            false,
+        ),
         ("a zero-length frame", 0i32.to_be_bytes().to_vec(), false),
     ];
 
-    let check_others = |healthy: &mut TcpStream, correlation: &mut i32, produced: &mut i64, broker: &mut BrokerProcess, after: &str| {
+    let check_others = |healthy: &mut TcpStream,
+                        correlation: &mut i32,
+                        produced: &mut i64,
+                        broker: &mut BrokerProcess,
+                        after: &str| {
         assert!(broker.is_alive(), "broker died after {after}");
         *correlation += 1;
         let resp = raw_api_versions(healthy, *correlation)
             .unwrap_or_else(|e| panic!("the concurrent raw connection broke after {after}: {e}"));
         assert_eq!(resp.correlation_id, *correlation);
-        let placed = produce_all(&producer, "survivor", Some(0), &[(b"k".to_vec(), after.as_bytes().to_vec())]);
-        assert_eq!(placed, vec![(0, *produced)], "the rdkafka producer after {after}");
+        let placed = produce_all(
+            &producer,
+            "survivor",
+            Some(0),
+            &[(b"k".to_vec(), after.as_bytes().to_vec())],
+        );
+        assert_eq!(
+            placed,
+            vec![(0, *produced)],
+            "the rdkafka producer after {after}"
+        );
         *produced += 1;
     };
 
@@ -202,7 +259,13 @@ fn malformed_frames_close_only_their_own_connection() {
             let _ = bad.shutdown(Shutdown::Write);
         }
         expect_closed(bad, what);
-        check_others(&mut healthy, &mut correlation, &mut produced, &mut broker, what);
+        check_others(
+            &mut healthy,
+            &mut correlation,
+            &mut produced,
+            &mut broker,
+            what,
+        );
     }
 
     // A frame cut short by the client closing.
@@ -214,7 +277,13 @@ fn malformed_frames_close_only_their_own_connection() {
         bad.write_all(&frame).unwrap();
         bad.shutdown(Shutdown::Both).unwrap();
     }
-    check_others(&mut healthy, &mut correlation, &mut produced, &mut broker, "a truncated frame and close");
+    check_others(
+        &mut healthy,
+        &mut correlation,
+        &mut produced,
+        &mut broker,
+        "a truncated frame and close",
+    );
 
     // Many connections opened and dropped mid-request at once.
     let conns: Vec<TcpStream> = (0..50)
@@ -225,7 +294,13 @@ fn malformed_frames_close_only_their_own_connection() {
         })
         .collect();
     drop(conns);
-    check_others(&mut healthy, &mut correlation, &mut produced, &mut broker, "50 abandoned connections");
+    check_others(
+        &mut healthy,
+        &mut correlation,
+        &mut produced,
+        &mut broker,
+        "50 abandoned connections",
+    );
 
     // A brand-new connection works too, and every good record is in the log.
     let mut fresh = raw_connect(addr);

@@ -16,7 +16,7 @@ const EARLIEST_LOCAL: i64 = -4;
 /// KIP-1005: the highest offset copied to tiered storage; there is none here.
 const LATEST_TIERED: i64 = -5;
 
-pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, _version: i16) -> ListOffsetsResponse {
+pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()
@@ -41,7 +41,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, _version: i16)
                         Ok(Some((offset, timestamp))) => out
                             .with_offset(offset)
                             .with_timestamp(timestamp)
-                            .with_leader_epoch(errors::LEADER_EPOCH),
+                            // The field exists from v4; the codec refuses it earlier.
+                            .with_leader_epoch(if version >= 4 { errors::LEADER_EPOCH } else { -1 }),
                         Ok(None) => out,
                         Err(code) => out.with_error_code(code),
                     }

@@ -72,7 +72,12 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                     tracing::debug!(topic = %topic.name, partition = data.index, code, ?message, "produce refused");
                     out.error_code = code;
                     out.error_message = message.map(StrBytes::from_string);
-                    out.current_leader = LeaderIdAndEpoch::default().with_leader_id(api.identity.node_id.into()).with_leader_epoch(errors::LEADER_EPOCH);
+                    // KIP-951 leader hints exist from v10; the codec refuses them earlier.
+                    if version >= 10 {
+                        out.current_leader = LeaderIdAndEpoch::default()
+                            .with_leader_id(api.identity.node_id.into())
+                            .with_leader_epoch(errors::LEADER_EPOCH);
+                    }
                 }
             }
             partitions.push(out);

@@ -54,7 +54,7 @@ impl OffsetIndex {
         let bytes = self.file.entry(i)?;
         let rel = u32::from_be_bytes(bytes.get(0..4)?.try_into().ok()?);
         let pos = u32::from_be_bytes(bytes.get(4..8)?.try_into().ok()?);
-        Some((self.base_offset + i64::from(rel), pos))
+        Some((self.base_offset.saturating_add(i64::from(rel)), pos))
     }
 
     pub fn last_entry(&self) -> Option<(i64, u32)> {
@@ -63,7 +63,7 @@ impl OffsetIndex {
 
     /// Adds an entry; refused (false) when full, out of order, or not representable.
     pub fn append(&mut self, offset: i64, position: u64) -> bool {
-        let Ok(rel) = u32::try_from(offset - self.base_offset) else {
+        let Ok(rel) = u32::try_from(offset.saturating_sub(self.base_offset)) else {
             return false;
         };
         let Ok(pos) = u32::try_from(position) else {

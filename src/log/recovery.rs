@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
-use crate::record::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_crc};
+use crate::record::batch::{BATCH_HEADER_SIZE, BatchHeader, verify_crc as check_crc};
 
 /// Reads a file through one reusable buffer, so walking many small batches costs few syscalls.
 pub(crate) struct FileWindow<'a> {
@@ -25,10 +25,6 @@ impl<'a> FileWindow<'a> {
     /// A window over bytes `[0, limit)` of `file`, reading `capacity` bytes at a time.
     pub(crate) fn new(file: &'a File, limit: u64, capacity: usize) -> FileWindow<'a> {
         FileWindow { file, limit, buf: Vec::new(), start: 0, capacity: capacity.max(BATCH_HEADER_SIZE) }
-    }
-
-    pub(crate) fn limit(&self) -> u64 {
-        self.limit
     }
 
     /// Bytes `[pos, pos + len)`, or None when they are not all below the limit (or the file is
@@ -149,14 +145,14 @@ pub(crate) fn scan_batches(
                 outcome.stop_reason = Some(format!("batch at position {pos} could not be read whole"));
                 break;
             };
-            if let Err(e) = verify_crc(&header, bytes) {
+            if let Err(e) = check_crc(&header, bytes) {
                 outcome.stop_reason = Some(format!("batch at position {pos}: {e}"));
                 break;
             }
         }
         on_batch(&ScannedBatch { position: pos, header });
         outcome.batches += 1;
-        outcome.next_offset = Some(header.last_offset() + 1);
+        outcome.next_offset = Some(header.last_offset().saturating_add(1));
         expected = outcome.next_offset;
         pos += size as u64;
         outcome.valid_end = pos;

@@ -55,7 +55,7 @@ impl TimeIndex {
         let bytes = self.file.entry(i)?;
         let ts = i64::from_be_bytes(bytes.get(0..8)?.try_into().ok()?);
         let rel = u32::from_be_bytes(bytes.get(8..12)?.try_into().ok()?);
-        Some((ts, self.base_offset + i64::from(rel)))
+        Some((ts, self.base_offset.saturating_add(i64::from(rel))))
     }
 
     pub fn last_entry(&self) -> Option<(i64, i64)> {
@@ -72,7 +72,7 @@ impl TimeIndex {
         if !final_entry && self.is_full() {
             return false;
         }
-        let Ok(rel) = u32::try_from(offset - self.base_offset) else {
+        let Ok(rel) = u32::try_from(offset.saturating_sub(self.base_offset)) else {
             return false;
         };
         let mut entry = [0u8; TIME_INDEX_ENTRY_SIZE];

@@ -571,6 +571,12 @@ mod tests {
     }
 
     #[test]
+    fn crc_is_castagnoli() {
+        // The standard CRC-32C check value; plain CRC-32 would give 0xcbf43926.
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+    }
+
+    #[test]
     fn error_display() {
         assert!(RecordError::MessageTooLarge { size: 5, max: 4 }.to_string().contains("5 bytes"));
         assert!(RecordError::UnsupportedMagic(1).to_string().contains("magic 1"));

@@ -318,9 +318,10 @@ mod tests {
         }
     }
 
-    /// A batch as the Java producer (kafka-clients 3.x) writes it for one record with key "key",
-    /// value "value", timestamp 1700000000000, no headers, idempotence off; every field is spelled
-    /// out so the expected bytes can be checked against the protocol documentation.
+    /// One uncompressed record with key "key", value "value", timestamp 1700000000000 and no
+    /// headers, from a non-idempotent producer, laid out field by field as kafka-clients'
+    /// `MemoryRecordsBuilder` writes it, so the bytes can be checked against the protocol
+    /// documentation.
     #[test]
     fn decodes_a_reference_batch() {
         let mut batch: Vec<u8> = Vec::new();

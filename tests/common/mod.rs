@@ -150,15 +150,26 @@ impl BrokerProcess {
     /// SIGKILL: no flush, no clean-shutdown marker.
     pub fn kill9(&mut self) {
         let status = self.kill_now();
-        assert!(status.is_some(), "kill9 on a broker that was already stopped");
+        assert!(
+            status.is_some(),
+            "kill9 on a broker that was already stopped"
+        );
     }
 
     /// SIGTERM, then wait for a graceful exit; the exit status must be success.
     pub fn terminate(&mut self) {
-        let mut child = self.child.take().expect("terminate on a broker that was already stopped");
+        let mut child = self
+            .child
+            .take()
+            .expect("terminate on a broker that was already stopped");
         // SAFETY: plain kill(2) on our own child's pid.
         let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(rc, 0, "kill(SIGTERM) failed: {}", io::Error::last_os_error());
+        assert_eq!(
+            rc,
+            0,
+            "kill(SIGTERM) failed: {}",
+            io::Error::last_os_error()
+        );
         let status = wait_with_timeout(&mut child, STOP_TIMEOUT);
         let Some(status) = status else {
             let _ = child.kill();
@@ -206,11 +217,7 @@ impl Drop for BrokerProcess {
     }
 }
 
-fn drain_stderr(
-    stderr: impl Read,
-    log: Arc<Mutex<String>>,
-    ready: mpsc::Sender<SocketAddr>,
-) {
+fn drain_stderr(stderr: impl Read, log: Arc<Mutex<String>>, ready: mpsc::Sender<SocketAddr>) {
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
     let mut announced = false;
@@ -221,11 +228,9 @@ fn drain_stderr(
             Ok(_) => {}
         }
         let text = strip_ansi(&String::from_utf8_lossy(&line));
-        if !announced {
-            if let Some(addr) = parse_listening_line(&text) {
-                announced = true;
-                let _ = ready.send(addr);
-            }
+        if !announced && let Some(addr) = parse_listening_line(&text) {
+            announced = true;
+            let _ = ready.send(addr);
         }
         let mut log = log.lock().unwrap();
         log.push_str(&text);
@@ -321,7 +326,9 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 }
 
 pub fn admin_client(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    client_config(bootstrap).create().expect("create admin client")
+    client_config(bootstrap)
+        .create()
+        .expect("create admin client")
 }
 
 pub fn admin_options() -> AdminOptions {
@@ -337,9 +344,15 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&s
     }
     let results = block_on(admin.create_topics([&topic], &admin_options()))
         .unwrap_or_else(|e| panic!("CreateTopics request for {name:?} failed: {e}"));
-    assert_eq!(results.len(), 1, "one result per created topic: {results:?}");
+    assert_eq!(
+        results.len(),
+        1,
+        "one result per created topic: {results:?}"
+    );
     if let Err((t, code)) = &results[0] {
-        panic!("creating topic {t:?} ({partitions} partitions, configs {configs:?}) failed: {code:?}");
+        panic!(
+            "creating topic {t:?} ({partitions} partitions, configs {configs:?}) failed: {code:?}"
+        );
     }
     wait_for(CLIENT_TIMEOUT, &format!("topic {name} in metadata"), || {
         let n = topic_partition_count(bootstrap, name)?;
@@ -439,9 +452,12 @@ pub fn send(producer: &TrackedProducer, mut record: BaseRecord<'_, [u8], [u8], u
 
 /// Flushes, failing the test if that takes longer than [`CLIENT_TIMEOUT`].
 pub fn flush(producer: &TrackedProducer) {
-    producer
-        .flush(CLIENT_TIMEOUT)
-        .unwrap_or_else(|e| panic!("flush failed ({} still in flight): {e}", producer.in_flight_count()));
+    producer.flush(CLIENT_TIMEOUT).unwrap_or_else(|e| {
+        panic!(
+            "flush failed ({} still in flight): {e}",
+            producer.in_flight_count()
+        )
+    });
 }
 
 /// Sends `records` (key, value) to `topic`/`partition` (None = partitioner), flushes, and returns
@@ -453,7 +469,9 @@ pub fn produce_all(
     records: &[(Vec<u8>, Vec<u8>)],
 ) -> Vec<(i32, i64)> {
     for (i, (k, v)) in records.iter().enumerate() {
-        let mut r = BaseRecord::with_opaque_to(topic, i).key(&k[..]).payload(&v[..]);
+        let mut r = BaseRecord::with_opaque_to(topic, i)
+            .key(&k[..])
+            .payload(&v[..]);
         if let Some(p) = partition {
             r = r.partition(p);
         }
@@ -473,10 +491,12 @@ pub fn produce_all(
         .collect()
 }
 
-/// A consumer without a group: only `assign` is used with it.
+/// A consumer used with `assign` only. librdkafka refuses `assign` without a group.id, but no
+/// group API is used: offsets are explicit and nothing is committed.
 pub fn plain_consumer(bootstrap: &str, settings: &[(&str, &str)]) -> BaseConsumer {
     let mut config = client_config(bootstrap);
     config
+        .set("group.id", "rivulet-it-assign-only")
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
@@ -538,7 +558,8 @@ pub fn consume_to_end(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Vec<
             .fetch_watermarks(topic, p, CLIENT_TIMEOUT)
             .unwrap_or_else(|e| panic!("ListOffsets for {topic}/{p} failed: {e}"));
         high.insert(p, hi);
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     consumer.assign(&tpl).expect("assign");
 
@@ -555,7 +576,14 @@ pub fn consume_to_end(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Vec<
             let got: Vec<_> = out
                 .iter()
                 .enumerate()
-                .map(|(p, rs)| format!("p{p}: {} records, last offset {:?}, high watermark {}", rs.len(), rs.last().map(|r| r.offset), high[&(p as i32)]))
+                .map(|(p, rs)| {
+                    format!(
+                        "p{p}: {} records, last offset {:?}, high watermark {}",
+                        rs.len(),
+                        rs.last().map(|r| r.offset),
+                        high[&(p as i32)]
+                    )
+                })
                 .collect();
             panic!("timed out consuming {topic} to its high watermarks: {got:#?}");
         }
@@ -599,14 +627,23 @@ pub const ERROR_UNSUPPORTED_VERSION: i16 = 35;
 pub fn raw_connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     stream.set_nodelay(true).unwrap();
     stream
 }
 
 /// A length-prefixed request with a v2 (flexible) request header.
-pub fn frame_request_v2(api_key: i16, api_version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+pub fn frame_request_v2(
+    api_key: i16,
+    api_version: i16,
+    correlation_id: i32,
+    body: &[u8],
+) -> Vec<u8> {
     let client_id = b"rivulet-raw";
     let mut msg = Vec::new();
     msg.extend_from_slice(&api_key.to_be_bytes());
@@ -622,7 +659,12 @@ pub fn frame_request_v2(api_key: i16, api_version: i16, correlation_id: i32, bod
 }
 
 /// A length-prefixed request with a v1 (non-flexible) request header.
-pub fn frame_request_v1(api_key: i16, api_version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
+pub fn frame_request_v1(
+    api_key: i16,
+    api_version: i16,
+    correlation_id: i32,
+    body: &[u8],
+) -> Vec<u8> {
     let client_id = b"rivulet-raw";
     let mut msg = Vec::new();
     msg.extend_from_slice(&api_key.to_be_bytes());
@@ -661,7 +703,10 @@ pub fn read_frame(stream: &mut TcpStream) -> io::Result<Vec<u8>> {
     stream.read_exact(&mut len)?;
     let len = i32::from_be_bytes(len);
     if !(0..=64 << 20).contains(&len) {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("response frame length {len}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("response frame length {len}"),
+        ));
     }
     let mut buf = vec![0u8; len as usize];
     stream.read_exact(&mut buf)?;
@@ -746,10 +791,23 @@ pub fn parse_api_versions_v0(frame: &[u8]) -> ApiVersionsResponse {
     let n = r.i32();
     assert!((0..1000).contains(&n), "implausible api_keys count {n}");
     let apis = (0..n)
-        .map(|_| ApiRange { api_key: r.i16(), min: r.i16(), max: r.i16() })
+        .map(|_| ApiRange {
+            api_key: r.i16(),
+            min: r.i16(),
+            max: r.i16(),
+        })
         .collect();
-    assert_eq!(r.remaining(), 0, "trailing bytes after an ApiVersions v0 response: {frame:02x?}");
-    ApiVersionsResponse { correlation_id, error_code, apis, throttle_time_ms: None }
+    assert_eq!(
+        r.remaining(),
+        0,
+        "trailing bytes after an ApiVersions v0 response: {frame:02x?}"
+    );
+    ApiVersionsResponse {
+        correlation_id,
+        error_code,
+        apis,
+        throttle_time_ms: None,
+    }
 }
 
 /// Decodes an ApiVersions v3/v4 response (response header v0, flexible body).
@@ -758,23 +816,47 @@ pub fn parse_api_versions_v3(frame: &[u8]) -> ApiVersionsResponse {
     let correlation_id = r.i32();
     let error_code = r.i16();
     let n = r.uvarint();
-    assert!(n >= 1 && n < 1000, "implausible compact api_keys length {n}");
+    assert!(
+        (1..1000).contains(&n),
+        "implausible compact api_keys length {n}"
+    );
     let apis = (0..n - 1)
         .map(|_| {
-            let range = ApiRange { api_key: r.i16(), min: r.i16(), max: r.i16() };
+            let range = ApiRange {
+                api_key: r.i16(),
+                min: r.i16(),
+                max: r.i16(),
+            };
             r.tagged_fields();
             range
         })
         .collect();
     let throttle_time_ms = Some(r.i32());
     r.tagged_fields();
-    assert_eq!(r.remaining(), 0, "trailing bytes after an ApiVersions v3 response: {frame:02x?}");
-    ApiVersionsResponse { correlation_id, error_code, apis, throttle_time_ms }
+    assert_eq!(
+        r.remaining(),
+        0,
+        "trailing bytes after an ApiVersions v3 response: {frame:02x?}"
+    );
+    ApiVersionsResponse {
+        correlation_id,
+        error_code,
+        apis,
+        throttle_time_ms,
+    }
 }
 
 /// Sends ApiVersions v3 on `stream` and decodes the reply.
-pub fn raw_api_versions(stream: &mut TcpStream, correlation_id: i32) -> io::Result<ApiVersionsResponse> {
-    stream.write_all(&frame_request_v2(API_API_VERSIONS, 3, correlation_id, &api_versions_body_v3()))?;
+pub fn raw_api_versions(
+    stream: &mut TcpStream,
+    correlation_id: i32,
+) -> io::Result<ApiVersionsResponse> {
+    stream.write_all(&frame_request_v2(
+        API_API_VERSIONS,
+        3,
+        correlation_id,
+        &api_versions_body_v3(),
+    ))?;
     let frame = read_frame(stream)?;
     Ok(parse_api_versions_v3(&frame))
 }

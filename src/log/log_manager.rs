@@ -1,0 +1,523 @@
+//! Kafka's `LogManager`: every partition log in one data directory, clean-shutdown detection,
+//! recovery points, topic deletion, and the flusher thread.
+//!
+//! Startup: a `.kafka_cleanshutdown` marker means the previous run closed every log properly, so
+//! files are trusted; without it each partition is recovered from its checkpointed recovery
+//! point. The marker is removed as soon as the logs are open, so a crash from then on leaves
+//! none behind.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::checkpoint::RecoveryPointCheckpoint;
+use super::flusher::Flusher;
+use super::{LogConfig, LogError, PartitionLog, fsync_dir, now_ms};
+
+pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+const DELETE_DIR_SUFFIX: &str = "-delete";
+/// `log.flush.offset.checkpoint.interval.ms`.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+/// How often the flusher looks for logs whose `flush.ms` has passed.
+const FLUSH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a durability waiter waits before asking again (covers a failed fsync).
+const DURABLE_RETRY: Duration = Duration::from_secs(1);
+
+type LogMap = HashMap<(String, i32), Arc<PartitionLog>>;
+
+/// What the flusher thread shares with the manager.
+struct Shared {
+    data_dir: PathBuf,
+    logs: RwLock<LogMap>,
+    checkpoint: Mutex<RecoveryPointCheckpoint>,
+}
+
+impl Shared {
+    fn all_logs(&self) -> Vec<Arc<PartitionLog>> {
+        self.logs.read().values().cloned().collect()
+    }
+
+    fn write_checkpoint(&self) -> Result<(), LogError> {
+        let mut entries: Vec<(String, i32, i64)> = self
+            .all_logs()
+            .iter()
+            .map(|l| (l.topic().to_string(), l.partition(), l.recovery_point()))
+            .collect();
+        entries.sort();
+        self.checkpoint.lock().write(&entries)?;
+        Ok(())
+    }
+}
+
+pub struct LogManager {
+    shared: Arc<Shared>,
+    flusher: Flusher,
+    clean_start: bool,
+    on_disk: Vec<(String, i32)>,
+    /// Serialises creation so two callers cannot open the same directory twice.
+    create_lock: Mutex<()>,
+    shut_down: AtomicBool,
+}
+
+/// Splits `<topic>-<partition>` at the last '-' (topic names may contain '-' and '.').
+pub fn parse_partition_dir_name(name: &str) -> Option<(String, i32)> {
+    let (topic, partition) = name.rsplit_once('-')?;
+    if topic.is_empty() || partition.is_empty() || !partition.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((topic.to_string(), partition.parse().ok()?))
+}
+
+fn check_names(topic: &str, partition: i32) -> Result<(), LogError> {
+    let bad = topic.is_empty()
+        || topic == "."
+        || topic == ".."
+        || topic.contains(['/', '\\', '\0'])
+        || partition < 0;
+    if bad {
+        return Err(LogError::Io(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("invalid topic partition {topic:?}/{partition}"),
+        )));
+    }
+    Ok(())
+}
+
+/// Removes directories on a background thread: deleting a large partition can take a while and
+/// must hold up neither the caller nor the flusher.
+fn delete_in_background(dirs: Vec<PathBuf>) {
+    if dirs.is_empty() {
+        return;
+    }
+    let spawned = std::thread::Builder::new().name("log-deleter".into()).spawn(move || {
+        for dir in dirs {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => tracing::info!(dir = %dir.display(), "deleted log directory"),
+                Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "could not delete log directory"),
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "could not start the log deletion thread");
+    }
+}
+
+impl LogManager {
+    /// Opens every partition directory under `data_dir` (creating `data_dir` if needed),
+    /// recovering them if the last shutdown was not clean, and starts the flusher.
+    pub fn open(data_dir: &Path, config_for: impl Fn(&str) -> LogConfig) -> Result<Arc<LogManager>, LogError> {
+        fs::create_dir_all(data_dir)?;
+        let marker = data_dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean_start = marker.exists();
+        let checkpoint = RecoveryPointCheckpoint::in_dir(data_dir);
+        let recovery_points = match checkpoint.read() {
+            Ok(points) => points,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable recovery point checkpoint; recovering every log from its start");
+                HashMap::new()
+            }
+        };
+        let recover = !clean_start;
+        if recover {
+            tracing::info!(dir = %data_dir.display(), "no clean shutdown marker: recovering logs");
+        }
+
+        let mut logs = LogMap::new();
+        let mut on_disk = Vec::new();
+        let mut to_delete = Vec::new();
+        let mut names: Vec<(String, PathBuf)> = Vec::new();
+        for entry in fs::read_dir(data_dir)? {
+            let entry = entry?;
+            if !entry.file_type()?.is_dir() {
+                continue;
+            }
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            names.push((name, entry.path()));
+        }
+        names.sort();
+        for (name, path) in names {
+            if name.ends_with(DELETE_DIR_SUFFIX) {
+                to_delete.push(path);
+                continue;
+            }
+            let Some((topic, partition)) = parse_partition_dir_name(&name) else {
+                tracing::debug!(dir = %path.display(), "ignoring directory that is not a partition");
+                continue;
+            };
+            let recovery_point = recovery_points.get(&(topic.clone(), partition)).copied().unwrap_or(0);
+            let log = PartitionLog::open(&path, &topic, partition, config_for(&topic), recovery_point, recover)?;
+            on_disk.push((topic.clone(), partition));
+            logs.insert((topic, partition), Arc::new(log));
+        }
+
+        let shared = Arc::new(Shared {
+            data_dir: data_dir.to_path_buf(),
+            logs: RwLock::new(logs),
+            checkpoint: Mutex::new(checkpoint),
+        });
+        if recover {
+            // Recovered logs were fsynced up to their end; record that before anything else.
+            shared.write_checkpoint()?;
+        }
+        if clean_start {
+            fs::remove_file(&marker)?;
+            fsync_dir(data_dir)?;
+        }
+        delete_in_background(to_delete);
+
+        let thread_shared = shared.clone();
+        let mut last_checkpoint = Instant::now();
+        let flusher = Flusher::start(FLUSH_CHECK_INTERVAL, move || {
+            let now = now_ms();
+            for log in thread_shared.all_logs() {
+                if log.flush_due(now)
+                    && let Err(e) = log.flush()
+                {
+                    tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "scheduled flush failed");
+                }
+            }
+            if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
+                last_checkpoint = Instant::now();
+                if let Err(e) = thread_shared.write_checkpoint() {
+                    tracing::error!(error = %e, "could not write the recovery point checkpoint");
+                }
+            }
+        })?;
+
+        Ok(Arc::new(LogManager {
+            shared,
+            flusher,
+            clean_start,
+            on_disk,
+            create_lock: Mutex::new(()),
+            shut_down: AtomicBool::new(false),
+        }))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.data_dir
+    }
+
+    /// Whether the previous run ended with a clean shutdown.
+    pub fn was_clean_start(&self) -> bool {
+        self.clean_start
+    }
+
+    pub fn get(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
+        self.shared.logs.read().get(&(topic.to_string(), partition)).cloned()
+    }
+
+    /// The partition's log, creating an empty one with `config` if it does not exist.
+    pub fn get_or_create(&self, topic: &str, partition: i32, config: LogConfig) -> Result<Arc<PartitionLog>, LogError> {
+        if let Some(log) = self.get(topic, partition) {
+            return Ok(log);
+        }
+        if self.shut_down.load(Ordering::Acquire) {
+            return Err(LogError::Closed);
+        }
+        check_names(topic, partition)?;
+        let _create = self.create_lock.lock();
+        if let Some(log) = self.get(topic, partition) {
+            return Ok(log);
+        }
+        let dir = self.shared.data_dir.join(PartitionLog::dir_name(topic, partition));
+        let log = Arc::new(PartitionLog::open(&dir, topic, partition, config, 0, false)?);
+        self.shared.logs.write().insert((topic.to_string(), partition), log.clone());
+        Ok(log)
+    }
+
+    pub fn partitions(&self) -> Vec<Arc<PartitionLog>> {
+        self.shared.all_logs()
+    }
+
+    /// The partitions found on disk at startup.
+    pub fn topics_on_disk(&self) -> Vec<(String, i32)> {
+        self.on_disk.clone()
+    }
+
+    /// Removes every partition of `topic`: each log is closed and its directory renamed to
+    /// `<topic>-<partition>.<random>-delete` at once (so the topic name can be reused
+    /// immediately), then deleted on a background thread. Closing fsyncs, so async callers
+    /// should run this on a blocking thread.
+    pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        let removed: Vec<Arc<PartitionLog>> = {
+            let mut logs = self.shared.logs.write();
+            let keys: Vec<(String, i32)> = logs.keys().filter(|(t, _)| t == topic).cloned().collect();
+            keys.iter().filter_map(|k| logs.remove(k)).collect()
+        };
+        let mut renamed = Vec::with_capacity(removed.len());
+        let mut first_error = None;
+        for log in removed {
+            if let Err(e) = log.close() {
+                tracing::warn!(topic, partition = log.partition(), error = %e, "closing deleted log failed");
+            }
+            let target = self.shared.data_dir.join(format!(
+                "{}.{}{DELETE_DIR_SUFFIX}",
+                PartitionLog::dir_name(topic, log.partition()),
+                uuid::Uuid::new_v4().simple()
+            ));
+            match fs::rename(log.dir(), &target) {
+                Ok(()) => renamed.push(target),
+                Err(e) => {
+                    tracing::error!(topic, partition = log.partition(), error = %e, "could not rename deleted log directory");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if !renamed.is_empty() {
+            fsync_dir(&self.shared.data_dir)?;
+        }
+        delete_in_background(renamed);
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Resolves once every offset below `offset` of `log` is fsynced (`acks=all`). The fsync is
+    /// done by the flusher thread, shared with every other waiter of the same round.
+    pub async fn wait_durable(&self, log: &Arc<PartitionLog>, offset: i64) {
+        let mut durable = log.durable_watch();
+        loop {
+            if *durable.borrow_and_update() >= offset || log.is_closed() {
+                return;
+            }
+            self.flusher.request(log);
+            match tokio::time::timeout(DURABLE_RETRY, durable.wait_for(|d| *d >= offset)).await {
+                Ok(_) => return,
+                Err(_elapsed) => continue,
+            }
+        }
+    }
+
+    /// Hands the log to the flusher if `flush.messages`/`flush.ms` say it is due.
+    pub fn maybe_schedule_flush(&self, log: &Arc<PartitionLog>) {
+        if log.flush_due(now_ms()) {
+            self.flusher.request(log);
+        }
+    }
+
+    /// Writes the recovery point checkpoint now.
+    pub fn checkpoint_recovery_points(&self) -> Result<(), LogError> {
+        self.shared.write_checkpoint()
+    }
+
+    /// Stops the flusher, closes every log, writes the recovery point checkpoint and, if all of
+    /// that succeeded, the clean shutdown marker. Idempotent.
+    pub fn shutdown(&self) -> Result<(), LogError> {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.flusher.stop();
+        let mut first_error = None;
+        for log in self.shared.all_logs() {
+            if let Err(e) = log.close() {
+                tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "closing log failed");
+                first_error.get_or_insert(e);
+            }
+        }
+        self.shared.write_checkpoint()?;
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let marker = self.shared.data_dir.join(CLEAN_SHUTDOWN_FILE);
+        fs::File::create(&marker)?.sync_all()?;
+        fsync_dir(&self.shared.data_dir)?;
+        tracing::info!(dir = %self.shared.data_dir.display(), "log manager shut down cleanly");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::test_util::batch;
+    use std::time::Duration;
+
+    fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn partition_dir_names() {
+        assert_eq!(parse_partition_dir_name("orders-3"), Some(("orders".into(), 3)));
+        assert_eq!(parse_partition_dir_name("a-b.c-12"), Some(("a-b.c".into(), 12)));
+        assert_eq!(parse_partition_dir_name("trailing--1"), Some(("trailing-".into(), 1)));
+        assert_eq!(parse_partition_dir_name("__consumer_offsets-49"), Some(("__consumer_offsets".into(), 49)));
+        for bad in ["orders", "orders-", "-3", "orders-x", "orders-+1", "t-99999999999"] {
+            assert_eq!(parse_partition_dir_name(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn lifecycle_marker_and_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let manager = LogManager::open(&data, |_| LogConfig::default()).unwrap();
+        assert!(!manager.was_clean_start());
+        assert!(manager.topics_on_disk().is_empty());
+        assert_eq!(manager.data_dir(), data.as_path());
+        let log = manager.get_or_create("my.topic-x", 2, LogConfig::default()).unwrap();
+        assert!(Arc::ptr_eq(&log, &manager.get_or_create("my.topic-x", 2, LogConfig::default()).unwrap()));
+        assert!(manager.get("my.topic-x", 1).is_none());
+        log.append(&mut batch(3, 0), 0, false).unwrap();
+        manager.get_or_create("other", 0, LogConfig::default()).unwrap();
+        assert_eq!(manager.partitions().len(), 2);
+        // Stray entries are ignored.
+        fs::create_dir_all(data.join("not a partition")).unwrap();
+        fs::write(data.join("stray-file-0"), b"x").unwrap();
+
+        manager.shutdown().unwrap();
+        manager.shutdown().unwrap();
+        assert!(data.join(CLEAN_SHUTDOWN_FILE).exists());
+        let checkpoint = RecoveryPointCheckpoint::in_dir(&data).read().unwrap();
+        assert_eq!(checkpoint[&("my.topic-x".to_string(), 2)], 3);
+        assert_eq!(checkpoint[&("other".to_string(), 0)], 0);
+        assert!(matches!(log.append(&mut batch(1, 0), 0, false), Err(LogError::Closed)));
+        assert!(matches!(manager.get_or_create("new", 0, LogConfig::default()), Err(LogError::Closed)));
+        drop(manager);
+
+        let manager = LogManager::open(&data, |_| LogConfig::default()).unwrap();
+        assert!(manager.was_clean_start());
+        assert!(!data.join(CLEAN_SHUTDOWN_FILE).exists(), "marker removed right after startup");
+        let mut found = manager.topics_on_disk();
+        found.sort();
+        assert_eq!(found, vec![("my.topic-x".to_string(), 2), ("other".to_string(), 0)]);
+        let log = manager.get("my.topic-x", 2).unwrap();
+        assert_eq!(log.append(&mut batch(1, 0), 0, false).unwrap().base_offset, 3);
+        // A crash: no shutdown, so no marker; the next start recovers.
+        drop(log);
+        drop(manager);
+        let manager = LogManager::open(&data, |_| LogConfig::default()).unwrap();
+        assert!(!manager.was_clean_start());
+        let log = manager.get("my.topic-x", 2).unwrap();
+        assert_eq!(log.log_end_offset(), 4);
+        assert_eq!(log.recovery_point(), 4);
+        assert_eq!(RecoveryPointCheckpoint::in_dir(&data).read().unwrap()[&("my.topic-x".to_string(), 2)], 4);
+        manager.shutdown().unwrap();
+    }
+
+    #[test]
+    fn config_for_is_used_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LogManager::open(dir.path(), |_| LogConfig::default()).unwrap();
+        manager.get_or_create("a", 0, LogConfig::default()).unwrap();
+        manager.shutdown().unwrap();
+        drop(manager);
+        let manager = LogManager::open(dir.path(), |topic| LogConfig {
+            segment_bytes: if topic == "a" { 12345 } else { 1 },
+            ..LogConfig::default()
+        })
+        .unwrap();
+        assert_eq!(manager.get("a", 0).unwrap().config().segment_bytes, 12345);
+    }
+
+    #[test]
+    fn rejects_unsafe_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LogManager::open(dir.path(), |_| LogConfig::default()).unwrap();
+        for (topic, partition) in [("", 0), ("..", 0), ("a/b", 0), ("ok", -1)] {
+            assert!(manager.get_or_create(topic, partition, LogConfig::default()).is_err(), "{topic}/{partition}");
+        }
+    }
+
+    #[test]
+    fn delete_topic_renames_then_removes() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        // A leftover from an earlier deletion is cleaned up at startup.
+        fs::create_dir_all(data.join("old-0.0123abcd-delete")).unwrap();
+        fs::write(data.join("old-0.0123abcd-delete/00000000000000000000.log"), b"junk").unwrap();
+        let manager = LogManager::open(&data, |_| LogConfig::default()).unwrap();
+        assert!(manager.topics_on_disk().is_empty());
+        wait_until("leftover removal", || !data.join("old-0.0123abcd-delete").exists());
+
+        for p in 0..3 {
+            let log = manager.get_or_create("doomed", p, LogConfig::default()).unwrap();
+            log.append(&mut batch(2, 0), 0, false).unwrap();
+        }
+        let keep = manager.get_or_create("doomed-not", 0, LogConfig::default()).unwrap();
+        keep.append(&mut batch(1, 0), 0, false).unwrap();
+        let old = manager.get("doomed", 0).unwrap();
+        manager.delete_topic("doomed").unwrap();
+        assert!(manager.get("doomed", 0).is_none());
+        assert!(old.is_closed());
+        assert!(!data.join("doomed-0").exists());
+        assert!(manager.get("doomed-not", 0).is_some());
+        // The name is free at once.
+        let fresh = manager.get_or_create("doomed", 0, LogConfig::default()).unwrap();
+        assert_eq!(fresh.log_end_offset(), 0);
+        wait_until("background deletion", || {
+            fs::read_dir(&data).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with("-delete"))
+        });
+        assert_eq!(manager.partitions().len(), 2);
+        manager.delete_topic("missing").unwrap();
+        manager.shutdown().unwrap();
+    }
+
+    #[test]
+    fn wait_durable_group_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LogManager::open(dir.path(), |_| LogConfig::default()).unwrap();
+        let logs: Vec<_> = (0..3)
+            .map(|p| manager.get_or_create("durable", p, LogConfig::default()).unwrap())
+            .collect();
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async {
+            let mut tasks = Vec::new();
+            for i in 0..200usize {
+                let manager = manager.clone();
+                let log = logs[i % 3].clone();
+                tasks.push(tokio::spawn(async move {
+                    let info = log.append(&mut batch(1 + i % 3, 0), 0, false).unwrap();
+                    manager.wait_durable(&log, info.last_offset + 1).await;
+                    assert!(log.durable_offset() > info.last_offset);
+                    assert!(log.recovery_point() > info.last_offset);
+                }));
+            }
+            for t in tasks {
+                tokio::time::timeout(Duration::from_secs(20), t).await.unwrap().unwrap();
+            }
+            // Already durable: returns at once.
+            let log = &logs[0];
+            tokio::time::timeout(Duration::from_millis(100), manager.wait_durable(log, log.log_end_offset()))
+                .await
+                .unwrap();
+        });
+        for log in &logs {
+            assert_eq!(log.durable_offset(), log.log_end_offset());
+        }
+        manager.shutdown().unwrap();
+    }
+
+    #[test]
+    fn flush_messages_schedules_a_background_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = LogManager::open(dir.path(), |_| LogConfig::default()).unwrap();
+        let config = LogConfig { flush_messages: 3, ..LogConfig::default() };
+        let log = manager.get_or_create("counted", 0, config).unwrap();
+        log.append(&mut batch(2, 0), 0, false).unwrap();
+        manager.maybe_schedule_flush(&log);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(log.durable_offset(), 0, "not due yet");
+        let info = log.append(&mut batch(2, 0), 0, false).unwrap();
+        assert!(info.flush_due);
+        manager.maybe_schedule_flush(&log);
+        wait_until("scheduled flush", || log.durable_offset() == 4);
+
+        // flush.ms is checked by the flusher's periodic pass, without any request.
+        let timed = manager.get_or_create("timed", 0, LogConfig { flush_ms: 0, ..LogConfig::default() }).unwrap();
+        timed.append(&mut batch(1, 0), 0, false).unwrap();
+        wait_until("periodic flush", || timed.durable_offset() == 1);
+        manager.shutdown().unwrap();
+    }
+}

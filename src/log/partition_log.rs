@@ -1,0 +1,1186 @@
+//! One partition's log: Kafka's `UnifiedLog` minus replication.
+//!
+//! Offsets are assigned here and nowhere else. Appends are serialised by the writer lock, which
+//! is held only while batches are patched and written to the page cache; fsyncs happen in
+//! [`PartitionLog::flush`], called from the flusher thread, and never hold that lock. Readers take
+//! a snapshot (log end offset, then segment list) and read with `pread` outside any lock, so a
+//! fetch never waits for an append or an fsync.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+
+use bytes::Bytes;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use super::segment::{
+    BatchMeta, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LoadMode, LogSegment, TIME_INDEX_FILE_SUFFIX,
+    parse_segment_file_name, segment_file_name,
+};
+use super::{AppendInfo, FetchSlice, LogConfig, LogError, fsync_dir, now_ms};
+use crate::record::batch::{
+    BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time,
+    set_partition_leader_epoch,
+};
+use crate::record::records::records;
+
+type SegmentList = Arc<Vec<Arc<LogSegment>>>;
+
+pub struct PartitionLog {
+    topic: String,
+    partition: i32,
+    dir: PathBuf,
+    config: RwLock<LogConfig>,
+    /// The single-writer lock. Guards appends, rolls, truncation and close; the vector is reused
+    /// scratch space for the batches of one append.
+    writer: Mutex<Vec<BatchMeta>>,
+    /// Replaced wholesale (copy on write) so readers can keep a snapshot without a lock.
+    segments: RwLock<SegmentList>,
+    log_start_offset: AtomicI64,
+    log_end_offset: AtomicI64,
+    recovery_point: AtomicI64,
+    leader_epoch: AtomicI32,
+    /// Serialises flushes with each other and with truncation.
+    flush_lock: Mutex<()>,
+    /// Segment files were created or removed since the directory was last fsynced.
+    dir_dirty: AtomicBool,
+    closed: AtomicBool,
+    last_flush_ms: AtomicI64,
+    /// Largest batch max timestamp in the log and the last offset of the first batch that had it.
+    max_timestamp: Mutex<(i64, i64)>,
+    end_tx: watch::Sender<i64>,
+    durable_tx: watch::Sender<i64>,
+}
+
+/// Lists the base offsets of the segments in `dir`, removing index files whose log is gone.
+fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if !entry.file_type()?.is_file() {
+            continue;
+        }
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        match parse_segment_file_name(name) {
+            Some((base, LOG_FILE_SUFFIX)) => bases.push(base),
+            Some((base, INDEX_FILE_SUFFIX | TIME_INDEX_FILE_SUFFIX)) => indexes.push((base, entry.path())),
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            tracing::info!(file = %path.display(), "removing index file without a log file");
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(bases)
+}
+
+/// Largest max timestamp over the segments; the earliest segment wins a tie.
+fn log_max_timestamp(segments: &[Arc<LogSegment>]) -> (i64, i64) {
+    segments.iter().map(|s| s.max_timestamp()).fold((-1, -1), |best, (ts, offset)| {
+        if offset >= 0 && (best.1 < 0 || ts > best.0) { (ts, offset) } else { best }
+    })
+}
+
+impl PartitionLog {
+    /// The directory name of a partition: `<topic>-<partition>`.
+    pub fn dir_name(topic: &str, partition: i32) -> String {
+        format!("{topic}-{partition}")
+    }
+
+    /// Opens the partition stored in `dir` (the `<topic>-<partition>` directory itself),
+    /// creating it if absent.
+    ///
+    /// With `recover` (the broker did not shut down cleanly) every segment from the one holding
+    /// `recovery_point` on is CRC-checked and the log cut at the first torn, corrupt or
+    /// out-of-sequence batch, later segments removed, indexes rebuilt and the survivors fsynced.
+    /// Without it the files are trusted, but missing or damaged indexes are rebuilt and the tail
+    /// of the active segment is still checked.
+    pub fn open(
+        dir: &Path,
+        topic: &str,
+        partition: i32,
+        config: LogConfig,
+        recovery_point: i64,
+        recover: bool,
+    ) -> Result<PartitionLog, LogError> {
+        let now = now_ms();
+        let mut dir_dirty = false;
+        if !dir.exists() {
+            fs::create_dir_all(dir)?;
+            if let Some(parent) = dir.parent() {
+                fsync_dir(parent)?;
+            }
+            dir_dirty = true;
+        }
+        let bases = list_segments(dir)?;
+        let first_recovered = if recover {
+            bases.iter().rposition(|&b| b <= recovery_point).unwrap_or(0)
+        } else {
+            usize::MAX
+        };
+
+        let mut segments: Vec<Arc<LogSegment>> = Vec::with_capacity(bases.len().max(1));
+        let mut expected_next: Option<i64> = None;
+        let mut discard = false;
+        for (i, &base) in bases.iter().enumerate() {
+            let is_last = i + 1 == bases.len();
+            if !discard
+                && let Some(next) = expected_next
+                && next != base
+            {
+                tracing::warn!(
+                    topic, partition, segment = base, expected = next,
+                    "segment does not continue the offsets before it; removing it and every later segment"
+                );
+                discard = true;
+            }
+            if discard {
+                remove_segment_files(dir, base)?;
+                dir_dirty = true;
+                continue;
+            }
+            let mode = if i >= first_recovered {
+                LoadMode::Recover
+            } else if is_last {
+                LoadMode::TailCheck
+            } else {
+                LoadMode::Trust { offset_limit: bases.get(i + 1).copied() }
+            };
+            let (segment, cut) = LogSegment::load(dir, base, &config, mode, is_last, now)?;
+            if let Some(cut) = cut {
+                tracing::warn!(
+                    topic,
+                    partition,
+                    segment = base,
+                    reason = %cut.reason,
+                    bytes_removed = cut.file_len - cut.valid_end,
+                    bytes_kept = cut.valid_end,
+                    next_offset = cut.next_offset,
+                    later_segments_removed = bases.len() - i - 1,
+                    "truncated log at the first damaged batch"
+                );
+                discard = true;
+            } else if segment.size() == 0 && !is_last {
+                tracing::warn!(topic, partition, segment = base, "removing empty segment in the middle of the log");
+                drop(segment);
+                remove_segment_files(dir, base)?;
+                dir_dirty = true;
+                continue;
+            }
+            expected_next = segment.next_offset();
+            segments.push(Arc::new(segment));
+        }
+
+        match segments.last() {
+            None => {
+                let base = bases.first().copied().unwrap_or(0).max(0);
+                segments.push(Arc::new(LogSegment::create(dir, base, &config, now)?));
+                dir_dirty = true;
+            }
+            Some(last) if last.is_sealed() => last.unseal(&config)?,
+            Some(_) => {}
+        }
+        let active = segments.last().cloned().ok_or(LogError::Closed)?;
+        let log_end = active.next_offset().unwrap_or(active.base_offset());
+        let log_start = segments.first().map_or(0, |s| s.base_offset());
+        let max_timestamp = log_max_timestamp(&segments);
+
+        let log = PartitionLog {
+            topic: topic.to_string(),
+            partition,
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            writer: Mutex::new(Vec::new()),
+            segments: RwLock::new(Arc::new(segments)),
+            log_start_offset: AtomicI64::new(log_start),
+            log_end_offset: AtomicI64::new(log_end),
+            recovery_point: AtomicI64::new(if recover { recovery_point.clamp(log_start, log_end) } else { log_end }),
+            leader_epoch: AtomicI32::new(0),
+            flush_lock: Mutex::new(()),
+            dir_dirty: AtomicBool::new(dir_dirty),
+            closed: AtomicBool::new(false),
+            last_flush_ms: AtomicI64::new(now),
+            max_timestamp: Mutex::new(max_timestamp),
+            end_tx: watch::Sender::new(log_end),
+            durable_tx: watch::Sender::new(if recover { 0 } else { log_end }),
+        };
+        if recover {
+            // What survived the crash may still be only in the page cache: make it durable now,
+            // so the recovery point and the durable offset can both start at the log end.
+            let first_base = bases.get(first_recovered).copied().unwrap_or(i64::MIN);
+            for segment in log.segments.read().iter().filter(|s| s.base_offset() >= first_base) {
+                segment.mark_dirty();
+            }
+            log.flush()?;
+        }
+        Ok(log)
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> LogConfig {
+        self.config.read().clone()
+    }
+
+    /// Applies changed topic configs; they take effect from the next append.
+    pub fn update_config(&self, config: LogConfig) {
+        *self.config.write() = config;
+    }
+
+    /// The partition leader epoch stamped on every appended batch (0 unless set).
+    pub fn leader_epoch(&self) -> i32 {
+        self.leader_epoch.load(Ordering::Acquire)
+    }
+
+    pub fn set_leader_epoch(&self, epoch: i32) {
+        self.leader_epoch.store(epoch, Ordering::Release);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn snapshot(&self) -> (i64, i64, SegmentList) {
+        let log_end = self.log_end_offset.load(Ordering::Acquire);
+        let log_start = self.log_start_offset.load(Ordering::Acquire);
+        let segments = self.segments.read().clone();
+        (log_end, log_start, segments)
+    }
+
+    /// Appends one or more batches already checked by `record::validate_batches`: assigns their
+    /// offsets, stamps the leader epoch (and LogAppendTime if asked), rolls the active segment if
+    /// it is due, and writes to the page cache. The buffer is patched in place.
+    pub fn append(&self, records: &mut [u8], now_ms: i64, log_append_time: bool) -> Result<AppendInfo, LogError> {
+        let mut metas = self.writer.lock();
+        if self.is_closed() {
+            return Err(LogError::Closed);
+        }
+        if records.is_empty() {
+            return Err(RecordError::CorruptMessage("append of zero batches".into()).into());
+        }
+        metas.clear();
+        let base_offset = self.log_end_offset.load(Ordering::Acquire);
+        let epoch = self.leader_epoch();
+        let mut next = base_offset;
+        let mut pos = 0usize;
+        let mut append_max_timestamp = -1i64;
+        while pos < records.len() {
+            let header = BatchHeader::parse(&records[pos..])?;
+            let size = header.total_size();
+            if records.len() - pos < size {
+                return Err(RecordError::CorruptMessage(format!(
+                    "batch at position {pos} claims {size} bytes, only {} remain",
+                    records.len() - pos
+                ))
+                .into());
+            }
+            if header.last_offset_delta < 0 {
+                return Err(RecordError::InvalidRecord("negative last offset delta".into()).into());
+            }
+            let batch = &mut records[pos..pos + size];
+            set_base_offset(batch, next);
+            set_partition_leader_epoch(batch, epoch);
+            let max_timestamp = if log_append_time {
+                set_log_append_time(batch, now_ms);
+                now_ms
+            } else {
+                header.max_timestamp
+            };
+            let last_offset = next
+                .checked_add(i64::from(header.last_offset_delta))
+                .ok_or_else(|| RecordError::InvalidRecord("offset overflow".into()))?;
+            metas.push(BatchMeta { position: pos as u64, size: size as u64, last_offset, max_timestamp });
+            append_max_timestamp = append_max_timestamp.max(max_timestamp);
+            next = last_offset
+                .checked_add(1)
+                .ok_or_else(|| RecordError::InvalidRecord("offset overflow".into()))?;
+            pos += size;
+        }
+        let last_offset = next - 1;
+
+        let config = self.config.read().clone();
+        let mut active = self.segments.read().last().cloned().ok_or(LogError::Closed)?;
+        if active.should_roll(&config, records.len() as u64, append_max_timestamp, last_offset, now_ms) {
+            active = self.roll(&active, base_offset, &config, now_ms)?;
+        }
+        active.append(records, &metas, config.index_interval_bytes)?;
+
+        {
+            let mut max = self.max_timestamp.lock();
+            for m in metas.iter() {
+                if m.max_timestamp > max.0 || max.1 < 0 {
+                    *max = (m.max_timestamp, m.last_offset);
+                }
+            }
+        }
+        self.log_end_offset.store(next, Ordering::SeqCst);
+        self.end_tx.send_replace(next);
+        drop(metas);
+
+        Ok(AppendInfo {
+            base_offset,
+            last_offset,
+            log_append_time: if log_append_time { now_ms } else { -1 },
+            log_start_offset: self.log_start_offset(),
+            flush_due: self.flush_due(now_ms),
+        })
+    }
+
+    /// Seals the active segment and starts a new one at `base_offset`. Caller holds the writer lock.
+    fn roll(&self, old: &Arc<LogSegment>, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Arc<LogSegment>, LogError> {
+        old.seal()?;
+        let segment = Arc::new(LogSegment::create(&self.dir, base_offset, config, now_ms)?);
+        let mut list = self.segments.write();
+        let mut next: Vec<Arc<LogSegment>> = list.as_ref().clone();
+        next.push(segment.clone());
+        *list = Arc::new(next);
+        self.dir_dirty.store(true, Ordering::SeqCst);
+        tracing::debug!(topic = %self.topic, partition = self.partition, base_offset, "rolled new log segment");
+        Ok(segment)
+    }
+
+    /// Whole batches from the one holding `offset`, all from one segment, at most `max_bytes`
+    /// unless `min_one_batch` and the first batch alone is larger (KIP-74).
+    pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice, LogError> {
+        let (log_end, log_start, segments) = self.snapshot();
+        let slice = |records: Bytes| FetchSlice {
+            records,
+            high_watermark: log_end,
+            log_start_offset: log_start,
+            log_end_offset: log_end,
+        };
+        if offset < log_start || offset > log_end {
+            return Err(LogError::OffsetOutOfRange { requested: offset, log_start, log_end });
+        }
+        if offset == log_end {
+            return Ok(slice(Bytes::new()));
+        }
+        let first = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        for segment in segments.iter().skip(first) {
+            let limit = segment.size();
+            let Some((pos, header)) = segment.translate_offset(offset, limit)? else { continue };
+            if header.base_offset >= log_end {
+                break;
+            }
+            let first_size = header.total_size();
+            let budget = if min_one_batch && first_size > max_bytes { first_size } else { max_bytes };
+            if budget < first_size {
+                return Ok(slice(Bytes::new()));
+            }
+            let len = usize::try_from((limit - pos).min(budget as u64)).unwrap_or(budget);
+            let mut buf = segment.read_at(pos, len)?;
+            let mut end = 0usize;
+            while buf.len() - end >= BATCH_HEADER_SIZE {
+                let Ok(h) = BatchHeader::parse(&buf[end..]) else { break };
+                if h.base_offset >= log_end || buf.len() - end < h.total_size() {
+                    break;
+                }
+                end += h.total_size();
+            }
+            if end == 0 {
+                return Err(RecordError::CorruptMessage(format!(
+                    "stored batch at position {pos} of {} cannot be read",
+                    segment.log_path().display()
+                ))
+                .into());
+            }
+            buf.truncate(end);
+            return Ok(slice(Bytes::from(buf)));
+        }
+        Ok(slice(Bytes::new()))
+    }
+
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset.load(Ordering::Acquire)
+    }
+
+    pub fn log_end_offset(&self) -> i64 {
+        self.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// Everything appended is committed on a single node.
+    pub fn high_watermark(&self) -> i64 {
+        self.log_end_offset()
+    }
+
+    /// The first record with timestamp >= `timestamp`, as (offset, timestamp).
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<(i64, i64)>, LogError> {
+        let (log_end, log_start, segments) = self.snapshot();
+        for segment in segments.iter() {
+            if segment.max_timestamp().0 < timestamp {
+                continue;
+            }
+            let limit = segment.size();
+            let mut pos = segment.position_for_timestamp(timestamp, log_start);
+            while let Some((at, header)) = segment.find_batch(pos, limit, |h| {
+                h.base_offset >= log_end || (h.max_timestamp >= timestamp && h.last_offset() >= log_start)
+            })? {
+                if header.base_offset >= log_end {
+                    return Ok(None);
+                }
+                let bytes = segment.read_at(at, header.total_size())?;
+                let found = records(&bytes)?
+                    .into_iter()
+                    .find(|r| r.timestamp >= timestamp && r.offset >= log_start && r.offset < log_end);
+                if let Some(r) = found {
+                    return Ok(Some((r.offset, r.timestamp)));
+                }
+                pos = at + header.total_size() as u64;
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the largest timestamp (the first such record), as (offset, timestamp).
+    pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        let (_, offset) = *self.max_timestamp.lock();
+        if offset < 0 {
+            return Ok(None);
+        }
+        let (log_end, log_start, segments) = self.snapshot();
+        if offset >= log_end || offset < log_start {
+            return Ok(None);
+        }
+        let index = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let Some(segment) = segments.get(index) else { return Ok(None) };
+        let Some((pos, header)) = segment.translate_offset(offset, segment.size())? else {
+            return Ok(None);
+        };
+        let bytes = segment.read_at(pos, header.total_size())?;
+        let best = records(&bytes)?
+            .into_iter()
+            .filter(|r| r.offset >= log_start)
+            .fold(None::<(i64, i64)>, |best, r| match best {
+                Some((_, ts)) if ts >= r.timestamp => best,
+                _ => Some((r.offset, r.timestamp)),
+            });
+        Ok(best.or(Some((header.last_offset(), header.max_timestamp))))
+    }
+
+    /// fsyncs every segment with unsynced data and the directory if files came or went, then
+    /// advances the recovery point (and the durable offset) to the log end offset read before
+    /// the first fsync.
+    pub fn flush(&self) -> Result<(), LogError> {
+        let _guard = self.flush_lock.lock();
+        if self.is_closed() {
+            // close() flushed everything; the directory may already have been renamed away.
+            return Ok(());
+        }
+        self.flush_locked()
+    }
+
+    fn flush_locked(&self) -> Result<(), LogError> {
+        let log_end = self.log_end_offset.load(Ordering::SeqCst);
+        let segments = self.segments.read().clone();
+        for segment in segments.iter() {
+            segment.flush()?;
+        }
+        if self.dir_dirty.swap(false, Ordering::SeqCst)
+            && let Err(e) = fsync_dir(&self.dir)
+        {
+            self.dir_dirty.store(true, Ordering::SeqCst);
+            return Err(e.into());
+        }
+        self.recovery_point.store(log_end, Ordering::Release);
+        self.durable_tx.send_if_modified(|durable| {
+            let advanced = *durable < log_end;
+            if advanced {
+                *durable = log_end;
+            }
+            advanced
+        });
+        self.last_flush_ms.store(now_ms(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether `flush.messages` or `flush.ms` call for a flush now.
+    pub fn flush_due(&self, now_ms: i64) -> bool {
+        let unflushed = self.log_end_offset().saturating_sub(self.recovery_point());
+        if unflushed <= 0 {
+            return false;
+        }
+        let config = self.config.read();
+        unflushed >= config.flush_messages
+            || now_ms.saturating_sub(self.last_flush_ms.load(Ordering::Acquire)) >= config.flush_ms
+    }
+
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point.load(Ordering::Acquire)
+    }
+
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.read().iter().map(|s| s.size()).sum()
+    }
+
+    pub fn segment_count(&self) -> usize {
+        self.segments.read().len()
+    }
+
+    /// Base offsets of the segments, oldest first.
+    pub fn segment_base_offsets(&self) -> Vec<i64> {
+        self.segments.read().iter().map(|s| s.base_offset()).collect()
+    }
+
+    /// Resolves once the log end offset is past `offset` (at once if it already is): what a
+    /// fetch waiting for new data parks on.
+    pub async fn wait_past(&self, offset: i64) {
+        let mut rx = self.end_tx.subscribe();
+        let _ = rx.wait_for(|end| *end > offset).await;
+    }
+
+    /// The log end offset as it moves.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.end_tx.subscribe()
+    }
+
+    /// Offsets below this are fsynced.
+    pub fn durable_offset(&self) -> i64 {
+        *self.durable_tx.borrow()
+    }
+
+    pub fn durable_watch(&self) -> watch::Receiver<i64> {
+        self.durable_tx.subscribe()
+    }
+
+    /// Drops every batch from the one holding `offset` on (so the new log end offset is the base
+    /// offset of that batch, which may be below `offset`). Truncating at or below the log start
+    /// empties the log and restarts it at `offset`.
+    pub fn truncate_to(&self, offset: i64) -> Result<(), LogError> {
+        let _writer = self.writer.lock();
+        if self.is_closed() {
+            return Err(LogError::Closed);
+        }
+        let _flush = self.flush_lock.lock();
+        let log_end = self.log_end_offset();
+        if offset >= log_end {
+            return Ok(());
+        }
+        let config = self.config.read().clone();
+        let segments = self.segments.read().clone();
+        let (kept, new_end) = match segments.first() {
+            Some(first) if offset > first.base_offset() => {
+                let index = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+                for segment in segments.iter().skip(index + 1) {
+                    segment.delete_files()?;
+                }
+                let segment = &segments[index];
+                segment.unseal(&config)?;
+                let new_end = match segment.truncate_to(offset, &config)? {
+                    Some(end) => end,
+                    None => segment.next_offset().unwrap_or(offset),
+                };
+                (segments[..=index].to_vec(), new_end)
+            }
+            _ => {
+                for segment in segments.iter() {
+                    segment.delete_files()?;
+                }
+                let start = offset.max(0);
+                let segment = LogSegment::create(&self.dir, start, &config, now_ms())?;
+                self.log_start_offset.store(start, Ordering::Release);
+                (vec![Arc::new(segment)], start)
+            }
+        };
+        tracing::info!(topic = %self.topic, partition = self.partition, from = log_end, to = new_end, "truncated log");
+        *self.max_timestamp.lock() = log_max_timestamp(&kept);
+        *self.segments.write() = Arc::new(kept);
+        self.log_end_offset.store(new_end, Ordering::SeqCst);
+        self.dir_dirty.store(true, Ordering::SeqCst);
+        self.recovery_point.fetch_min(new_end, Ordering::AcqRel);
+        self.durable_tx.send_if_modified(|durable| {
+            let lowered = *durable > new_end;
+            if lowered {
+                *durable = new_end;
+            }
+            lowered
+        });
+        self.end_tx.send_replace(new_end);
+        Ok(())
+    }
+
+    /// Flushes, writes the active segment's final index entries and trims its indexes. Later
+    /// appends fail with [`LogError::Closed`]; reads keep working.
+    pub fn close(&self) -> Result<(), LogError> {
+        let _writer = self.writer.lock();
+        if self.is_closed() {
+            return Ok(());
+        }
+        let _flush = self.flush_lock.lock();
+        self.flush_locked()?;
+        if let Some(active) = self.segments.read().last() {
+            active.seal()?;
+            active.flush()?;
+        }
+        self.closed.store(true, Ordering::Release);
+        Ok(())
+    }
+}
+
+fn remove_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {
+    for suffix in [LOG_FILE_SUFFIX, INDEX_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX] {
+        match fs::remove_file(dir.join(segment_file_name(base, suffix))) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::test_util::{batch, sized_batch};
+    use crate::record::batch::validate_batches;
+    use crate::record::{Compression, RecordBatchBuilder};
+    use std::os::unix::fs::FileExt;
+
+    fn small_config() -> LogConfig {
+        LogConfig {
+            segment_bytes: 4096,
+            index_interval_bytes: 256,
+            segment_index_bytes: 1024,
+            ..LogConfig::default()
+        }
+    }
+
+    fn open(dir: &Path, config: LogConfig) -> PartitionLog {
+        PartitionLog::open(&dir.join("t-0"), "t", 0, config, 0, false).unwrap()
+    }
+
+    /// Headers of every batch in `bytes`, after checking each is complete and CRC-valid.
+    fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
+        if bytes.is_empty() {
+            return vec![];
+        }
+        let v = validate_batches(bytes, usize::MAX).unwrap();
+        v.batches.iter().map(|b| BatchHeader::parse(&bytes[b.position..]).unwrap()).collect()
+    }
+
+    /// Reads the whole log, segment by segment, checking offsets are contiguous from log start.
+    fn read_all(log: &PartitionLog) -> Vec<BatchHeader> {
+        let mut out = Vec::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let slice = log.read(offset, 1 << 20, true).unwrap();
+            let hs = headers(&slice.records);
+            assert!(!hs.is_empty(), "no progress at {offset}");
+            for h in hs {
+                assert_eq!(h.base_offset, offset, "offsets must be contiguous");
+                offset = h.last_offset() + 1;
+                out.push(h);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn append_and_read_back_byte_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default());
+        let mut expected = Vec::new();
+        let mut next = 0;
+        for n in [1usize, 5, 3] {
+            let mut b = batch(n, 1000);
+            let info = log.append(&mut b, 5, false).unwrap();
+            assert_eq!(info.base_offset, next);
+            assert_eq!(info.last_offset, next + n as i64 - 1);
+            assert_eq!(info.log_append_time, -1);
+            assert_eq!(info.log_start_offset, 0);
+            let mut patched = batch(n, 1000);
+            set_base_offset(&mut patched, next);
+            set_partition_leader_epoch(&mut patched, 0);
+            assert_eq!(b, patched, "the caller's buffer holds what was written");
+            expected.extend_from_slice(&patched);
+            next += n as i64;
+        }
+        // Several batches in one append.
+        let mut multi = batch(2, 1);
+        multi.extend_from_slice(&batch(4, 2));
+        let info = log.append(&mut multi, 5, false).unwrap();
+        assert_eq!((info.base_offset, info.last_offset), (9, 14));
+        expected.extend_from_slice(&multi);
+
+        let slice = log.read(0, 1 << 20, false).unwrap();
+        assert_eq!(&slice.records[..], &expected[..]);
+        assert_eq!((slice.high_watermark, slice.log_end_offset, slice.log_start_offset), (15, 15, 0));
+        assert_eq!(log.log_end_offset(), 15);
+        assert_eq!(log.high_watermark(), 15);
+        assert_eq!(log.size_bytes(), expected.len() as u64);
+        let recs = records(&slice.records[..headers(&slice.records)[1].total_size() + headers(&slice.records)[0].total_size()][headers(&slice.records)[0].total_size()..]).unwrap();
+        assert_eq!(recs.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn append_rejects_garbage_without_moving_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default());
+        assert!(matches!(log.append(&mut [], 0, false), Err(LogError::Record(_))));
+        assert!(matches!(log.append(&mut [0u8; 30], 0, false), Err(LogError::Record(_))));
+        let mut torn = batch(3, 0);
+        torn.truncate(torn.len() - 1);
+        assert!(matches!(log.append(&mut torn, 0, false), Err(LogError::Record(_))));
+        assert_eq!(log.log_end_offset(), 0);
+        assert_eq!(log.size_bytes(), 0);
+    }
+
+    #[test]
+    fn log_append_time_is_stamped() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default());
+        let mut b = batch(3, 10);
+        let info = log.append(&mut b, 424_242, true).unwrap();
+        assert_eq!(info.log_append_time, 424_242);
+        let slice = log.read(0, 1 << 20, false).unwrap();
+        let h = &headers(&slice.records)[0];
+        assert!(h.timestamp_type_is_log_append());
+        assert_eq!(h.max_timestamp, 424_242);
+        assert!(records(&slice.records).unwrap().iter().all(|r| r.timestamp == 424_242));
+        assert_eq!(log.max_timestamp().unwrap(), Some((0, 424_242)));
+    }
+
+    #[test]
+    fn rolls_on_segment_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..30 {
+            log.append(&mut sized_batch(2, i, 500), i, false).unwrap();
+        }
+        assert!(log.segment_count() > 3);
+        let bases = log.segment_base_offsets();
+        assert_eq!(bases[0], 0);
+        for base in &bases {
+            assert!(log.dir().join(segment_file_name(*base, "log")).exists());
+            assert!(log.dir().join(segment_file_name(*base, "index")).exists());
+            assert!(log.dir().join(segment_file_name(*base, "timeindex")).exists());
+        }
+        for w in log.segments.read().windows(2) {
+            assert!(w[0].size() <= 4096);
+            assert!(w[0].is_sealed());
+            // Rolled indexes are trimmed to their entries.
+            let len = fs::metadata(w[0].log_path().with_extension("index")).unwrap().len();
+            assert_eq!(len, 8 * w[0].offset_index_entries() as u64);
+        }
+        // A read returns batches of one segment only.
+        let slice = log.read(0, 1 << 20, false).unwrap();
+        let hs = headers(&slice.records);
+        assert_eq!(hs.last().unwrap().last_offset() + 1, bases[1]);
+        assert_eq!(read_all(&log).len(), 30);
+        // A single batch larger than segment.bytes still goes in (into a fresh segment).
+        log.append(&mut sized_batch(1, 0, 10_000), 0, false).unwrap();
+        assert_eq!(read_all(&log).len(), 31);
+    }
+
+    #[test]
+    fn rolls_on_segment_ms() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { segment_ms: 1000, ..LogConfig::default() };
+        let log = open(dir.path(), config);
+        log.append(&mut batch(1, 10_000), 0, false).unwrap();
+        log.append(&mut batch(1, 10_900), 0, false).unwrap();
+        log.append(&mut batch(1, 11_000), 0, false).unwrap();
+        assert_eq!(log.segment_count(), 1);
+        log.append(&mut batch(1, 11_001), 0, false).unwrap();
+        assert_eq!(log.segment_base_offsets(), vec![0, 3]);
+        assert_eq!(read_all(&log).len(), 4);
+    }
+
+    #[test]
+    fn finds_every_offset_across_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        let mut ranges = Vec::new();
+        for i in 0..300usize {
+            let n = 1 + i % 7;
+            let info = log.append(&mut sized_batch(n, i as i64, 60 + (i * 37) % 300), 0, false).unwrap();
+            ranges.push((info.base_offset, info.last_offset));
+        }
+        assert!(log.segment_count() > 5);
+        let end = log.log_end_offset();
+        for offset in 0..end {
+            let slice = log.read(offset, 1, true).unwrap();
+            let hs = headers(&slice.records);
+            assert_eq!(hs.len(), 1, "min_one_batch returns exactly the first batch");
+            let h = hs[0];
+            assert!(h.base_offset <= offset && offset <= h.last_offset(), "offset {offset} in {h:?}");
+            assert!(ranges.contains(&(h.base_offset, h.last_offset())));
+        }
+    }
+
+    #[test]
+    fn max_bytes_and_kip74() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default());
+        let b = sized_batch(2, 0, 200);
+        let size = b.len();
+        for _ in 0..5 {
+            log.append(&mut b.clone(), 0, false).unwrap();
+        }
+        assert_eq!(headers(&log.read(0, 2 * size + 10, false).unwrap().records).len(), 2);
+        assert_eq!(headers(&log.read(0, 2 * size, false).unwrap().records).len(), 2);
+        assert_eq!(headers(&log.read(0, 2 * size - 1, false).unwrap().records).len(), 1);
+        assert!(log.read(0, size - 1, false).unwrap().records.is_empty());
+        assert_eq!(log.read(0, size - 1, true).unwrap().records.len(), size);
+        assert_eq!(log.read(3, 0, true).unwrap().records.len(), size);
+        assert_eq!(headers(&log.read(3, 0, true).unwrap().records)[0].base_offset, 2);
+        // From the middle of a batch: the whole batch.
+        let hs = headers(&log.read(5, 1 << 20, false).unwrap().records);
+        assert_eq!(hs.len(), 3);
+        assert_eq!(hs[0].base_offset, 4);
+    }
+
+    #[test]
+    fn out_of_range_and_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default());
+        assert!(log.read(0, 100, true).unwrap().records.is_empty());
+        log.append(&mut batch(3, 0), 0, false).unwrap();
+        assert!(log.read(3, 100, true).unwrap().records.is_empty());
+        assert!(matches!(
+            log.read(4, 100, true),
+            Err(LogError::OffsetOutOfRange { requested: 4, log_start: 0, log_end: 3 })
+        ));
+        assert!(matches!(log.read(-1, 100, true), Err(LogError::OffsetOutOfRange { .. })));
+        log.truncate_to(-5).unwrap_or(());
+    }
+
+    #[test]
+    fn timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.max_timestamp().unwrap(), None);
+        assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
+        // Timestamps 100.. in batches of 3, with one out-of-order batch and a spike.
+        let mut b = RecordBatchBuilder::new(Compression::Lz4);
+        b.append(500, None, Some(b"a"), &[]).append(900, None, Some(b"b"), &[]).append(700, None, Some(b"c"), &[]);
+        for i in 0..40i64 {
+            if i == 20 {
+                log.append(&mut b.build(), 0, false).unwrap(); // offsets 60..62, max 900 at 61
+            }
+            log.append(&mut sized_batch(3, 100 + i * 3, 300), 0, false).unwrap();
+        }
+        assert!(log.segment_count() > 2);
+        assert_eq!(log.max_timestamp().unwrap(), Some((61, 900)));
+        assert_eq!(log.offset_for_timestamp(-1).unwrap(), Some((0, 100)));
+        assert_eq!(log.offset_for_timestamp(100).unwrap(), Some((0, 100)));
+        assert_eq!(log.offset_for_timestamp(101).unwrap(), Some((1, 101)));
+        assert_eq!(log.offset_for_timestamp(150).unwrap(), Some((50, 150)));
+        assert_eq!(log.offset_for_timestamp(160).unwrap(), Some((60, 500)));
+        assert_eq!(log.offset_for_timestamp(600).unwrap(), Some((61, 900)));
+        assert_eq!(log.offset_for_timestamp(800).unwrap(), Some((61, 900)));
+        assert_eq!(log.offset_for_timestamp(901).unwrap(), None);
+        // The first record (by offset) at or after the time wins, even if later ones are closer.
+        assert_eq!(log.offset_for_timestamp(219).unwrap(), Some((60, 500)));
+
+        // Survives a clean reopen (from the indexes) and a recovery (from a scan).
+        log.close().unwrap();
+        drop(log);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.max_timestamp().unwrap(), Some((61, 900)));
+        assert_eq!(log.offset_for_timestamp(160).unwrap(), Some((60, 500)));
+        drop(log);
+        let log = PartitionLog::open(&dir.path().join("t-0"), "t", 0, small_config(), 0, true).unwrap();
+        assert_eq!(log.max_timestamp().unwrap(), Some((61, 900)));
+        assert_eq!(log.offset_for_timestamp(150).unwrap(), Some((50, 150)));
+        // Truncation forgets the spike.
+        log.truncate_to(61).unwrap();
+        assert_eq!(log.log_end_offset(), 60);
+        assert_eq!(log.max_timestamp().unwrap(), Some((59, 159)));
+        assert_eq!(log.offset_for_timestamp(160).unwrap(), None);
+    }
+
+    #[test]
+    fn truncate_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..40 {
+            log.append(&mut sized_batch(4, i, 400), 0, false).unwrap();
+        }
+        let segments_before = log.segment_count();
+        assert!(segments_before > 3);
+        // Mid-batch: the whole batch containing the offset goes.
+        log.truncate_to(50).unwrap();
+        assert_eq!(log.log_end_offset(), 48);
+        assert!(log.segment_count() < segments_before);
+        for base in log.segment_base_offsets() {
+            assert!(base <= 48);
+        }
+        let files: Vec<_> = fs::read_dir(log.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(files.len(), 3 * log.segment_count(), "deleted segments leave no files: {files:?}");
+        assert_eq!(read_all(&log).len(), 12);
+        let info = log.append(&mut batch(2, 0), 0, false).unwrap();
+        assert_eq!(info.base_offset, 48);
+        assert_eq!(read_all(&log).len(), 13);
+        // Truncating at a segment boundary leaves an empty active segment there.
+        let bases = log.segment_base_offsets();
+        let boundary = bases[1];
+        log.truncate_to(boundary).unwrap();
+        assert_eq!(log.log_end_offset(), boundary);
+        assert_eq!(log.segment_base_offsets(), vec![0, boundary]);
+        log.append(&mut batch(1, 0), 0, false).unwrap();
+        assert_eq!(read_all(&log).last().unwrap().base_offset, boundary);
+        // Everything.
+        log.truncate_to(0).unwrap();
+        assert_eq!(log.log_end_offset(), 0);
+        assert_eq!(log.segment_base_offsets(), vec![0]);
+        assert_eq!(log.append(&mut batch(1, 0), 0, false).unwrap().base_offset, 0);
+        log.flush().unwrap();
+        assert_eq!(log.recovery_point(), 1);
+        log.truncate_to(0).unwrap();
+        assert_eq!(log.recovery_point(), 0);
+        assert_eq!(log.durable_offset(), 0);
+    }
+
+    #[test]
+    fn reopen_after_clean_close_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..25 {
+            log.append(&mut sized_batch(3, i, 450), 0, false).unwrap();
+        }
+        let segments = log.segment_base_offsets();
+        let end = log.log_end_offset();
+        log.close().unwrap();
+        assert!(matches!(log.append(&mut batch(1, 0), 0, false), Err(LogError::Closed)));
+        assert_eq!(read_all(&log).len(), 25, "reads still work after close");
+        // The closed active segment's indexes are trimmed too.
+        let active = segments.last().unwrap();
+        let len = fs::metadata(log.dir().join(segment_file_name(*active, "index"))).unwrap().len();
+        assert_eq!(len % 8, 0);
+        assert!(len < 1024);
+        drop(log);
+
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.segment_base_offsets(), segments);
+        assert_eq!(log.log_end_offset(), end);
+        assert_eq!(log.recovery_point(), end);
+        assert_eq!(log.durable_offset(), end);
+        assert_eq!(log.append(&mut batch(2, 0), 0, false).unwrap().base_offset, end);
+        assert_eq!(read_all(&log).len(), 26);
+    }
+
+    fn active_log_path(log: &PartitionLog) -> PathBuf {
+        log.segments.read().last().unwrap().log_path().to_path_buf()
+    }
+
+    #[test]
+    fn recovers_from_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        let mut ends = Vec::new();
+        for i in 0..20 {
+            log.append(&mut sized_batch(2, i, 300), 0, false).unwrap();
+            ends.push(log.log_end_offset());
+        }
+        let path = active_log_path(&log);
+        let size = fs::metadata(&path).unwrap().len();
+        drop(log); // no close: like a crash
+
+        // Chop the last batch in half.
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(size - 100).unwrap();
+        let log = PartitionLog::open(&dir.path().join("t-0"), "t", 0, small_config(), 0, true).unwrap();
+        assert_eq!(log.log_end_offset(), 38);
+        assert_eq!(log.recovery_point(), 38);
+        assert_eq!(log.durable_offset(), 38);
+        assert_eq!(read_all(&log).len(), 19);
+        assert_eq!(log.append(&mut batch(1, 0), 0, false).unwrap().base_offset, 38);
+        let path = active_log_path(&log);
+        drop(log);
+
+        // Garbage after the last good batch.
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        file.write_all_at(&[0x5a; 777], len).unwrap();
+        let log = PartitionLog::open(&dir.path().join("t-0"), "t", 0, small_config(), 0, true).unwrap();
+        assert_eq!(log.log_end_offset(), 39);
+        assert_eq!(fs::metadata(&path).unwrap().len(), len);
+        assert_eq!(log.append(&mut batch(1, 0), 0, false).unwrap().base_offset, 39);
+        assert_eq!(read_all(&log).len(), 21);
+        drop(log);
+
+        // A flipped byte inside the last batch: CRC catches it.
+        let file = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        file.write_all_at(&[0xff], len - 3).unwrap();
+        let log = PartitionLog::open(&dir.path().join("t-0"), "t", 0, small_config(), 0, true).unwrap();
+        assert_eq!(log.log_end_offset(), 39);
+        assert_eq!(read_all(&log).len(), 20);
+    }
+
+    #[test]
+    fn recovery_drops_segments_after_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..40 {
+            log.append(&mut sized_batch(2, i, 300), 0, false).unwrap();
+        }
+        let bases = log.segment_base_offsets();
+        assert!(bases.len() >= 4);
+        let victim = log.dir().join(segment_file_name(bases[1], "log"));
+        drop(log);
+        let file = fs::OpenOptions::new().read(true).write(true).open(&victim).unwrap();
+        let len = file.metadata().unwrap().len();
+        file.write_all_at(&[0x00; 4], len / 2).unwrap();
+
+        // The recovery point lies in the first segment, so the damage is found.
+        let log = PartitionLog::open(&dir.path().join("t-0"), "t", 0, small_config(), 3, true).unwrap();
+        assert_eq!(log.segment_base_offsets(), bases[..2].to_vec());
+        let end = log.log_end_offset();
+        assert!(end > bases[1] && end < bases[2]);
+        for base in &bases[2..] {
+            assert!(!log.dir().join(segment_file_name(*base, "log")).exists());
+            assert!(!log.dir().join(segment_file_name(*base, "index")).exists());
+        }
+        assert_eq!(log.append(&mut batch(1, 0), 0, false).unwrap().base_offset, end);
+        let all = read_all(&log);
+        assert_eq!(all.last().unwrap().base_offset, end);
+    }
+
+    #[test]
+    fn clean_open_still_checks_the_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..5 {
+            log.append(&mut sized_batch(2, i, 300), 0, false).unwrap();
+        }
+        log.close().unwrap();
+        let path = active_log_path(&log);
+        drop(log);
+        let file = fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let len = file.metadata().unwrap().len();
+        file.set_len(len - 10).unwrap();
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.log_end_offset(), 8);
+        assert_eq!(read_all(&log).len(), 4);
+    }
+
+    #[test]
+    fn damaged_or_missing_indexes_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..60 {
+            log.append(&mut sized_batch(1 + i % 3, i as i64, 200), 0, false).unwrap();
+        }
+        let bases = log.segment_base_offsets();
+        let end = log.log_end_offset();
+        let max = log.max_timestamp().unwrap();
+        log.close().unwrap();
+        drop(log);
+        let pdir = dir.path().join("t-0");
+        // Garbage in one index, another missing, a time index missing, an orphan index.
+        fs::write(pdir.join(segment_file_name(bases[0], "index")), [0xffu8; 64]).unwrap();
+        fs::remove_file(pdir.join(segment_file_name(bases[1], "index"))).unwrap();
+        fs::remove_file(pdir.join(segment_file_name(bases[2], "timeindex"))).unwrap();
+        let last = *bases.last().unwrap();
+        fs::write(pdir.join(segment_file_name(last, "index")), [0x01u8; 24]).unwrap();
+        fs::write(pdir.join(segment_file_name(99_999, "index")), [0u8; 8]).unwrap();
+
+        let log = open(dir.path(), small_config());
+        assert!(!pdir.join(segment_file_name(99_999, "index")).exists());
+        assert_eq!(log.log_end_offset(), end);
+        assert_eq!(log.max_timestamp().unwrap(), max);
+        for seg in log.segments.read().iter() {
+            assert!(seg.offset_index_entries() > 0);
+        }
+        for offset in 0..end {
+            let h = headers(&log.read(offset, 1, true).unwrap().records)[0];
+            assert!(h.base_offset <= offset && offset <= h.last_offset());
+        }
+        assert_eq!(log.offset_for_timestamp(30).unwrap().map(|(_, ts)| ts), Some(30));
+    }
+
+    #[test]
+    fn flush_moves_recovery_point_and_durable_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { flush_messages: 5, ..small_config() };
+        let log = open(dir.path(), config);
+        assert!(!log.append(&mut batch(2, 0), 0, false).unwrap().flush_due);
+        assert_eq!(log.recovery_point(), 0);
+        assert_eq!(log.durable_offset(), 0);
+        assert!(log.append(&mut batch(3, 0), 0, false).unwrap().flush_due);
+        let mut watch = log.durable_watch();
+        log.flush().unwrap();
+        assert_eq!(log.recovery_point(), 5);
+        assert_eq!(log.durable_offset(), 5);
+        assert!(watch.has_changed().unwrap());
+        assert_eq!(*watch.borrow_and_update(), 5);
+        assert!(!log.flush_due(now_ms()));
+        let timed = LogConfig { flush_ms: 0, ..small_config() };
+        log.update_config(timed);
+        assert!(!log.flush_due(now_ms()), "nothing unflushed");
+        log.append(&mut batch(1, 0), 0, false).unwrap();
+        assert!(log.flush_due(now_ms()));
+    }
+
+    #[test]
+    fn waiting_for_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(open(dir.path(), LogConfig::default()));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            log.append(&mut batch(1, 0), 0, false).unwrap();
+            log.wait_past(0).await; // already past
+            let mut rx = log.subscribe();
+            assert_eq!(*rx.borrow_and_update(), 1);
+            let waiter = {
+                let log = log.clone();
+                tokio::spawn(async move { log.wait_past(1).await })
+            };
+            tokio::task::yield_now().await;
+            assert!(!waiter.is_finished());
+            log.append(&mut batch(1, 0), 0, false).unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+            rx.changed().await.unwrap();
+            assert_eq!(*rx.borrow(), 2);
+        });
+    }
+
+    #[test]
+    fn concurrent_reads_never_see_partial_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(open(dir.path(), LogConfig { segment_bytes: 64 * 1024, ..small_config() }));
+        let writer = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000usize {
+                    let mut b = sized_batch(1 + i % 4, i as i64, 100 + (i * 13) % 900);
+                    log.append(&mut b, 0, false).unwrap();
+                }
+            })
+        };
+        let mut offset = 0;
+        let mut reads = 0;
+        loop {
+            let slice = log.read(offset, 4096, true).unwrap();
+            for h in headers(&slice.records) {
+                assert_eq!(h.base_offset, offset);
+                offset = h.last_offset() + 1;
+            }
+            assert!(offset <= slice.log_end_offset);
+            reads += 1;
+            if writer.is_finished() && offset == log.log_end_offset() {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert!(reads > 0);
+        assert_eq!(offset, log.log_end_offset());
+    }
+}

@@ -1,0 +1,709 @@
+//! Kafka's `LogSegment`: one `.log` file of batches plus its offset and time indexes.
+//!
+//! Concurrency: only the partition's single writer appends, truncates or seals a segment; readers
+//! run in parallel with it. A reader sees the segment through a byte limit taken from
+//! [`LogSegment::size`], which is published only after the bytes below it are written, and reads
+//! with `pread`, so it never observes a half-written batch and never blocks the writer for longer
+//! than an index lookup.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use parking_lot::{Mutex, RwLock};
+
+use super::offset_index::OffsetIndex;
+use super::recovery::{FileWindow, ScannedBatch, read_fully_at, scan_batches};
+use super::time_index::TimeIndex;
+use super::{LogConfig, LogError};
+use crate::record::batch::{BATCH_HEADER_SIZE, BatchHeader};
+
+pub const LOG_FILE_SUFFIX: &str = "log";
+pub const INDEX_FILE_SUFFIX: &str = "index";
+pub const TIME_INDEX_FILE_SUFFIX: &str = "timeindex";
+
+/// `<base offset, 20 digits>.<suffix>`, Kafka's segment file naming.
+pub fn segment_file_name(base_offset: i64, suffix: &str) -> String {
+    format!("{base_offset:020}.{suffix}")
+}
+
+/// Parses a segment file name back into (base offset, suffix).
+pub fn parse_segment_file_name(name: &str) -> Option<(i64, &str)> {
+    let (stem, suffix) = name.split_once('.')?;
+    if stem.len() != 20 || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((stem.parse().ok()?, suffix))
+}
+
+/// What the partition log tells a segment about each batch of an append.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchMeta {
+    /// Position inside the appended buffer.
+    pub position: u64,
+    pub size: u64,
+    pub last_offset: i64,
+    pub max_timestamp: i64,
+}
+
+impl BatchMeta {
+    fn scanned(b: &ScannedBatch) -> BatchMeta {
+        BatchMeta {
+            position: b.position,
+            size: b.header.total_size() as u64,
+            last_offset: b.header.last_offset(),
+            max_timestamp: b.header.max_timestamp,
+        }
+    }
+}
+
+/// How much of an existing segment to trust when opening it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LoadMode {
+    /// Before the recovery point after a clean shutdown: trust the data; use the indexes if they
+    /// are intact, otherwise rebuild them. `offset_limit` is the next segment's base offset.
+    Trust { offset_limit: Option<i64> },
+    /// The active segment after a clean shutdown: trust the indexes but CRC-check the batches
+    /// after the last index entry, which is cheap and catches a torn tail.
+    TailCheck,
+    /// After an unclean shutdown: CRC-check every batch and rebuild both indexes.
+    Recover,
+}
+
+/// A cut made while loading: the file held bytes that are not part of the log.
+#[derive(Clone, Debug)]
+pub(crate) struct Truncation {
+    pub reason: String,
+    pub valid_end: u64,
+    pub file_len: u64,
+    pub next_offset: i64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SegmentState {
+    bytes_since_last_index_entry: u64,
+    /// Largest batch max timestamp so far, and the last offset of the batch that had it.
+    max_timestamp: i64,
+    offset_of_max_timestamp: i64,
+    /// Max timestamp of the first batch: what `segment.ms` is measured from.
+    first_batch_timestamp: Option<i64>,
+    /// Offset after the last batch; unknown for trusted segments that were never scanned.
+    next_offset: Option<i64>,
+}
+
+impl SegmentState {
+    fn empty(base_offset: i64) -> SegmentState {
+        SegmentState {
+            bytes_since_last_index_entry: 0,
+            max_timestamp: -1,
+            offset_of_max_timestamp: -1,
+            first_batch_timestamp: None,
+            next_offset: Some(base_offset),
+        }
+    }
+}
+
+pub struct LogSegment {
+    base_offset: i64,
+    log_path: PathBuf,
+    file: File,
+    /// Bytes of complete batches; readers never look past it.
+    size: AtomicU64,
+    offset_index: RwLock<OffsetIndex>,
+    time_index: RwLock<TimeIndex>,
+    state: Mutex<SegmentState>,
+    /// Data written since the last fsync.
+    dirty: AtomicBool,
+    /// Index files changed shape (trimmed) since the last fsync.
+    index_dirty: AtomicBool,
+    /// Rolled or closed: indexes trimmed, no more appends.
+    sealed: AtomicBool,
+    created_ms: i64,
+}
+
+/// Kafka's per-batch indexing rule: an offset index entry (and a time index entry if the max
+/// timestamp grew) whenever more than `index.interval.bytes` were appended since the last one;
+/// the first batch of a segment is always indexed.
+fn index_batch(
+    st: &mut SegmentState,
+    oi: &mut OffsetIndex,
+    ti: &mut TimeIndex,
+    batch: &BatchMeta,
+    index_interval: u32,
+) {
+    let BatchMeta { position, size, last_offset, max_timestamp } = *batch;
+    if max_timestamp > st.max_timestamp {
+        st.max_timestamp = max_timestamp;
+        st.offset_of_max_timestamp = last_offset;
+    }
+    if st.first_batch_timestamp.is_none() {
+        st.first_batch_timestamp = Some(max_timestamp);
+    }
+    if position == 0 || st.bytes_since_last_index_entry > u64::from(index_interval) {
+        oi.append(last_offset, position);
+        if st.offset_of_max_timestamp >= 0 {
+            ti.maybe_append(st.max_timestamp, st.offset_of_max_timestamp, false);
+        }
+        st.bytes_since_last_index_entry = 0;
+    }
+    st.bytes_since_last_index_entry += size;
+    st.next_offset = Some(last_offset.saturating_add(1));
+}
+
+fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+impl LogSegment {
+    /// Creates a new, empty active segment (replacing any leftover files of the same name).
+    pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> io::Result<LogSegment> {
+        let log_path = dir.join(segment_file_name(base_offset, LOG_FILE_SUFFIX));
+        let index_path = dir.join(segment_file_name(base_offset, INDEX_FILE_SUFFIX));
+        let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_FILE_SUFFIX));
+        remove_if_exists(&index_path)?;
+        remove_if_exists(&time_path)?;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&log_path)?;
+        Ok(LogSegment {
+            base_offset,
+            log_path,
+            file,
+            size: AtomicU64::new(0),
+            offset_index: RwLock::new(OffsetIndex::open(&index_path, base_offset, config.segment_index_bytes, true)?),
+            time_index: RwLock::new(TimeIndex::open(&time_path, base_offset, config.segment_index_bytes, true)?),
+            state: Mutex::new(SegmentState::empty(base_offset)),
+            dirty: AtomicBool::new(true),
+            index_dirty: AtomicBool::new(false),
+            sealed: AtomicBool::new(false),
+            created_ms: now_ms,
+        })
+    }
+
+    /// Opens an existing segment, checking as much as `mode` asks. Returns the cut it had to make,
+    /// if the file held a torn or corrupt tail.
+    pub(crate) fn load(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        mode: LoadMode,
+        active: bool,
+        now_ms: i64,
+    ) -> Result<(LogSegment, Option<Truncation>), LogError> {
+        let log_path = dir.join(segment_file_name(base_offset, LOG_FILE_SUFFIX));
+        let index_path = dir.join(segment_file_name(base_offset, INDEX_FILE_SUFFIX));
+        let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_FILE_SUFFIX));
+        let file = OpenOptions::new().read(true).write(true).open(&log_path)?;
+        let file_len = file.metadata()?.len();
+        let segment = LogSegment {
+            base_offset,
+            log_path,
+            file,
+            size: AtomicU64::new(file_len),
+            offset_index: RwLock::new(OffsetIndex::open(&index_path, base_offset, config.segment_index_bytes, active)?),
+            time_index: RwLock::new(TimeIndex::open(&time_path, base_offset, config.segment_index_bytes, active)?),
+            state: Mutex::new(SegmentState::empty(base_offset)),
+            dirty: AtomicBool::new(false),
+            index_dirty: AtomicBool::new(false),
+            sealed: AtomicBool::new(!active),
+            created_ms: now_ms,
+        };
+        let mut rebuilt = true;
+        let cut = match mode {
+            LoadMode::Recover => segment.recover(config, true)?,
+            LoadMode::Trust { offset_limit } => {
+                if segment.indexes_trustworthy(file_len, offset_limit) {
+                    segment.state_from_indexes(file_len)?;
+                    rebuilt = false;
+                    None
+                } else {
+                    tracing::info!(segment = %segment.log_path.display(), "rebuilding missing or damaged indexes");
+                    segment.recover(config, true)?
+                }
+            }
+            LoadMode::TailCheck => {
+                if segment.indexes_trustworthy(file_len, None) {
+                    segment.check_tail(file_len, config)?
+                } else {
+                    tracing::info!(segment = %segment.log_path.display(), "rebuilding missing or damaged indexes");
+                    segment.recover(config, true)?
+                }
+            }
+        };
+        if !active && rebuilt {
+            // A rebuild wrote into the index files; put them back to their trimmed shape.
+            segment.offset_index.write().trim()?;
+            segment.time_index.write().trim()?;
+        }
+        Ok((segment, cut))
+    }
+
+    /// Whether the index files are as a clean roll or close leaves them. Drops implausible
+    /// entries as a side effect.
+    fn indexes_trustworthy(&self, file_len: u64, offset_limit: Option<i64>) -> bool {
+        let mut oi = self.offset_index.write();
+        let mut ti = self.time_index.write();
+        let oi_ok = oi.existed() && oi.sanitize(file_len, offset_limit) && oi.was_trimmed();
+        let ti_ok = ti.existed() && ti.sanitize(offset_limit) && ti.was_trimmed();
+        // The first batch of a segment is always indexed, at position 0.
+        let first_ok = match oi.entry(0) {
+            Some((_, pos)) => pos == 0,
+            None => file_len == 0,
+        };
+        oi_ok && ti_ok && first_ok
+    }
+
+    fn first_batch_header(&self, limit: u64) -> Option<BatchHeader> {
+        let mut head = [0u8; BATCH_HEADER_SIZE];
+        if limit < BATCH_HEADER_SIZE as u64 {
+            return None;
+        }
+        match read_fully_at(&self.file, &mut head, 0) {
+            Ok(n) if n == head.len() => BatchHeader::parse(&head).ok(),
+            _ => None,
+        }
+    }
+
+    /// Seeds the in-memory state of a trusted segment from its indexes.
+    fn state_from_indexes(&self, file_len: u64) -> io::Result<()> {
+        // Lock order everywhere: state, then offset index, then time index.
+        let mut st = self.state.lock();
+        let oi = self.offset_index.read();
+        let ti = self.time_index.read();
+        *st = SegmentState::empty(self.base_offset);
+        if let Some((ts, offset)) = ti.last_entry() {
+            st.max_timestamp = ts;
+            st.offset_of_max_timestamp = offset;
+        }
+        st.first_batch_timestamp = self.first_batch_header(file_len).map(|h| h.max_timestamp);
+        st.bytes_since_last_index_entry =
+            file_len.saturating_sub(oi.last_entry().map_or(0, |(_, p)| u64::from(p)));
+        st.next_offset = if file_len == 0 { Some(self.base_offset) } else { None };
+        Ok(())
+    }
+
+    /// CRC-checks the batches from the last offset index entry to the end of the file. Anything
+    /// unexpected there falls back to a full recovery of the segment.
+    fn check_tail(&self, file_len: u64, config: &LogConfig) -> Result<Option<Truncation>, LogError> {
+        let index_interval = config.index_interval_bytes;
+        let last_entry = self.offset_index.read().last_entry();
+        let (start, expected_base) = match last_entry {
+            None => (0, self.base_offset),
+            Some((offset, pos)) => {
+                let mut window = FileWindow::new(&self.file, file_len, BATCH_HEADER_SIZE);
+                let header = window
+                    .get(u64::from(pos), BATCH_HEADER_SIZE)?
+                    .and_then(|head| BatchHeader::parse(head).ok());
+                match header {
+                    Some(h) if h.base_offset <= offset && offset <= h.last_offset() => (u64::from(pos), h.base_offset),
+                    _ => {
+                        tracing::warn!(
+                            segment = %self.log_path.display(),
+                            "last offset index entry does not point at its batch; recovering the segment"
+                        );
+                        return self.recover(config, true);
+                    }
+                }
+            }
+        };
+        self.state_from_indexes(file_len)?;
+        let outcome = {
+            let mut st = self.state.lock();
+            let mut oi = self.offset_index.write();
+            let mut ti = self.time_index.write();
+            st.bytes_since_last_index_entry = 0;
+            let outcome = scan_batches(&self.file, start, file_len, Some(expected_base), true, |b| {
+                index_batch(&mut st, &mut oi, &mut ti, &BatchMeta::scanned(b), index_interval)
+            })?;
+            if outcome.stop_reason.is_none() {
+                st.next_offset = Some(outcome.next_offset.unwrap_or(self.base_offset));
+            }
+            outcome
+        };
+        if outcome.stop_reason.is_some() {
+            return self.recover(config, true);
+        }
+        Ok(None)
+    }
+
+    /// Rebuilds both indexes from the batches in the file, cutting the file at the first batch
+    /// that is torn, corrupt (when `verify_crc`), or does not continue the offsets before it.
+    fn recover(&self, config: &LogConfig, verify_crc: bool) -> Result<Option<Truncation>, LogError> {
+        let index_interval = config.index_interval_bytes;
+        let file_len = self.file.metadata()?.len();
+        let mut st = self.state.lock();
+        let mut oi = self.offset_index.write();
+        let mut ti = self.time_index.write();
+        oi.reset();
+        ti.reset();
+        // Room to write the rebuilt entries; a sealed segment's caller trims them again.
+        oi.make_active(config.segment_index_bytes)?;
+        ti.make_active(config.segment_index_bytes)?;
+        *st = SegmentState::empty(self.base_offset);
+        let outcome = scan_batches(&self.file, 0, file_len, Some(self.base_offset), verify_crc, |b| {
+            index_batch(&mut st, &mut oi, &mut ti, &BatchMeta::scanned(b), index_interval)
+        })?;
+        let next_offset = outcome.next_offset.unwrap_or(self.base_offset);
+        st.next_offset = Some(next_offset);
+        self.size.store(outcome.valid_end, Ordering::Release);
+        if outcome.valid_end < file_len {
+            self.file.set_len(outcome.valid_end)?;
+            self.dirty.store(true, Ordering::SeqCst);
+            return Ok(Some(Truncation {
+                reason: outcome.stop_reason.unwrap_or_else(|| "trailing bytes".to_string()),
+                valid_end: outcome.valid_end,
+                file_len,
+                next_offset,
+            }));
+        }
+        Ok(None)
+    }
+
+    pub fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Bytes of complete batches, as visible to readers.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.sealed.load(Ordering::Acquire)
+    }
+
+    /// Largest batch max timestamp in the segment and the last offset of that batch
+    /// (`(-1, -1)` when no batch carried a timestamp).
+    pub fn max_timestamp(&self) -> (i64, i64) {
+        let st = self.state.lock();
+        (st.max_timestamp, st.offset_of_max_timestamp)
+    }
+
+    /// Offset after the last batch, when known (always for the active segment).
+    pub fn next_offset(&self) -> Option<i64> {
+        self.state.lock().next_offset
+    }
+
+    pub fn offset_index_entries(&self) -> usize {
+        self.offset_index.read().entries()
+    }
+
+    pub fn time_index_entries(&self) -> usize {
+        self.time_index.read().entries()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// Kafka's `shouldRoll`: the append of `append_bytes` bytes with max timestamp
+    /// `append_max_timestamp` ending at `append_last_offset` must go to a new segment.
+    /// An empty segment never rolls, so an oversized append cannot create empty segments.
+    pub(crate) fn should_roll(
+        &self,
+        config: &LogConfig,
+        append_bytes: u64,
+        append_max_timestamp: i64,
+        append_last_offset: i64,
+        now_ms: i64,
+    ) -> bool {
+        let size = self.size();
+        if size == 0 {
+            return false;
+        }
+        let full = size.saturating_add(append_bytes) > config.segment_bytes;
+        let waited = match self.state.lock().first_batch_timestamp {
+            Some(t) if t >= 0 => append_max_timestamp.saturating_sub(t),
+            _ => now_ms.saturating_sub(self.created_ms),
+        };
+        let too_old = waited > config.segment_ms;
+        let index_full = self.offset_index.read().is_full() || self.time_index.read().is_full();
+        let offset_overflow = append_last_offset.saturating_sub(self.base_offset) > i64::from(i32::MAX);
+        full || too_old || index_full || offset_overflow
+    }
+
+    /// Writes `records` (whole batches, offsets already assigned) at the end of the segment and
+    /// indexes them. Readers see the bytes only once the size is published at the very end.
+    pub(crate) fn append(&self, records: &[u8], batches: &[BatchMeta], index_interval: u32) -> io::Result<()> {
+        let pos = self.size();
+        if let Err(e) = self.file.write_all_at(records, pos) {
+            // Do not leave a partial batch behind for the next append to follow.
+            let _ = self.file.set_len(pos);
+            return Err(e);
+        }
+        {
+            let mut st = self.state.lock();
+            let mut oi = self.offset_index.write();
+            let mut ti = self.time_index.write();
+            for b in batches {
+                let placed = BatchMeta { position: pos + b.position, ..*b };
+                index_batch(&mut st, &mut oi, &mut ti, &placed, index_interval);
+            }
+        }
+        // Mark dirty before the new end becomes visible, so a flush that sees the new log end
+        // offset also sees that this segment needs an fsync.
+        self.dirty.store(true, Ordering::SeqCst);
+        self.size.store(pos + records.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// The first batch at or after byte `start` (below `limit`) for which `pred` holds.
+    pub(crate) fn find_batch(
+        &self,
+        start: u64,
+        limit: u64,
+        mut pred: impl FnMut(&BatchHeader) -> bool,
+    ) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let mut window = FileWindow::new(&self.file, limit, 8 * 1024);
+        let mut pos = start;
+        loop {
+            let Some(head) = window.get(pos, BATCH_HEADER_SIZE)? else { return Ok(None) };
+            let header = BatchHeader::parse(head)?;
+            let end = pos + header.total_size() as u64;
+            if end > limit {
+                return Ok(None);
+            }
+            if pred(&header) {
+                return Ok(Some((pos, header)));
+            }
+            pos = end;
+        }
+    }
+
+    /// Position and header of the batch holding `offset` (or the first batch after it), looking
+    /// no further than `limit` bytes.
+    pub(crate) fn translate_offset(&self, offset: i64, limit: u64) -> Result<Option<(u64, BatchHeader)>, LogError> {
+        let start = self.offset_index.read().lookup(offset).map_or(0, |(_, pos)| u64::from(pos));
+        self.find_batch(start, limit, |h| h.last_offset() >= offset)
+    }
+
+    /// Where to start looking for the first record with timestamp >= `timestamp`.
+    pub(crate) fn position_for_timestamp(&self, timestamp: i64, min_offset: i64) -> u64 {
+        let from_time = self.time_index.read().lookup(timestamp).map_or(self.base_offset, |(_, o)| o);
+        self.offset_index
+            .read()
+            .lookup(from_time.max(min_offset))
+            .map_or(0, |(_, pos)| u64::from(pos))
+    }
+
+    /// Reads `len` bytes at `pos`; fewer if the file is shorter.
+    pub(crate) fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        let got = read_fully_at(&self.file, &mut buf, pos)?;
+        buf.truncate(got);
+        Ok(buf)
+    }
+
+    /// Drops every batch from the one holding `offset` on. Returns the new next offset (the base
+    /// offset of the first dropped batch), or None if nothing in this segment was at or past
+    /// `offset`.
+    pub(crate) fn truncate_to(&self, offset: i64, config: &LogConfig) -> Result<Option<i64>, LogError> {
+        let Some((pos, header)) = self.translate_offset(offset, self.size())? else {
+            return Ok(None);
+        };
+        self.file.set_len(pos)?;
+        self.size.store(pos, Ordering::Release);
+        self.dirty.store(true, Ordering::SeqCst);
+        self.recover(config, false)?;
+        Ok(Some(header.base_offset.max(self.base_offset)))
+    }
+
+    /// Called when the segment rolls or the log closes: writes the final max-timestamp entry
+    /// and trims both indexes to their used size.
+    pub(crate) fn seal(&self) -> io::Result<()> {
+        if self.sealed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let st = *self.state.lock();
+        let mut oi = self.offset_index.write();
+        let mut ti = self.time_index.write();
+        if st.offset_of_max_timestamp >= 0 {
+            ti.maybe_append(st.max_timestamp, st.offset_of_max_timestamp, true);
+        }
+        oi.trim()?;
+        ti.trim()?;
+        self.index_dirty.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Makes a sealed segment writable again (after truncation made it the last one).
+    pub(crate) fn unseal(&self, config: &LogConfig) -> Result<(), LogError> {
+        if !self.sealed.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        self.offset_index.write().make_active(config.segment_index_bytes)?;
+        self.time_index.write().make_active(config.segment_index_bytes)?;
+        let mut st = self.state.lock();
+        if st.next_offset.is_none() {
+            drop(st);
+            self.recover(config, false)?;
+            st = self.state.lock();
+        }
+        st.first_batch_timestamp = self.first_batch_header(self.size()).map(|h| h.max_timestamp);
+        Ok(())
+    }
+
+    /// fsyncs whatever changed since the last flush.
+    pub(crate) fn flush(&self) -> io::Result<()> {
+        if self.dirty.swap(false, Ordering::SeqCst)
+            && let Err(e) = self.file.sync_data()
+        {
+            self.dirty.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        if self.index_dirty.swap(false, Ordering::SeqCst) {
+            let synced = self.offset_index.read().sync().and_then(|()| self.time_index.read().sync());
+            if let Err(e) = synced {
+                self.index_dirty.store(true, Ordering::SeqCst);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forces the next flush to fsync the file, e.g. for data found on disk after a crash that
+    /// may never have left the page cache.
+    pub(crate) fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether data or index files changed since the last flush.
+    pub fn needs_flush(&self) -> bool {
+        self.dirty.load(Ordering::SeqCst) || self.index_dirty.load(Ordering::SeqCst)
+    }
+
+    /// Removes the segment's files. Readers holding the segment keep their open handles.
+    pub(crate) fn delete_files(&self) -> io::Result<()> {
+        remove_if_exists(&self.log_path)?;
+        remove_if_exists(self.offset_index.read().path())?;
+        remove_if_exists(self.time_index.read().path())?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::test_util::{batch, sized_batch};
+    use crate::record::batch::set_base_offset;
+
+    fn cfg() -> LogConfig {
+        LogConfig { index_interval_bytes: 256, segment_index_bytes: 4096, ..LogConfig::default() }
+    }
+
+    /// Appends `batches` at `base` on, like the partition log does.
+    fn append_all(seg: &LogSegment, mut next: i64, batches: &[Vec<u8>]) -> i64 {
+        for b in batches {
+            let mut b = b.clone();
+            set_base_offset(&mut b, next);
+            let h = BatchHeader::parse(&b).unwrap();
+            let meta = BatchMeta { position: 0, size: b.len() as u64, last_offset: h.last_offset(), max_timestamp: h.max_timestamp };
+            seg.append(&b, &[meta], cfg().index_interval_bytes).unwrap();
+            next = h.last_offset() + 1;
+        }
+        next
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(segment_file_name(42, "log"), "00000000000000000042.log");
+        assert_eq!(parse_segment_file_name("00000000000000000042.timeindex"), Some((42, "timeindex")));
+        assert_eq!(parse_segment_file_name("0042.log"), None);
+        assert_eq!(parse_segment_file_name("0000000000000000004x.log"), None);
+        assert_eq!(parse_segment_file_name("nodot"), None);
+    }
+
+    #[test]
+    fn append_index_translate_and_reload() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = LogSegment::create(dir.path(), 100, &cfg(), 0).unwrap();
+        let batches: Vec<Vec<u8>> = (0..40).map(|i| sized_batch(3, 1000 + i, 120)).collect();
+        let next = append_all(&seg, 100, &batches);
+        assert_eq!(next, 220);
+        assert_eq!(seg.next_offset(), Some(220));
+        assert!(seg.offset_index_entries() > 5);
+        assert_eq!(seg.max_timestamp(), (1041, 219));
+        for target in [100, 101, 150, 218, 219] {
+            let (_, h) = seg.translate_offset(target, seg.size()).unwrap().unwrap();
+            assert!(h.base_offset <= target && target <= h.last_offset());
+        }
+        assert!(seg.translate_offset(220, seg.size()).unwrap().is_none());
+        seg.seal().unwrap();
+        seg.flush().unwrap();
+        let entries = seg.offset_index_entries();
+        drop(seg);
+
+        let (seg, cut) =
+            LogSegment::load(dir.path(), 100, &cfg(), LoadMode::Trust { offset_limit: Some(220) }, false, 0).unwrap();
+        assert!(cut.is_none());
+        assert_eq!(seg.offset_index_entries(), entries);
+        assert_eq!(seg.max_timestamp(), (1041, 219));
+        drop(seg);
+
+        let (seg, cut) = LogSegment::load(dir.path(), 100, &cfg(), LoadMode::TailCheck, true, 0).unwrap();
+        assert!(cut.is_none());
+        assert_eq!(seg.next_offset(), Some(220));
+        assert_eq!(seg.offset_index_entries(), entries);
+        assert_eq!(append_all(&seg, 220, &[batch(2, 5000)]), 222);
+        assert_eq!(seg.max_timestamp(), (5001, 221));
+    }
+
+    #[test]
+    fn recover_cuts_garbage_and_rebuilds() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = LogSegment::create(dir.path(), 0, &cfg(), 0).unwrap();
+        let batches: Vec<Vec<u8>> = (0..10).map(|i| sized_batch(2, i, 200)).collect();
+        append_all(&seg, 0, &batches);
+        let good_len = seg.size();
+        seg.file().write_all_at(&[0xab; 100], good_len).unwrap();
+        drop(seg);
+        let (seg, cut) = LogSegment::load(dir.path(), 0, &cfg(), LoadMode::Recover, true, 0).unwrap();
+        let cut = cut.unwrap();
+        assert_eq!(cut.valid_end, good_len);
+        assert_eq!(cut.file_len, good_len + 100);
+        assert_eq!(cut.next_offset, 20);
+        assert_eq!(seg.size(), good_len);
+        assert_eq!(std::fs::metadata(seg.log_path()).unwrap().len(), good_len);
+        assert_eq!(seg.next_offset(), Some(20));
+    }
+
+    #[test]
+    fn truncate_to_drops_whole_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let seg = LogSegment::create(dir.path(), 0, &cfg(), 0).unwrap();
+        append_all(&seg, 0, &[batch(5, 10), batch(5, 20), batch(5, 30)]);
+        assert_eq!(seg.truncate_to(7, &cfg()).unwrap(), Some(5));
+        assert_eq!(seg.next_offset(), Some(5));
+        assert_eq!(seg.max_timestamp(), (14, 4));
+        assert_eq!(seg.truncate_to(5, &cfg()).unwrap(), None);
+        assert_eq!(seg.truncate_to(0, &cfg()).unwrap(), Some(0));
+        assert_eq!(seg.size(), 0);
+    }
+
+    #[test]
+    fn rolls_on_size_time_and_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig { segment_bytes: 1000, segment_ms: 100, ..cfg() };
+        let seg = LogSegment::create(dir.path(), 0, &config, 0).unwrap();
+        assert!(!seg.should_roll(&config, 10_000, 0, 0, 1_000_000), "empty segments never roll");
+        append_all(&seg, 0, &[sized_batch(1, 1000, 500)]);
+        assert!(!seg.should_roll(&config, 400, 1050, 1, 0));
+        assert!(seg.should_roll(&config, 600, 1050, 1, 0));
+        assert!(seg.should_roll(&config, 10, 1101, 1, 0));
+        assert!(seg.should_roll(&config, 10, 1000, i64::from(i32::MAX) + 1, 0));
+
+        // Without timestamps, segment.ms counts from the segment's creation.
+        let seg = LogSegment::create(dir.path(), 50, &config, 0).unwrap();
+        append_all(&seg, 50, &[sized_batch(1, -1, 100)]);
+        assert!(!seg.should_roll(&config, 10, -1, 51, 100));
+        assert!(seg.should_roll(&config, 10, -1, 51, 101));
+    }
+}
