@@ -65,14 +65,18 @@ impl RecoveryPointCheckpoint {
             .ok_or_else(|| invalid("checkpoint has no entry count"))?;
         let mut entries = HashMap::with_capacity(count.min(1 << 16));
         for _ in 0..count {
-            let line = lines.next().ok_or_else(|| invalid("checkpoint has fewer entries than announced"))?;
+            let line = lines
+                .next()
+                .ok_or_else(|| invalid("checkpoint has fewer entries than announced"))?;
             let mut fields = line.split_whitespace();
             let (Some(topic), Some(partition), Some(offset), None) =
                 (fields.next(), fields.next(), fields.next(), fields.next())
             else {
                 return Err(invalid(format!("malformed checkpoint line {line:?}")));
             };
-            let partition: i32 = partition.parse().map_err(|_| invalid(format!("bad partition in {line:?}")))?;
+            let partition: i32 = partition
+                .parse()
+                .map_err(|_| invalid(format!("bad partition in {line:?}")))?;
             let offset: i64 = offset.parse().map_err(|_| invalid(format!("bad offset in {line:?}")))?;
             entries.insert((topic.to_string(), partition), offset);
         }
@@ -123,7 +127,15 @@ mod tests {
     fn malformed_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let cp = RecoveryPointCheckpoint::in_dir(dir.path());
-        for text in ["", "1\n0\n", "0\n2\nt 0 1\n", "0\n1\nt zero 1\n", "0\n1\nt 0 1 9\n", "0\n0\nt 0 1\n", "0\nx\n"] {
+        for text in [
+            "",
+            "1\n0\n",
+            "0\n2\nt 0 1\n",
+            "0\n1\nt zero 1\n",
+            "0\n1\nt 0 1 9\n",
+            "0\n0\nt 0 1\n",
+            "0\nx\n",
+        ] {
             fs::write(cp.path(), text).unwrap();
             assert!(cp.read().is_err(), "{text:?}");
         }

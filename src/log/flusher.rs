@@ -35,14 +35,20 @@ impl Flusher {
     /// Starts the thread. `periodic` runs about every `tick` on the flusher thread.
     pub fn start(tick: Duration, periodic: impl FnMut() + Send + 'static) -> std::io::Result<Flusher> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue { pending: Vec::new(), stop: false }),
+            queue: Mutex::new(Queue {
+                pending: Vec::new(),
+                stop: false,
+            }),
             wake: Condvar::new(),
         });
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name("log-flusher".into())
             .spawn(move || run(&thread_shared, tick, periodic))?;
-        Ok(Flusher { shared, handle: Mutex::new(Some(handle)) })
+        Ok(Flusher {
+            shared,
+            handle: Mutex::new(Some(handle)),
+        })
     }
 
     /// Asks for `log` to be fsynced in the next round.

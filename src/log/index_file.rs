@@ -29,7 +29,12 @@ impl IndexFile {
     /// the owning index sanitises them. `active` preallocates to `max_bytes`.
     pub(crate) fn open(path: &Path, entry_size: usize, max_bytes: u32, active: bool) -> io::Result<IndexFile> {
         let existed = path.exists();
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let opened_len = file.metadata()?.len();
         let entries = usize::try_from(opened_len / entry_size as u64).unwrap_or(usize::MAX);
         let mut index = IndexFile {

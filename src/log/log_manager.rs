@@ -74,11 +74,7 @@ pub fn parse_partition_dir_name(name: &str) -> Option<(String, i32)> {
 }
 
 fn check_names(topic: &str, partition: i32) -> Result<(), LogError> {
-    let bad = topic.is_empty()
-        || topic == "."
-        || topic == ".."
-        || topic.contains(['/', '\\', '\0'])
-        || partition < 0;
+    let bad = topic.is_empty() || topic == "." || topic == ".." || topic.contains(['/', '\\', '\0']) || partition < 0;
     if bad {
         return Err(LogError::Io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -136,7 +132,9 @@ impl LogManager {
             if !entry.file_type()?.is_dir() {
                 continue;
             }
-            let Some(name) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
             names.push((name, entry.path()));
         }
         names.sort();
@@ -227,7 +225,10 @@ impl LogManager {
         }
         let dir = self.shared.data_dir.join(PartitionLog::dir_name(topic, partition));
         let log = Arc::new(PartitionLog::open(&dir, topic, partition, config, 0, false)?);
-        self.shared.logs.write().insert((topic.to_string(), partition), log.clone());
+        self.shared
+            .logs
+            .write()
+            .insert((topic.to_string(), partition), log.clone());
         Ok(log)
     }
 
@@ -352,7 +353,10 @@ mod tests {
         assert_eq!(parse_partition_dir_name("orders-3"), Some(("orders".into(), 3)));
         assert_eq!(parse_partition_dir_name("a-b.c-12"), Some(("a-b.c".into(), 12)));
         assert_eq!(parse_partition_dir_name("trailing--1"), Some(("trailing-".into(), 1)));
-        assert_eq!(parse_partition_dir_name("__consumer_offsets-49"), Some(("__consumer_offsets".into(), 49)));
+        assert_eq!(
+            parse_partition_dir_name("__consumer_offsets-49"),
+            Some(("__consumer_offsets".into(), 49))
+        );
         for bad in ["orders", "orders-", "-3", "orders-x", "orders-+1", "t-99999999999"] {
             assert_eq!(parse_partition_dir_name(bad), None, "{bad}");
         }
@@ -367,7 +371,10 @@ mod tests {
         assert!(manager.topics_on_disk().is_empty());
         assert_eq!(manager.data_dir(), data.as_path());
         let log = manager.get_or_create("my.topic-x", 2, LogConfig::default()).unwrap();
-        assert!(Arc::ptr_eq(&log, &manager.get_or_create("my.topic-x", 2, LogConfig::default()).unwrap()));
+        assert!(Arc::ptr_eq(
+            &log,
+            &manager.get_or_create("my.topic-x", 2, LogConfig::default()).unwrap()
+        ));
         assert!(manager.get("my.topic-x", 1).is_none());
         log.append(&mut batch(3, 0), 0, false).unwrap();
         manager.get_or_create("other", 0, LogConfig::default()).unwrap();
@@ -383,12 +390,18 @@ mod tests {
         assert_eq!(checkpoint[&("my.topic-x".to_string(), 2)], 3);
         assert_eq!(checkpoint[&("other".to_string(), 0)], 0);
         assert!(matches!(log.append(&mut batch(1, 0), 0, false), Err(LogError::Closed)));
-        assert!(matches!(manager.get_or_create("new", 0, LogConfig::default()), Err(LogError::Closed)));
+        assert!(matches!(
+            manager.get_or_create("new", 0, LogConfig::default()),
+            Err(LogError::Closed)
+        ));
         drop(manager);
 
         let manager = LogManager::open(&data, |_| LogConfig::default()).unwrap();
         assert!(manager.was_clean_start());
-        assert!(!data.join(CLEAN_SHUTDOWN_FILE).exists(), "marker removed right after startup");
+        assert!(
+            !data.join(CLEAN_SHUTDOWN_FILE).exists(),
+            "marker removed right after startup"
+        );
         let mut found = manager.topics_on_disk();
         found.sort();
         assert_eq!(found, vec![("my.topic-x".to_string(), 2), ("other".to_string(), 0)]);
@@ -402,7 +415,10 @@ mod tests {
         let log = manager.get("my.topic-x", 2).unwrap();
         assert_eq!(log.log_end_offset(), 4);
         assert_eq!(log.recovery_point(), 4);
-        assert_eq!(RecoveryPointCheckpoint::in_dir(&data).read().unwrap()[&("my.topic-x".to_string(), 2)], 4);
+        assert_eq!(
+            RecoveryPointCheckpoint::in_dir(&data).read().unwrap()[&("my.topic-x".to_string(), 2)],
+            4
+        );
         manager.shutdown().unwrap();
     }
 
@@ -426,7 +442,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let manager = LogManager::open(dir.path(), |_| LogConfig::default()).unwrap();
         for (topic, partition) in [("", 0), ("..", 0), ("a/b", 0), ("ok", -1)] {
-            assert!(manager.get_or_create(topic, partition, LogConfig::default()).is_err(), "{topic}/{partition}");
+            assert!(
+                manager.get_or_create(topic, partition, LogConfig::default()).is_err(),
+                "{topic}/{partition}"
+            );
         }
     }
 
@@ -457,7 +476,9 @@ mod tests {
         let fresh = manager.get_or_create("doomed", 0, LogConfig::default()).unwrap();
         assert_eq!(fresh.log_end_offset(), 0);
         wait_until("background deletion", || {
-            fs::read_dir(&data).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with("-delete"))
+            fs::read_dir(&data)
+                .unwrap()
+                .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with("-delete"))
         });
         assert_eq!(manager.partitions().len(), 2);
         manager.delete_topic("missing").unwrap();
@@ -471,7 +492,11 @@ mod tests {
         let logs: Vec<_> = (0..3)
             .map(|p| manager.get_or_create("durable", p, LogConfig::default()).unwrap())
             .collect();
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut tasks = Vec::new();
             for i in 0..200usize {
@@ -489,9 +514,12 @@ mod tests {
             }
             // Already durable: returns at once.
             let log = &logs[0];
-            tokio::time::timeout(Duration::from_millis(100), manager.wait_durable(log, log.log_end_offset()))
-                .await
-                .unwrap();
+            tokio::time::timeout(
+                Duration::from_millis(100),
+                manager.wait_durable(log, log.log_end_offset()),
+            )
+            .await
+            .unwrap();
         });
         for log in &logs {
             assert_eq!(log.durable_offset(), log.log_end_offset());
@@ -503,7 +531,10 @@ mod tests {
     fn flush_messages_schedules_a_background_flush() {
         let dir = tempfile::tempdir().unwrap();
         let manager = LogManager::open(dir.path(), |_| LogConfig::default()).unwrap();
-        let config = LogConfig { flush_messages: 3, ..LogConfig::default() };
+        let config = LogConfig {
+            flush_messages: 3,
+            ..LogConfig::default()
+        };
         let log = manager.get_or_create("counted", 0, config).unwrap();
         log.append(&mut batch(2, 0), 0, false).unwrap();
         manager.maybe_schedule_flush(&log);
@@ -515,7 +546,16 @@ mod tests {
         wait_until("scheduled flush", || log.durable_offset() == 4);
 
         // flush.ms is checked by the flusher's periodic pass, without any request.
-        let timed = manager.get_or_create("timed", 0, LogConfig { flush_ms: 0, ..LogConfig::default() }).unwrap();
+        let timed = manager
+            .get_or_create(
+                "timed",
+                0,
+                LogConfig {
+                    flush_ms: 0,
+                    ..LogConfig::default()
+                },
+            )
+            .unwrap();
         timed.append(&mut batch(1, 0), 0, false).unwrap();
         wait_until("periodic flush", || timed.durable_offset() == 1);
         manager.shutdown().unwrap();

@@ -75,7 +75,11 @@ impl Default for LogConfig {
 #[derive(Debug)]
 pub enum LogError {
     /// The requested offset is not in the log (OFFSET_OUT_OF_RANGE).
-    OffsetOutOfRange { requested: i64, log_start: i64, log_end: i64 },
+    OffsetOutOfRange {
+        requested: i64,
+        log_start: i64,
+        log_end: i64,
+    },
     /// The batches handed to `append` (or read back from disk) are malformed.
     Record(RecordError),
     Io(std::io::Error),
@@ -86,7 +90,11 @@ pub enum LogError {
 impl fmt::Display for LogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LogError::OffsetOutOfRange { requested, log_start, log_end } => write!(
+            LogError::OffsetOutOfRange {
+                requested,
+                log_start,
+                log_end,
+            } => write!(
                 f,
                 "offset {requested} is out of range: the log holds offsets {log_start}..{log_end}"
             ),
@@ -163,7 +171,12 @@ pub(crate) mod test_util {
     pub fn batch(n: usize, ts: i64) -> Vec<u8> {
         let mut b = RecordBatchBuilder::new(Compression::None);
         for i in 0..n {
-            b.append(ts + i as i64, Some(format!("k{i}").as_bytes()), Some(format!("v{i}").as_bytes()), &[]);
+            b.append(
+                ts + i as i64,
+                Some(format!("k{i}").as_bytes()),
+                Some(format!("v{i}").as_bytes()),
+                &[],
+            );
         }
         b.build()
     }

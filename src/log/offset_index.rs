@@ -105,7 +105,8 @@ impl OffsetIndex {
             let Some((offset, pos)) = self.entry(keep) else { break };
             let ordered = prev.is_none_or(|(po, pp)| offset > po && pos > pp);
             let in_file = u64::from(pos) < log_size;
-            let in_range = offset_limit.is_none_or(|limit| offset < limit) && offset - self.base_offset <= i64::from(i32::MAX);
+            let in_range =
+                offset_limit.is_none_or(|limit| offset < limit) && offset - self.base_offset <= i64::from(i32::MAX);
             if !(ordered && in_file && in_range) {
                 break;
             }

@@ -21,8 +21,7 @@ use super::segment::{
 };
 use super::{AppendInfo, FetchSlice, LogConfig, LogError, fsync_dir, now_ms};
 use crate::record::batch::{
-    BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time,
-    set_partition_leader_epoch,
+    BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
 use crate::record::records::records;
 
@@ -83,9 +82,16 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
 
 /// Largest max timestamp over the segments; the earliest segment wins a tie.
 fn log_max_timestamp(segments: &[Arc<LogSegment>]) -> (i64, i64) {
-    segments.iter().map(|s| s.max_timestamp()).fold((-1, -1), |best, (ts, offset)| {
-        if offset >= 0 && (best.1 < 0 || ts > best.0) { (ts, offset) } else { best }
-    })
+    segments
+        .iter()
+        .map(|s| s.max_timestamp())
+        .fold((-1, -1), |best, (ts, offset)| {
+            if offset >= 0 && (best.1 < 0 || ts > best.0) {
+                (ts, offset)
+            } else {
+                best
+            }
+        })
 }
 
 impl PartitionLog {
@@ -136,7 +142,10 @@ impl PartitionLog {
                 && next != base
             {
                 tracing::warn!(
-                    topic, partition, segment = base, expected = next,
+                    topic,
+                    partition,
+                    segment = base,
+                    expected = next,
                     "segment does not continue the offsets before it; removing it and every later segment"
                 );
                 discard = true;
@@ -151,7 +160,9 @@ impl PartitionLog {
             } else if is_last {
                 LoadMode::TailCheck
             } else {
-                LoadMode::Trust { offset_limit: bases.get(i + 1).copied() }
+                LoadMode::Trust {
+                    offset_limit: bases.get(i + 1).copied(),
+                }
             };
             let (segment, cut) = LogSegment::load(dir, base, &config, mode, is_last, now)?;
             if let Some(cut) = cut {
@@ -168,7 +179,12 @@ impl PartitionLog {
                 );
                 discard = true;
             } else if segment.size() == 0 && !is_last {
-                tracing::warn!(topic, partition, segment = base, "removing empty segment in the middle of the log");
+                tracing::warn!(
+                    topic,
+                    partition,
+                    segment = base,
+                    "removing empty segment in the middle of the log"
+                );
                 drop(segment);
                 remove_segment_files(dir, base)?;
                 dir_dirty = true;
@@ -201,7 +217,11 @@ impl PartitionLog {
             segments: RwLock::new(Arc::new(segments)),
             log_start_offset: AtomicI64::new(log_start),
             log_end_offset: AtomicI64::new(log_end),
-            recovery_point: AtomicI64::new(if recover { recovery_point.clamp(log_start, log_end) } else { log_end }),
+            recovery_point: AtomicI64::new(if recover {
+                recovery_point.clamp(log_start, log_end)
+            } else {
+                log_end
+            }),
             leader_epoch: AtomicI32::new(0),
             flush_lock: Mutex::new(()),
             dir_dirty: AtomicBool::new(dir_dirty),
@@ -306,7 +326,12 @@ impl PartitionLog {
             let last_offset = next
                 .checked_add(i64::from(header.last_offset_delta))
                 .ok_or_else(|| RecordError::InvalidRecord("offset overflow".into()))?;
-            metas.push(BatchMeta { position: pos as u64, size: size as u64, last_offset, max_timestamp });
+            metas.push(BatchMeta {
+                position: pos as u64,
+                size: size as u64,
+                last_offset,
+                max_timestamp,
+            });
             append_max_timestamp = append_max_timestamp.max(max_timestamp);
             next = last_offset
                 .checked_add(1)
@@ -344,7 +369,13 @@ impl PartitionLog {
     }
 
     /// Seals the active segment and starts a new one at `base_offset`. Caller holds the writer lock.
-    fn roll(&self, old: &Arc<LogSegment>, base_offset: i64, config: &LogConfig, now_ms: i64) -> Result<Arc<LogSegment>, LogError> {
+    fn roll(
+        &self,
+        old: &Arc<LogSegment>,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+    ) -> Result<Arc<LogSegment>, LogError> {
         old.seal()?;
         let segment = Arc::new(LogSegment::create(&self.dir, base_offset, config, now_ms)?);
         let mut list = self.segments.write();
@@ -367,20 +398,32 @@ impl PartitionLog {
             log_end_offset: log_end,
         };
         if offset < log_start || offset > log_end {
-            return Err(LogError::OffsetOutOfRange { requested: offset, log_start, log_end });
+            return Err(LogError::OffsetOutOfRange {
+                requested: offset,
+                log_start,
+                log_end,
+            });
         }
         if offset == log_end {
             return Ok(slice(Bytes::new()));
         }
-        let first = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let first = segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
         for segment in segments.iter().skip(first) {
             let limit = segment.size();
-            let Some((pos, header)) = segment.translate_offset(offset, limit)? else { continue };
+            let Some((pos, header)) = segment.translate_offset(offset, limit)? else {
+                continue;
+            };
             if header.base_offset >= log_end {
                 break;
             }
             let first_size = header.total_size();
-            let budget = if min_one_batch && first_size > max_bytes { first_size } else { max_bytes };
+            let budget = if min_one_batch && first_size > max_bytes {
+                first_size
+            } else {
+                max_bytes
+            };
             if budget < first_size {
                 return Ok(slice(Bytes::new()));
             }
@@ -458,19 +501,23 @@ impl PartitionLog {
         if offset >= log_end || offset < log_start {
             return Ok(None);
         }
-        let index = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
-        let Some(segment) = segments.get(index) else { return Ok(None) };
+        let index = segments
+            .partition_point(|s| s.base_offset() <= offset)
+            .saturating_sub(1);
+        let Some(segment) = segments.get(index) else {
+            return Ok(None);
+        };
         let Some((pos, header)) = segment.translate_offset(offset, segment.size())? else {
             return Ok(None);
         };
         let bytes = segment.read_at(pos, header.total_size())?;
-        let best = records(&bytes)?
-            .into_iter()
-            .filter(|r| r.offset >= log_start)
-            .fold(None::<(i64, i64)>, |best, r| match best {
+        let best = records(&bytes)?.into_iter().filter(|r| r.offset >= log_start).fold(
+            None::<(i64, i64)>,
+            |best, r| match best {
                 Some((_, ts)) if ts >= r.timestamp => best,
                 _ => Some((r.offset, r.timestamp)),
-            });
+            },
+        );
         Ok(best.or(Some((header.last_offset(), header.max_timestamp))))
     }
 
@@ -576,7 +623,9 @@ impl PartitionLog {
         let segments = self.segments.read().clone();
         let (kept, new_end) = match segments.first() {
             Some(first) if offset > first.base_offset() => {
-                let index = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+                let index = segments
+                    .partition_point(|s| s.base_offset() <= offset)
+                    .saturating_sub(1);
                 for segment in segments.iter().skip(index + 1) {
                     segment.delete_files()?;
                 }
@@ -670,7 +719,10 @@ mod tests {
             return vec![];
         }
         let v = validate_batches(bytes, usize::MAX).unwrap();
-        v.batches.iter().map(|b| BatchHeader::parse(&bytes[b.position..]).unwrap()).collect()
+        v.batches
+            .iter()
+            .map(|b| BatchHeader::parse(&bytes[b.position..]).unwrap())
+            .collect()
     }
 
     /// Reads the whole log, segment by segment, checking offsets are contiguous from log start.
@@ -719,11 +771,18 @@ mod tests {
 
         let slice = log.read(0, 1 << 20, false).unwrap();
         assert_eq!(&slice.records[..], &expected[..]);
-        assert_eq!((slice.high_watermark, slice.log_end_offset, slice.log_start_offset), (15, 15, 0));
+        assert_eq!(
+            (slice.high_watermark, slice.log_end_offset, slice.log_start_offset),
+            (15, 15, 0)
+        );
         assert_eq!(log.log_end_offset(), 15);
         assert_eq!(log.high_watermark(), 15);
         assert_eq!(log.size_bytes(), expected.len() as u64);
-        let recs = records(&slice.records[..headers(&slice.records)[1].total_size() + headers(&slice.records)[0].total_size()][headers(&slice.records)[0].total_size()..]).unwrap();
+        let recs = records(
+            &slice.records[..headers(&slice.records)[1].total_size() + headers(&slice.records)[0].total_size()]
+                [headers(&slice.records)[0].total_size()..],
+        )
+        .unwrap();
         assert_eq!(recs.iter().map(|r| r.offset).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5]);
     }
 
@@ -790,7 +849,10 @@ mod tests {
     #[test]
     fn rolls_on_segment_ms() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig { segment_ms: 1000, ..LogConfig::default() };
+        let config = LogConfig {
+            segment_ms: 1000,
+            ..LogConfig::default()
+        };
         let log = open(dir.path(), config);
         log.append(&mut batch(1, 10_000), 0, false).unwrap();
         log.append(&mut batch(1, 10_900), 0, false).unwrap();
@@ -808,7 +870,9 @@ mod tests {
         let mut ranges = Vec::new();
         for i in 0..300usize {
             let n = 1 + i % 7;
-            let info = log.append(&mut sized_batch(n, i as i64, 60 + (i * 37) % 300), 0, false).unwrap();
+            let info = log
+                .append(&mut sized_batch(n, i as i64, 60 + (i * 37) % 300), 0, false)
+                .unwrap();
             ranges.push((info.base_offset, info.last_offset));
         }
         assert!(log.segment_count() > 5);
@@ -818,7 +882,10 @@ mod tests {
             let hs = headers(&slice.records);
             assert_eq!(hs.len(), 1, "min_one_batch returns exactly the first batch");
             let h = hs[0];
-            assert!(h.base_offset <= offset && offset <= h.last_offset(), "offset {offset} in {h:?}");
+            assert!(
+                h.base_offset <= offset && offset <= h.last_offset(),
+                "offset {offset} in {h:?}"
+            );
             assert!(ranges.contains(&(h.base_offset, h.last_offset())));
         }
     }
@@ -854,9 +921,16 @@ mod tests {
         assert!(log.read(3, 100, true).unwrap().records.is_empty());
         assert!(matches!(
             log.read(4, 100, true),
-            Err(LogError::OffsetOutOfRange { requested: 4, log_start: 0, log_end: 3 })
+            Err(LogError::OffsetOutOfRange {
+                requested: 4,
+                log_start: 0,
+                log_end: 3
+            })
         ));
-        assert!(matches!(log.read(-1, 100, true), Err(LogError::OffsetOutOfRange { .. })));
+        assert!(matches!(
+            log.read(-1, 100, true),
+            Err(LogError::OffsetOutOfRange { .. })
+        ));
         log.truncate_to(-5).unwrap_or(());
     }
 
@@ -868,7 +942,9 @@ mod tests {
         assert_eq!(log.offset_for_timestamp(0).unwrap(), None);
         // Timestamps 100.. in batches of 3, with one out-of-order batch and a spike.
         let mut b = RecordBatchBuilder::new(Compression::Lz4);
-        b.append(500, None, Some(b"a"), &[]).append(900, None, Some(b"b"), &[]).append(700, None, Some(b"c"), &[]);
+        b.append(500, None, Some(b"a"), &[])
+            .append(900, None, Some(b"b"), &[])
+            .append(700, None, Some(b"c"), &[]);
         for i in 0..40i64 {
             if i == 20 {
                 log.append(&mut b.build(), 0, false).unwrap(); // offsets 60..62, max 900 at 61
@@ -921,8 +997,15 @@ mod tests {
         for base in log.segment_base_offsets() {
             assert!(base <= 48);
         }
-        let files: Vec<_> = fs::read_dir(log.dir()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(files.len(), 3 * log.segment_count(), "deleted segments leave no files: {files:?}");
+        let files: Vec<_> = fs::read_dir(log.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            files.len(),
+            3 * log.segment_count(),
+            "deleted segments leave no files: {files:?}"
+        );
         assert_eq!(read_all(&log).len(), 12);
         let info = log.append(&mut batch(2, 0), 0, false).unwrap();
         assert_eq!(info.base_offset, 48);
@@ -961,7 +1044,9 @@ mod tests {
         assert_eq!(read_all(&log).len(), 25, "reads still work after close");
         // The closed active segment's indexes are trimmed too.
         let active = segments.last().unwrap();
-        let len = fs::metadata(log.dir().join(segment_file_name(*active, "index"))).unwrap().len();
+        let len = fs::metadata(log.dir().join(segment_file_name(*active, "index")))
+            .unwrap()
+            .len();
         assert_eq!(len % 8, 0);
         assert!(len < 1024);
         drop(log);
@@ -1076,7 +1161,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = open(dir.path(), small_config());
         for i in 0..60 {
-            log.append(&mut sized_batch(1 + i % 3, i as i64, 200), 0, false).unwrap();
+            log.append(&mut sized_batch(1 + i % 3, i as i64, 200), 0, false)
+                .unwrap();
         }
         let bases = log.segment_base_offsets();
         let end = log.log_end_offset();
@@ -1107,9 +1193,30 @@ mod tests {
     }
 
     #[test]
+    fn untrimmed_indexes_on_a_clean_open_are_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..30 {
+            log.append(&mut sized_batch(2, i, 250), 0, false).unwrap();
+        }
+        let end = log.log_end_offset();
+        let active = active_log_path(&log);
+        drop(log); // indexes of the active segment stay preallocated
+        assert_eq!(fs::metadata(active.with_extension("index")).unwrap().len(), 1024);
+        let log = open(dir.path(), small_config());
+        assert_eq!(log.log_end_offset(), end);
+        assert!(log.segments.read().last().unwrap().offset_index_entries() > 0);
+        assert_eq!(read_all(&log).len(), 30);
+        assert_eq!(log.append(&mut batch(1, 0), 0, false).unwrap().base_offset, end);
+    }
+
+    #[test]
     fn flush_moves_recovery_point_and_durable_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig { flush_messages: 5, ..small_config() };
+        let config = LogConfig {
+            flush_messages: 5,
+            ..small_config()
+        };
         let log = open(dir.path(), config);
         assert!(!log.append(&mut batch(2, 0), 0, false).unwrap().flush_due);
         assert_eq!(log.recovery_point(), 0);
@@ -1122,7 +1229,10 @@ mod tests {
         assert!(watch.has_changed().unwrap());
         assert_eq!(*watch.borrow_and_update(), 5);
         assert!(!log.flush_due(now_ms()));
-        let timed = LogConfig { flush_ms: 0, ..small_config() };
+        let timed = LogConfig {
+            flush_ms: 0,
+            ..small_config()
+        };
         log.update_config(timed);
         assert!(!log.flush_due(now_ms()), "nothing unflushed");
         log.append(&mut batch(1, 0), 0, false).unwrap();
@@ -1133,7 +1243,10 @@ mod tests {
     fn waiting_for_appends() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(open(dir.path(), LogConfig::default()));
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             log.append(&mut batch(1, 0), 0, false).unwrap();
             log.wait_past(0).await; // already past
@@ -1146,7 +1259,10 @@ mod tests {
             tokio::task::yield_now().await;
             assert!(!waiter.is_finished());
             log.append(&mut batch(1, 0), 0, false).unwrap();
-            tokio::time::timeout(std::time::Duration::from_secs(5), waiter).await.unwrap().unwrap();
+            tokio::time::timeout(std::time::Duration::from_secs(5), waiter)
+                .await
+                .unwrap()
+                .unwrap();
             rx.changed().await.unwrap();
             assert_eq!(*rx.borrow(), 2);
         });
@@ -1155,7 +1271,13 @@ mod tests {
     #[test]
     fn concurrent_reads_never_see_partial_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Arc::new(open(dir.path(), LogConfig { segment_bytes: 64 * 1024, ..small_config() }));
+        let log = Arc::new(open(
+            dir.path(),
+            LogConfig {
+                segment_bytes: 64 * 1024,
+                ..small_config()
+            },
+        ));
         let writer = {
             let log = log.clone();
             std::thread::spawn(move || {

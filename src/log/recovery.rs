@@ -24,13 +24,21 @@ pub(crate) struct FileWindow<'a> {
 impl<'a> FileWindow<'a> {
     /// A window over bytes `[0, limit)` of `file`, reading `capacity` bytes at a time.
     pub(crate) fn new(file: &'a File, limit: u64, capacity: usize) -> FileWindow<'a> {
-        FileWindow { file, limit, buf: Vec::new(), start: 0, capacity: capacity.max(BATCH_HEADER_SIZE) }
+        FileWindow {
+            file,
+            limit,
+            buf: Vec::new(),
+            start: 0,
+            capacity: capacity.max(BATCH_HEADER_SIZE),
+        }
     }
 
     /// Bytes `[pos, pos + len)`, or None when they are not all below the limit (or the file is
     /// shorter than expected).
     pub(crate) fn get(&mut self, pos: u64, len: usize) -> io::Result<Option<&[u8]>> {
-        let Some(end) = pos.checked_add(len as u64) else { return Ok(None) };
+        let Some(end) = pos.checked_add(len as u64) else {
+            return Ok(None);
+        };
         if end > self.limit {
             return Ok(None);
         }
@@ -97,7 +105,10 @@ pub(crate) fn scan_batches(
     mut on_batch: impl FnMut(&ScannedBatch),
 ) -> io::Result<ScanOutcome> {
     let mut window = FileWindow::new(file, limit, 1 << 20);
-    let mut outcome = ScanOutcome { valid_end: start, ..ScanOutcome::default() };
+    let mut outcome = ScanOutcome {
+        valid_end: start,
+        ..ScanOutcome::default()
+    };
     let mut pos = start;
     let mut expected = expected_base;
     while pos < limit {

@@ -133,7 +133,12 @@ fn index_batch(
     batch: &BatchMeta,
     index_interval: u32,
 ) {
-    let BatchMeta { position, size, last_offset, max_timestamp } = *batch;
+    let BatchMeta {
+        position,
+        size,
+        last_offset,
+        max_timestamp,
+    } = *batch;
     if max_timestamp > st.max_timestamp {
         st.max_timestamp = max_timestamp;
         st.offset_of_max_timestamp = last_offset;
@@ -167,14 +172,29 @@ impl LogSegment {
         let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_FILE_SUFFIX));
         remove_if_exists(&index_path)?;
         remove_if_exists(&time_path)?;
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&log_path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&log_path)?;
         Ok(LogSegment {
             base_offset,
             log_path,
             file,
             size: AtomicU64::new(0),
-            offset_index: RwLock::new(OffsetIndex::open(&index_path, base_offset, config.segment_index_bytes, true)?),
-            time_index: RwLock::new(TimeIndex::open(&time_path, base_offset, config.segment_index_bytes, true)?),
+            offset_index: RwLock::new(OffsetIndex::open(
+                &index_path,
+                base_offset,
+                config.segment_index_bytes,
+                true,
+            )?),
+            time_index: RwLock::new(TimeIndex::open(
+                &time_path,
+                base_offset,
+                config.segment_index_bytes,
+                true,
+            )?),
             state: Mutex::new(SegmentState::empty(base_offset)),
             dirty: AtomicBool::new(true),
             index_dirty: AtomicBool::new(false),
@@ -203,8 +223,18 @@ impl LogSegment {
             log_path,
             file,
             size: AtomicU64::new(file_len),
-            offset_index: RwLock::new(OffsetIndex::open(&index_path, base_offset, config.segment_index_bytes, active)?),
-            time_index: RwLock::new(TimeIndex::open(&time_path, base_offset, config.segment_index_bytes, active)?),
+            offset_index: RwLock::new(OffsetIndex::open(
+                &index_path,
+                base_offset,
+                config.segment_index_bytes,
+                active,
+            )?),
+            time_index: RwLock::new(TimeIndex::open(
+                &time_path,
+                base_offset,
+                config.segment_index_bytes,
+                active,
+            )?),
             state: Mutex::new(SegmentState::empty(base_offset)),
             dirty: AtomicBool::new(false),
             index_dirty: AtomicBool::new(false),
@@ -279,8 +309,7 @@ impl LogSegment {
             st.offset_of_max_timestamp = offset;
         }
         st.first_batch_timestamp = self.first_batch_header(file_len).map(|h| h.max_timestamp);
-        st.bytes_since_last_index_entry =
-            file_len.saturating_sub(oi.last_entry().map_or(0, |(_, p)| u64::from(p)));
+        st.bytes_since_last_index_entry = file_len.saturating_sub(oi.last_entry().map_or(0, |(_, p)| u64::from(p)));
         st.next_offset = if file_len == 0 { Some(self.base_offset) } else { None };
         Ok(())
     }
@@ -444,7 +473,10 @@ impl LogSegment {
             let mut oi = self.offset_index.write();
             let mut ti = self.time_index.write();
             for b in batches {
-                let placed = BatchMeta { position: pos + b.position, ..*b };
+                let placed = BatchMeta {
+                    position: pos + b.position,
+                    ..*b
+                };
                 index_batch(&mut st, &mut oi, &mut ti, &placed, index_interval);
             }
         }
@@ -465,7 +497,9 @@ impl LogSegment {
         let mut window = FileWindow::new(&self.file, limit, 8 * 1024);
         let mut pos = start;
         loop {
-            let Some(head) = window.get(pos, BATCH_HEADER_SIZE)? else { return Ok(None) };
+            let Some(head) = window.get(pos, BATCH_HEADER_SIZE)? else {
+                return Ok(None);
+            };
             let header = BatchHeader::parse(head)?;
             let end = pos + header.total_size() as u64;
             if end > limit {
@@ -481,13 +515,21 @@ impl LogSegment {
     /// Position and header of the batch holding `offset` (or the first batch after it), looking
     /// no further than `limit` bytes.
     pub(crate) fn translate_offset(&self, offset: i64, limit: u64) -> Result<Option<(u64, BatchHeader)>, LogError> {
-        let start = self.offset_index.read().lookup(offset).map_or(0, |(_, pos)| u64::from(pos));
+        let start = self
+            .offset_index
+            .read()
+            .lookup(offset)
+            .map_or(0, |(_, pos)| u64::from(pos));
         self.find_batch(start, limit, |h| h.last_offset() >= offset)
     }
 
     /// Where to start looking for the first record with timestamp >= `timestamp`.
     pub(crate) fn position_for_timestamp(&self, timestamp: i64, min_offset: i64) -> u64 {
-        let from_time = self.time_index.read().lookup(timestamp).map_or(self.base_offset, |(_, o)| o);
+        let from_time = self
+            .time_index
+            .read()
+            .lookup(timestamp)
+            .map_or(self.base_offset, |(_, o)| o);
         self.offset_index
             .read()
             .lookup(from_time.max(min_offset))
@@ -560,7 +602,11 @@ impl LogSegment {
             return Err(e);
         }
         if self.index_dirty.swap(false, Ordering::SeqCst) {
-            let synced = self.offset_index.read().sync().and_then(|()| self.time_index.read().sync());
+            let synced = self
+                .offset_index
+                .read()
+                .sync()
+                .and_then(|()| self.time_index.read().sync());
             if let Err(e) = synced {
                 self.index_dirty.store(true, Ordering::SeqCst);
                 return Err(e);
@@ -596,7 +642,11 @@ mod tests {
     use crate::record::batch::set_base_offset;
 
     fn cfg() -> LogConfig {
-        LogConfig { index_interval_bytes: 256, segment_index_bytes: 4096, ..LogConfig::default() }
+        LogConfig {
+            index_interval_bytes: 256,
+            segment_index_bytes: 4096,
+            ..LogConfig::default()
+        }
     }
 
     /// Appends `batches` at `base` on, like the partition log does.
@@ -605,7 +655,12 @@ mod tests {
             let mut b = b.clone();
             set_base_offset(&mut b, next);
             let h = BatchHeader::parse(&b).unwrap();
-            let meta = BatchMeta { position: 0, size: b.len() as u64, last_offset: h.last_offset(), max_timestamp: h.max_timestamp };
+            let meta = BatchMeta {
+                position: 0,
+                size: b.len() as u64,
+                last_offset: h.last_offset(),
+                max_timestamp: h.max_timestamp,
+            };
             seg.append(&b, &[meta], cfg().index_interval_bytes).unwrap();
             next = h.last_offset() + 1;
         }
@@ -615,7 +670,10 @@ mod tests {
     #[test]
     fn file_names() {
         assert_eq!(segment_file_name(42, "log"), "00000000000000000042.log");
-        assert_eq!(parse_segment_file_name("00000000000000000042.timeindex"), Some((42, "timeindex")));
+        assert_eq!(
+            parse_segment_file_name("00000000000000000042.timeindex"),
+            Some((42, "timeindex"))
+        );
         assert_eq!(parse_segment_file_name("0042.log"), None);
         assert_eq!(parse_segment_file_name("0000000000000000004x.log"), None);
         assert_eq!(parse_segment_file_name("nodot"), None);
@@ -641,8 +699,17 @@ mod tests {
         let entries = seg.offset_index_entries();
         drop(seg);
 
-        let (seg, cut) =
-            LogSegment::load(dir.path(), 100, &cfg(), LoadMode::Trust { offset_limit: Some(220) }, false, 0).unwrap();
+        let (seg, cut) = LogSegment::load(
+            dir.path(),
+            100,
+            &cfg(),
+            LoadMode::Trust {
+                offset_limit: Some(220),
+            },
+            false,
+            0,
+        )
+        .unwrap();
         assert!(cut.is_none());
         assert_eq!(seg.offset_index_entries(), entries);
         assert_eq!(seg.max_timestamp(), (1041, 219));
@@ -691,9 +758,16 @@ mod tests {
     #[test]
     fn rolls_on_size_time_and_index() {
         let dir = tempfile::tempdir().unwrap();
-        let config = LogConfig { segment_bytes: 1000, segment_ms: 100, ..cfg() };
+        let config = LogConfig {
+            segment_bytes: 1000,
+            segment_ms: 100,
+            ..cfg()
+        };
         let seg = LogSegment::create(dir.path(), 0, &config, 0).unwrap();
-        assert!(!seg.should_roll(&config, 10_000, 0, 0, 1_000_000), "empty segments never roll");
+        assert!(
+            !seg.should_roll(&config, 10_000, 0, 0, 1_000_000),
+            "empty segments never roll"
+        );
         append_all(&seg, 0, &[sized_batch(1, 1000, 500)]);
         assert!(!seg.should_roll(&config, 400, 1050, 1, 0));
         assert!(seg.should_roll(&config, 600, 1050, 1, 0));

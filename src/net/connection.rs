@@ -131,9 +131,19 @@ fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes) -> Result<Option<Outgoi
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let api_key = ApiKey::try_from(api_key_raw)
         .map_err(|_| RequestError::Malformed(format!("unknown api key {api_key_raw}")))?;
+    let raw_correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let header_version = api_key.request_header_version(api_version);
-    let header = RequestHeader::decode(&mut frame, header_version)
-        .map_err(|e| RequestError::Malformed(format!("bad request header: {e}")))?;
+    let header = match RequestHeader::decode(&mut frame, header_version) {
+        Ok(h) => h,
+        // KIP-511: an ApiVersions request of a version unknown here may use a header layout
+        // unknown here too; the correlation id sits at a fixed place, and that is enough to
+        // answer with the supported ranges.
+        Err(_) if api_key == ApiKey::ApiVersions => RequestHeader::default()
+            .with_request_api_key(api_key_raw)
+            .with_request_api_version(api_version)
+            .with_correlation_id(raw_correlation_id),
+        Err(e) => return Err(RequestError::Malformed(format!("bad request header: {e}"))),
+    };
     let correlation_id = header.correlation_id;
     let reply = api.handle(api_key, &header, frame)?;
     let response_version = reply.response_version(api_version);

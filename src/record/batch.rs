@@ -212,8 +212,7 @@ impl BatchHeader {
     }
 
     pub fn last_offset(&self) -> i64 {
-        self.base_offset
-            .saturating_add(i64::from(self.last_offset_delta))
+        self.base_offset.saturating_add(i64::from(self.last_offset_delta))
     }
 
     /// Offsets the batch occupies; differs from `records_count` only for compacted data.
@@ -224,10 +223,7 @@ impl BatchHeader {
 
 /// CRC-32C (Castagnoli) over the CRC-covered part of a complete batch.
 pub fn compute_crc(batch: &[u8]) -> u32 {
-    batch
-        .get(ATTRIBUTES_POS..)
-        .map(crc32c::crc32c)
-        .unwrap_or(0)
+    batch.get(ATTRIBUTES_POS..).map(crc32c::crc32c).unwrap_or(0)
 }
 
 /// Checks the stored CRC of a complete batch (exactly one batch in `batch`).
@@ -277,11 +273,7 @@ impl ValidatedBatches {
     }
 
     pub fn max_timestamp(&self) -> i64 {
-        self.batches
-            .iter()
-            .map(|b| b.max_timestamp)
-            .max()
-            .unwrap_or(-1)
+        self.batches.iter().map(|b| b.max_timestamp).max().unwrap_or(-1)
     }
 }
 
@@ -319,7 +311,10 @@ pub fn validate_batches(buf: &[u8], max_batch_bytes: usize) -> Result<ValidatedB
         }
         let size = batch_length as usize + LOG_OVERHEAD;
         if size > max_batch_bytes {
-            return Err(RecordError::MessageTooLarge { size, max: max_batch_bytes });
+            return Err(RecordError::MessageTooLarge {
+                size,
+                max: max_batch_bytes,
+            });
         }
         if rest.len() < size {
             return Err(corrupt(format!(
@@ -405,7 +400,12 @@ mod tests {
     fn sample(compression: Compression, n: usize) -> Vec<u8> {
         let mut b = RecordBatchBuilder::new(compression);
         for i in 0..n {
-            b.append(1_000 + i as i64, Some(format!("k{i}").as_bytes()), Some(&[7u8; 100]), &[]);
+            b.append(
+                1_000 + i as i64,
+                Some(format!("k{i}").as_bytes()),
+                Some(&[7u8; 100]),
+                &[],
+            );
         }
         b.build()
     }
@@ -452,7 +452,10 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_garbage() {
-        assert!(matches!(validate_batches(&[], 1 << 20), Err(RecordError::CorruptMessage(_))));
+        assert!(matches!(
+            validate_batches(&[], 1 << 20),
+            Err(RecordError::CorruptMessage(_))
+        ));
         assert!(validate_batches(&[0xff; 5], 1 << 20).is_err());
         assert!(validate_batches(&[0xff; 100], 1 << 20).is_err());
         assert!(validate_batches(&[0x00; 100], 1 << 20).is_err());
@@ -476,7 +479,10 @@ mod tests {
         let last = batch.len() - 1;
         batch[last] ^= 0x55;
         let err = validate_batches(&batch, 1 << 20).unwrap_err();
-        assert!(matches!(err, RecordError::CorruptMessage(ref m) if m.contains("CRC")), "{err}");
+        assert!(
+            matches!(err, RecordError::CorruptMessage(ref m) if m.contains("CRC")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -491,7 +497,10 @@ mod tests {
         }
         let mut two = batch.clone();
         two.extend_from_slice(&batch[..30]);
-        assert!(matches!(validate_batches(&two, 1 << 20), Err(RecordError::CorruptMessage(_))));
+        assert!(matches!(
+            validate_batches(&two, 1 << 20),
+            Err(RecordError::CorruptMessage(_))
+        ));
     }
 
     #[test]
@@ -507,7 +516,13 @@ mod tests {
     fn rejects_oversize_batch() {
         let batch = sample(Compression::None, 10);
         let err = validate_batches(&batch, batch.len() - 1).unwrap_err();
-        assert_eq!(err, RecordError::MessageTooLarge { size: batch.len(), max: batch.len() - 1 });
+        assert_eq!(
+            err,
+            RecordError::MessageTooLarge {
+                size: batch.len(),
+                max: batch.len() - 1
+            }
+        );
         assert!(validate_batches(&batch, batch.len()).is_ok());
     }
 
@@ -515,31 +530,46 @@ mod tests {
     fn rejects_short_length_and_bad_codec_and_counts() {
         let mut batch = sample(Compression::None, 1);
         put(&mut batch, LENGTH_POS, &10i32.to_be_bytes());
-        assert!(matches!(validate_batches(&batch, 1 << 20), Err(RecordError::CorruptMessage(_))));
+        assert!(matches!(
+            validate_batches(&batch, 1 << 20),
+            Err(RecordError::CorruptMessage(_))
+        ));
 
         let mut batch = sample(Compression::None, 1);
         put(&mut batch, ATTRIBUTES_POS, &6i16.to_be_bytes());
         let crc = compute_crc(&batch);
         put(&mut batch, CRC_POS, &crc.to_be_bytes());
-        assert!(matches!(validate_batches(&batch, 1 << 20), Err(RecordError::CorruptMessage(_))));
+        assert!(matches!(
+            validate_batches(&batch, 1 << 20),
+            Err(RecordError::CorruptMessage(_))
+        ));
 
         let mut batch = sample(Compression::None, 2);
         put(&mut batch, RECORDS_COUNT_POS, &0i32.to_be_bytes());
         let crc = compute_crc(&batch);
         put(&mut batch, CRC_POS, &crc.to_be_bytes());
-        assert!(matches!(validate_batches(&batch, 1 << 20), Err(RecordError::InvalidRecord(_))));
+        assert!(matches!(
+            validate_batches(&batch, 1 << 20),
+            Err(RecordError::InvalidRecord(_))
+        ));
 
         let mut batch = sample(Compression::None, 2);
         put(&mut batch, LAST_OFFSET_DELTA_POS, &(-1i32).to_be_bytes());
         let crc = compute_crc(&batch);
         put(&mut batch, CRC_POS, &crc.to_be_bytes());
-        assert!(matches!(validate_batches(&batch, 1 << 20), Err(RecordError::InvalidRecord(_))));
+        assert!(matches!(
+            validate_batches(&batch, 1 << 20),
+            Err(RecordError::InvalidRecord(_))
+        ));
 
         let mut batch = sample(Compression::None, 2);
         put(&mut batch, LAST_OFFSET_DELTA_POS, &5i32.to_be_bytes());
         let crc = compute_crc(&batch);
         put(&mut batch, CRC_POS, &crc.to_be_bytes());
-        assert!(matches!(validate_batches(&batch, 1 << 20), Err(RecordError::InvalidRecord(_))));
+        assert!(matches!(
+            validate_batches(&batch, 1 << 20),
+            Err(RecordError::InvalidRecord(_))
+        ));
     }
 
     #[test]
@@ -578,7 +608,11 @@ mod tests {
 
     #[test]
     fn error_display() {
-        assert!(RecordError::MessageTooLarge { size: 5, max: 4 }.to_string().contains("5 bytes"));
+        assert!(
+            RecordError::MessageTooLarge { size: 5, max: 4 }
+                .to_string()
+                .contains("5 bytes")
+        );
         assert!(RecordError::UnsupportedMagic(1).to_string().contains("magic 1"));
     }
 }

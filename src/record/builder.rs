@@ -3,8 +3,8 @@
 //! would for the same input.
 
 use super::batch::{
-    ATTRIBUTES_POS, BATCH_HEADER_SIZE, CONTROL_MASK, CRC_POS, LOG_OVERHEAD, MAGIC_V2, RecordError,
-    TIMESTAMP_TYPE_MASK, TRANSACTIONAL_MASK, compute_crc,
+    ATTRIBUTES_POS, BATCH_HEADER_SIZE, CONTROL_MASK, CRC_POS, LOG_OVERHEAD, MAGIC_V2, RecordError, TIMESTAMP_TYPE_MASK,
+    TRANSACTIONAL_MASK, compute_crc,
 };
 use super::compression::{Compression, compress};
 use super::records::Record;
@@ -255,8 +255,8 @@ fn write_len_prefixed(out: &mut Vec<u8>, bytes: Option<&[u8]>) -> Result<(), Rec
     match bytes {
         None => write_varint(out, -1),
         Some(b) => {
-            let len = i32::try_from(b.len())
-                .map_err(|_| RecordError::InvalidRecord("field larger than 2 GiB".into()))?;
+            let len =
+                i32::try_from(b.len()).map_err(|_| RecordError::InvalidRecord("field larger than 2 GiB".into()))?;
             write_varint(out, len);
             out.extend_from_slice(b);
         }
@@ -265,9 +265,7 @@ fn write_len_prefixed(out: &mut Vec<u8>, bytes: Option<&[u8]>) -> Result<(), Rec
 }
 
 fn write_record(out: &mut Vec<u8>, r: &PendingRecord, base_timestamp: i64) -> Result<(), RecordError> {
-    let mut body = Vec::with_capacity(
-        16 + r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len),
-    );
+    let mut body = Vec::with_capacity(16 + r.key.as_ref().map_or(0, Vec::len) + r.value.as_ref().map_or(0, Vec::len));
     body.push(0); // attributes
     write_varlong(&mut body, r.timestamp.wrapping_sub(base_timestamp));
     let offset_delta = i32::try_from(r.offset_delta)
@@ -275,15 +273,14 @@ fn write_record(out: &mut Vec<u8>, r: &PendingRecord, base_timestamp: i64) -> Re
     write_varint(&mut body, offset_delta);
     write_len_prefixed(&mut body, r.key.as_deref())?;
     write_len_prefixed(&mut body, r.value.as_deref())?;
-    let header_count = i32::try_from(r.headers.len())
-        .map_err(|_| RecordError::InvalidRecord("too many headers".into()))?;
+    let header_count =
+        i32::try_from(r.headers.len()).map_err(|_| RecordError::InvalidRecord("too many headers".into()))?;
     write_varint(&mut body, header_count);
     for (k, v) in &r.headers {
         write_len_prefixed(&mut body, Some(k.as_bytes()))?;
         write_len_prefixed(&mut body, v.as_deref())?;
     }
-    let len = i32::try_from(body.len())
-        .map_err(|_| RecordError::InvalidRecord("record larger than 2 GiB".into()))?;
+    let len = i32::try_from(body.len()).map_err(|_| RecordError::InvalidRecord("record larger than 2 GiB".into()))?;
     write_varint(out, len);
     out.extend_from_slice(&body);
     Ok(())
@@ -335,10 +332,24 @@ mod tests {
     #[test]
     fn compaction_style_gaps() {
         let recs = vec![
-            Record { offset: 100, timestamp: 1, key: Some("a".into()), value: None, headers: vec![] },
-            Record { offset: 103, timestamp: 2, key: Some("b".into()), value: Some("v".into()), headers: vec![] },
+            Record {
+                offset: 100,
+                timestamp: 1,
+                key: Some("a".into()),
+                value: None,
+                headers: vec![],
+            },
+            Record {
+                offset: 103,
+                timestamp: 2,
+                key: Some("b".into()),
+                value: Some("v".into()),
+                headers: vec![],
+            },
         ];
-        let mut b = RecordBatchBuilder::new(Compression::Gzip).base_offset(100).last_offset_delta(5);
+        let mut b = RecordBatchBuilder::new(Compression::Gzip)
+            .base_offset(100)
+            .last_offset_delta(5);
         for r in &recs {
             b.append_record(r);
         }

@@ -94,11 +94,7 @@ pub fn decompress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordErro
 }
 
 /// Decompresses, refusing output larger than `limit` bytes.
-pub fn decompress_with_limit(
-    codec: Compression,
-    data: &[u8],
-    limit: usize,
-) -> Result<Vec<u8>, RecordError> {
+pub fn decompress_with_limit(codec: Compression, data: &[u8], limit: usize) -> Result<Vec<u8>, RecordError> {
     match codec {
         Compression::None => {
             if data.len() > limit {
@@ -110,8 +106,7 @@ pub fn decompress_with_limit(
         Compression::Snappy => snappy_decompress(data, limit),
         Compression::Lz4 => read_capped(lz4_flex::frame::FrameDecoder::new(data), limit, "lz4"),
         Compression::Zstd => {
-            let decoder = zstd::stream::read::Decoder::with_buffer(data)
-                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            let decoder = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt(format!("zstd: {e}")))?;
             read_capped(decoder, limit, "zstd")
         }
     }
@@ -206,10 +201,7 @@ pub fn compress(codec: Compression, data: &[u8], level: Option<i32>) -> Result<V
             let info = lz4_flex::frame::FrameInfo::new()
                 .block_size(lz4_flex::frame::BlockSize::Max64KB)
                 .block_mode(lz4_flex::frame::BlockMode::Independent);
-            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(
-                info,
-                Vec::with_capacity(data.len() / 2 + 64),
-            );
+            let mut enc = lz4_flex::frame::FrameEncoder::with_frame_info(info, Vec::with_capacity(data.len() / 2 + 64));
             enc.write_all(data).map_err(io)?;
             enc.finish()
                 .map_err(|e| RecordError::InvalidRecord(format!("lz4 compression failed: {e}")))
@@ -241,7 +233,10 @@ mod tests {
         ] {
             let packed = compress(c, &data, None).unwrap();
             assert_eq!(decompress(c, &packed).unwrap(), data, "{c}");
-            assert_eq!(decompress(c, &compress(c, &[], None).unwrap()).unwrap(), Vec::<u8>::new());
+            assert_eq!(
+                decompress(c, &compress(c, &[], None).unwrap()).unwrap(),
+                Vec::<u8>::new()
+            );
         }
         let packed = compress(Compression::Gzip, &data, Some(1)).unwrap();
         assert_eq!(decompress(Compression::Gzip, &packed).unwrap(), data);
@@ -281,7 +276,12 @@ mod tests {
                     (x >> 16) as u8
                 })
                 .collect();
-            for c in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+            for c in [
+                Compression::Gzip,
+                Compression::Snappy,
+                Compression::Lz4,
+                Compression::Zstd,
+            ] {
                 let _ = decompress(c, &buf);
             }
         }
@@ -293,11 +293,19 @@ mod tests {
     #[test]
     fn decompression_bombs_are_capped() {
         let zeros = vec![0u8; 4 * 1024 * 1024];
-        for c in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let packed = compress(c, &zeros, None).unwrap();
             let err = decompress_with_limit(c, &packed, 1024 * 1024).unwrap_err();
             assert!(matches!(err, RecordError::CorruptMessage(_)), "{c}: {err:?}");
-            assert_eq!(decompress_with_limit(c, &packed, zeros.len()).unwrap().len(), zeros.len());
+            assert_eq!(
+                decompress_with_limit(c, &packed, zeros.len()).unwrap().len(),
+                zeros.len()
+            );
         }
         assert!(decompress_with_limit(Compression::None, &zeros, 10).is_err());
     }

@@ -67,7 +67,9 @@ fn decode_records(header: &BatchHeader, data: &Bytes) -> Result<Vec<Record>, Rec
 
 fn slice_len(data: &[u8], pos: usize, len: usize, what: &str) -> Result<(), RecordError> {
     if len > data.len().saturating_sub(pos) {
-        return Err(corrupt(format!("{what} of {len} bytes runs past the end of the record data")));
+        return Err(corrupt(format!(
+            "{what} of {len} bytes runs past the end of the record data"
+        )));
     }
     Ok(())
 }
@@ -96,8 +98,8 @@ fn decode_record(
     log_append_time: bool,
 ) -> Result<Record, RecordError> {
     let length = read_varint(data, pos)?;
-    let length = usize::try_from(length)
-        .map_err(|_| RecordError::InvalidRecord(format!("negative record length {length}")))?;
+    let length =
+        usize::try_from(length).map_err(|_| RecordError::InvalidRecord(format!("negative record length {length}")))?;
     slice_len(data, *pos, length, "record")?;
     let start = *pos;
     let end = start + length;
@@ -145,15 +147,19 @@ fn decode_record(
             .checked_add(timestamp_delta)
             .ok_or_else(|| corrupt("record timestamp overflows"))?
     };
-    Ok(Record { offset, timestamp, key, value, headers })
+    Ok(Record {
+        offset,
+        timestamp,
+        key,
+        value,
+        headers,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::batch::{
-        CRC_POS, RECORDS_COUNT_POS, compute_crc, set_base_offset, set_log_append_time,
-    };
+    use crate::record::batch::{CRC_POS, RECORDS_COUNT_POS, compute_crc, set_base_offset, set_log_append_time};
     use crate::record::builder::RecordBatchBuilder;
     use crate::record::varint::{write_varint, write_varlong};
 
@@ -169,7 +175,12 @@ mod tests {
     fn round_trip_all_codecs() {
         for c in CODECS {
             let mut b = RecordBatchBuilder::new(c).base_offset(100);
-            b.append(5_000, Some(b"k1"), Some(b"v1"), &[("h", Some(b"x")), ("h", None), ("h", Some(b"y"))]);
+            b.append(
+                5_000,
+                Some(b"k1"),
+                Some(b"v1"),
+                &[("h", Some(b"x")), ("h", None), ("h", Some(b"y"))],
+            );
             b.append(4_000, None, Some(b"v2"), &[]);
             b.append(6_000, Some(b""), None, &[("", Some(b""))]);
             let batch = b.build();
@@ -276,7 +287,10 @@ mod tests {
         // trailing bytes after the declared records
         let mut two = one.clone();
         two.extend_from_slice(&one);
-        assert!(matches!(records(&raw_batch(&two, 1)), Err(RecordError::InvalidRecord(_))));
+        assert!(matches!(
+            records(&raw_batch(&two, 1)),
+            Err(RecordError::InvalidRecord(_))
+        ));
         // record length larger than its fields
         let mut padded = body.clone();
         padded.push(0);
@@ -306,7 +320,12 @@ mod tests {
                 let _ = records(&bad[..i]);
             }
         }
-        for c in [Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd] {
+        for c in [
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
             let mut b = RecordBatchBuilder::new(c);
             b.append(0, Some(b"key"), Some(b"value"), &[]);
             let good = b.build();
