@@ -136,6 +136,15 @@ pub fn ready<T: Encodable>(response: &T, version: i16) -> Result<Reply, RequestE
     Ok(Reply::Ready(encode(response, version)?))
 }
 
+/// Runs blocking work on this worker thread after handing its other tasks to the rest of
+/// the runtime; outside a multi-threaded runtime it just runs the work.
+fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 impl ApiHandler {
     /// Routes one request. Runs on the connection task in request order.
     pub fn handle(
@@ -155,14 +164,27 @@ impl ApiHandler {
         let b = &mut body;
         match api {
             ApiKey::ApiVersions => ready(&api_versions::handle(decode(b, version)?, version), version),
-            ApiKey::Metadata => ready(&metadata::handle(self, decode(b, version)?, version), version),
+            ApiKey::Metadata => {
+                let request = decode(b, version)?;
+                // May auto-create topics, which touches the disk.
+                ready(&block_in_place(|| metadata::handle(self, request, version)), version)
+            }
             ApiKey::Produce => produce::handle(self, decode(b, version)?, version),
             ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version),
             ApiKey::ListOffsets => ready(&list_offsets::handle(self, decode(b, version)?, version), version),
-            ApiKey::CreateTopics => ready(&create_topics::handle(self, decode(b, version)?, version), version),
-            ApiKey::DeleteTopics => ready(&delete_topics::handle(self, decode(b, version)?, version), version),
+            // Topic changes fsync the metadata log and create or remove files: they run in
+            // place (keeping this connection's order) while the runtime moves other work away.
+            ApiKey::CreateTopics => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| create_topics::handle(self, request, version)), version)
+            }
+            ApiKey::DeleteTopics => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| delete_topics::handle(self, request, version)), version)
+            }
             ApiKey::CreatePartitions => {
-                ready(&create_partitions::handle(self, decode(b, version)?), version)
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| create_partitions::handle(self, request)), version)
             }
             ApiKey::DescribeConfigs => {
                 ready(&describe_configs::handle(self, decode(b, version)?, version), version)
