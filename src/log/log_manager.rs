@@ -119,9 +119,6 @@ impl LogManager {
             }
         };
         let recover = !clean_start;
-        if recover {
-            tracing::info!(dir = %data_dir.display(), "no clean shutdown marker: recovering logs");
-        }
 
         let mut logs = LogMap::new();
         let mut on_disk = Vec::new();
@@ -151,6 +148,10 @@ impl LogManager {
             let log = PartitionLog::open(&path, &topic, partition, config_for(&topic), recovery_point, recover)?;
             on_disk.push((topic.clone(), partition));
             logs.insert((topic, partition), Arc::new(log));
+        }
+
+        if recover && !on_disk.is_empty() {
+            tracing::info!(dir = %data_dir.display(), partitions = on_disk.len(), "recovered logs after an unclean shutdown");
         }
 
         let shared = Arc::new(Shared {
