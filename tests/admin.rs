@@ -374,3 +374,62 @@ fn records_over_message_max_bytes_are_rejected() {
     assert_eq!(consumed[0].len(), 1);
     assert_eq!(consumed[0][0].value.as_deref(), Some(&vec![b'y'; 1000][..]));
 }
+
+#[test]
+fn topic_changes_survive_restarts_clean_and_unclean() {
+    let dir = temp_data_dir();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "kept", 2, &[("retention.ms", "86400000")]);
+    assert_eq!(try_create_partitions(&bootstrap, "kept", 4), Ok(()));
+    create_topic(&bootstrap, "gone", 1, &[]);
+    assert_eq!(try_delete(&bootstrap, "gone"), Ok(()));
+    let producer = tracked_producer(&bootstrap, &[]);
+    produce_all(
+        &producer,
+        "kept",
+        Some(3),
+        &[(b"k".to_vec(), b"in the new partition".to_vec())],
+    );
+    drop(producer);
+
+    for (round, unclean) in [(1, false), (2, true)] {
+        if unclean {
+            broker.kill9();
+        } else {
+            broker.terminate();
+        }
+        broker = BrokerProcess::start(dir.path(), &[]);
+        let bootstrap = broker.bootstrap();
+        let how = if unclean { "kill -9" } else { "SIGTERM" };
+        assert_eq!(
+            topic_partition_count(&bootstrap, "kept"),
+            Some(4),
+            "round {round} ({how}): kept's partitions"
+        );
+        assert_eq!(
+            topic_partition_count(&bootstrap, "gone"),
+            None,
+            "round {round} ({how}): deleted topic came back"
+        );
+        assert_eq!(
+            watermarks(&bootstrap, "kept", 3),
+            (0, 1),
+            "round {round} ({how}): record in the added partition"
+        );
+        let admin = admin_client(&bootstrap);
+        let described =
+            block_on(admin.describe_configs([&ResourceSpecifier::Topic("kept")], &admin_options()))
+                .expect("DescribeConfigs");
+        let resource = described[0].as_ref().expect("kept described");
+        assert_eq!(
+            resource
+                .get("retention.ms")
+                .and_then(|e| e.value.as_deref()),
+            Some("86400000"),
+            "round {round} ({how}): topic config"
+        );
+    }
+    // The deleted name is free again.
+    assert_eq!(try_create(&broker.bootstrap(), "gone", 1, 1, false), Ok(()));
+}

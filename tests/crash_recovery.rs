@@ -1,8 +1,12 @@
-//! kill -9 while an acks=all producer is streaming: every acknowledged record must survive.
+//! Unclean shutdowns: kill -9 while an acks=all producer is streaming (every acknowledged
+//! record must survive), and damaged segment tails that recovery must cut off.
 
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rdkafka::producer::{BaseRecord, Producer, PurgeConfig};
@@ -208,5 +212,107 @@ fn acknowledged_records_survive_kill_9() {
             records.last().unwrap().value.as_deref(),
             Some(&b"crash"[..])
         );
+    }
+}
+
+/// The newest `.log` segment of `<data-dir>/<topic>-<partition>/`.
+fn newest_segment(data_dir: &Path, topic: &str, partition: i32) -> PathBuf {
+    let dir = data_dir.join(format!("{topic}-{partition}"));
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("partition directory {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
+    logs.sort();
+    logs.pop()
+        .unwrap_or_else(|| panic!("no .log segment in {}", dir.display()))
+}
+
+fn append_to(path: &Path, bytes: &[u8]) {
+    let mut f = OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+    f.sync_all().unwrap();
+}
+
+#[test]
+fn torn_and_corrupt_segment_tails_are_truncated_on_recovery() {
+    const PER_PARTITION: usize = 300;
+    let dir = temp_data_dir();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let topic = "torn";
+    create_topic(&broker.bootstrap(), topic, 3, &[]);
+    let producer = tracked_producer(&broker.bootstrap(), &[]);
+    let records: Vec<_> = (0..PER_PARTITION)
+        .map(|i| (format!("k{i}").into_bytes(), value_for(i)))
+        .collect();
+    for p in 0..3 {
+        produce_all(&producer, topic, Some(p), &records);
+    }
+    drop(producer);
+    broker.kill9();
+
+    // p0: a batch header announcing 1000 bytes, followed by only 20 (a torn write).
+    let mut torn = Vec::new();
+    torn.extend_from_slice(&(PER_PARTITION as i64).to_be_bytes());
+    torn.extend_from_slice(&1000i32.to_be_bytes());
+    torn.extend_from_slice(&[0, 0, 0, 0, 2]);
+    torn.extend_from_slice(&[0x5a; 15]);
+    append_to(&newest_segment(dir.path(), topic, 0), &torn);
+    // p1: a complete-looking batch whose CRC does not match its contents.
+    let mut corrupt = Vec::new();
+    corrupt.extend_from_slice(&(PER_PARTITION as i64).to_be_bytes());
+    let body_len = 49 + 20;
+    corrupt.extend_from_slice(&(body_len as i32).to_be_bytes());
+    corrupt.extend_from_slice(&0i32.to_be_bytes()); // partition leader epoch
+    corrupt.push(2); // magic
+    corrupt.extend_from_slice(&0xdead_beef_u32.to_be_bytes()); // wrong CRC
+    corrupt.extend(std::iter::repeat_n(0x11, body_len - 9));
+    append_to(&newest_segment(dir.path(), topic, 1), &corrupt);
+    // p2: a run of zeros, as a file system may leave after a crash.
+    append_to(&newest_segment(dir.path(), topic, 2), &[0u8; 4096]);
+
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    let consumed = consume_to_end(&bootstrap, topic, 3);
+    for p in 0..3 {
+        let got = &consumed[p as usize];
+        assert_eq!(
+            got.len(),
+            PER_PARTITION,
+            "p{p}: records after recovery (the damaged tail must be cut off)"
+        );
+        assert_dense_from_zero(topic, p, got);
+        for (rec, (_, v)) in got.iter().zip(&records) {
+            assert_eq!(
+                rec.value.as_deref(),
+                Some(&v[..]),
+                "p{p} offset {}",
+                rec.offset
+            );
+        }
+    }
+    let producer = tracked_producer(&bootstrap, &[]);
+    for p in 0..3 {
+        let placed = produce_all(
+            &producer,
+            topic,
+            Some(p),
+            &[(b"after".to_vec(), b"repair".to_vec())],
+        );
+        assert_eq!(
+            placed,
+            vec![(p, PER_PARTITION as i64)],
+            "p{p}: next offset after recovery"
+        );
+    }
+    let again = consume_to_end(&bootstrap, topic, 3);
+    for p in 0..3 {
+        let got = &again[p as usize];
+        assert_eq!(
+            got.len(),
+            PER_PARTITION + 1,
+            "p{p}: the new record is readable after the repaired tail"
+        );
+        assert_eq!(got[PER_PARTITION].value.as_deref(), Some(&b"repair"[..]));
     }
 }

@@ -58,7 +58,7 @@ def main():
         fail(f"create_topics: {e!r}")
     deadline = time.time() + 30
     while True:
-        described = {t["topic"]: t for t in admin.describe_topics([TOPIC])}
+        described = {t.get("name", t.get("topic")): t for t in admin.describe_topics([TOPIC])}
         t = described.get(TOPIC)
         if t and t.get("error_code", 0) == 0 and len(t.get("partitions", [])) == PARTITIONS:
             break
