@@ -1,6 +1,7 @@
 //! Wires the services together and runs the broker until a shutdown signal: open the data
-//! directory (recovering after a crash), bind the listener, serve, then shut down in order —
-//! stop accepting, finish in-flight requests, flush, mark the shutdown clean.
+//! directory (recovering after a crash), load the consumer groups, bind the listener, serve,
+//! then shut down in order — stop accepting, answer requests waiting on the group
+//! coordinator, finish in-flight requests, flush, mark the shutdown clean.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +15,8 @@ use tokio::sync::watch;
 use crate::api::{Advertised, ApiHandler};
 use crate::config::BrokerConfig;
 use crate::fetch_session::FetchSessionCache;
-use crate::log::LogManager;
+use crate::group::{GroupConfig, GroupCoordinator};
+use crate::log::{DirLock, LogManager};
 use crate::metadata::{ClusterIdentity, TopicRegistry};
 use crate::net::{ConnectionLimits, Listener};
 
@@ -29,13 +31,24 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let listen = config.listen_addr()?;
     let advertised_cfg = config.advertised()?;
 
-    let (identity, topics, logs) = {
+    let (_dir_lock, identity, topics, logs) = {
         let config = config.clone();
         let data_dir = data_dir.clone();
         tokio::task::spawn_blocking(move || open_storage(config, &data_dir, node_id))
             .await
             .context("storage open task failed")??
     };
+
+    let groups = {
+        let group_config = GroupConfig::from_broker(&config);
+        let topics = topics.clone();
+        let logs = logs.clone();
+        tokio::task::spawn_blocking(move || GroupCoordinator::open(group_config, topics, logs))
+            .await
+            .context("group coordinator load task failed")?
+            .map_err(|e| anyhow::anyhow!("cannot load consumer groups: {e}"))?
+    };
+    groups.start();
 
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
@@ -50,6 +63,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         topics,
         logs: logs.clone(),
         fetch_sessions: FetchSessionCache::default(),
+        groups: groups.clone(),
     });
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),
@@ -70,6 +84,8 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
     let _ = stop_tx.send(true);
+    // Rebalances would otherwise hold JoinGroup replies past the drain timeout.
+    groups.shutdown();
     if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
         tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; closing anyway");
     }
@@ -81,9 +97,10 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     Ok(())
 }
 
-type Storage = (ClusterIdentity, Arc<TopicRegistry>, Arc<LogManager>);
+type Storage = (DirLock, ClusterIdentity, Arc<TopicRegistry>, Arc<LogManager>);
 
 fn open_storage(config: Arc<BrokerConfig>, data_dir: &std::path::Path, node_id: i32) -> anyhow::Result<Storage> {
+    let lock = DirLock::acquire(data_dir).with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
     let identity = ClusterIdentity::load_or_create(data_dir, node_id)
         .with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
     let topics = Arc::new(TopicRegistry::open(config, data_dir).context("cannot read the metadata log")?);
@@ -91,7 +108,7 @@ fn open_storage(config: Arc<BrokerConfig>, data_dir: &std::path::Path, node_id: 
     let logs = LogManager::open(data_dir, move |topic| registry.topic_config(topic).log_config())
         .map_err(|e| anyhow::anyhow!("cannot open logs: {e}"))?;
     topics.attach_logs(logs.clone()).map_err(|e| anyhow::anyhow!("cannot open topic partitions: {e}"))?;
-    Ok((identity, topics, logs))
+    Ok((lock, identity, topics, logs))
 }
 
 /// A wildcard listener has no address clients can use; advertise the loopback name.

@@ -9,7 +9,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::log::LogConfig;
+use crate::log::{BackgroundConfig, LogConfig};
+use crate::record::Compression;
 
 /// Kafka's config types, numbered as DescribeConfigs v3+ reports them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +118,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("log.cleaner.enable", T::Boolean, Some("true"), V::Any, "Run the log cleaner for compacted topics."),
     def("log.cleaner.threads", T::Int, Some("1"), V::AtLeast(0), "Log cleaner threads."),
     def("log.cleaner.dedupe.buffer.size", T::Long, Some("134217728"), V::AtLeast(0), "Memory for the cleaner's key map."),
+    def("log.cleaner.backoff.ms", T::Long, Some("15000"), V::AtLeast(0), "How long the cleaner sleeps when no log needs cleaning."),
     def("log.cleaner.delete.retention.ms", T::Long, Some("86400000"), V::AtLeast(0), "Topic: delete.retention.ms."),
     def("log.cleaner.min.cleanable.ratio", T::Double, Some("0.5"), V::DoubleBetween(0.0, 1.0), "Topic: min.cleanable.dirty.ratio."),
     def("log.cleaner.min.compaction.lag.ms", T::Long, Some("0"), V::AtLeast(0), "Topic: min.compaction.lag.ms."),
@@ -280,10 +282,10 @@ pub fn validate_value(
         }
         ConfigType::Double => {
             let x: f64 = value.parse().map_err(|_| bad("Not a number of type DOUBLE"))?;
-            if let V::DoubleBetween(lo, hi) = validator {
-                if !(lo..=hi).contains(&x) {
-                    return Err(bad(&format!("Value must be in the range [{lo}, {hi}]")));
-                }
+            if let V::DoubleBetween(lo, hi) = validator
+                && !(lo..=hi).contains(&x)
+            {
+                return Err(bad(&format!("Value must be in the range [{lo}, {hi}]")));
             }
             value.to_string()
         }
@@ -321,7 +323,59 @@ pub fn validate_value(
 /// validated, plus typed accessors that fall back to Kafka's defaults.
 #[derive(Clone, Debug, Default)]
 pub struct BrokerConfig {
+    /// Static values: file, `--set`, environment, flags.
     explicit: BTreeMap<String, String>,
+    /// Dynamic values for this broker (AlterConfigs on resource `<node.id>`).
+    dynamic_broker: BTreeMap<String, String>,
+    /// Dynamic cluster-wide defaults (AlterConfigs on the broker resource named "").
+    dynamic_default: BTreeMap<String, String>,
+}
+
+/// Where a dynamic broker config lives: this broker only, or the cluster-wide default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DynamicScope {
+    Broker,
+    ClusterDefault,
+}
+
+/// Broker keys that are not topic defaults but that Kafka (or this broker) lets AlterConfigs
+/// change without a restart.
+const DYNAMIC_BROKER_ONLY: &[&str] = &[
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.backoff.ms",
+    "log.retention.check.interval.ms",
+];
+
+/// Whether AlterConfigs may change a broker key: the key each topic config inherits from
+/// (Kafka's `DynamicLogConfig`) and the cleaner and retention settings.
+pub fn is_dynamic(key: &str) -> bool {
+    DYNAMIC_BROKER_ONLY.contains(&key) || TOPIC_CONFIGS.iter().any(|d| d.broker_key == Some(key))
+}
+
+/// Validates a dynamic broker value; refused keys and values name the key.
+pub fn validate_dynamic(key: &str, value: &str) -> Result<String, ConfigError> {
+    let def = broker_def(key).ok_or_else(|| ConfigError(format!("Unknown broker config: {key}")))?;
+    if !is_dynamic(key) {
+        return Err(ConfigError(format!("Cannot update these configs dynamically: Set({key})")));
+    }
+    validate_value(key, def.ty, def.validator, value)
+}
+
+/// Kafka's broker synonym chains: keys that set the same value, most specific first.
+fn broker_synonym_chain(key: &str) -> &'static [&'static str] {
+    match key {
+        "log.retention.ms" | "log.retention.minutes" | "log.retention.hours" => {
+            &["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
+        }
+        "log.roll.ms" | "log.roll.hours" => &["log.roll.ms", "log.roll.hours"],
+        "log.roll.jitter.ms" | "log.roll.jitter.hours" => &["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        "log.flush.interval.ms" => &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
+        _ => match broker_def(key) {
+            Some(d) => std::slice::from_ref(&d.name),
+            None => &[],
+        },
+    }
 }
 
 impl BrokerConfig {
@@ -366,16 +420,55 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// The value of a broker key: explicit or default, `None` for a null default.
+    /// The value of a broker key: dynamic for this broker, dynamic cluster default, static, or
+    /// Kafka's default, in that order; `None` for a null default.
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.explicit
-            .get(key)
-            .map(String::as_str)
-            .or_else(|| broker_def(key).and_then(|d| d.default))
+        self.layered(key).next().map(|(v, _)| v)
     }
 
+    /// Every value a key has, highest precedence first, with its DescribeConfigs source.
+    fn layered<'a>(&'a self, key: &str) -> impl Iterator<Item = (&'a str, i8)> + use<'a> {
+        let dynamic_broker = self.dynamic_broker.get(key).map(|v| (v.as_str(), SOURCE_DYNAMIC_BROKER));
+        let dynamic_default = self.dynamic_default.get(key).map(|v| (v.as_str(), SOURCE_DYNAMIC_DEFAULT_BROKER));
+        let explicit = self.explicit.get(key).map(|v| (v.as_str(), SOURCE_STATIC_BROKER));
+        let default = broker_def(key).and_then(|d| d.default).map(|v| (v, SOURCE_DEFAULT));
+        [dynamic_broker, dynamic_default, explicit, default].into_iter().flatten()
+    }
+
+    /// The effective value of a key and where it comes from.
+    fn with_source(&self, key: &str) -> Option<(String, i8)> {
+        self.layered(key).next().map(|(v, s)| (v.to_string(), s))
+    }
+
+    /// Set statically (file, `--set`, environment or flag).
     pub fn is_explicit(&self, key: &str) -> bool {
         self.explicit.contains_key(key)
+    }
+
+    /// The dynamic configs of one scope, as last set by AlterConfigs.
+    pub fn dynamic(&self, scope: DynamicScope) -> &BTreeMap<String, String> {
+        match scope {
+            DynamicScope::Broker => &self.dynamic_broker,
+            DynamicScope::ClusterDefault => &self.dynamic_default,
+        }
+    }
+
+    /// Replaces the dynamic configs of one scope (already validated with [`validate_dynamic`]).
+    pub fn set_dynamic(&mut self, scope: DynamicScope, configs: BTreeMap<String, String>) {
+        match scope {
+            DynamicScope::Broker => self.dynamic_broker = configs,
+            DynamicScope::ClusterDefault => self.dynamic_default = configs,
+        }
+    }
+
+    /// What the retention and cleaner threads follow.
+    pub fn background_config(&self) -> BackgroundConfig {
+        BackgroundConfig {
+            retention_check_interval_ms: self.long("log.retention.check.interval.ms").unwrap_or(300_000).max(1) as u64,
+            cleaner_enabled: self.flag("log.cleaner.enable") && self.long("log.cleaner.threads").unwrap_or(1) > 0,
+            cleaner_backoff_ms: self.long("log.cleaner.backoff.ms").unwrap_or(15_000).max(0) as u64,
+            cleaner_dedupe_buffer_size: self.long("log.cleaner.dedupe.buffer.size").unwrap_or(128 << 20).max(0) as u64,
+        }
     }
 
     fn long(&self, key: &str) -> Option<i64> {
@@ -387,10 +480,11 @@ impl BrokerConfig {
     }
 
     pub fn node_id(&self) -> i32 {
-        if !self.is_explicit("node.id") && self.is_explicit("broker.id") {
-            if let Some(id) = self.long("broker.id").filter(|id| *id >= 0) {
-                return id as i32;
-            }
+        if !self.is_explicit("node.id")
+            && self.is_explicit("broker.id")
+            && let Some(id) = self.long("broker.id").filter(|id| *id >= 0)
+        {
+            return id as i32;
         }
         self.long("node.id").unwrap_or(1) as i32
     }
@@ -449,44 +543,51 @@ impl BrokerConfig {
     }
 
     /// The broker-level value a topic key inherits, resolving Kafka's derived keys
-    /// (`log.retention.hours` → `log.retention.ms`, `log.roll.hours` → `log.roll.ms`, ...).
+    /// (`log.retention.hours` → `log.retention.ms`, `log.roll.hours` → `log.roll.ms`, ...),
+    /// with the source of the value.
     pub fn topic_default(&self, def: &TopicConfigDef) -> (String, i8) {
-        if let Some(key) = def.broker_key {
-            if let Some((value, explicit)) = self.resolve_broker_key(key) {
-                let source = if explicit { SOURCE_STATIC_BROKER } else { SOURCE_DEFAULT };
-                return (value, source);
-            }
+        if let Some(found) = def.broker_key.and_then(|key| self.resolve_broker_key(key)) {
+            return found;
         }
         (def.default.unwrap_or_default().to_string(), SOURCE_DEFAULT)
     }
 
-    /// The synonyms Kafka reports for a topic key, most specific first.
+    /// The broker synonyms Kafka reports for a topic key: every value of every key in the
+    /// synonym chain, grouped by source (dynamic broker, dynamic default, static, default).
     pub fn synonyms(&self, def: &TopicConfigDef) -> Vec<(&'static str, String, i8)> {
         let Some(key) = def.broker_key else { return Vec::new() };
-        let chain: &[&'static str] = match key {
-            "log.retention.ms" => &["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
-            "log.roll.ms" => &["log.roll.ms", "log.roll.hours"],
-            "log.roll.jitter.ms" => &["log.roll.jitter.ms", "log.roll.jitter.hours"],
-            "log.flush.interval.ms" => &["log.flush.interval.ms", "log.flush.scheduler.interval.ms"],
-            _ => std::slice::from_ref(broker_def(key).map(|d| &d.name).unwrap_or(&"")),
-        };
-        chain
-            .iter()
-            .filter_map(|k| {
-                let value = self.get(k)?;
-                let source = if self.is_explicit(k) { SOURCE_STATIC_BROKER } else { SOURCE_DEFAULT };
-                Some((*k, value.to_string(), source))
-            })
-            .collect()
+        self.chain_synonyms(broker_synonym_chain(key))
     }
 
-    fn resolve_broker_key(&self, key: &str) -> Option<(String, bool)> {
-        let scaled = |k: &str, factor: i64| -> Option<(String, bool)> {
-            let v = self.long(k)?;
+    /// Synonyms of a broker key as DescribeConfigs on the broker reports them: its chain in
+    /// Kafka's order, starting at the key itself.
+    pub fn broker_synonyms(&self, key: &str) -> Vec<(&'static str, String, i8)> {
+        let mut all = self.chain_synonyms(broker_synonym_chain(key));
+        let first = all.iter().position(|(k, _, _)| *k == key).unwrap_or(all.len());
+        all.drain(..first);
+        all
+    }
+
+    fn chain_synonyms(&self, chain: &[&'static str]) -> Vec<(&'static str, String, i8)> {
+        let mut out = Vec::new();
+        for source in [SOURCE_DYNAMIC_BROKER, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_STATIC_BROKER, SOURCE_DEFAULT] {
+            for k in chain {
+                if let Some((v, _)) = self.layered(k).find(|(_, s)| *s == source) {
+                    out.push((*k, v.to_string(), source));
+                }
+            }
+        }
+        out
+    }
+
+    fn resolve_broker_key(&self, key: &str) -> Option<(String, i8)> {
+        let scaled = |k: &str, factor: i64| -> Option<(String, i8)> {
+            let (v, source) = self.with_source(k)?;
+            let v: i64 = v.parse().ok()?;
             let ms = if v < 0 { v } else { v.saturating_mul(factor) };
-            Some((ms.to_string(), self.is_explicit(k)))
+            Some((ms.to_string(), source))
         };
-        let direct = |k: &str| Some((self.get(k)?.to_string(), self.is_explicit(k)));
+        let direct = |k: &str| self.with_source(k);
         match key {
             "log.retention.ms" => direct("log.retention.ms")
                 .or_else(|| scaled("log.retention.minutes", 60_000))
@@ -506,9 +607,9 @@ impl BrokerConfig {
     pub fn describe(&self) -> Vec<(&'static ConfigDef, Option<String>, i8)> {
         BROKER_CONFIGS
             .iter()
-            .map(|d| {
-                let source = if self.is_explicit(d.name) { SOURCE_STATIC_BROKER } else { SOURCE_DEFAULT };
-                (d, self.get(d.name).map(str::to_string), source)
+            .map(|d| match self.with_source(d.name) {
+                Some((value, source)) => (d, Some(value), source),
+                None => (d, None, SOURCE_DEFAULT),
             })
             .collect()
     }
@@ -516,6 +617,8 @@ impl BrokerConfig {
 
 /// DescribeConfigs source codes.
 pub const SOURCE_TOPIC: i8 = 1;
+pub const SOURCE_DYNAMIC_BROKER: i8 = 2;
+pub const SOURCE_DYNAMIC_DEFAULT_BROKER: i8 = 3;
 pub const SOURCE_STATIC_BROKER: i8 = 4;
 pub const SOURCE_DEFAULT: i8 = 5;
 
@@ -561,30 +664,79 @@ impl TopicConfig {
         self.get("cleanup.policy").split(',').any(|p| p == "compact")
     }
 
+    fn deletes(&self) -> bool {
+        self.get("cleanup.policy").split(',').any(|p| p == "delete")
+    }
+
+    /// The codec batches are rewritten in on append, and its level; `None` for `producer`
+    /// (batches are stored as produced).
+    pub fn compression(&self) -> Option<(Compression, Option<i32>)> {
+        let codec = Compression::from_name(self.get("compression.type"))?;
+        let level = match codec {
+            Compression::Gzip => Some(self.long("compression.gzip.level", -1)).filter(|l| *l >= 0),
+            Compression::Zstd => Some(self.long("compression.zstd.level", 3)),
+            Compression::Lz4 => Some(self.long("compression.lz4.level", 9)),
+            _ => None,
+        };
+        Some((codec, level.map(|l| l.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)))
+    }
+
+    /// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms`: how far a
+    /// CreateTime record's timestamp may lie before or after the broker's clock.
+    pub fn timestamp_bounds(&self) -> (i64, i64) {
+        (
+            self.long("message.timestamp.before.max.ms", i64::MAX).max(0),
+            self.long("message.timestamp.after.max.ms", 3_600_000).max(0),
+        )
+    }
+
     pub fn log_config(&self) -> LogConfig {
+        let compact = self.is_compacted();
+        let segment_ms = self.long("segment.ms", 604_800_000).max(1);
+        let max_compaction_lag_ms = self.long("max.compaction.lag.ms", i64::MAX).max(1);
         LogConfig {
             segment_bytes: self.long("segment.bytes", 1 << 30).max(14) as u64,
-            segment_ms: self.long("segment.ms", 604_800_000).max(1),
+            // Kafka rolls a compacted log's active segment in time for max.compaction.lag.ms.
+            segment_ms: if compact { segment_ms.min(max_compaction_lag_ms) } else { segment_ms },
             segment_index_bytes: self.long("segment.index.bytes", 10 << 20).clamp(8, i32::MAX as i64) as u32,
             index_interval_bytes: self.long("index.interval.bytes", 4096).clamp(0, i32::MAX as i64) as u32,
             flush_messages: self.long("flush.messages", i64::MAX).max(1),
             flush_ms: self.long("flush.ms", i64::MAX).max(0),
+            retention_ms: self.long("retention.ms", 604_800_000).max(-1),
+            retention_bytes: self.long("retention.bytes", -1).max(-1),
+            delete: self.deletes(),
+            compact,
+            delete_retention_ms: self.long("delete.retention.ms", 86_400_000).max(0),
+            min_cleanable_dirty_ratio: self.get("min.cleanable.dirty.ratio").parse::<f64>().unwrap_or(0.5).clamp(0.0, 1.0),
+            min_compaction_lag_ms: self.long("min.compaction.lag.ms", 0).max(0),
+            max_compaction_lag_ms,
+            file_delete_delay_ms: self.long("file.delete.delay.ms", 60_000).max(0),
         }
     }
 }
 
-/// Validates topic overrides as CreateTopics receives them; the error names the key.
+/// Validates topic overrides as CreateTopics and AlterConfigs receive them; the error names
+/// the key. Besides each value on its own, Kafka's cross-key rule is checked:
+/// `min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`.
 pub fn validate_topic_overrides(
     configs: &BTreeMap<String, String>,
 ) -> Result<BTreeMap<String, String>, ConfigError> {
-    configs
+    let validated: BTreeMap<String, String> = configs
         .iter()
         .map(|(k, v)| {
             let def = topic_def(k)
                 .ok_or_else(|| ConfigError(format!("Unknown topic config name: {k}")))?;
             Ok((k.clone(), validate_value(k, def.ty, def.validator, v)?))
         })
-        .collect()
+        .collect::<Result<_, ConfigError>>()?;
+    let lag = |key: &str, fallback: i64| validated.get(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(fallback);
+    let (min_lag, max_lag) = (lag("min.compaction.lag.ms", 0), lag("max.compaction.lag.ms", i64::MAX));
+    if min_lag > max_lag {
+        return Err(ConfigError(format!(
+            "conflict topic config setting min.compaction.lag.ms ({min_lag}) > max.compaction.lag.ms ({max_lag})"
+        )));
+    }
+    Ok(validated)
 }
 
 /// `RIVULET_` + the key in upper snake case.
@@ -680,6 +832,68 @@ mod tests {
         assert!(validate_topic_overrides(&m).is_ok());
         m.insert("segment.bytes".to_string(), "-5".to_string());
         assert!(validate_topic_overrides(&m).unwrap_err().0.contains("segment.bytes"));
+    }
+
+    #[test]
+    fn dynamic_layers_sources_and_synonyms() {
+        let mut c = BrokerConfig::default();
+        c.set("log.retention.hours", "1").unwrap();
+        let retention = topic_def("retention.ms").unwrap();
+        assert!(is_dynamic("log.retention.ms"));
+        assert!(is_dynamic("log.cleaner.backoff.ms"));
+        assert!(!is_dynamic("log.retention.hours"), "only the primary synonym is dynamic, as on Kafka");
+        assert!(validate_dynamic("num.partitions", "3").unwrap_err().0.contains("Cannot update these configs dynamically"));
+        assert!(validate_dynamic("log.retention.ms", "soon").unwrap_err().0.contains("log.retention.ms"));
+
+        let mut default = BTreeMap::new();
+        default.insert("log.retention.ms".to_string(), "5000".to_string());
+        c.set_dynamic(DynamicScope::ClusterDefault, default);
+        assert_eq!(c.topic_default(retention), ("5000".to_string(), SOURCE_DYNAMIC_DEFAULT_BROKER));
+        let mut mine = BTreeMap::new();
+        mine.insert("log.retention.ms".to_string(), "7000".to_string());
+        c.set_dynamic(DynamicScope::Broker, mine);
+        assert_eq!(c.topic_default(retention), ("7000".to_string(), SOURCE_DYNAMIC_BROKER));
+        assert_eq!(c.get("log.retention.ms"), Some("7000"));
+        let names: Vec<(&str, i8)> = c.synonyms(retention).iter().map(|(k, _, s)| (*k, *s)).collect();
+        assert_eq!(
+            names,
+            vec![
+                ("log.retention.ms", SOURCE_DYNAMIC_BROKER),
+                ("log.retention.ms", SOURCE_DYNAMIC_DEFAULT_BROKER),
+                ("log.retention.hours", SOURCE_STATIC_BROKER),
+                ("log.retention.hours", SOURCE_DEFAULT),
+            ]
+        );
+        // Describing log.retention.hours on the broker starts at that key.
+        let names: Vec<&str> = c.broker_synonyms("log.retention.hours").iter().map(|(k, _, _)| *k).collect();
+        assert_eq!(names, vec!["log.retention.hours", "log.retention.hours"]);
+        let t = TopicConfig::resolve(&c, &BTreeMap::new());
+        assert_eq!(t.log_config().retention_ms, 7000);
+        c.set_dynamic(DynamicScope::Broker, BTreeMap::new());
+        assert_eq!(TopicConfig::resolve(&c, &BTreeMap::new()).log_config().retention_ms, 5000);
+        let mut bg = BTreeMap::new();
+        bg.insert("log.retention.check.interval.ms".to_string(), "500".to_string());
+        c.set_dynamic(DynamicScope::Broker, bg);
+        assert_eq!(c.background_config().retention_check_interval_ms, 500);
+    }
+
+    #[test]
+    fn topic_settings() {
+        let c = BrokerConfig::default();
+        let mut o = BTreeMap::new();
+        o.insert("compression.type".to_string(), "zstd".to_string());
+        o.insert("compression.zstd.level".to_string(), "7".to_string());
+        o.insert("cleanup.policy".to_string(), "compact".to_string());
+        o.insert("max.compaction.lag.ms".to_string(), "1000".to_string());
+        let t = TopicConfig::resolve(&c, &validate_topic_overrides(&o).unwrap());
+        assert_eq!(t.compression(), Some((Compression::Zstd, Some(7))));
+        let lc = t.log_config();
+        assert!(lc.compact && !lc.delete);
+        assert_eq!(lc.segment_ms, 1000, "a compacted log rolls in time for max.compaction.lag.ms");
+        assert_eq!(TopicConfig::resolve(&c, &BTreeMap::new()).compression(), None);
+        o.insert("min.compaction.lag.ms".to_string(), "5000".to_string());
+        let err = validate_topic_overrides(&o).unwrap_err();
+        assert!(err.0.contains("min.compaction.lag.ms"), "{err}");
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Rivulet: a single-node, Kafka-compatible event-log broker.
 //!
 //! Layers, top to bottom (nothing calls upward): `broker` wires everything; `net` owns
-//! sockets and framing; `api` translates wire messages into domain calls; `metadata` keeps
-//! topics and their configs; `log` stores partitions as segment files; `record` understands
-//! the v2 record-batch format.
+//! sockets and framing; `api` translates wire messages into domain calls; `group` is the
+//! consumer-group coordinator; `metadata` keeps topics and their configs; `log` stores
+//! partitions as segment files; `record` understands the v2 record-batch format.
 
 pub mod api;
 pub mod broker;
 pub mod config;
 pub mod fetch_session;
+pub mod group;
 pub mod log;
 pub mod metadata;
 pub mod net;

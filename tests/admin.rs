@@ -433,3 +433,92 @@ fn topic_changes_survive_restarts_clean_and_unclean() {
     // The deleted name is free again.
     assert_eq!(try_create(&broker.bootstrap(), "gone", 1, 1, false), Ok(()));
 }
+
+#[test]
+fn invalid_topic_configs_are_refused_and_broker_configs_described() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "num.partitions=2"]);
+    let bootstrap = broker.bootstrap();
+    let admin = admin_client(&bootstrap);
+    for (key, value) in [
+        ("retention.ms", "not-a-number"),
+        ("no.such.config", "1"),
+        ("cleanup.policy", "sideways"),
+        ("message.timestamp.type", "WallClock"),
+    ] {
+        let topic = NewTopic::new("configs-bad", 1, TopicReplication::Fixed(1)).set(key, value);
+        let results = block_on(admin.create_topics([&topic], &admin_options()))
+            .expect("CreateTopics request");
+        assert!(
+            matches!(results[0], Err((_, RDKafkaErrorCode::InvalidConfig))),
+            "{key}={value}: expected InvalidConfig, got {:?}",
+            results[0]
+        );
+        assert_eq!(
+            topic_partition_count(&bootstrap, "configs-bad"),
+            None,
+            "{key}={value} must not create the topic"
+        );
+    }
+
+    let md = plain_consumer(&bootstrap, &[])
+        .fetch_metadata(None, CLIENT_TIMEOUT)
+        .expect("metadata");
+    let id = md.brokers()[0].id();
+    let described =
+        block_on(admin.describe_configs([&ResourceSpecifier::Broker(id)], &admin_options()))
+            .expect("DescribeConfigs request");
+    let resource = described[0]
+        .as_ref()
+        .unwrap_or_else(|e| panic!("DescribeConfigs for broker {id}: {e:?}"));
+    let value = |name: &str| resource.get(name).and_then(|e| e.value.clone());
+    assert_eq!(
+        value("num.partitions").as_deref(),
+        Some("2"),
+        "num.partitions as set on the command line"
+    );
+    assert_eq!(value("auto.create.topics.enable").as_deref(), Some("true"));
+    assert_eq!(
+        value("message.max.bytes").as_deref(),
+        Some("1048588"),
+        "Kafka's default"
+    );
+}
+
+#[test]
+fn compacted_topics_refuse_records_without_keys() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "compacted", 1, &[("cleanup.policy", "compact")]);
+    let producer = tracked_producer(&bootstrap, &[("linger.ms", "0")]);
+    send(
+        &producer,
+        BaseRecord::with_opaque_to("compacted", 0)
+            .partition(0)
+            .payload(&b"no key"[..]),
+    );
+    let _ = producer.flush(CLIENT_TIMEOUT);
+    let reports = take_reports(&producer);
+    assert!(
+        matches!(
+            reports[0].result,
+            Err(KafkaError::MessageProduction(
+                RDKafkaErrorCode::InvalidRecord
+            ))
+        ),
+        "a keyless record on a compacted topic: expected InvalidRecord, got {:?}",
+        reports[0].result
+    );
+    let placed = produce_all(
+        &producer,
+        "compacted",
+        Some(0),
+        &[(b"key".to_vec(), b"value".to_vec())],
+    );
+    assert_eq!(
+        placed,
+        vec![(0, 0)],
+        "keyed records are fine, and the refused one took no offset"
+    );
+}

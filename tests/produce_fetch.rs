@@ -291,3 +291,127 @@ fn fetch_from_the_middle_of_a_batch_and_out_of_range() {
         (0, Some(&b"record"[..]))
     );
 }
+
+/// The first record a consumer assigned at `offset` receives.
+fn first_record_from(
+    consumer: &rdkafka::consumer::BaseConsumer,
+    topic: &str,
+    offset: i64,
+) -> Consumed {
+    assign_at(consumer, topic, 0, Offset::Offset(offset));
+    poll_n(consumer, 1, &format!("a record from offset {offset}")).remove(0)
+}
+
+#[test]
+fn random_access_across_many_segments_before_and_after_restarts() {
+    const N: i64 = 3000;
+    let dir = temp_data_dir();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let topic = "segmented";
+    create_topic(
+        &broker.bootstrap(),
+        topic,
+        1,
+        &[("segment.bytes", "16384"), ("index.interval.bytes", "512")],
+    );
+    let base_ts = 1_600_000_000_000i64;
+    let value = |i: i64| format!("record-{i:05}-{}", "x".repeat((i % 97) as usize)).into_bytes();
+    {
+        // Batches of varying sizes: flush every few records.
+        let producer = tracked_producer(&broker.bootstrap(), &[("linger.ms", "5")]);
+        let mut i = 0i64;
+        while i < N {
+            let n = 1 + (i % 13);
+            for j in i..(i + n).min(N) {
+                let v = value(j);
+                send(
+                    &producer,
+                    BaseRecord::with_opaque_to(topic, j as usize)
+                        .partition(0)
+                        .payload(&v[..])
+                        .timestamp(base_ts + j * 10),
+                );
+            }
+            flush(&producer);
+            i += n;
+        }
+        for r in take_reports(&producer) {
+            assert_eq!(
+                r.result.clone().map(|(_, o)| o),
+                Ok(r.id as i64),
+                "record #{} offset",
+                r.id
+            );
+        }
+    }
+    let segments = std::fs::read_dir(dir.path().join(format!("{topic}-0")))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        })
+        .count();
+    assert!(
+        segments > 10,
+        "expected the log to roll into many segments, found {segments}"
+    );
+
+    let probes: Vec<i64> = (0..40)
+        .map(|k| (k * 7919) % N)
+        .chain([0, 1, N - 1])
+        .collect();
+    for round in [
+        "before any restart",
+        "after kill -9",
+        "after a clean restart",
+    ] {
+        match round {
+            "after kill -9" => {
+                broker.kill9();
+                broker = BrokerProcess::start(dir.path(), &[]);
+            }
+            "after a clean restart" => {
+                broker.terminate();
+                broker = BrokerProcess::start(dir.path(), &[]);
+            }
+            _ => {}
+        }
+        let bootstrap = broker.bootstrap();
+        assert_eq!(
+            watermarks(&bootstrap, topic, 0),
+            (0, N),
+            "{round}: watermarks"
+        );
+        let consumer = plain_consumer(&bootstrap, &[]);
+        for &k in &probes {
+            let rec = first_record_from(&consumer, topic, k);
+            assert_eq!(
+                rec.offset, k,
+                "{round}: first record delivered when starting at {k}"
+            );
+            assert_eq!(
+                rec.value.as_deref(),
+                Some(&value(k)[..]),
+                "{round}: value at offset {k}"
+            );
+        }
+        for &k in &probes {
+            let ts = base_ts + k * 10 - 5; // between record k-1 and record k
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition_offset(topic, 0, Offset::Offset(ts.max(0)))
+                .unwrap();
+            let res = consumer
+                .offsets_for_times(tpl, CLIENT_TIMEOUT)
+                .expect("ListOffsets by time");
+            let got = res.find_partition(topic, 0).unwrap().offset();
+            assert_eq!(
+                got,
+                Offset::Offset(k),
+                "{round}: offsets_for_times just before record {k}'s timestamp"
+            );
+        }
+    }
+}

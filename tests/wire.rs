@@ -310,3 +310,258 @@ fn malformed_frames_close_only_their_own_connection() {
     assert_dense_from_zero("survivor", 0, &consumed[0]);
     assert_eq!(consumed[0][0].value.as_deref(), Some(&b"before"[..]));
 }
+
+/// A Metadata v0..=4 request body; `topics: None` is the null array (v1+: all topics).
+fn metadata_body(version: i16, topics: Option<&[&str]>, allow_auto_create: bool) -> Vec<u8> {
+    let mut body = Vec::new();
+    match topics {
+        None => body.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(ts) => {
+            body.extend_from_slice(&(ts.len() as i32).to_be_bytes());
+            for t in ts {
+                body.extend_from_slice(&(t.len() as i16).to_be_bytes());
+                body.extend_from_slice(t.as_bytes());
+            }
+        }
+    }
+    if version >= 4 {
+        body.push(allow_auto_create as u8);
+    }
+    body
+}
+
+fn read_string(r: &mut WireReader<'_>) -> Option<String> {
+    let n = r.i16();
+    (n >= 0).then(|| String::from_utf8(r.bytes(n as usize).to_vec()).expect("utf-8 string"))
+}
+
+/// Topics (name -> (error code, partition count)) of a Metadata v0..=4 response.
+fn metadata_topics(
+    conn: &mut TcpStream,
+    version: i16,
+    correlation_id: i32,
+    body: &[u8],
+) -> Vec<(String, i16, usize)> {
+    conn.write_all(&frame_request_v1(
+        API_METADATA,
+        version,
+        correlation_id,
+        body,
+    ))
+    .unwrap();
+    let frame = read_frame(conn).unwrap_or_else(|e| panic!("Metadata v{version}: {e}"));
+    let mut r = WireReader::new(&frame);
+    assert_eq!(r.i32(), correlation_id);
+    if version >= 3 {
+        r.i32(); // throttle time
+    }
+    for _ in 0..r.i32() {
+        r.i32();
+        read_string(&mut r);
+        r.i32();
+        if version >= 1 {
+            read_string(&mut r); // rack
+        }
+    }
+    if version >= 2 {
+        read_string(&mut r); // cluster id
+    }
+    if version >= 1 {
+        r.i32(); // controller id
+    }
+    let mut topics = Vec::new();
+    for _ in 0..r.i32() {
+        let error = r.i16();
+        let name = read_string(&mut r).expect("topic name");
+        if version >= 1 {
+            r.bytes(1); // is_internal
+        }
+        let partitions = r.i32();
+        for _ in 0..partitions {
+            r.i16();
+            r.i32();
+            r.i32();
+            for _ in 0..r.i32() {
+                r.i32();
+            }
+            for _ in 0..r.i32() {
+                r.i32();
+            }
+        }
+        // Internal topics (__consumer_offsets, ...) may exist; they are not under test here.
+        if !name.starts_with("__") {
+            topics.push((name, error, partitions as usize));
+        }
+    }
+    assert_eq!(
+        r.remaining(),
+        0,
+        "trailing bytes after Metadata v{version} response"
+    );
+    topics.sort();
+    topics
+}
+
+#[test]
+fn metadata_topic_list_semantics_per_version() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "auto.create.topics.enable=false"]);
+    create_topic(&broker.bootstrap(), "alpha", 2, &[]);
+    create_topic(&broker.bootstrap(), "beta", 1, &[]);
+    let mut conn = raw_connect(broker.addr());
+    let both = vec![("alpha".to_string(), 0, 2), ("beta".to_string(), 0, 1)];
+
+    assert_eq!(
+        metadata_topics(&mut conn, 0, 1, &metadata_body(0, Some(&[]), false)),
+        both,
+        "v0: an empty list means all topics"
+    );
+    assert_eq!(
+        metadata_topics(&mut conn, 1, 2, &metadata_body(1, Some(&[]), false)),
+        vec![],
+        "v1: an empty list means no topics"
+    );
+    assert_eq!(
+        metadata_topics(&mut conn, 1, 3, &metadata_body(1, None, false)),
+        both,
+        "v1: null means all topics"
+    );
+    assert_eq!(
+        metadata_topics(
+            &mut conn,
+            4,
+            4,
+            &metadata_body(4, Some(&["alpha", "nope"]), true)
+        ),
+        vec![("alpha".to_string(), 0, 2), ("nope".to_string(), 3, 0)],
+        "v4 naming an unknown topic with auto-creation disabled on the broker"
+    );
+}
+
+#[test]
+fn metadata_auto_creation_follows_the_request_flag() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut conn = raw_connect(broker.addr());
+    let topics = metadata_topics(
+        &mut conn,
+        4,
+        1,
+        &metadata_body(4, Some(&["not-wanted"]), false),
+    );
+    assert_eq!(
+        topics,
+        vec![("not-wanted".to_string(), 3, 0)],
+        "allow_auto_topic_creation=false"
+    );
+    assert_eq!(
+        topic_partition_count(&broker.bootstrap(), "not-wanted"),
+        None
+    );
+
+    metadata_topics(&mut conn, 4, 2, &metadata_body(4, Some(&["wanted"]), true));
+    wait_for(CLIENT_TIMEOUT, "the auto-created topic", || {
+        topic_partition_count(&broker.bootstrap(), "wanted")
+    });
+    assert_eq!(
+        topic_partition_count(&broker.bootstrap(), "wanted"),
+        Some(1),
+        "num.partitions default"
+    );
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    create_topic(&broker.bootstrap(), "piped", 3, &[]);
+    let mut conn = raw_connect(broker.addr());
+    let mut burst = Vec::new();
+    for corr in 1..=60 {
+        let frame = match corr % 3 {
+            0 => frame_request_v2(API_API_VERSIONS, 3, corr, &api_versions_body_v3()),
+            1 => frame_request_v1(API_METADATA, 1, corr, &metadata_body(1, None, false)),
+            _ => frame_request_v1(API_API_VERSIONS, 0, corr, &[]),
+        };
+        burst.extend_from_slice(&frame);
+    }
+    conn.write_all(&burst).unwrap();
+    for corr in 1..=60 {
+        let frame = read_frame(&mut conn).unwrap_or_else(|e| panic!("response #{corr}: {e}"));
+        let got = i32::from_be_bytes(frame[..4].try_into().unwrap());
+        assert_eq!(got, corr, "responses must come back in request order");
+    }
+}
+
+/// OffsetForLeaderEpoch v3 for one partition: (error, leader epoch, end offset).
+fn offset_for_leader_epoch(
+    conn: &mut TcpStream,
+    correlation_id: i32,
+    topic: &str,
+    partition: i32,
+    current_leader_epoch: i32,
+    leader_epoch: i32,
+) -> (i16, i32, i64) {
+    let mut body = Vec::new();
+    body.extend_from_slice(&(-1i32).to_be_bytes()); // replica id: a consumer
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    body.extend_from_slice(topic.as_bytes());
+    body.extend_from_slice(&1i32.to_be_bytes());
+    body.extend_from_slice(&partition.to_be_bytes());
+    body.extend_from_slice(&current_leader_epoch.to_be_bytes());
+    body.extend_from_slice(&leader_epoch.to_be_bytes());
+    conn.write_all(&frame_request_v1(23, 3, correlation_id, &body))
+        .unwrap();
+    let frame = read_frame(conn).expect("OffsetForLeaderEpoch response");
+    let mut r = WireReader::new(&frame);
+    assert_eq!(r.i32(), correlation_id);
+    r.i32(); // throttle time
+    assert_eq!(r.i32(), 1, "one topic");
+    assert_eq!(read_string(&mut r).as_deref(), Some(topic));
+    assert_eq!(r.i32(), 1, "one partition");
+    let error = r.i16();
+    assert_eq!(r.i32(), partition);
+    let epoch = r.i32();
+    let end = i64::from_be_bytes(r.bytes(8).try_into().unwrap());
+    assert_eq!(r.remaining(), 0, "trailing bytes");
+    (error, epoch, end)
+}
+
+#[test]
+fn offset_for_leader_epoch_answers_like_a_single_epoch_leader() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "epochs", 1, &[]);
+    let producer = tracked_producer(&bootstrap, &[]);
+    let recs: Vec<_> = (0..5).map(|i| (vec![i], vec![i])).collect();
+    produce_all(&producer, "epochs", Some(0), &recs);
+
+    let mut conn = raw_connect(broker.addr());
+    assert_eq!(
+        offset_for_leader_epoch(&mut conn, 1, "epochs", 0, -1, 0),
+        (0, 0, 5),
+        "epoch 0, no fencing"
+    );
+    assert_eq!(
+        offset_for_leader_epoch(&mut conn, 2, "epochs", 0, 0, 0),
+        (0, 0, 5),
+        "epoch 0, current epoch 0"
+    );
+    assert_eq!(
+        offset_for_leader_epoch(&mut conn, 3, "epochs", 0, 0, 7),
+        (0, -1, -1),
+        "an epoch later than any known: UNDEFINED_EPOCH and UNDEFINED_EPOCH_OFFSET"
+    );
+    assert_eq!(
+        offset_for_leader_epoch(&mut conn, 4, "epochs", 0, 1, 0).0,
+        75,
+        "a current leader epoch newer than the leader's: UNKNOWN_LEADER_EPOCH"
+    );
+    assert_eq!(
+        offset_for_leader_epoch(&mut conn, 5, "epochs", 9, -1, 0).0,
+        3,
+        "a partition the topic does not have: UNKNOWN_TOPIC_OR_PARTITION"
+    );
+}

@@ -1,5 +1,6 @@
-//! DescribeConfigs: topic configs (overrides over broker defaults) and broker configs, with
-//! Kafka's sources, synonyms, types and documentation.
+//! DescribeConfigs: topic configs (overrides over broker defaults) and broker configs (this
+//! broker's, or the cluster-wide dynamic defaults), with Kafka's sources, synonyms, types,
+//! read-only flags and documentation.
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::config::{ConfigType, SOURCE_TOPIC, TOPIC_CONFIGS};
+use crate::config::{
+    ConfigType, SOURCE_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_TOPIC, TOPIC_CONFIGS, is_dynamic,
+};
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -39,20 +42,19 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                             .iter()
                             .filter(|d| wanted(d.name))
                             .map(|d| {
-                                let overridden = topic.overrides.get(d.name);
-                                let (default_value, default_source) = broker.topic_default(d);
-                                let (value, source) = match overridden {
-                                    Some(v) => (v.clone(), SOURCE_TOPIC),
-                                    None => (default_value, default_source),
-                                };
+                                // Kafka's order: the topic override, then the broker synonyms by
+                                // source; the value's source is the first of them.
+                                let mut all: Vec<(&str, String, i8)> = Vec::new();
+                                if let Some(v) = topic.overrides.get(d.name) {
+                                    all.push((d.name, v.clone(), SOURCE_TOPIC));
+                                }
+                                all.extend(broker.synonyms(d));
+                                let value = topic.config.get(d.name).to_string();
+                                let source = all.first().map_or(SOURCE_DEFAULT, |(_, _, s)| *s);
                                 let mut entry = entry(d.name, Some(value), source, false, d.ty, version, docs.then_some(""));
                                 if synonyms {
-                                    if let Some(v) = overridden {
-                                        entry.synonyms.push(synonym(d.name, Some(v.clone()), SOURCE_TOPIC));
-                                    }
-                                    for (k, v, s) in broker.synonyms(d) {
-                                        entry.synonyms.push(synonym(k, Some(v), s));
-                                    }
+                                    entry.synonyms =
+                                        all.into_iter().map(|(k, v, s)| synonym(k, Some(v), s)).collect();
                                 }
                                 entry
                             })
@@ -67,25 +69,34 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                             .with_error_code(errors::INVALID_REQUEST)
                             .with_error_message(Some(StrBytes::from_string(format!("Unexpected broker id, expected {} or empty string, but received {name}", api.identity.node_id))));
                     }
-                    if name.is_empty() {
-                        // The cluster-wide dynamic defaults: none are set.
-                        return result;
-                    }
-                    let configs = api
-                        .config
+                    let broker = api.topics.broker_config();
+                    // The cluster-wide default resource lists only what is set there.
+                    let per_broker = !name.is_empty();
+                    let configs = broker
                         .describe()
                         .into_iter()
                         .filter(|(d, _, _)| wanted(d.name))
-                        .map(|(d, value, source)| {
+                        .filter_map(|(d, value, _)| {
+                            let mut all = broker.broker_synonyms(d.name);
+                            let value = if per_broker {
+                                value
+                            } else {
+                                all.retain(|(_, _, s)| *s == SOURCE_DYNAMIC_DEFAULT_BROKER);
+                                Some(all.first()?.1.clone())
+                            };
+                            let source = all.first().map_or(SOURCE_DEFAULT, |(_, _, s)| *s);
                             let sensitive = d.ty == ConfigType::Password;
                             let value = if sensitive { None } else { value };
-                            let mut e = entry(d.name, value.clone(), source, sensitive, d.ty, version, docs.then_some(d.doc));
-                            // Static broker configs change only with a restart.
-                            e.read_only = true;
+                            let mut e = entry(d.name, value, source, sensitive, d.ty, version, docs.then_some(d.doc));
+                            // Keys that cannot change without a restart are read-only, as on Kafka.
+                            e.read_only = !is_dynamic(d.name);
                             if synonyms {
-                                e.synonyms.push(synonym(d.name, value, source));
+                                e.synonyms = all
+                                    .into_iter()
+                                    .map(|(k, v, s)| synonym(k, if sensitive { None } else { Some(v) }, s))
+                                    .collect();
                             }
-                            e
+                            Some(e)
                         })
                         .collect();
                     result.with_configs(configs)

@@ -1,26 +1,41 @@
 //! The API layer: one module per Kafka API, each decoding its request with `kafka-protocol`,
-//! calling into the domain (`metadata`, `log`), and encoding the reply. It holds no state of
-//! its own beyond handles to those services.
+//! calling into the domain (`metadata`, `log`, `group`), and encoding the reply. It holds no
+//! state of its own beyond handles to those services.
 //!
 //! [`SUPPORTED_APIS`] is the single source of truth for the versions served: dispatch checks
 //! it and ApiVersions reports it.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod create_partitions;
 pub mod create_topics;
+pub mod delete_groups;
+pub mod delete_records;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
+pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod errors;
 pub mod fetch;
+pub mod incremental_alter_configs;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_delete;
+pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod produce;
+pub mod sync_group;
 
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -30,6 +45,8 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 
 use crate::config::BrokerConfig;
 use crate::fetch_session::FetchSessionCache;
+use crate::group::coordinator::Pending;
+use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, TopicRegistry};
 
@@ -49,6 +66,22 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
     (ApiKey::DescribeLogDirs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DeleteRecords, 0, 2),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 0, 9),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    // Kafka 4.1 serves OffsetCommit 2-10 and OffsetFetch 1-10; version 10 (topic ids) is not
+    // decodable with the request codecs in use, so the ranges stop at 9.
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::DescribeGroups, 0, 6),
+    (ApiKey::ListGroups, 0, 5),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
 ];
 
 /// Produce versions below this are advertised but refused (see [`SUPPORTED_APIS`]).
@@ -69,6 +102,7 @@ pub struct ApiHandler {
     pub topics: Arc<TopicRegistry>,
     pub logs: Arc<LogManager>,
     pub fetch_sessions: FetchSessionCache,
+    pub groups: Arc<GroupCoordinator>,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
@@ -136,6 +170,78 @@ pub fn ready<T: Encodable>(response: &T, version: i16) -> Result<Reply, RequestE
     Ok(Reply::Ready(encode(response, version)?))
 }
 
+/// Encodes a deferred response; a failure is logged and leaves the request unanswered.
+pub fn encode_logged<T: Encodable>(response: &T, version: i16) -> Option<Bytes> {
+    match encode(response, version) {
+        Ok(body) => Some(body),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a deferred response");
+            None
+        }
+    }
+}
+
+/// Answers a coordinator result that may arrive later (a rebalance completing, the leader's
+/// assignment) and may have to wait for its `__consumer_offsets` write to be fsynced.
+/// `closed` is the answer when the coordinator drops the request without one.
+fn group_reply<T, R>(
+    api: &Arc<ApiHandler>,
+    pending: Pending<T>,
+    version: i16,
+    respond: fn(T, i16) -> (R, Option<Durable>),
+    closed: fn() -> T,
+) -> Result<Reply, RequestError>
+where
+    T: Send + 'static,
+    R: Encodable + Send + 'static,
+{
+    match pending {
+        Pending::Ready(result) => {
+            let (response, durable) = respond(result, version);
+            reply_when_durable(api, response, durable.as_slice(), version)
+        }
+        Pending::Waiting(rx) => {
+            let api = api.clone();
+            Ok(Reply::Deferred(Box::pin(async move {
+                let result = rx.await.unwrap_or_else(|_| closed());
+                let (response, durable) = respond(result, version);
+                if let Some(durable) = durable {
+                    api.groups.wait_durable(&durable).await;
+                }
+                encode_logged(&response, version)
+            })))
+        }
+    }
+}
+
+/// Answers at once, or once every `__consumer_offsets` write in `durable` is fsynced.
+pub fn reply_when_durable<R: Encodable + Send + 'static>(
+    api: &ApiHandler,
+    response: R,
+    durable: &[Durable],
+    version: i16,
+) -> Result<Reply, RequestError> {
+    if durable.is_empty() {
+        return ready(&response, version);
+    }
+    let waits: Vec<_> = durable.iter().map(|d| api.groups.wait_durable(d)).collect();
+    Ok(Reply::Deferred(Box::pin(async move {
+        for wait in waits {
+            wait.await;
+        }
+        encode_logged(&response, version)
+    })))
+}
+
+/// The error code of one partition of a batched coordinator call: its slot in the results,
+/// or the code it was refused with before the call.
+pub fn slot_code(slot: Result<usize, i16>, codes: &[i16]) -> i16 {
+    match slot {
+        Ok(i) => codes.get(i).copied().unwrap_or(errors::UNKNOWN_SERVER_ERROR),
+        Err(code) => code,
+    }
+}
+
 /// Runs blocking work on this worker thread after handing its other tasks to the rest of
 /// the runtime; outside a multi-threaded runtime it just runs the work.
 fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
@@ -146,12 +252,14 @@ fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
 }
 
 impl ApiHandler {
-    /// Routes one request. Runs on the connection task in request order.
+    /// Routes one request from the client at `peer`. Runs on the connection task in request
+    /// order.
     pub fn handle(
         self: &Arc<Self>,
         api: ApiKey,
         header: &RequestHeader,
         mut body: Bytes,
+        peer: SocketAddr,
     ) -> Result<Reply, RequestError> {
         let version = header.request_api_version;
         let supported = version_range(api).is_some_and(|(lo, hi)| (lo..=hi).contains(&version));
@@ -194,10 +302,42 @@ impl ApiHandler {
                 ready(&offset_for_leader_epoch::handle(self, decode(b, version)?), version)
             }
             ApiKey::DescribeLogDirs => ready(&describe_log_dirs::handle(self, decode(b, version)?), version),
+            // Config changes fsync the metadata log, like topic changes.
+            ApiKey::AlterConfigs => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| alter_configs::handle(self, request)), version)
+            }
+            ApiKey::IncrementalAlterConfigs => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| incremental_alter_configs::handle(self, request)), version)
+            }
+            // Renames segment files and fsyncs the log start checkpoint.
+            ApiKey::DeleteRecords => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| delete_records::handle(self, request)), version)
+            }
+            ApiKey::FindCoordinator => ready(&find_coordinator::handle(self, decode(b, version)?, version), version),
+            ApiKey::JoinGroup => {
+                let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
+                // Kafka reports the client's address as Java's InetAddress prints it.
+                join_group::handle(self, decode(b, version)?, version, client_id, format!("/{}", peer.ip()))
+            }
+            ApiKey::SyncGroup => sync_group::handle(self, decode(b, version)?, version),
+            ApiKey::Heartbeat => ready(&heartbeat::handle(self, decode(b, version)?, version), version),
+            ApiKey::LeaveGroup => ready(&leave_group::handle(self, decode(b, version)?, version), version),
+            ApiKey::OffsetCommit => offset_commit::handle(self, decode(b, version)?, version),
+            ApiKey::OffsetFetch => ready(&offset_fetch::handle(self, decode(b, version)?, version), version),
+            ApiKey::DescribeGroups => ready(&describe_groups::handle(self, decode(b, version)?, version), version),
+            ApiKey::ListGroups => ready(&list_groups::handle(self, decode(b, version)?, version), version),
+            ApiKey::DeleteGroups => delete_groups::handle(self, decode(b, version)?, version),
+            ApiKey::OffsetDelete => offset_delete::handle(self, decode(b, version)?, version),
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
     }
 }
+
+#[cfg(test)]
+mod group_api_tests;
 
 #[cfg(test)]
 mod tests {

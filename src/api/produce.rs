@@ -1,6 +1,7 @@
-//! Produce: validate each partition's batches, append them, and answer when the acks level
-//! is met (acks=all after fsync through the group-commit flusher, acks=1 after the write,
-//! acks=0 never).
+//! Produce: validate each partition's batches (size, CRC, keys on compacted topics, the
+//! topic's timestamp bounds), rewrite those whose codec differs from the topic's
+//! `compression.type`, append them, and answer when the acks level is met (acks=all after
+//! fsync through the group-commit flusher, acks=1 after the write, acks=0 never).
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -16,7 +17,9 @@ use kafka_protocol::protocol::StrBytes;
 use super::{ApiHandler, Reply, RequestError, encode, errors};
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
-use crate::record::{self, RecordError};
+use crate::record::batch::{BatchSummary, ValidatedBatches};
+use crate::record::builder::NO_TIMESTAMP;
+use crate::record::{self, BatchHeader, Compression, RecordBatchBuilder, RecordError};
 
 thread_local! {
     /// Reused across requests so appends do not allocate a fresh buffer each time.
@@ -57,7 +60,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 partitions.push(out);
                 continue;
             };
-            match append(topic, &log, data.records.unwrap_or_default()) {
+            match append(topic, &log, data.records.unwrap_or_default(), version) {
                 Ok(info) => {
                     out.base_offset = info.base_offset;
                     out.log_append_time_ms = info.log_append_time;
@@ -116,9 +119,13 @@ fn append(
     topic: &Topic,
     log: &PartitionLog,
     records: Bytes,
+    version: i16,
 ) -> Result<crate::log::AppendInfo, (i16, Option<String>)> {
     let config = &topic.config;
-    let validated = record::validate_batches(&records, config.max_message_bytes()).map_err(record_error)?;
+    let max_bytes = config.max_message_bytes();
+    let records = single_batch(records, version)?;
+    let validated = record::validate_batches(&records, max_bytes).map_err(record_error)?;
+    let now = now_ms();
     if config.is_compacted() {
         for batch in &validated.batches {
             let bytes = &records[batch.position..batch.position + batch.size];
@@ -134,14 +141,43 @@ fn append(
             }
         }
     }
+    if !config.log_append_time() {
+        check_timestamps(&records, &validated, config.timestamp_bounds(), now)?;
+    }
+    // Batches in another codec than the topic's compression.type are rewritten; everything
+    // else is stored byte for byte.
+    let target = config.compression();
+    let rewrite = |b: &BatchSummary| target.is_some_and(|(codec, _)| !b.is_control && b.compression != codec);
+    let recompressed = if validated.batches.iter().any(rewrite) {
+        let mut out = Vec::with_capacity(records.len());
+        for batch in &validated.batches {
+            let bytes = &records[batch.position..batch.position + batch.size];
+            match target {
+                Some((codec, level)) if rewrite(batch) => {
+                    let rebuilt = recompress(bytes, codec, level).map_err(record_error)?;
+                    if rebuilt.len() > max_bytes {
+                        return Err(record_error(RecordError::MessageTooLarge { size: rebuilt.len(), max: max_bytes }));
+                    }
+                    out.extend_from_slice(&rebuilt);
+                }
+                _ => out.extend_from_slice(bytes),
+            }
+        }
+        Some(out)
+    } else {
+        None
+    };
+    let input: &[u8] = recompressed.as_deref().unwrap_or(&records);
     SCRATCH.with(|scratch| {
         let mut buf = scratch.borrow_mut();
         buf.clear();
-        buf.extend_from_slice(&records);
-        for batch in &validated.batches {
-            record::set_partition_leader_epoch(&mut buf[batch.position..batch.position + batch.size], errors::LEADER_EPOCH);
+        buf.extend_from_slice(input);
+        if recompressed.is_none() {
+            for batch in &validated.batches {
+                record::set_partition_leader_epoch(&mut buf[batch.position..batch.position + batch.size], errors::LEADER_EPOCH);
+            }
         }
-        let result = log.append(&mut buf, now_ms(), config.log_append_time());
+        let result = log.append(&mut buf, now, config.log_append_time());
         // Keep the buffer from pinning a huge allocation after an unusually large request.
         if buf.capacity() > 8 << 20 {
             *buf = Vec::new();
@@ -156,12 +192,94 @@ fn append(
     })
 }
 
+/// `message.timestamp.before.max.ms` / `after.max.ms` for CreateTime topics: every record's
+/// timestamp must lie in `[now - before, now + after]` (INVALID_TIMESTAMP otherwise). The upper
+/// bound is checked on the batch's max timestamp; records are only decoded when the lower
+/// bound is set, or to name the offending record.
+fn check_timestamps(
+    records: &Bytes,
+    validated: &ValidatedBatches,
+    (before, after): (i64, i64),
+    now: i64,
+) -> Result<(), (i16, Option<String>)> {
+    let (lo, hi) = (now.saturating_sub(before), now.saturating_add(after));
+    let bounded_below = before < now;
+    for batch in validated.batches.iter().filter(|b| !b.is_control) {
+        if batch.max_timestamp <= hi && !bounded_below {
+            continue;
+        }
+        let bytes = &records[batch.position..batch.position + batch.size];
+        let decoded = record::records(bytes).map_err(record_error)?;
+        let bad = decoded
+            .iter()
+            .find(|r| r.timestamp != NO_TIMESTAMP && (r.timestamp < lo || r.timestamp > hi));
+        if let Some(r) = bad {
+            return Err((
+                errors::INVALID_TIMESTAMP,
+                Some(format!(
+                    "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{lo}, {hi}]",
+                    r.timestamp, r.offset
+                )),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites one batch in `codec`, keeping its offsets, timestamps, headers and producer
+/// fields (Kafka's recompression for a topic `compression.type`).
+fn recompress(batch: &[u8], codec: Compression, level: Option<i32>) -> Result<Vec<u8>, RecordError> {
+    let header = BatchHeader::parse(batch)?;
+    let mut builder = RecordBatchBuilder::like(&header, codec)
+        .compression_level(level)
+        .partition_leader_epoch(errors::LEADER_EPOCH);
+    for r in &record::records(batch)? {
+        builder.append_record(r);
+    }
+    builder.try_build()
+}
+
+/// Kafka's `ProduceRequest.validateRecords`: from v3 a partition carries exactly one complete
+/// magic-2 batch (trailing partial bytes are trimmed, as Kafka's log does), and zstd needs v7+.
+fn single_batch(records: Bytes, version: i16) -> Result<Bytes, (i16, Option<String>)> {
+    let invalid = |why: String| (errors::INVALID_RECORD, Some(why));
+    let complete = |at: usize| -> Option<usize> {
+        let length = records.get(at + 8..at + 12)?;
+        let size = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
+        let end = at.checked_add(12)?.checked_add(usize::try_from(size).ok()?)?;
+        (end <= records.len()).then_some(end)
+    };
+    let Some(end) = complete(0) else {
+        return Err(invalid(format!(
+            "Produce requests with version {version} must contain exactly one record batch; found none complete"
+        )));
+    };
+    if complete(end).is_some() {
+        return Err(invalid(format!("Produce requests with version {version} are only allowed to contain exactly one record batch")));
+    }
+    let magic = records.get(16).copied().unwrap_or_default() as i8;
+    if magic != record::MAGIC_V2 {
+        return Err(invalid(format!(
+            "Produce requests with version {version} are only allowed to contain record batches with magic version 2"
+        )));
+    }
+    let attributes = records.get(21..23).map(|a| i16::from_be_bytes([a[0], a[1]])).unwrap_or_default();
+    if version < 7 && attributes & 0x07 == record::Compression::Zstd as i16 {
+        return Err((
+            errors::UNSUPPORTED_COMPRESSION_TYPE,
+            Some(format!("Produce requests with version {version} cannot use zstd compression (needs version 7)")),
+        ));
+    }
+    Ok(records.slice(..end))
+}
+
 fn record_error(e: RecordError) -> (i16, Option<String>) {
     let code = match &e {
         RecordError::CorruptMessage(_) => errors::CORRUPT_MESSAGE,
         RecordError::MessageTooLarge { .. } => errors::MESSAGE_TOO_LARGE,
         RecordError::InvalidRecord(_) => errors::INVALID_RECORD,
-        RecordError::UnsupportedMagic(_) => errors::UNSUPPORTED_FOR_MESSAGE_FORMAT,
+        // Kafka 4 refuses magic 0/1 in produce v3+ with InvalidRecordException.
+        RecordError::UnsupportedMagic(_) => errors::INVALID_RECORD,
     };
     (code, Some(e.to_string()))
 }

@@ -1,4 +1,5 @@
-//! Kafka's offset checkpoint files (here: `recovery-point-offset-checkpoint`).
+//! Kafka's offset checkpoint files: `recovery-point-offset-checkpoint`,
+//! `log-start-offset-checkpoint` and `cleaner-offset-checkpoint`, all in one format.
 //!
 //! Text format, as Kafka writes it:
 //!
@@ -20,24 +21,40 @@ use std::path::{Path, PathBuf};
 use super::fsync_dir;
 
 pub const RECOVERY_POINT_CHECKPOINT_FILE: &str = "recovery-point-offset-checkpoint";
+pub const LOG_START_OFFSET_CHECKPOINT_FILE: &str = "log-start-offset-checkpoint";
+pub const CLEANER_OFFSET_CHECKPOINT_FILE: &str = "cleaner-offset-checkpoint";
 const VERSION: i32 = 0;
 
-pub struct RecoveryPointCheckpoint {
+/// One offset checkpoint file.
+pub struct OffsetCheckpoint {
     path: PathBuf,
 }
+
+/// The recovery point checkpoint is an [`OffsetCheckpoint`] like the others.
+pub type RecoveryPointCheckpoint = OffsetCheckpoint;
 
 fn invalid(why: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, why.into())
 }
 
-impl RecoveryPointCheckpoint {
-    pub fn new(path: PathBuf) -> RecoveryPointCheckpoint {
-        RecoveryPointCheckpoint { path }
+impl OffsetCheckpoint {
+    pub fn new(path: PathBuf) -> OffsetCheckpoint {
+        OffsetCheckpoint { path }
     }
 
-    /// The checkpoint in `data_dir`.
-    pub fn in_dir(data_dir: &Path) -> RecoveryPointCheckpoint {
-        RecoveryPointCheckpoint::new(data_dir.join(RECOVERY_POINT_CHECKPOINT_FILE))
+    /// The recovery point checkpoint in `data_dir`.
+    pub fn in_dir(data_dir: &Path) -> OffsetCheckpoint {
+        OffsetCheckpoint::new(data_dir.join(RECOVERY_POINT_CHECKPOINT_FILE))
+    }
+
+    /// The log start offset checkpoint in `data_dir`.
+    pub fn log_start_in_dir(data_dir: &Path) -> OffsetCheckpoint {
+        OffsetCheckpoint::new(data_dir.join(LOG_START_OFFSET_CHECKPOINT_FILE))
+    }
+
+    /// The cleaner's checkpoint in `data_dir`.
+    pub fn cleaner_in_dir(data_dir: &Path) -> OffsetCheckpoint {
+        OffsetCheckpoint::new(data_dir.join(CLEANER_OFFSET_CHECKPOINT_FILE))
     }
 
     pub fn path(&self) -> &Path {

@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-use super::checkpoint::RecoveryPointCheckpoint;
+use super::checkpoint::{OffsetCheckpoint, RecoveryPointCheckpoint};
+use super::cleaner::{self, LogCleaner};
 use super::flusher::Flusher;
-use super::{LogConfig, LogError, PartitionLog, fsync_dir, now_ms};
+use super::retention::{self, DeletionQueue};
+use super::{BackgroundConfig, BackgroundControl, LogConfig, LogError, PartitionLog, fsync_dir, now_ms};
 
 pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const DELETE_DIR_SUFFIX: &str = "-delete";
@@ -30,11 +32,12 @@ const DURABLE_RETRY: Duration = Duration::from_secs(1);
 
 type LogMap = HashMap<(String, i32), Arc<PartitionLog>>;
 
-/// What the flusher thread shares with the manager.
+/// What the background threads share with the manager.
 struct Shared {
     data_dir: PathBuf,
     logs: RwLock<LogMap>,
     checkpoint: Mutex<RecoveryPointCheckpoint>,
+    start_checkpoint: Mutex<OffsetCheckpoint>,
 }
 
 impl Shared {
@@ -52,6 +55,20 @@ impl Shared {
         self.checkpoint.lock().write(&entries)?;
         Ok(())
     }
+
+    /// Kafka's `log-start-offset-checkpoint`: the log start offsets that differ from the first
+    /// segment's base offset (moved by DeleteRecords), so they survive a restart.
+    fn write_start_checkpoint(&self) -> Result<(), LogError> {
+        let mut entries: Vec<(String, i32, i64)> = self
+            .all_logs()
+            .iter()
+            .filter(|l| l.segment_base_offsets().first().is_some_and(|&first| l.log_start_offset() > first))
+            .map(|l| (l.topic().to_string(), l.partition(), l.log_start_offset()))
+            .collect();
+        entries.sort();
+        self.start_checkpoint.lock().write(&entries)?;
+        Ok(())
+    }
 }
 
 pub struct LogManager {
@@ -62,6 +79,11 @@ pub struct LogManager {
     /// Serialises creation so two callers cannot open the same directory twice.
     create_lock: Mutex<()>,
     shut_down: AtomicBool,
+    /// Settings and stop flag of the retention and cleaner threads.
+    control: Arc<BackgroundControl>,
+    deletions: Arc<DeletionQueue>,
+    cleaner: Arc<LogCleaner>,
+    background: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// Splits `<topic>-<partition>` at the last '-' (topic names may contain '-' and '.').
@@ -119,6 +141,14 @@ impl LogManager {
             }
         };
         let recover = !clean_start;
+        let start_checkpoint = OffsetCheckpoint::log_start_in_dir(data_dir);
+        let log_starts = match start_checkpoint.read() {
+            Ok(starts) => starts,
+            Err(e) => {
+                tracing::warn!(error = %e, "unreadable log start offset checkpoint; log start offsets restart at the first segment");
+                HashMap::new()
+            }
+        };
 
         let mut logs = LogMap::new();
         let mut on_disk = Vec::new();
@@ -146,6 +176,9 @@ impl LogManager {
             };
             let recovery_point = recovery_points.get(&(topic.clone(), partition)).copied().unwrap_or(0);
             let log = PartitionLog::open(&path, &topic, partition, config_for(&topic), recovery_point, recover)?;
+            if let Some(&start) = log_starts.get(&(topic.clone(), partition)) {
+                log.restore_log_start_offset(start);
+            }
             on_disk.push((topic.clone(), partition));
             logs.insert((topic, partition), Arc::new(log));
         }
@@ -158,6 +191,7 @@ impl LogManager {
             data_dir: data_dir.to_path_buf(),
             logs: RwLock::new(logs),
             checkpoint: Mutex::new(checkpoint),
+            start_checkpoint: Mutex::new(start_checkpoint),
         });
         if recover {
             // Recovered logs were fsynced up to their end; record that before anything else.
@@ -185,6 +219,9 @@ impl LogManager {
                 if let Err(e) = thread_shared.write_checkpoint() {
                     tracing::error!(error = %e, "could not write the recovery point checkpoint");
                 }
+                if let Err(e) = thread_shared.write_start_checkpoint() {
+                    tracing::error!(error = %e, "could not write the log start offset checkpoint");
+                }
             }
         })?;
 
@@ -195,6 +232,10 @@ impl LogManager {
             on_disk,
             create_lock: Mutex::new(()),
             shut_down: AtomicBool::new(false),
+            control: Arc::new(BackgroundControl::new(BackgroundConfig::default())),
+            deletions: Arc::new(DeletionQueue::default()),
+            cleaner: Arc::new(LogCleaner::open(data_dir)),
+            background: Mutex::new(Vec::new()),
         }))
     }
 
@@ -247,6 +288,7 @@ impl LogManager {
     /// immediately), then deleted on a background thread. Closing fsyncs, so async callers
     /// should run this on a blocking thread.
     pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
+        self.cleaner.forget(topic);
         let removed: Vec<Arc<PartitionLog>> = {
             let mut logs = self.shared.logs.write();
             let keys: Vec<(String, i32)> = logs.keys().filter(|(t, _)| t == topic).cloned().collect();
@@ -304,6 +346,51 @@ impl LogManager {
         }
     }
 
+    /// Starts the background threads (retention, the log cleaner) with `config`. Idempotent: a
+    /// second call only updates the settings.
+    pub fn start_background(&self, config: BackgroundConfig) -> Result<(), LogError> {
+        self.set_background_config(config);
+        let mut threads = self.background.lock();
+        if !threads.is_empty() || self.shut_down.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let (logs, moved) = (self.shared.clone(), self.shared.clone());
+        threads.push(retention::spawn(
+            self.control.clone(),
+            self.deletions.clone(),
+            move || logs.all_logs(),
+            move || {
+                if let Err(e) = moved.write_start_checkpoint() {
+                    tracing::error!(error = %e, "could not write the log start offset checkpoint");
+                }
+            },
+        )?);
+        let logs = self.shared.clone();
+        threads.push(cleaner::spawn(
+            self.control.clone(),
+            self.cleaner.clone(),
+            self.deletions.clone(),
+            move || logs.all_logs(),
+        )?);
+        Ok(())
+    }
+
+    /// Applies changed broker-wide background settings; they take effect at once.
+    pub fn set_background_config(&self, config: BackgroundConfig) {
+        self.control.set(config);
+    }
+
+    /// DeleteRecords: moves the log start offset of `log` up to `offset` (checked against the
+    /// high watermark), removes the segments now wholly below it unless the cleaner holds the
+    /// log (retention then does it), and checkpoints the new start. Returns the low watermark.
+    /// Blocking: renames files and fsyncs the checkpoint.
+    pub fn delete_records(&self, log: &Arc<PartitionLog>, offset: i64) -> Result<i64, LogError> {
+        let start = log.advance_log_start_offset(offset)?;
+        retention::clean_up_log(log, now_ms(), false, &self.deletions);
+        self.shared.write_start_checkpoint()?;
+        Ok(start)
+    }
+
     /// Writes the recovery point checkpoint now.
     pub fn checkpoint_recovery_points(&self) -> Result<(), LogError> {
         self.shared.write_checkpoint()
@@ -315,6 +402,12 @@ impl LogManager {
         if self.shut_down.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.control.stop();
+        for handle in self.background.lock().drain(..) {
+            if handle.join().is_err() {
+                tracing::error!("a log background thread panicked");
+            }
+        }
         self.flusher.stop();
         let mut first_error = None;
         for log in self.shared.all_logs() {
@@ -324,6 +417,7 @@ impl LogManager {
             }
         }
         self.shared.write_checkpoint()?;
+        self.shared.write_start_checkpoint()?;
         if let Some(e) = first_error {
             return Err(e);
         }
@@ -332,6 +426,13 @@ impl LogManager {
         fsync_dir(&self.shared.data_dir)?;
         tracing::info!(dir = %self.shared.data_dir.display(), "log manager shut down cleanly");
         Ok(())
+    }
+}
+
+impl Drop for LogManager {
+    /// Background threads never outlive their manager, even without a shutdown.
+    fn drop(&mut self) {
+        self.control.stop();
     }
 }
 
@@ -420,6 +521,32 @@ mod tests {
             RecoveryPointCheckpoint::in_dir(&data).read().unwrap()[&("my.topic-x".to_string(), 2)],
             4
         );
+        manager.shutdown().unwrap();
+    }
+
+    #[test]
+    fn log_start_offset_survives_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = |_: &str| LogConfig { segment_bytes: 1024, ..LogConfig::default() };
+        let manager = LogManager::open(dir.path(), small).unwrap();
+        let log = manager.get_or_create("t", 0, small("t")).unwrap();
+        for _ in 0..30 {
+            log.append(&mut batch(5, 0), 0, false).unwrap();
+        }
+        assert!(manager.delete_records(&log, 151).is_err(), "beyond the high watermark");
+        assert_eq!(manager.delete_records(&log, 42).unwrap(), 42);
+        assert!(log.segment_base_offsets()[0] > 0, "segments wholly below 42 went");
+        drop(log);
+        drop(manager); // a crash: the checkpoint was written by DeleteRecords itself
+        let manager = LogManager::open(dir.path(), small).unwrap();
+        let log = manager.get("t", 0).unwrap();
+        assert_eq!(log.log_start_offset(), 42);
+        assert_eq!(manager.delete_records(&log, 150).unwrap(), 150);
+        manager.shutdown().unwrap();
+        drop(log);
+        drop(manager);
+        let manager = LogManager::open(dir.path(), small).unwrap();
+        assert_eq!(manager.get("t", 0).unwrap().log_start_offset(), 150);
         manager.shutdown().unwrap();
     }
 

@@ -5,6 +5,8 @@
 //! <data-dir>/
 //!   .kafka_cleanshutdown                 present only while the broker is stopped cleanly
 //!   recovery-point-offset-checkpoint     per partition: offsets below it are known to be fsynced
+//!   log-start-offset-checkpoint          per partition: log start offsets above the first segment
+//!   cleaner-offset-checkpoint            per compacted partition: where the dirty section starts
 //!   <topic>-<partition>/
 //!     00000000000000000000.log           record batches, byte-for-byte as produced (offsets patched)
 //!     00000000000000000000.index         OffsetIndex: sparse offset -> file position
@@ -15,17 +17,22 @@
 //! which only the last (the active segment) is written. Durability is decided here and nowhere
 //! else: appends reach the page cache, the [`flusher`] thread fsyncs (group commit for
 //! `acks=all`, `flush.messages`/`flush.ms` otherwise), and on an unclean start everything after
-//! the recovery point is CRC-checked and cut at the first damaged batch.
+//! the recovery point is CRC-checked and cut at the first damaged batch. Two more threads keep
+//! logs in shape: [`retention`] deletes old segments, and the [`cleaner`] compacts logs with
+//! `cleanup.policy=compact`.
 //!
 //! Nothing in this module knows about sockets or protocol messages.
 
 pub mod checkpoint;
+pub mod cleaner;
+pub mod dir_lock;
 pub mod flusher;
 mod index_file;
 pub mod log_manager;
 pub mod offset_index;
 pub mod partition_log;
 pub mod recovery;
+pub mod retention;
 pub mod segment;
 pub mod time_index;
 
@@ -34,7 +41,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::record::RecordError;
 
-pub use checkpoint::RecoveryPointCheckpoint;
+pub use checkpoint::{OffsetCheckpoint, RecoveryPointCheckpoint};
+pub use dir_lock::DirLock;
 pub use flusher::Flusher;
 pub use log_manager::LogManager;
 pub use offset_index::OffsetIndex;
@@ -43,7 +51,7 @@ pub use segment::LogSegment;
 pub use time_index::TimeIndex;
 
 /// Per-topic storage settings, named and defaulted as Kafka's topic configs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct LogConfig {
     /// `segment.bytes`: roll the active segment before it would grow past this size.
     pub segment_bytes: u64,
@@ -57,6 +65,25 @@ pub struct LogConfig {
     pub flush_messages: i64,
     /// `flush.ms`: fsync when the last flush is older than this (`i64::MAX`: never by time).
     pub flush_ms: i64,
+    /// `retention.ms`: inactive segments whose newest record is older than this are deleted
+    /// (-1: kept forever). Only with `delete` in `cleanup.policy`.
+    pub retention_ms: i64,
+    /// `retention.bytes`: oldest segments are deleted while the log is larger (-1: no limit).
+    pub retention_bytes: i64,
+    /// `cleanup.policy` contains `delete`.
+    pub delete: bool,
+    /// `cleanup.policy` contains `compact`.
+    pub compact: bool,
+    /// `delete.retention.ms`: how long a tombstone survives after the cleaner first saw it.
+    pub delete_retention_ms: i64,
+    /// `min.cleanable.dirty.ratio`.
+    pub min_cleanable_dirty_ratio: f64,
+    /// `min.compaction.lag.ms`: records younger than this are not compacted.
+    pub min_compaction_lag_ms: i64,
+    /// `max.compaction.lag.ms`: records older than this are compacted whatever the dirty ratio.
+    pub max_compaction_lag_ms: i64,
+    /// `file.delete.delay.ms`: how long a deleted segment's files stay (as `.deleted`).
+    pub file_delete_delay_ms: i64,
 }
 
 impl Default for LogConfig {
@@ -68,6 +95,83 @@ impl Default for LogConfig {
             index_interval_bytes: 4096,
             flush_messages: i64::MAX,
             flush_ms: i64::MAX,
+            retention_ms: 604_800_000,
+            retention_bytes: -1,
+            delete: true,
+            compact: false,
+            delete_retention_ms: 86_400_000,
+            min_cleanable_dirty_ratio: 0.5,
+            min_compaction_lag_ms: 0,
+            max_compaction_lag_ms: i64::MAX,
+            file_delete_delay_ms: 60_000,
+        }
+    }
+}
+
+/// Broker-wide settings of the background threads; changed live by dynamic broker configs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackgroundConfig {
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `log.cleaner.enable` and `log.cleaner.threads` > 0.
+    pub cleaner_enabled: bool,
+    /// `log.cleaner.backoff.ms`: the cleaner's sleep when no log needs cleaning.
+    pub cleaner_backoff_ms: u64,
+    /// `log.cleaner.dedupe.buffer.size`: bytes for the cleaner's key map.
+    pub cleaner_dedupe_buffer_size: u64,
+}
+
+/// What the background threads (retention, the cleaner) share with the log manager: their
+/// settings and a stop flag behind one lock, and a condition variable that wakes them when
+/// either changes.
+pub(crate) struct BackgroundControl {
+    state: parking_lot::Mutex<(BackgroundConfig, bool)>,
+    wake: parking_lot::Condvar,
+}
+
+impl BackgroundControl {
+    pub(crate) fn new(config: BackgroundConfig) -> BackgroundControl {
+        BackgroundControl { state: parking_lot::Mutex::new((config, false)), wake: parking_lot::Condvar::new() }
+    }
+
+    /// The current settings; `None` once stopped.
+    pub(crate) fn config(&self) -> Option<BackgroundConfig> {
+        let state = self.state.lock();
+        (!state.1).then(|| state.0.clone())
+    }
+
+    /// Sleeps up to `timeout` or until the settings change or a stop; returns the settings,
+    /// `None` once stopped.
+    pub(crate) fn wait(&self, timeout: std::time::Duration) -> Option<BackgroundConfig> {
+        let mut state = self.state.lock();
+        if !state.1 {
+            self.wake.wait_for(&mut state, timeout);
+        }
+        (!state.1).then(|| state.0.clone())
+    }
+
+    pub(crate) fn set(&self, config: BackgroundConfig) {
+        self.state.lock().0 = config;
+        self.wake.notify_all();
+    }
+
+    pub(crate) fn stop(&self) {
+        self.state.lock().1 = true;
+        self.wake.notify_all();
+    }
+
+    pub(crate) fn is_stopped(&self) -> bool {
+        self.state.lock().1
+    }
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> Self {
+        BackgroundConfig {
+            retention_check_interval_ms: 300_000,
+            cleaner_enabled: true,
+            cleaner_backoff_ms: 15_000,
+            cleaner_dedupe_buffer_size: 128 << 20,
         }
     }
 }

@@ -3,8 +3,8 @@
 //! Used to rebuild indexes, to check the tail of the active segment on every start, and, after
 //! an unclean shutdown, to CRC-check every segment from the recovery point on. A walk stops at
 //! the first batch that is torn (runs past the end of the file), malformed, fails its CRC, or
-//! does not continue the offsets of the batch before it; everything from there on is not part
-//! of the log.
+//! goes back in offsets (gaps are normal: compaction leaves them); everything from there on is
+//! not part of the log.
 
 use std::fs::File;
 use std::io;
@@ -93,8 +93,8 @@ pub(crate) struct ScanOutcome {
 
 /// Walks batches from `start` up to `limit` bytes of `file`.
 ///
-/// `expected_base`: the base offset the first batch must have (None to accept any); each later
-/// batch must start right after the previous one's last offset. With `verify_crc` every batch is
+/// `expected_base`: the lowest base offset the first batch may have (None to accept any); each
+/// later batch must start after the previous one's last offset. With `verify_crc` every batch is
 /// read whole and its CRC-32C checked; otherwise only headers are read.
 pub(crate) fn scan_batches(
     file: &File,
@@ -142,11 +142,12 @@ pub(crate) fn scan_batches(
             ));
             break;
         }
+        // Compaction leaves gaps between batches; going back in offsets is damage.
         if let Some(want) = expected
-            && header.base_offset != want
+            && header.base_offset < want
         {
             outcome.stop_reason = Some(format!(
-                "batch at position {pos} has base offset {}, expected {want}",
+                "batch at position {pos} has base offset {}, expected at least {want}",
                 header.base_offset
             ));
             break;

@@ -23,6 +23,19 @@ use crate::record::batch::{BATCH_HEADER_SIZE, BatchHeader};
 pub const LOG_FILE_SUFFIX: &str = "log";
 pub const INDEX_FILE_SUFFIX: &str = "index";
 pub const TIME_INDEX_FILE_SUFFIX: &str = "timeindex";
+/// Appended to the files of a segment removed from the log, until they are deleted.
+pub const DELETED_FILE_SUFFIX: &str = ".deleted";
+/// Appended to the files of a segment the cleaner is still writing.
+pub const CLEANED_FILE_SUFFIX: &str = ".cleaned";
+/// Appended to the files of a cleaned segment that is complete and about to replace others.
+pub const SWAP_FILE_SUFFIX: &str = ".swap";
+
+/// `path` with `suffix` appended to its file name.
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
 
 /// `<base offset, 20 digits>.<suffix>`, Kafka's segment file naming.
 pub fn segment_file_name(base_offset: i64, suffix: &str) -> String {
@@ -120,6 +133,9 @@ pub struct LogSegment {
     index_dirty: AtomicBool,
     /// Rolled or closed: indexes trimmed, no more appends.
     sealed: AtomicBool,
+    /// The files were renamed away (the segment left the log); `delete_files` must not touch
+    /// whatever now has the old names.
+    detached: AtomicBool,
     created_ms: i64,
 }
 
@@ -167,9 +183,22 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
 impl LogSegment {
     /// Creates a new, empty active segment (replacing any leftover files of the same name).
     pub(crate) fn create(dir: &Path, base_offset: i64, config: &LogConfig, now_ms: i64) -> io::Result<LogSegment> {
-        let log_path = dir.join(segment_file_name(base_offset, LOG_FILE_SUFFIX));
-        let index_path = dir.join(segment_file_name(base_offset, INDEX_FILE_SUFFIX));
-        let time_path = dir.join(segment_file_name(base_offset, TIME_INDEX_FILE_SUFFIX));
+        LogSegment::create_with_suffix(dir, base_offset, config, now_ms, "")
+    }
+
+    /// Like [`create`](Self::create), with `suffix` (such as [`CLEANED_FILE_SUFFIX`]) appended
+    /// to every file name.
+    pub(crate) fn create_with_suffix(
+        dir: &Path,
+        base_offset: i64,
+        config: &LogConfig,
+        now_ms: i64,
+        suffix: &str,
+    ) -> io::Result<LogSegment> {
+        let name = |kind: &str| dir.join(format!("{}{suffix}", segment_file_name(base_offset, kind)));
+        let log_path = name(LOG_FILE_SUFFIX);
+        let index_path = name(INDEX_FILE_SUFFIX);
+        let time_path = name(TIME_INDEX_FILE_SUFFIX);
         remove_if_exists(&index_path)?;
         remove_if_exists(&time_path)?;
         let file = OpenOptions::new()
@@ -199,6 +228,7 @@ impl LogSegment {
             dirty: AtomicBool::new(true),
             index_dirty: AtomicBool::new(false),
             sealed: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
             created_ms: now_ms,
         })
     }
@@ -239,6 +269,7 @@ impl LogSegment {
             dirty: AtomicBool::new(false),
             index_dirty: AtomicBool::new(false),
             sealed: AtomicBool::new(!active),
+            detached: AtomicBool::new(false),
             created_ms: now_ms,
         };
         let mut rebuilt = true;
@@ -413,6 +444,27 @@ impl LogSegment {
     pub fn max_timestamp(&self) -> (i64, i64) {
         let st = self.state.lock();
         (st.max_timestamp, st.offset_of_max_timestamp)
+    }
+
+    /// Kafka's `largestTimestamp`: the largest record timestamp, or the file's modification time
+    /// when no batch carried one. What `retention.ms` and the compaction lags compare against.
+    pub fn largest_timestamp(&self) -> i64 {
+        let (ts, offset) = self.max_timestamp();
+        if offset >= 0 && ts >= 0 {
+            return ts;
+        }
+        self.file
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(self.created_ms, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// The max timestamp of the first batch, when known.
+    pub(crate) fn first_batch_timestamp(&self) -> Option<i64> {
+        let known = self.state.lock().first_batch_timestamp;
+        known.or_else(|| self.first_batch_header(self.size()).map(|h| h.max_timestamp))
     }
 
     /// Offset after the last batch, when known (always for the active segment).
@@ -626,8 +678,62 @@ impl LogSegment {
         self.dirty.load(Ordering::SeqCst) || self.index_dirty.load(Ordering::SeqCst)
     }
 
+    /// Renames the segment's files to `<name>.deleted` once it has left the log, returning the
+    /// new paths for removal after `file.delete.delay.ms`. Readers holding the segment keep
+    /// reading through their open handles and mappings.
+    pub(crate) fn rename_to_deleted(&self) -> io::Result<Vec<PathBuf>> {
+        self.detached.store(true, Ordering::SeqCst);
+        let paths = [
+            self.log_path.clone(),
+            self.offset_index.read().path().to_path_buf(),
+            self.time_index.read().path().to_path_buf(),
+        ];
+        let mut renamed = Vec::with_capacity(paths.len());
+        for path in paths {
+            let target = with_suffix(&path, DELETED_FILE_SUFFIX);
+            match std::fs::rename(&path, &target) {
+                Ok(()) => renamed.push(target),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(renamed)
+    }
+
+    /// Calls `f(position, header, batch bytes)` for each whole batch, in file order, until it
+    /// returns false. Reads through one buffer of about `buffer` bytes.
+    pub(crate) fn for_each_batch(
+        &self,
+        buffer: usize,
+        mut f: impl FnMut(u64, &BatchHeader, &[u8]) -> Result<bool, LogError>,
+    ) -> Result<(), LogError> {
+        let limit = self.size();
+        let mut window = FileWindow::new(&self.file, limit, buffer);
+        let mut pos = 0u64;
+        while pos < limit {
+            let Some(head) = window.get(pos, BATCH_HEADER_SIZE)? else { break };
+            let header = BatchHeader::parse(head)?;
+            let size = header.total_size();
+            let Some(bytes) = window.get(pos, size)? else {
+                return Err(crate::record::RecordError::CorruptMessage(format!(
+                    "batch at position {pos} of {} runs past the end of the segment",
+                    self.log_path.display()
+                ))
+                .into());
+            };
+            if !f(pos, &header, bytes)? {
+                break;
+            }
+            pos += size as u64;
+        }
+        Ok(())
+    }
+
     /// Removes the segment's files. Readers holding the segment keep their open handles.
     pub(crate) fn delete_files(&self) -> io::Result<()> {
+        if self.detached.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         remove_if_exists(&self.log_path)?;
         remove_if_exists(self.offset_index.read().path())?;
         remove_if_exists(self.time_index.read().path())?;

@@ -1,5 +1,6 @@
-//! The metadata log: every change to the set of topics is appended as one JSON line and
-//! fsynced before it is acknowledged; replaying the file at start rebuilds the registry.
+//! The metadata log: every change to the set of topics, their configs and the dynamic broker
+//! configs is appended as one JSON line and fsynced before it is acknowledged; replaying the
+//! file at start rebuilds the registry.
 //!
 //! A torn last line (a crash mid-append) is dropped on replay. When the file holds many more
 //! records than live topics, it is rewritten as a snapshot (temp file, fsync, rename).
@@ -23,7 +24,11 @@ pub enum MetadataRecord {
     },
     DeleteTopic { name: String, id: String },
     CreatePartitions { name: String, count: i32 },
+    /// The full override map of a topic after an AlterConfigs.
     AlterTopicConfigs { name: String, configs: BTreeMap<String, String> },
+    /// The full set of dynamic broker configs of one scope: `resource` is the node id for
+    /// this broker's own configs, "" for the cluster-wide defaults.
+    AlterBrokerConfigs { resource: String, configs: BTreeMap<String, String> },
 }
 
 pub struct MetadataLog {

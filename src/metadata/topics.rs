@@ -1,5 +1,7 @@
 //! The topic registry: names, topic ids, partition counts and config overrides, persisted
-//! through the metadata log and backed by one `PartitionLog` per partition.
+//! through the metadata log and backed by one `PartitionLog` per partition. It also holds the
+//! broker's dynamic configs, since they are persisted in the same log and every topic's
+//! effective configuration depends on them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -11,7 +13,7 @@ use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
 use super::metadata_log::{MetadataLog, MetadataRecord};
-use crate::config::{BrokerConfig, TopicConfig, validate_topic_overrides};
+use crate::config::{BrokerConfig, DynamicScope, TopicConfig, validate_dynamic, validate_topic_overrides};
 use crate::log::{LogManager, PartitionLog};
 
 /// Topics the broker keeps for itself; clients see them flagged internal.
@@ -116,7 +118,8 @@ struct Registry {
 }
 
 pub struct TopicRegistry {
-    broker: Arc<BrokerConfig>,
+    /// Static configs plus the dynamic ones; replaced wholesale when the dynamic ones change.
+    broker: RwLock<Arc<BrokerConfig>>,
     state: RwLock<Registry>,
     /// Serializes changes: check, persist, apply.
     log: Mutex<MetadataLog>,
@@ -128,22 +131,35 @@ impl TopicRegistry {
     pub fn open(broker: Arc<BrokerConfig>, data_dir: &Path) -> io::Result<TopicRegistry> {
         let (mut log, records) = MetadataLog::open(data_dir)?;
         let mut state = Registry::default();
+        let mut broker = (*broker).clone();
         for record in records {
-            apply(&broker, &mut state, record);
+            apply(&mut broker, &mut state, record);
+        }
+        // Dynamic broker configs may have changed after a topic was created: resolve again.
+        for t in state.by_name.values_mut() {
+            Arc::make_mut(t).config = TopicConfig::resolve(&broker, &t.overrides);
         }
         if log.record_count() > 2 * state.by_name.len() + 64 {
-            log.rewrite(&snapshot(&state))?;
+            log.rewrite(&snapshot(&broker, &state))?;
         }
-        Ok(TopicRegistry { broker, state: RwLock::new(state), log: Mutex::new(log), logs: OnceLock::new() })
+        Ok(TopicRegistry {
+            broker: RwLock::new(Arc::new(broker)),
+            state: RwLock::new(state),
+            log: Mutex::new(log),
+            logs: OnceLock::new(),
+        })
     }
 
-    /// Gives the registry its storage and makes sure every partition has a log.
+    /// Gives the registry its storage, makes sure every partition has a log, and starts the
+    /// log manager's background work (retention, cleaning) with the current broker configs.
     pub fn attach_logs(&self, logs: Arc<LogManager>) -> Result<(), TopicError> {
         let topics: Vec<Arc<Topic>> = self.state.read().by_name.values().cloned().collect();
         for t in &topics {
             for p in 0..t.partitions {
-                logs.get_or_create(&t.name, p, t.config.log_config())
+                let log = logs
+                    .get_or_create(&t.name, p, t.config.log_config())
                     .map_err(|e| TopicError::Storage(e.to_string()))?;
+                log.update_config(t.config.log_config());
             }
         }
         for (name, partition) in logs.topics_on_disk() {
@@ -151,12 +167,15 @@ impl TopicRegistry {
                 tracing::warn!(topic = %name, partition, "partition directory belongs to no known topic; left untouched");
             }
         }
+        logs.start_background(self.broker_config().background_config())
+            .map_err(|e| TopicError::Storage(e.to_string()))?;
         let _ = self.logs.set(logs);
         Ok(())
     }
 
-    pub fn broker_config(&self) -> &BrokerConfig {
-        &self.broker
+    /// The broker's configuration as it is now, dynamic configs included.
+    pub fn broker_config(&self) -> Arc<BrokerConfig> {
+        self.broker.read().clone()
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
@@ -176,7 +195,7 @@ impl TopicRegistry {
     pub fn topic_config(&self, name: &str) -> TopicConfig {
         self.get(name)
             .map(|t| t.config.clone())
-            .unwrap_or_else(|| TopicConfig::resolve(&self.broker, &BTreeMap::new()))
+            .unwrap_or_else(|| TopicConfig::resolve(&self.broker_config(), &BTreeMap::new()))
     }
 
     pub fn partition_log(&self, topic: &str, partition: i32) -> Option<Arc<PartitionLog>> {
@@ -187,7 +206,8 @@ impl TopicRegistry {
     pub fn create_topic(&self, new: NewTopic, validate_only: bool) -> Result<Arc<Topic>, TopicError> {
         validate_name(&new.name)?;
         let overrides = validate_topic_overrides(&new.configs).map_err(|e| TopicError::InvalidConfig(e.0))?;
-        let node = self.broker.node_id();
+        let broker = self.broker_config();
+        let node = broker.node_id();
         let partitions = if !new.assignments.is_empty() {
             if new.partitions != -1 || new.replication_factor != -1 {
                 return Err(TopicError::InvalidRequest(
@@ -219,7 +239,7 @@ impl TopicRegistry {
                 }
             }
             match new.partitions {
-                -1 => self.broker.num_partitions(),
+                -1 => broker.num_partitions(),
                 n if n <= 0 => {
                     return Err(TopicError::InvalidPartitions("Number of partitions was set to an invalid non-positive value.".into()));
                 }
@@ -245,7 +265,7 @@ impl TopicRegistry {
             name: new.name.clone(),
             id,
             partitions,
-            config: TopicConfig::resolve(&self.broker, &overrides),
+            config: TopicConfig::resolve(&broker, &overrides),
             overrides,
         });
         if validate_only {
@@ -290,7 +310,7 @@ impl TopicRegistry {
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
-        if !self.broker.delete_topic_enable() {
+        if !self.broker_config().delete_topic_enable() {
             return Err(TopicError::DeletionDisabled);
         }
         let mut log = self.log.lock();
@@ -336,9 +356,90 @@ impl TopicRegistry {
         tracing::info!(topic = %name, partitions = count, "added partitions");
         Ok(())
     }
+    /// Changes a topic's config overrides. `change` computes the complete new override map
+    /// from the current one (AlterConfigs replaces it, IncrementalAlterConfigs edits it); the
+    /// result is validated, persisted, and applied to every partition at once.
+    pub fn alter_topic_configs(
+        &self,
+        name: &str,
+        validate_only: bool,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, TopicError>,
+    ) -> Result<(), TopicError> {
+        let mut log = self.log.lock();
+        let topic = self.get(name).ok_or(TopicError::UnknownTopic)?;
+        let requested = change(&topic.overrides)?;
+        let overrides = validate_topic_overrides(&requested).map_err(|e| TopicError::InvalidConfig(e.0))?;
+        if validate_only {
+            return Ok(());
+        }
+        log.append(&MetadataRecord::AlterTopicConfigs { name: name.to_string(), configs: overrides.clone() })?;
+        let mut altered = (*topic).clone();
+        altered.config = TopicConfig::resolve(&self.broker_config(), &overrides);
+        altered.overrides = overrides;
+        let altered = Arc::new(altered);
+        self.state.write().by_name.insert(name.to_string(), altered.clone());
+        self.push_log_configs(&altered);
+        tracing::info!(topic = %name, overrides = ?altered.overrides, "altered topic configs");
+        Ok(())
+    }
+
+    /// Changes the dynamic broker configs of one scope. `change` computes the complete new
+    /// set from the current one. Refused keys or values give INVALID_REQUEST, as on Kafka.
+    pub fn alter_broker_configs(
+        &self,
+        scope: DynamicScope,
+        validate_only: bool,
+        change: impl FnOnce(&BTreeMap<String, String>) -> Result<BTreeMap<String, String>, TopicError>,
+    ) -> Result<(), TopicError> {
+        let mut log = self.log.lock();
+        let current = self.broker_config();
+        let requested = change(current.dynamic(scope))?;
+        let validated = requested
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), validate_dynamic(k, v).map_err(|e| TopicError::InvalidRequest(e.0))?)))
+            .collect::<Result<BTreeMap<String, String>, TopicError>>()?;
+        if validate_only {
+            return Ok(());
+        }
+        let resource = match scope {
+            DynamicScope::Broker => current.node_id().to_string(),
+            DynamicScope::ClusterDefault => String::new(),
+        };
+        log.append(&MetadataRecord::AlterBrokerConfigs { resource, configs: validated.clone() })?;
+        let mut next = (*current).clone();
+        next.set_dynamic(scope, validated);
+        let next = Arc::new(next);
+        *self.broker.write() = next.clone();
+        let topics: Vec<Arc<Topic>> = {
+            let mut state = self.state.write();
+            for t in state.by_name.values_mut() {
+                Arc::make_mut(t).config = TopicConfig::resolve(&next, &t.overrides);
+            }
+            state.by_name.values().cloned().collect()
+        };
+        for t in &topics {
+            self.push_log_configs(t);
+        }
+        if let Some(logs) = self.logs.get() {
+            logs.set_background_config(next.background_config());
+        }
+        tracing::info!(?scope, configs = ?next.dynamic(scope), "altered dynamic broker configs");
+        Ok(())
+    }
+
+    /// Hands a topic's effective log settings to each of its partitions.
+    fn push_log_configs(&self, topic: &Topic) {
+        let Some(logs) = self.logs.get() else { return };
+        let config = topic.config.log_config();
+        for p in 0..topic.partitions {
+            if let Some(log) = logs.get(&topic.name, p) {
+                log.update_config(config.clone());
+            }
+        }
+    }
 }
 
-fn apply(broker: &BrokerConfig, state: &mut Registry, record: MetadataRecord) {
+fn apply(broker: &mut BrokerConfig, state: &mut Registry, record: MetadataRecord) {
     match record {
         MetadataRecord::CreateTopic { name, id, partitions, configs } => {
             let Ok(id) = Uuid::parse_str(&id) else {
@@ -366,20 +467,46 @@ fn apply(broker: &BrokerConfig, state: &mut Registry, record: MetadataRecord) {
                 t.overrides = configs;
             }
         }
+        MetadataRecord::AlterBrokerConfigs { resource, configs } => {
+            let scope = if resource.is_empty() {
+                DynamicScope::ClusterDefault
+            } else if resource == broker.node_id().to_string() {
+                DynamicScope::Broker
+            } else {
+                tracing::warn!(%resource, "metadata log holds dynamic configs of another broker; ignored");
+                return;
+            };
+            let configs = configs
+                .into_iter()
+                .filter_map(|(k, v)| match validate_dynamic(&k, &v) {
+                    Ok(v) => Some((k, v)),
+                    Err(e) => {
+                        tracing::warn!(key = %k, error = %e, "dropping a stored dynamic broker config");
+                        None
+                    }
+                })
+                .collect();
+            broker.set_dynamic(scope, configs);
+        }
     }
 }
 
-fn snapshot(state: &Registry) -> Vec<MetadataRecord> {
-    state
-        .by_name
-        .values()
-        .map(|t| MetadataRecord::CreateTopic {
-            name: t.name.clone(),
-            id: t.id.to_string(),
-            partitions: t.partitions,
-            configs: t.overrides.clone(),
-        })
-        .collect()
+fn snapshot(broker: &BrokerConfig, state: &Registry) -> Vec<MetadataRecord> {
+    let mut records: Vec<MetadataRecord> = [
+        (DynamicScope::ClusterDefault, String::new()),
+        (DynamicScope::Broker, broker.node_id().to_string()),
+    ]
+    .into_iter()
+    .filter(|(scope, _)| !broker.dynamic(*scope).is_empty())
+    .map(|(scope, resource)| MetadataRecord::AlterBrokerConfigs { resource, configs: broker.dynamic(scope).clone() })
+    .collect();
+    records.extend(state.by_name.values().map(|t| MetadataRecord::CreateTopic {
+        name: t.name.clone(),
+        id: t.id.to_string(),
+        partitions: t.partitions,
+        configs: t.overrides.clone(),
+    }));
+    records
 }
 
 /// Kafka's topic name rules.
@@ -406,6 +533,77 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn new_topic(name: &str) -> NewTopic {
+        NewTopic {
+            name: name.to_string(),
+            partitions: 2,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn altered_configs_are_applied_persisted_and_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Arc::new(BrokerConfig::default());
+        let registry = TopicRegistry::open(broker.clone(), dir.path()).unwrap();
+        let logs = LogManager::open(dir.path(), |_| crate::log::LogConfig::default()).unwrap();
+        registry.attach_logs(logs.clone()).unwrap();
+        registry.create_topic(new_topic("t"), false).unwrap();
+
+        let set = |k: &str, v: &str| {
+            let (k, v) = (k.to_string(), v.to_string());
+            move |cur: &BTreeMap<String, String>| {
+                let mut m = cur.clone();
+                m.insert(k, v);
+                Ok(m)
+            }
+        };
+        // Refusals name the key; validate_only changes nothing.
+        let err = registry.alter_topic_configs("t", false, set("retention.ms", "-7")).unwrap_err();
+        assert_eq!(err.code(), 40);
+        assert!(err.to_string().contains("retention.ms"));
+        assert_eq!(registry.alter_topic_configs("nope", false, set("retention.ms", "1")).unwrap_err().code(), 3);
+        registry.alter_topic_configs("t", true, set("retention.ms", "1000")).unwrap();
+        assert!(registry.get("t").unwrap().overrides.is_empty());
+
+        registry.alter_topic_configs("t", false, set("retention.ms", "1000")).unwrap();
+        assert_eq!(logs.get("t", 1).unwrap().config().retention_ms, 1000, "partitions follow at once");
+        let err = registry.alter_broker_configs(DynamicScope::Broker, false, set("num.partitions", "4")).unwrap_err();
+        assert_eq!(err.code(), 42);
+        registry.alter_broker_configs(DynamicScope::ClusterDefault, false, set("log.segment.bytes", "4096")).unwrap();
+        assert_eq!(logs.get("t", 0).unwrap().config().segment_bytes, 4096);
+        assert_eq!(registry.topic_config("t").get("segment.bytes"), "4096");
+        logs.shutdown().unwrap();
+        drop(registry);
+
+        let registry = TopicRegistry::open(broker, dir.path()).unwrap();
+        let t = registry.get("t").unwrap();
+        assert_eq!(t.overrides.get("retention.ms").map(String::as_str), Some("1000"));
+        assert_eq!(t.config.get("segment.bytes"), "4096", "dynamic defaults replayed before topics resolve");
+        assert_eq!(
+            registry.broker_config().dynamic(DynamicScope::ClusterDefault).get("log.segment.bytes").map(String::as_str),
+            Some("4096")
+        );
+
+        // Enough changes to make the next open rewrite the log as a snapshot: dynamic configs
+        // and overrides are part of it.
+        for i in 0..80 {
+            registry.alter_broker_configs(DynamicScope::Broker, false, set("log.retention.ms", &i.to_string())).unwrap();
+        }
+        drop(registry);
+        let registry = TopicRegistry::open(Arc::new(BrokerConfig::default()), dir.path()).unwrap();
+        assert!(registry.log.lock().record_count() < 10, "rewritten as a snapshot");
+        drop(registry);
+        let registry = TopicRegistry::open(Arc::new(BrokerConfig::default()), dir.path()).unwrap();
+        let broker = registry.broker_config();
+        assert_eq!(broker.get("log.retention.ms"), Some("79"));
+        assert_eq!(broker.get("log.segment.bytes"), Some("4096"));
+        assert_eq!(registry.get("t").unwrap().config.get("retention.ms"), "1000");
+        assert_eq!(registry.topic_config("t").log_config().segment_bytes, 4096);
+    }
 
     #[test]
     fn names() {

@@ -74,7 +74,7 @@ pub async fn serve(
                 break;
             }
         };
-        match handle_frame(&api, frame) {
+        match handle_frame(&api, frame, peer) {
             Ok(Some(out)) => {
                 if tx.send(out).await.is_err() {
                     break;
@@ -126,7 +126,7 @@ async fn read_frame(
 }
 
 /// Decodes the header and dispatches; `Ok(None)` when no reply is owed (acks=0).
-fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes) -> Result<Option<Outgoing>, RequestError> {
+fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes, peer: SocketAddr) -> Result<Option<Outgoing>, RequestError> {
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
     let api_key = ApiKey::try_from(api_key_raw)
@@ -145,7 +145,7 @@ fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes) -> Result<Option<Outgoi
         Err(e) => return Err(RequestError::Malformed(format!("bad request header: {e}"))),
     };
     let correlation_id = header.correlation_id;
-    let reply = api.handle(api_key, &header, frame)?;
+    let reply = api.handle(api_key, &header, frame, peer)?;
     let response_version = reply.response_version(api_version);
     let header_version = api_key.response_header_version(response_version);
     Ok(match reply {

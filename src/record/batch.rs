@@ -54,6 +54,9 @@ pub(crate) const COMPRESSION_MASK: i16 = 0x07;
 pub(crate) const TIMESTAMP_TYPE_MASK: i16 = 0x08;
 pub(crate) const TRANSACTIONAL_MASK: i16 = 0x10;
 pub(crate) const CONTROL_MASK: i16 = 0x20;
+/// KIP-534: the base timestamp holds the time after which the cleaner may drop the batch's
+/// tombstones (set by the cleaner, never by producers).
+pub(crate) const DELETE_HORIZON_MASK: i16 = 0x40;
 
 /// Why a batch (or the records inside it) was refused. Each variant corresponds to the Kafka
 /// error code the API layer answers with.
@@ -197,6 +200,11 @@ impl BatchHeader {
 
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_MASK != 0
+    }
+
+    /// KIP-534: when the cleaner may drop this batch's tombstones, if it has set that.
+    pub fn delete_horizon_ms(&self) -> Option<i64> {
+        (self.attributes & DELETE_HORIZON_MASK != 0).then_some(self.base_timestamp)
     }
 
     /// True when the broker stamped the batch (LogAppendTime): every record then carries the

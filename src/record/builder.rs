@@ -3,8 +3,8 @@
 //! would for the same input.
 
 use super::batch::{
-    ATTRIBUTES_POS, BATCH_HEADER_SIZE, CONTROL_MASK, CRC_POS, LOG_OVERHEAD, MAGIC_V2, RecordError, TIMESTAMP_TYPE_MASK,
-    TRANSACTIONAL_MASK, compute_crc,
+    ATTRIBUTES_POS, BATCH_HEADER_SIZE, BatchHeader, CONTROL_MASK, CRC_POS, DELETE_HORIZON_MASK, LOG_OVERHEAD, MAGIC_V2,
+    RecordError, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_MASK, compute_crc,
 };
 use super::compression::{Compression, compress};
 use super::records::Record;
@@ -44,6 +44,7 @@ pub struct RecordBatchBuilder {
     control: bool,
     log_append_time: Option<i64>,
     last_offset_delta: Option<i32>,
+    delete_horizon_ms: Option<i64>,
     records: Vec<PendingRecord>,
 }
 
@@ -67,8 +68,36 @@ impl RecordBatchBuilder {
             control: false,
             log_append_time: None,
             last_offset_delta: None,
+            delete_horizon_ms: None,
             records: Vec::new(),
         }
+    }
+
+    /// A builder for a new version of the batch with `header`, in `compression`: same base
+    /// offset, offset span, partition leader epoch, producer fields, transactional and control
+    /// flags, timestamp type and delete horizon. Records are added with
+    /// [`append_record`](Self::append_record), keeping their offsets and timestamps; this is
+    /// how recompression and compaction rewrite batches.
+    pub fn like(header: &BatchHeader, compression: Compression) -> Self {
+        let mut b = RecordBatchBuilder::new(compression)
+            .base_offset(header.base_offset)
+            .partition_leader_epoch(header.partition_leader_epoch)
+            .producer(header.producer_id, header.producer_epoch, header.base_sequence)
+            .transactional(header.is_transactional())
+            .control(header.is_control())
+            .last_offset_delta(header.last_offset_delta);
+        if header.timestamp_type_is_log_append() {
+            b = b.log_append_time(header.max_timestamp);
+        }
+        b.delete_horizon_ms = header.delete_horizon_ms();
+        b
+    }
+
+    /// KIP-534: records the time after which the cleaner may drop this batch's tombstones;
+    /// it is stored as the base timestamp, record timestamps stay exact.
+    pub fn delete_horizon_ms(mut self, horizon: Option<i64>) -> Self {
+        self.delete_horizon_ms = horizon;
+        self
     }
 
     pub fn compression_level(mut self, level: Option<i32>) -> Self {
@@ -179,7 +208,9 @@ impl RecordBatchBuilder {
     }
 
     pub fn try_build(&self) -> Result<Vec<u8>, RecordError> {
-        let base_timestamp = self.records.first().map_or(NO_TIMESTAMP, |r| r.timestamp);
+        let base_timestamp = self
+            .delete_horizon_ms
+            .unwrap_or_else(|| self.records.first().map_or(NO_TIMESTAMP, |r| r.timestamp));
         let max_timestamp = match self.log_append_time {
             Some(now) => now,
             None => self.records.iter().map(|r| r.timestamp).max().unwrap_or(NO_TIMESTAMP),
@@ -226,6 +257,9 @@ impl RecordBatchBuilder {
         }
         if self.control {
             attributes |= CONTROL_MASK;
+        }
+        if self.delete_horizon_ms.is_some() {
+            attributes |= DELETE_HORIZON_MASK;
         }
 
         let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + body.len());
@@ -364,6 +398,45 @@ mod tests {
         let mut bad = RecordBatchBuilder::new(Compression::None).base_offset(100);
         bad.append_record(&recs[1]).append_record(&recs[0]);
         assert!(bad.try_build().is_err());
+    }
+
+    #[test]
+    fn rebuilt_batches_keep_their_identity() {
+        let mut b = RecordBatchBuilder::new(Compression::Snappy)
+            .base_offset(40)
+            .partition_leader_epoch(2)
+            .producer(9, 1, 70);
+        b.append(1_000, Some(b"a"), Some(b"1"), &[("h", Some(b"x"))]);
+        b.append(900, Some(b"b"), None, &[]);
+        b.append(1_100, Some(b"c"), Some(b"3"), &[]);
+        let original = b.build();
+        let header = BatchHeader::parse(&original).unwrap();
+        let recs = records(&original).unwrap();
+
+        let mut again = RecordBatchBuilder::like(&header, Compression::Zstd).compression_level(Some(5));
+        for r in &recs {
+            again.append_record(r);
+        }
+        let rebuilt = again.try_build().unwrap();
+        let h = BatchHeader::parse(&rebuilt).unwrap();
+        assert_eq!(h.compression().unwrap(), Compression::Zstd);
+        assert_eq!((h.base_offset, h.last_offset_delta, h.partition_leader_epoch), (40, 2, 2));
+        assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (9, 1, 70));
+        assert_eq!((h.base_timestamp, h.max_timestamp), (1_000, 1_100));
+        assert_eq!(records(&rebuilt).unwrap(), recs);
+
+        // Compaction: a record dropped, a delete horizon set; timestamps and span unchanged.
+        let mut kept = RecordBatchBuilder::like(&header, Compression::Snappy).delete_horizon_ms(Some(50_000));
+        kept.append_record(&recs[0]).append_record(&recs[1]);
+        let cleaned = kept.try_build().unwrap();
+        let h = BatchHeader::parse(&cleaned).unwrap();
+        assert_eq!(h.delete_horizon_ms(), Some(50_000));
+        assert_eq!(h.last_offset(), 42);
+        assert_eq!(records(&cleaned).unwrap(), recs[..2].to_vec());
+        let mut again = RecordBatchBuilder::like(&h, Compression::Snappy);
+        again.append_record(&recs[0]);
+        assert_eq!(BatchHeader::parse(&again.build()).unwrap().delete_horizon_ms(), Some(50_000));
+        assert_eq!(BatchHeader::parse(&original).unwrap().delete_horizon_ms(), None);
     }
 
     #[test]

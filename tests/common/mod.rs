@@ -52,7 +52,17 @@ impl BrokerProcess {
     /// Starts `rivulet serve --listen 127.0.0.1:0 --data-dir <data_dir> <extra_args...>` and waits
     /// until it logs `listening on 127.0.0.1:<port>`.
     pub fn start(data_dir: &Path, extra_args: &[&str]) -> BrokerProcess {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rivulet"));
+        Self::start_with_env(data_dir, extra_args, &[])
+    }
+
+    /// [`BrokerProcess::start`] with extra environment variables (e.g. `RIVULET_*` configs).
+    pub fn start_with_env(
+        data_dir: &Path,
+        extra_args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> BrokerProcess {
+        let mut cmd = broker_command();
+        cmd.envs(envs.iter().copied());
         cmd.arg("serve")
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -215,6 +225,74 @@ impl Drop for BrokerProcess {
             );
         }
     }
+}
+
+/// The broker binary with an environment the test controls: the caller's `RUST_LOG` (which
+/// would override `--log-level` and could hide the `listening on` line) and `RIVULET_*`
+/// settings are removed.
+fn broker_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rivulet"));
+    cmd.env_remove("RUST_LOG");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("RIVULET_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// Runs `rivulet <args>` expecting it to refuse to start: it must exit unsuccessfully within
+/// [`START_TIMEOUT`] without logging `listening on`. Returns its stderr.
+pub fn expect_start_failure(args: &[&str], envs: &[(&str, &str)]) -> String {
+    let mut cmd = broker_command();
+    cmd.args(args)
+        .envs(envs.iter().copied())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("spawn rivulet");
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel();
+    let drain = {
+        let log = Arc::clone(&log);
+        thread::spawn(move || drain_stderr(stderr, log, tx))
+    };
+    let status = wait_with_timeout(&mut child, START_TIMEOUT);
+    let started = rx.try_recv().is_ok();
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = drain.join();
+    let log = log.lock().unwrap().clone();
+    assert!(
+        !started,
+        "`rivulet {}` started, but should have refused to; its log:\n{log}",
+        args.join(" ")
+    );
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "`rivulet {}` neither started nor exited within {START_TIMEOUT:?}; its log:\n{log}",
+            args.join(" ")
+        )
+    });
+    assert!(
+        !status.success(),
+        "`rivulet {}` exited successfully, expected a failure; its log:\n{log}",
+        args.join(" ")
+    );
+    log
 }
 
 fn drain_stderr(stderr: impl Read, log: Arc<Mutex<String>>, ready: mpsc::Sender<SocketAddr>) {
@@ -443,7 +521,7 @@ pub fn send(producer: &TrackedProducer, mut record: BaseRecord<'_, [u8], [u8], u
             }
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 record = r;
-                producer.poll(Duration::from_millis(50));
+                producer.poll(Duration::from_millis(5));
             }
             Err((e, _)) => panic!("enqueueing a record failed: {e}"),
         }
@@ -451,13 +529,21 @@ pub fn send(producer: &TrackedProducer, mut record: BaseRecord<'_, [u8], [u8], u
 }
 
 /// Flushes, failing the test if that takes longer than [`CLIENT_TIMEOUT`].
+///
+/// `Producer::flush` serves delivery reports in 100 ms slices, so every flush would cost at
+/// least that; this polls in 1 ms slices instead.
 pub fn flush(producer: &TrackedProducer) {
-    producer.flush(CLIENT_TIMEOUT).unwrap_or_else(|e| {
-        panic!(
-            "flush failed ({} still in flight): {e}",
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    // A zero-timeout flush asks librdkafka to send now (ignoring linger) and reports whether
+    // anything is still outstanding, delivery reports included.
+    while producer.flush(Duration::ZERO).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "flush timed out with {} records still in flight",
             producer.in_flight_count()
-        )
-    });
+        );
+        producer.poll(Duration::from_millis(1));
+    }
 }
 
 /// Sends `records` (key, value) to `topic`/`partition` (None = partitioner), flushes, and returns
@@ -859,4 +945,37 @@ pub fn raw_api_versions(
     ))?;
     let frame = read_frame(stream)?;
     Ok(parse_api_versions_v3(&frame))
+}
+
+/// Brokers `(node id, host, port)` from a Metadata v1 request for no topics.
+pub fn raw_metadata_brokers(
+    stream: &mut TcpStream,
+    correlation_id: i32,
+) -> Vec<(i32, String, i32)> {
+    // Metadata v1 body: an empty topic array.
+    stream
+        .write_all(&frame_request_v1(
+            API_METADATA,
+            1,
+            correlation_id,
+            &0i32.to_be_bytes(),
+        ))
+        .expect("send Metadata");
+    let frame = read_frame(stream).expect("Metadata response");
+    let mut r = WireReader::new(&frame);
+    assert_eq!(r.i32(), correlation_id, "correlation id");
+    let n = r.i32();
+    let string = |r: &mut WireReader<'_>| {
+        let len = r.i16();
+        (len >= 0).then(|| String::from_utf8(r.bytes(len as usize).to_vec()).expect("utf-8"))
+    };
+    (0..n)
+        .map(|_| {
+            let id = r.i32();
+            let host = string(&mut r).expect("host");
+            let port = r.i32();
+            let _rack = string(&mut r);
+            (id, host, port)
+        })
+        .collect()
 }

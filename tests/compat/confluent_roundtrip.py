@@ -16,7 +16,7 @@ import time
 
 import confluent_kafka
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 PARTITIONS = 6
@@ -50,7 +50,7 @@ def make_record(i):
 def main():
     bootstrap = sys.argv[1]
     total = int(sys.argv[2]) if len(sys.argv) > 2 else 200_000
-    print(f"confluent-kafka {confluent_kafka.version()[0]}, librdkafka {confluent_kafka.libversion()[0]}",
+    print(f"confluent-kafka {confluent_kafka.__version__}, librdkafka {confluent_kafka.libversion()[0]}",
           flush=True)
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
@@ -143,6 +143,7 @@ def main():
     next_offset = {p: 0 for p in range(PARTITIONS)}
     want = {p: len(o) for p, o in per_partition.items()}
     got = 0
+    ts_at = {}  # (partition, offset) -> timestamp, for the ListOffsets checks
     deadline = time.time() + 300
     while any(next_offset[p] < want[p] for p in range(PARTITIONS)):
         if time.time() > deadline:
@@ -165,10 +166,35 @@ def main():
                      f"{len(msg.value() or b'')} read)")
             if (msg.headers() or None) != headers:
                 fail(f"partition {p} offset {o}: headers {msg.headers()!r} != {headers!r}")
+            ts_at[(p, o)] = msg.timestamp()[1]
             got += 1
     consumer.close()
     if got != total:
         fail(f"consumed {got} records, produced {total}")
+    # ListOffsets: earliest, latest and max timestamp (KIP-734) for every partition.
+    specs = {}
+    for p in range(PARTITIONS):
+        for name, spec in (("earliest", OffsetSpec.earliest()), ("latest", OffsetSpec.latest()),
+                           ("max_timestamp", OffsetSpec.max_timestamp())):
+            specs[(p, name)] = (TopicPartition(TOPIC, p), spec)
+    for (p, name), (tp, spec) in specs.items():
+        info = admin.list_offsets({tp: spec}, request_timeout=30)[tp].result()
+        if name == "earliest" and info.offset != 0:
+            fail(f"ListOffsets earliest for partition {p}: {info.offset}")
+        if name == "latest" and info.offset != want[p]:
+            fail(f"ListOffsets latest for partition {p}: {info.offset}, expected {want[p]}")
+        if name == "max_timestamp":
+            max_ts = max(ts for (pp, _), ts in ts_at.items() if pp == p)
+            if info.timestamp != max_ts or ts_at.get((p, info.offset)) != max_ts:
+                fail(f"ListOffsets max_timestamp for partition {p}: offset {info.offset} ts {info.timestamp}, "
+                     f"but the largest timestamp is {max_ts} (record at that offset has "
+                     f"{ts_at.get((p, info.offset))})")
+    cluster = admin.describe_cluster(request_timeout=30).result()
+    if len(cluster.nodes) != 1 or f"{cluster.nodes[0].host}:{cluster.nodes[0].port}" != bootstrap:
+        fail(f"DescribeCluster: nodes {cluster.nodes}")
+    print(f"ListOffsets (earliest/latest/max timestamp) and DescribeCluster agree (cluster id {cluster.cluster_id})",
+          flush=True)
+
     print(f"PASS confluent-kafka: {total} records over {PARTITIONS} partitions, codecs {'/'.join(CODECS)}, "
           f"identical and in per-partition order", flush=True)
 

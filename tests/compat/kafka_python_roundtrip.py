@@ -143,6 +143,23 @@ def main():
     consumer.close()
     if next_offset != want:
         fail(f"consumed up to {next_offset}, expected {want} (consumer_timeout_ms expired)")
+    # DescribeLogDirs: the topic's partitions are listed with their sizes.
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="rivulet-compat")
+    result = admin.describe_log_dirs([TOPIC])
+    admin.close()
+    sizes = {}
+    for per_broker in result:
+        for log_dir in per_broker["log_dirs"]:
+            if log_dir.get("error_code", 0) != 0:
+                fail(f"DescribeLogDirs: error {log_dir}")
+            for t in log_dir.get("topics", []):
+                if t.get("name") == TOPIC:
+                    for part in t["partitions"]:
+                        sizes[part["partition_index"]] = part["partition_size"]
+    if sorted(sizes) != list(range(PARTITIONS)) or min(sizes.values()) <= 0:
+        fail(f"DescribeLogDirs: partition sizes {sizes}")
+    print(f"DescribeLogDirs lists {len(sizes)} partitions, {sum(sizes.values())} bytes", flush=True)
+
     print(f"PASS kafka-python: {total} records over {PARTITIONS} partitions, codecs "
           f"{'/'.join(c or 'none' for c in CODECS)}, identical and in per-partition order", flush=True)
 

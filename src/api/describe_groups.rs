@@ -1,0 +1,60 @@
+//! DescribeGroups: state, protocol and members of each group; protocol metadata and
+//! assignments only once the group is Stable, as Kafka reports them. From v6 an unknown
+//! group is GROUP_ID_NOT_FOUND (KIP-1043); before, it is described as Dead.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
+use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ApiHandler, errors};
+use crate::group::GroupState;
+
+/// With no authorizer every operation on a group is allowed: READ (3), DELETE (6) and
+/// DESCRIBE (8), as KIP-430's bit set.
+const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
+
+pub fn handle(api: &Arc<ApiHandler>, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+    let str = StrBytes::from_string;
+    let groups = request
+        .groups
+        .into_iter()
+        .map(|group_id| {
+            let described = DescribedGroup::default().with_group_id(group_id.clone());
+            let described = if version >= 3 && request.include_authorized_operations {
+                described.with_authorized_operations(GROUP_OPERATIONS)
+            } else {
+                described
+            };
+            match api.groups.describe_group(group_id.as_str()) {
+                Err(code) => described.with_error_code(code),
+                Ok(None) if version >= 6 => described
+                    .with_error_code(errors::GROUP_ID_NOT_FOUND)
+                    .with_error_message(Some(str(format!("Group {} not found.", group_id.as_str()))))
+                    .with_group_state(StrBytes::from_static_str(GroupState::Dead.name())),
+                Ok(None) => described.with_group_state(StrBytes::from_static_str(GroupState::Dead.name())),
+                Ok(Some(summary)) => described
+                    .with_group_state(StrBytes::from_static_str(summary.state.name()))
+                    .with_protocol_type(str(summary.protocol_type))
+                    .with_protocol_data(str(summary.protocol))
+                    .with_members(
+                        summary
+                            .members
+                            .into_iter()
+                            .map(|m| {
+                                DescribedGroupMember::default()
+                                    .with_member_id(str(m.member_id))
+                                    .with_group_instance_id(m.group_instance_id.filter(|_| version >= 4).map(str))
+                                    .with_client_id(str(m.client_id))
+                                    .with_client_host(str(m.client_host))
+                                    .with_member_metadata(m.metadata)
+                                    .with_member_assignment(m.assignment)
+                            })
+                            .collect(),
+                    ),
+            }
+        })
+        .collect();
+    DescribeGroupsResponse::default().with_groups(groups)
+}

@@ -1,0 +1,74 @@
+//! OffsetCommit: a group's consumed positions, written to `__consumer_offsets` and answered
+//! once fsynced. Members commit within their generation; consumers without group
+//! management commit with generation -1 to a group that has no members.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponsePartition, OffsetCommitResponseTopic};
+use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
+
+use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable, slot_code};
+use crate::group::coordinator::OffsetCommit;
+
+pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16) -> Result<Reply, RequestError> {
+    let max_metadata = api.groups.config().offset_metadata_max_bytes;
+    // Per partition: an error decided here, or the index of its entry in `commits`.
+    let mut commits: Vec<OffsetCommit> = Vec::new();
+    let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let known = api.topics.get(topic.name.as_str());
+        let mut out = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let exists = known.as_ref().is_some_and(|t| (0..t.partitions).contains(&p.partition_index));
+            let metadata = p.committed_metadata.as_ref().map(|m| m.as_str()).unwrap_or_default();
+            if !exists {
+                out.push(Err(errors::UNKNOWN_TOPIC_OR_PARTITION));
+            } else if metadata.len() > max_metadata {
+                out.push(Err(errors::OFFSET_METADATA_TOO_LARGE));
+            } else {
+                out.push(Ok(commits.len()));
+                commits.push(OffsetCommit {
+                    topic: topic.name.as_str().to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
+                    metadata: metadata.to_string(),
+                    // -1 is "the broker's retention"; only v2-4 carry the field.
+                    retention_ms: Some(request.retention_time_ms).filter(|r| version <= 4 && *r >= 0),
+                });
+            }
+        }
+        slots.push(out);
+    }
+    let (codes, durable) = if commits.is_empty() {
+        (Vec::new(), None)
+    } else {
+        let instance = request.group_instance_id.as_ref().filter(|_| version >= 7).map(|s| s.as_str());
+        api.groups.commit_offsets(
+            request.group_id.as_str(),
+            request.member_id.as_str(),
+            instance,
+            request.generation_id_or_member_epoch,
+            &commits,
+        )
+    };
+    let topics = request
+        .topics
+        .into_iter()
+        .zip(slots)
+        .map(|(topic, slots)| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(slots)
+                .map(|(p, slot)| {
+                    let code = slot_code(slot, &codes);
+                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                })
+                .collect();
+            OffsetCommitResponseTopic::default().with_name(topic.name).with_partitions(partitions)
+        })
+        .collect();
+    let response = OffsetCommitResponse::default().with_topics(topics);
+    reply_when_durable(api, response, durable.as_slice(), version)
+}

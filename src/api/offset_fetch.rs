@@ -1,0 +1,129 @@
+//! OffsetFetch: a group's committed offsets, for the requested partitions or all of them
+//! (null topics, v2+); several groups per request from v8. A partition without a commit
+//! comes back as offset -1 without an error, as on Kafka.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicName};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ApiHandler, errors};
+use crate::group::group_metadata::OffsetAndMetadata;
+
+/// One partition's answer: offset, leader epoch, metadata, error.
+struct Fetched {
+    partition: i32,
+    offset: i64,
+    leader_epoch: i32,
+    metadata: String,
+    error: i16,
+}
+
+impl Fetched {
+    fn new(partition: i32, committed: Option<OffsetAndMetadata>, error: i16) -> Fetched {
+        match committed {
+            Some(o) => Fetched { partition, offset: o.offset, leader_epoch: o.leader_epoch, metadata: o.metadata, error },
+            None => Fetched { partition, offset: -1, leader_epoch: -1, metadata: String::new(), error },
+        }
+    }
+}
+
+/// The topics of one group's answer in request order (or name order for "all"), or the
+/// group's error.
+fn fetch(api: &ApiHandler, group_id: &str, requested: Option<Vec<(String, Vec<i32>)>>) -> Result<Vec<(String, Vec<Fetched>)>, i16> {
+    let flat: Option<Vec<(String, i32)>> = requested
+        .as_ref()
+        .map(|topics| topics.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p))).collect());
+    let found = api.groups.fetch_offsets(group_id, flat.as_deref())?;
+    let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
+    for ((topic, partition), committed) in found {
+        let fetched = Fetched::new(partition, committed, errors::NONE);
+        match out.last_mut() {
+            Some((t, ps)) if *t == topic => ps.push(fetched),
+            _ => out.push((topic, vec![fetched])),
+        }
+    }
+    Ok(out)
+}
+
+pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+    if version >= 8 {
+        let groups = request
+            .groups
+            .into_iter()
+            .map(|g| {
+                let requested = g
+                    .topics
+                    .map(|ts| ts.into_iter().map(|t| (t.name.as_str().to_string(), t.partition_indexes)).collect());
+                let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
+                match fetch(api, g.group_id.as_str(), requested) {
+                    Err(code) => group.with_error_code(code),
+                    Ok(topics) => group.with_topics(
+                        topics
+                            .into_iter()
+                            .map(|(name, parts)| {
+                                OffsetFetchResponseTopics::default().with_name(topic_name(name)).with_partitions(
+                                    parts
+                                        .into_iter()
+                                        .map(|f| {
+                                            OffsetFetchResponsePartitions::default()
+                                                .with_partition_index(f.partition)
+                                                .with_committed_offset(f.offset)
+                                                .with_committed_leader_epoch(f.leader_epoch)
+                                                .with_metadata(Some(StrBytes::from_string(f.metadata)))
+                                                .with_error_code(f.error)
+                                        })
+                                        .collect(),
+                                )
+                            })
+                            .collect(),
+                    ),
+                }
+            })
+            .collect();
+        return OffsetFetchResponse::default().with_groups(groups);
+    }
+    // v1 has no null: its topic list is always explicit.
+    let requested: Option<Vec<(String, Vec<i32>)>> = match request.topics {
+        Some(ts) => Some(ts.into_iter().map(|t| (t.name.as_str().to_string(), t.partition_indexes)).collect()),
+        None if version >= 2 => None,
+        None => Some(Vec::new()),
+    };
+    let topics = match fetch(api, request.group_id.as_str(), requested.clone()) {
+        Ok(topics) => topics,
+        // v2+ carries the group's error at the top; v1 repeats it on every partition.
+        Err(code) if version >= 2 => return OffsetFetchResponse::default().with_error_code(code),
+        Err(code) => requested
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, ps)| (t, ps.into_iter().map(|p| Fetched::new(p, None, code)).collect()))
+            .collect(),
+    };
+    let topics = topics
+        .into_iter()
+        .map(|(name, parts)| {
+            OffsetFetchResponseTopic::default().with_name(topic_name(name)).with_partitions(
+                parts
+                    .into_iter()
+                    .map(|f| {
+                        OffsetFetchResponsePartition::default()
+                            .with_partition_index(f.partition)
+                            .with_committed_offset(f.offset)
+                            .with_committed_leader_epoch(if version >= 5 { f.leader_epoch } else { -1 })
+                            .with_metadata(Some(StrBytes::from_string(f.metadata)))
+                            .with_error_code(f.error)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
+
+fn topic_name(name: String) -> TopicName {
+    TopicName(StrBytes::from_string(name))
+}
