@@ -16,19 +16,23 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16)
     let mut commits: Vec<OffsetCommit> = Vec::new();
     let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
-        let known = api.topics.get(topic.name.as_str());
+        // v10 names topics by id (KIP-848).
+        let known = if version >= 10 { api.topics.get_by_id(&topic.topic_id) } else { api.topics.get(topic.name.as_str()) };
+        let missing = if version >= 10 { errors::UNKNOWN_TOPIC_ID } else { errors::UNKNOWN_TOPIC_OR_PARTITION };
         let mut out = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let exists = known.as_ref().is_some_and(|t| (0..t.partitions).contains(&p.partition_index));
+            let exists = known.as_ref().filter(|t| (0..t.partitions).contains(&p.partition_index));
             let metadata = p.committed_metadata.as_ref().map(|m| m.as_str()).unwrap_or_default();
-            if !exists {
-                out.push(Err(errors::UNKNOWN_TOPIC_OR_PARTITION));
-            } else if metadata.len() > max_metadata {
+            let Some(known) = exists else {
+                out.push(Err(missing));
+                continue;
+            };
+            if metadata.len() > max_metadata {
                 out.push(Err(errors::OFFSET_METADATA_TOO_LARGE));
             } else {
                 out.push(Ok(commits.len()));
                 commits.push(OffsetCommit {
-                    topic: topic.name.as_str().to_string(),
+                    topic: known.name.clone(),
                     partition: p.partition_index,
                     offset: p.committed_offset,
                     leader_epoch: if version >= 6 { p.committed_leader_epoch } else { -1 },
@@ -66,7 +70,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16)
                     OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
                 })
                 .collect();
-            OffsetCommitResponseTopic::default().with_name(topic.name).with_partitions(partitions)
+            OffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_topic_id(topic.topic_id)
+                .with_partitions(partitions)
         })
         .collect();
     let response = OffsetCommitResponse::default().with_topics(topics);

@@ -56,9 +56,24 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
             .groups
             .into_iter()
             .map(|g| {
-                let requested = g
-                    .topics
-                    .map(|ts| ts.into_iter().map(|t| (t.name.as_str().to_string(), t.partition_indexes)).collect());
+                // v10 names topics by id (KIP-848); an unknown id gets UNKNOWN_TOPIC_ID.
+                let mut unknown_ids = Vec::new();
+                let requested = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .filter_map(|t| {
+                            if version < 10 {
+                                return Some((t.name.as_str().to_string(), t.partition_indexes));
+                            }
+                            match api.topics.get_by_id(&t.topic_id) {
+                                Some(known) => Some((known.name.clone(), t.partition_indexes)),
+                                None => {
+                                    unknown_ids.push((t.topic_id, t.partition_indexes));
+                                    None
+                                }
+                            }
+                        })
+                        .collect()
+                });
                 let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
                 match fetch(api, g.group_id.as_str(), requested) {
                     Err(code) => group.with_error_code(code),
@@ -66,7 +81,15 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
                         topics
                             .into_iter()
                             .map(|(name, parts)| {
-                                OffsetFetchResponseTopics::default().with_name(topic_name(name)).with_partitions(
+                                let id = api.topics.get(&name).map(|t| t.id).unwrap_or_default();
+                                (name, id, parts)
+                            })
+                            .chain(unknown_ids.into_iter().map(|(id, partitions)| {
+                                let parts = partitions.into_iter().map(|p| Fetched::new(p, None, errors::UNKNOWN_TOPIC_ID)).collect();
+                                (String::new(), id, parts)
+                            }))
+                            .map(|(name, id, parts)| {
+                                OffsetFetchResponseTopics::default().with_name(topic_name(name)).with_topic_id(id).with_partitions(
                                     parts
                                         .into_iter()
                                         .map(|f| {
