@@ -24,6 +24,22 @@ pub(crate) struct IndexFile {
     existed: bool,
 }
 
+/// Below this, zeroing in place is cheaper than a system call.
+const PUNCH_HOLE_MIN_BYTES: usize = 64 * 1024;
+
+/// Deallocates `len` bytes at `offset`, keeping the file size; false if the file system
+/// cannot, in which case the caller zeroes the range itself.
+fn punch_hole(file: &File, offset: u64, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return false;
+    };
+    // SAFETY: fallocate on a file descriptor this struct owns, within the file's length.
+    unsafe {
+        libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, offset, len) == 0
+    }
+}
+
 impl IndexFile {
     /// Opens or creates the file. All whole entries in an existing file are taken as in use;
     /// the owning index sanitises them. `active` preallocates to `max_bytes`.
@@ -107,8 +123,13 @@ impl IndexFile {
             return;
         }
         let (from, to) = (n * self.entry_size, self.entries * self.entry_size);
-        if let Some(bytes) = self.mmap.as_mut().and_then(|m| m.get_mut(from..to)) {
-            bytes.fill(0);
+        // A preallocated index left by a crash reads as millions of entries; writing zeros over
+        // all of them would fault in and dirty every page. Punching a hole frees the range
+        // instead, which reads back as zeros through the mapping too.
+        if to - from < PUNCH_HOLE_MIN_BYTES || !punch_hole(&self.file, from as u64, (to - from) as u64) {
+            if let Some(bytes) = self.mmap.as_mut().and_then(|m| m.get_mut(from..to)) {
+                bytes.fill(0);
+            }
         }
         self.entries = n;
     }
@@ -192,5 +213,33 @@ mod tests {
         assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
         assert!(f.entry(0).is_none());
         assert!(!f.push(&1u64.to_be_bytes()));
+    }
+
+    /// A crash leaves the active index at its preallocated size; forgetting the unused tail
+    /// must zero it without writing (and allocating) every page of it.
+    #[test]
+    fn truncating_a_preallocated_tail_zeroes_it_without_allocating_it() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.index");
+        let mut f = IndexFile::open(&path, 8, 8 << 20, true).unwrap();
+        for i in 1..=3u64 {
+            assert!(f.push(&i.to_be_bytes()));
+        }
+        drop(f); // no trim: as after kill -9
+        // Stale data far into the tail, as an older segment's index could have left.
+        let mut raw = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        std::io::Seek::seek(&mut raw, std::io::SeekFrom::Start(6 << 20)).unwrap();
+        std::io::Write::write_all(&mut raw, &[0xAB; 8]).unwrap();
+        drop(raw);
+
+        let mut f = IndexFile::open(&path, 8, 8 << 20, true).unwrap();
+        assert_eq!(f.entries(), 1 << 20, "every slot of the preallocated file reads as an entry");
+        f.truncate_entries(3);
+        assert_eq!(f.entries(), 3);
+        assert_eq!(f.entry(2).unwrap(), &3u64.to_be_bytes());
+        assert_eq!(f.mmap.as_ref().unwrap()[6 << 20..(6 << 20) + 8], [0u8; 8], "stale bytes are gone");
+        let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(allocated < 1 << 20, "{allocated} bytes allocated for 24 bytes of entries");
     }
 }

@@ -299,7 +299,9 @@ impl PartitionLog {
             // What survived the crash may still be only in the page cache: make it durable now,
             // so the recovery point and the durable offset can both start at the log end.
             let first_base = bases.get(first_recovered).copied().unwrap_or(i64::MIN);
-            for segment in log.segments.read().iter().filter(|s| s.base_offset() >= first_base) {
+            // Empty segments hold nothing to make durable; skipping them keeps a restart after a
+            // crash quick when many partitions (such as `__consumer_offsets`) are empty.
+            for segment in log.segments.read().iter().filter(|s| s.base_offset() >= first_base && s.size() > 0) {
                 segment.mark_dirty();
             }
             log.flush()?;
