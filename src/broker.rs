@@ -17,7 +17,7 @@ use crate::config::BrokerConfig;
 use crate::fetch_session::FetchSessionCache;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{DirLock, LogManager};
-use crate::metadata::{ClusterIdentity, TopicRegistry};
+use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
 use crate::net::{ConnectionLimits, Listener};
 
 /// How long shutdown waits for connections to finish what they owe.
@@ -49,6 +49,14 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             .map_err(|e| anyhow::anyhow!("cannot load consumer groups: {e}"))?
     };
     groups.start();
+    logs.set_producer_id_expiration_ms(config.producer_id_expiration_ms());
+    let producer_ids = {
+        let data_dir = data_dir.clone();
+        tokio::task::spawn_blocking(move || ProducerIdManager::open(&data_dir))
+            .await
+            .context("producer id allocator load task failed")?
+            .context("cannot read the producer id block")?
+    };
 
     let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
@@ -64,6 +72,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         logs: logs.clone(),
         fetch_sessions: FetchSessionCache::default(),
         groups: groups.clone(),
+        producer_ids: Arc::new(producer_ids),
     });
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),

@@ -135,6 +135,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
     def("offsets.topic.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Segment size of __consumer_offsets."),
     def("offsets.retention.minutes", T::Int, Some("10080"), V::AtLeast(1), "Committed offsets of empty groups expire after this."),
     def("offsets.retention.check.interval.ms", T::Long, Some("600000"), V::AtLeast(1), "How often expired offsets are removed."),
+    def("producer.id.expiration.ms", T::Int, Some("86400000"), V::AtLeast(1), "Partitions forget an idempotent producer idle this long."),
     def("group.initial.rebalance.delay.ms", T::Int, Some("3000"), V::AtLeast(0), "Wait for more members before the first rebalance of a new group."),
     def("group.min.session.timeout.ms", T::Int, Some("6000"), V::AtLeast(0), "Smallest session timeout a member may ask for."),
     def("group.max.session.timeout.ms", T::Int, Some("1800000"), V::AtLeast(0), "Largest session timeout a member may ask for."),
@@ -524,6 +525,11 @@ impl BrokerConfig {
 
     pub fn delete_topic_enable(&self) -> bool {
         self.flag("delete.topic.enable")
+    }
+
+    /// `producer.id.expiration.ms`.
+    pub fn producer_id_expiration_ms(&self) -> i64 {
+        self.long("producer.id.expiration.ms").unwrap_or(86_400_000).max(1)
     }
 
     pub fn num_partitions(&self) -> i32 {

@@ -52,6 +52,7 @@ fn fixture() -> Fixture {
         logs,
         fetch_sessions: FetchSessionCache::default(),
         groups,
+        producer_ids: Arc::new(crate::metadata::ProducerIdManager::open(dir.path()).unwrap()),
     });
     Fixture { _dir: dir, api }
 }

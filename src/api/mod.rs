@@ -19,6 +19,7 @@ pub mod describe_log_dirs;
 pub mod errors;
 pub mod fetch;
 pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod find_coordinator;
 pub mod heartbeat;
 pub mod join_group;
@@ -48,7 +49,7 @@ use crate::fetch_session::FetchSessionCache;
 use crate::group::coordinator::Pending;
 use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
-use crate::metadata::{ClusterIdentity, TopicRegistry};
+use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
 
 /// Served APIs and version ranges (Kafka 4.1's). Produce is advertised from v0 although
 /// v0-2 requests are refused, as Kafka 4 does: older librdkafka disables compression when
@@ -80,6 +81,7 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ListGroups, 0, 5),
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
+    (ApiKey::InitProducerId, 0, 5),
 ];
 
 /// Produce versions below this are advertised but refused (see [`SUPPORTED_APIS`]).
@@ -101,6 +103,7 @@ pub struct ApiHandler {
     pub logs: Arc<LogManager>,
     pub fetch_sessions: FetchSessionCache,
     pub groups: Arc<GroupCoordinator>,
+    pub producer_ids: Arc<ProducerIdManager>,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
@@ -329,6 +332,11 @@ impl ApiHandler {
             ApiKey::ListGroups => ready(&list_groups::handle(self, decode(b, version)?, version), version),
             ApiKey::DeleteGroups => delete_groups::handle(self, decode(b, version)?, version),
             ApiKey::OffsetDelete => offset_delete::handle(self, decode(b, version)?, version),
+            // A new block of ids fsyncs the allocator's file.
+            ApiKey::InitProducerId => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| init_producer_id::handle(self, request, version)), version)
+            }
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
     }

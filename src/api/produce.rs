@@ -15,6 +15,7 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, encode, errors};
+use crate::log::producer_state::ProducerStateError;
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
 use crate::record::batch::{BatchSummary, ValidatedBatches};
@@ -125,6 +126,16 @@ fn append(
     let max_bytes = config.max_message_bytes();
     let records = single_batch(records, version)?;
     let validated = record::validate_batches(&records, max_bytes).map_err(record_error)?;
+    // Transactions are not served, so no producer has one open: Kafka's answer to a
+    // transactional batch outside a transaction.
+    if validated.batches.iter().any(|b| {
+        records.get(b.position..).and_then(|bytes| BatchHeader::parse(bytes).ok()).is_some_and(|h| h.is_transactional())
+    }) {
+        return Err((
+            errors::INVALID_TXN_STATE,
+            Some("Transactional records are not supported by this broker; transactions are not served".into()),
+        ));
+    }
     let now = now_ms();
     if config.is_compacted() {
         for batch in &validated.batches {
@@ -184,6 +195,13 @@ fn append(
         }
         result.map_err(|e| match e {
             LogError::Record(r) => record_error(r),
+            LogError::Producer(p) => {
+                let code = match p {
+                    ProducerStateError::InvalidProducerEpoch { .. } => errors::INVALID_PRODUCER_EPOCH,
+                    ProducerStateError::OutOfOrderSequence { .. } => errors::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                };
+                (code, Some(p.to_string()))
+            }
             other => {
                 tracing::error!(topic = %topic.name, partition = log.partition(), error = %other, "append failed");
                 (errors::KAFKA_STORAGE_ERROR, Some(other.to_string()))

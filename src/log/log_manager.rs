@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -25,6 +25,8 @@ pub const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const DELETE_DIR_SUFFIX: &str = "-delete";
 /// `log.flush.offset.checkpoint.interval.ms`.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(60);
+/// How often idle producers are looked for (`producer.id.expiration.ms`).
+const PRODUCER_EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How often the flusher looks for logs whose `flush.ms` has passed.
 const FLUSH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a durability waiter waits before asking again (covers a failed fsync).
@@ -38,6 +40,8 @@ struct Shared {
     logs: RwLock<LogMap>,
     checkpoint: Mutex<RecoveryPointCheckpoint>,
     start_checkpoint: Mutex<OffsetCheckpoint>,
+    /// `producer.id.expiration.ms`.
+    producer_id_expiration_ms: AtomicI64,
 }
 
 impl Shared {
@@ -192,6 +196,7 @@ impl LogManager {
             logs: RwLock::new(logs),
             checkpoint: Mutex::new(checkpoint),
             start_checkpoint: Mutex::new(start_checkpoint),
+            producer_id_expiration_ms: AtomicI64::new(86_400_000),
         });
         if recover {
             // Recovered logs were fsynced up to their end; record that before anything else.
@@ -205,6 +210,7 @@ impl LogManager {
 
         let thread_shared = shared.clone();
         let mut last_checkpoint = Instant::now();
+        let mut last_expiry = Instant::now();
         let flusher = Flusher::start(FLUSH_CHECK_INTERVAL, move || {
             let now = now_ms();
             for log in thread_shared.all_logs() {
@@ -212,6 +218,16 @@ impl LogManager {
                     && let Err(e) = log.flush()
                 {
                     tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "scheduled flush failed");
+                }
+            }
+            if last_expiry.elapsed() >= PRODUCER_EXPIRY_INTERVAL {
+                last_expiry = Instant::now();
+                let expiration = thread_shared.producer_id_expiration_ms.load(Ordering::Relaxed);
+                for log in thread_shared.all_logs() {
+                    let expired = log.expire_producers(now, expiration);
+                    if expired > 0 {
+                        tracing::debug!(topic = log.topic(), partition = log.partition(), expired, "expired idle producers");
+                    }
                 }
             }
             if last_checkpoint.elapsed() >= CHECKPOINT_INTERVAL {
@@ -237,6 +253,11 @@ impl LogManager {
             cleaner: Arc::new(LogCleaner::open(data_dir)),
             background: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Sets `producer.id.expiration.ms`: how long partitions remember an idle producer.
+    pub fn set_producer_id_expiration_ms(&self, ms: i64) {
+        self.shared.producer_id_expiration_ms.store(ms.max(1), Ordering::Relaxed);
     }
 
     pub fn data_dir(&self) -> &Path {

@@ -11,6 +11,7 @@
 //!     00000000000000000000.log           record batches, byte-for-byte as produced (offsets patched)
 //!     00000000000000000000.index         OffsetIndex: sparse offset -> file position
 //!     00000000000000000000.timeindex     TimeIndex: sparse max timestamp -> offset
+//!     00000000000000000000.snapshot      producer state as of that offset (ProducerStateManager)
 //! ```
 //!
 //! [`LogManager`] owns every [`PartitionLog`]; a partition log is a list of [`LogSegment`]s of
@@ -31,6 +32,7 @@ mod index_file;
 pub mod log_manager;
 pub mod offset_index;
 pub mod partition_log;
+pub mod producer_state;
 pub mod recovery;
 pub mod retention;
 pub mod segment;
@@ -189,6 +191,8 @@ pub enum LogError {
     Io(std::io::Error),
     /// The log (or the whole manager) has been closed; it accepts no more writes.
     Closed,
+    /// An idempotent producer's batch broke the sequence or epoch rules.
+    Producer(producer_state::ProducerStateError),
 }
 
 impl fmt::Display for LogError {
@@ -205,6 +209,7 @@ impl fmt::Display for LogError {
             LogError::Record(e) => write!(f, "{e}"),
             LogError::Io(e) => write!(f, "log I/O error: {e}"),
             LogError::Closed => f.write_str("log is closed"),
+            LogError::Producer(e) => write!(f, "{e}"),
         }
     }
 }
@@ -239,6 +244,9 @@ pub struct AppendInfo {
     /// The broker timestamp stamped on the batches, or -1 when the topic uses CreateTime.
     pub log_append_time: i64,
     pub log_start_offset: i64,
+    /// The batch repeated one already in the log (an idempotent producer's retry): nothing was
+    /// written and the offsets are the original batch's.
+    pub duplicate: bool,
     /// `flush.messages`/`flush.ms` say this log should be fsynced now (see
     /// [`LogManager::maybe_schedule_flush`]).
     pub flush_due: bool,

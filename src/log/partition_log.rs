@@ -15,6 +15,10 @@ use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
 
+use super::producer_state::{
+    self, BatchMetadata, ProducerCheck, ProducerStateManager, load_latest_snapshot,
+    remove_snapshots, write_snapshot,
+};
 use super::recovery::scan_batches;
 use super::segment::{
     BatchMeta, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LoadMode, LogSegment,
@@ -54,6 +58,9 @@ pub struct PartitionLog {
     last_flush_ms: AtomicI64,
     /// Largest batch max timestamp in the log and the last offset of the first batch that had it.
     max_timestamp: Mutex<(i64, i64)>,
+    /// Idempotent producers' sequence state. Changed only under the writer lock (expiry aside);
+    /// never locked while waiting for the writer lock.
+    producers: Mutex<ProducerStateManager>,
     end_tx: watch::Sender<i64>,
     durable_tx: watch::Sender<i64>,
 }
@@ -270,6 +277,8 @@ impl PartitionLog {
         let log_end = active.next_offset().unwrap_or(active.base_offset());
         let log_start = segments.first().map_or(0, |s| s.base_offset());
         let max_timestamp = log_max_timestamp(&segments);
+        dir_dirty |= remove_snapshots(dir, |o| o > log_end || o < log_start)?;
+        let producers = rebuild_producer_state(dir, &segments, log_end)?;
 
         let log = PartitionLog {
             topic: topic.to_string(),
@@ -292,6 +301,7 @@ impl PartitionLog {
             closed: AtomicBool::new(false),
             last_flush_ms: AtomicI64::new(now),
             max_timestamp: Mutex::new(max_timestamp),
+            producers: Mutex::new(producers),
             end_tx: watch::Sender::new(log_end),
             durable_tx: watch::Sender::new(if recover { 0 } else { log_end }),
         };
@@ -367,6 +377,9 @@ impl PartitionLog {
         let mut next = base_offset;
         let mut pos = 0usize;
         let mut append_max_timestamp = -1i64;
+        // Producer batches of this append, recorded in the producer state once written.
+        let mut produced: Vec<(i64, i16, BatchMetadata)> = Vec::new();
+        let producers = self.producers.lock();
         while pos < records.len() {
             let header = BatchHeader::parse(&records[pos..])?;
             let size = header.total_size();
@@ -379,6 +392,23 @@ impl PartitionLog {
             }
             if header.last_offset_delta < 0 {
                 return Err(RecordError::InvalidRecord("negative last offset delta".into()).into());
+            }
+            let check = producers.check(&header, &produced).map_err(LogError::Producer)?;
+            if let ProducerCheck::Duplicate(original) = check {
+                if pos != 0 || size != records.len() {
+                    return Err(RecordError::InvalidRecord(
+                        "a batch repeating one already written must be appended alone".into(),
+                    )
+                    .into());
+                }
+                return Ok(AppendInfo {
+                    base_offset: original.first_offset,
+                    last_offset: original.last_offset,
+                    log_append_time: -1,
+                    log_start_offset: self.log_start_offset(),
+                    duplicate: true,
+                    flush_due: false,
+                });
             }
             let batch = &mut records[pos..pos + size];
             set_base_offset(batch, next);
@@ -398,6 +428,19 @@ impl PartitionLog {
                 last_offset,
                 max_timestamp,
             });
+            if check == ProducerCheck::Append {
+                produced.push((
+                    header.producer_id,
+                    header.producer_epoch,
+                    BatchMetadata {
+                        first_seq: header.base_sequence,
+                        last_seq: producer_state::last_seq_of(header.base_sequence, header.last_offset_delta),
+                        first_offset: next,
+                        last_offset,
+                        timestamp: max_timestamp,
+                    },
+                ));
+            }
             append_max_timestamp = append_max_timestamp.max(max_timestamp);
             next = last_offset
                 .checked_add(1)
@@ -405,6 +448,7 @@ impl PartitionLog {
             pos += size;
         }
         let last_offset = next - 1;
+        drop(producers);
 
         let config = self.config.read().clone();
         let mut active = self.segments.read().last().cloned().ok_or(LogError::Closed)?;
@@ -412,6 +456,12 @@ impl PartitionLog {
             active = self.roll(&active, base_offset, &config, now_ms)?;
         }
         active.append(records, &metas, config.index_interval_bytes)?;
+        if !produced.is_empty() {
+            let mut producers = self.producers.lock();
+            for (producer_id, epoch, batch) in produced {
+                producers.record(producer_id, epoch, batch);
+            }
+        }
 
         {
             let mut max = self.max_timestamp.lock();
@@ -430,6 +480,7 @@ impl PartitionLog {
             last_offset,
             log_append_time: if log_append_time { now_ms } else { -1 },
             log_start_offset: self.log_start_offset(),
+            duplicate: false,
             flush_due: self.flush_due(now_ms),
         })
     }
@@ -443,6 +494,11 @@ impl PartitionLog {
         now_ms: i64,
     ) -> Result<Arc<LogSegment>, LogError> {
         old.seal()?;
+        // The producer state as of the new segment's base, so a restart scans from there. Not
+        // fsynced: a torn snapshot fails its CRC and an older one (or a longer scan) is used.
+        if let Err(e) = write_snapshot(&self.dir, base_offset, &self.producers.lock(), false) {
+            tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "could not write a producer state snapshot");
+        }
         let segment = Arc::new(LogSegment::create(&self.dir, base_offset, config, now_ms)?);
         let mut list = self.segments.write();
         let mut next: Vec<Arc<LogSegment>> = list.as_ref().clone();
@@ -703,6 +759,9 @@ impl PartitionLog {
         *self.segments.write() = Arc::new(kept);
         let start = self.log_start_offset.fetch_max(first, Ordering::SeqCst).max(first);
         self.dir_dirty.store(true, Ordering::SeqCst);
+        if let Err(e) = remove_snapshots(&self.dir, |o| o < first) {
+            tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "could not remove old producer state snapshots");
+        }
         let mut renamed = Vec::new();
         for victim in victims {
             match victim.rename_to_deleted() {
@@ -921,6 +980,8 @@ impl PartitionLog {
         };
         tracing::info!(topic = %self.topic, partition = self.partition, from = log_end, to = new_end, "truncated log");
         *self.max_timestamp.lock() = log_max_timestamp(&kept);
+        remove_snapshots(&self.dir, |o| o > new_end)?;
+        *self.producers.lock() = rebuild_producer_state(&self.dir, &kept, new_end)?;
         *self.segments.write() = Arc::new(kept);
         self.log_end_offset.store(new_end, Ordering::SeqCst);
         self.dir_dirty.store(true, Ordering::SeqCst);
@@ -944,6 +1005,8 @@ impl PartitionLog {
             return Ok(());
         }
         let _flush = self.flush_lock.lock();
+        write_snapshot(&self.dir, self.log_end_offset(), &self.producers.lock(), true)?;
+        self.dir_dirty.store(true, Ordering::SeqCst);
         self.flush_locked()?;
         if let Some(active) = self.segments.read().last() {
             active.seal()?;
@@ -952,6 +1015,49 @@ impl PartitionLog {
         self.closed.store(true, Ordering::Release);
         Ok(())
     }
+}
+
+impl PartitionLog {
+    /// Forgets producers idle longer than `expiration_ms` (`producer.id.expiration.ms`).
+    pub fn expire_producers(&self, now_ms: i64, expiration_ms: i64) -> usize {
+        self.producers.lock().expire(now_ms, expiration_ms)
+    }
+
+    /// How many producers this partition tracks.
+    pub fn producer_count(&self) -> usize {
+        self.producers.lock().len()
+    }
+}
+
+/// The producer state at `log_end`: the newest snapshot at or below it, then the headers of
+/// the batches after the snapshot (or of the whole log when there is none).
+fn rebuild_producer_state(
+    dir: &Path,
+    segments: &[Arc<LogSegment>],
+    log_end: i64,
+) -> Result<ProducerStateManager, LogError> {
+    let (from, mut state) = load_latest_snapshot(dir, log_end)?.unwrap_or((i64::MIN, ProducerStateManager::new()));
+    if from >= log_end {
+        return Ok(state);
+    }
+    let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
+    for segment in segments.iter().skip(first) {
+        let mut done = false;
+        segment.find_batch(0, segment.size(), |h| {
+            if h.base_offset >= log_end {
+                done = true;
+                return true;
+            }
+            if h.last_offset() >= from {
+                state.update(h, h.base_offset, h.last_offset(), h.max_timestamp);
+            }
+            false
+        })?;
+        if done {
+            break;
+        }
+    }
+    Ok(state)
 }
 
 fn remove_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {
@@ -967,6 +1073,7 @@ fn remove_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::producer_state::ProducerStateError;
     use crate::log::test_util::{batch, sized_batch};
     use crate::record::batch::validate_batches;
     use crate::record::{Compression, RecordBatchBuilder};
@@ -1253,6 +1360,102 @@ mod tests {
         assert_eq!(log.offset_for_timestamp(160).unwrap(), None);
     }
 
+    fn producer_batch(pid: i64, epoch: i16, seq: i32, n: usize, size: usize) -> Vec<u8> {
+        let value = vec![b'p'; size / n.max(1)];
+        let mut b = RecordBatchBuilder::new(Compression::None).producer(pid, epoch, seq);
+        for i in 0..n {
+            b.append(i as i64, None, Some(&value), &[]);
+        }
+        b.build()
+    }
+
+    #[test]
+    fn idempotent_appends_dedupe_and_fence() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), LogConfig::default());
+        log.append(&mut batch(2, 0), 0, false).unwrap();
+        let first = log.append(&mut producer_batch(9, 0, 0, 3, 30), 0, false).unwrap();
+        assert_eq!((first.base_offset, first.last_offset, first.duplicate), (2, 4, false));
+        log.append(&mut producer_batch(9, 0, 3, 2, 30), 0, false).unwrap();
+        // The retry is answered with the original offsets and not written again.
+        let again = log.append(&mut producer_batch(9, 0, 0, 3, 30), 0, false).unwrap();
+        assert_eq!((again.base_offset, again.last_offset, again.duplicate), (2, 4, true));
+        assert_eq!(log.log_end_offset(), 7);
+        assert_eq!(read_all(&log).len(), 3);
+        // A gap in the sequence.
+        let err = log.append(&mut producer_batch(9, 0, 6, 1, 30), 0, false).unwrap_err();
+        assert!(matches!(err, LogError::Producer(ProducerStateError::OutOfOrderSequence { .. })), "{err}");
+        // A bumped epoch restarts at 0, after which the old epoch is fenced.
+        assert!(log.append(&mut producer_batch(9, 1, 5, 1, 30), 0, false).is_err());
+        log.append(&mut producer_batch(9, 1, 0, 1, 30), 0, false).unwrap();
+        let err = log.append(&mut producer_batch(9, 0, 5, 1, 30), 0, false).unwrap_err();
+        assert!(matches!(err, LogError::Producer(ProducerStateError::InvalidProducerEpoch { .. })), "{err}");
+        assert_eq!(log.log_end_offset(), 8);
+        // Two batches of one producer in one append are checked against each other.
+        let mut two = producer_batch(9, 1, 1, 1, 30);
+        two.extend_from_slice(&producer_batch(9, 1, 3, 1, 30));
+        assert!(log.append(&mut two, 0, false).is_err());
+        let mut two = producer_batch(9, 1, 1, 1, 30);
+        two.extend_from_slice(&producer_batch(9, 1, 2, 1, 30));
+        assert_eq!(log.append(&mut two, 0, false).unwrap().last_offset, 9);
+        assert_eq!(log.log_end_offset(), 10);
+        assert_eq!(log.expire_producers(now_ms(), 1000), 1);
+        // Expired: the producer may continue from any sequence.
+        log.append(&mut producer_batch(9, 1, 77, 1, 30), 0, false).unwrap();
+    }
+
+    #[test]
+    fn producer_state_survives_reopen_from_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        let mut seqs = [0i32; 3];
+        for i in 0..40 {
+            let pid = (i % 3) as i64;
+            log.append(&mut producer_batch(pid, 0, seqs[i % 3], 2, 400), 0, false).unwrap();
+            seqs[i % 3] += 2;
+        }
+        assert!(log.segment_count() > 3);
+        let snapshots = producer_state::list_snapshots(log.dir()).unwrap();
+        assert_eq!(snapshots, log.segment_base_offsets()[1..].to_vec(), "one snapshot per roll");
+        let end = log.log_end_offset();
+        let state = log.producers.lock().clone();
+        log.close().unwrap();
+        drop(log);
+        assert!(producer_state::snapshot_path(&dir.path().join("t-0"), end).exists());
+
+        // Clean reopen: from the snapshot at the log end.
+        let log = open(dir.path(), small_config());
+        assert_eq!(*log.producers.lock(), state);
+        // A retry of the last batch is still recognised; the next sequence is accepted.
+        let dup = log.append(&mut producer_batch(0, 0, seqs[0] - 2, 2, 400), 0, false).unwrap();
+        assert!(dup.duplicate);
+        log.append(&mut producer_batch(0, 0, seqs[0], 2, 400), 0, false).unwrap();
+        seqs[0] += 2;
+        let state = log.producers.lock().clone();
+        drop(log); // unclean: no snapshot at the end
+
+        // Unclean reopen: the newest snapshot plus a scan of what follows it.
+        let log = PartitionLog::open(&dir.path().join("t-0"), "t", 0, small_config(), 0, true).unwrap();
+        assert_eq!(*log.producers.lock(), state);
+        assert!(log.append(&mut producer_batch(0, 0, seqs[0] + 4, 2, 400), 0, false).is_err());
+        drop(log);
+
+        // Every snapshot gone (or unreadable): a full scan gives the same state.
+        let pdir = dir.path().join("t-0");
+        for offset in producer_state::list_snapshots(&pdir).unwrap() {
+            fs::write(producer_state::snapshot_path(&pdir, offset), b"torn").unwrap();
+        }
+        let log = PartitionLog::open(&pdir, "t", 0, small_config(), 0, true).unwrap();
+        assert_eq!(*log.producers.lock(), state);
+
+        // Truncation forgets the batches cut away.
+        let bases = log.segment_base_offsets();
+        log.truncate_to(bases[1]).unwrap();
+        let last = log.producers.lock().entry(0).unwrap().batches.back().copied().unwrap();
+        assert!(last.last_offset < bases[1]);
+        assert!(producer_state::list_snapshots(&pdir).unwrap().iter().all(|&o| o <= bases[1]));
+    }
+
     #[test]
     fn truncate_to() {
         let dir = tempfile::tempdir().unwrap();
@@ -1272,6 +1475,7 @@ mod tests {
         let files: Vec<_> = fs::read_dir(log.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name())
+            .filter(|n| !n.to_string_lossy().ends_with(".snapshot"))
             .collect();
         assert_eq!(
             files.len(),

@@ -192,7 +192,11 @@ mod tests {
         assert!(queue.len() > 0);
         queue.remove_due(now);
         assert!(!files(&log).iter().any(|f| f.ends_with(".deleted")));
-        assert_eq!(files(&log).len(), 3 * log.segment_count());
+        let (snapshots, segment_files): (Vec<_>, Vec<_>) = files(&log).into_iter().partition(|f| f.ends_with(".snapshot"));
+        assert_eq!(segment_files.len(), 3 * log.segment_count());
+        // Producer state snapshots below the first segment go with the segments.
+        let first = format!("{:020}.snapshot", log.segment_base_offsets()[0]);
+        assert!(snapshots.iter().all(|f| f.as_str() >= first.as_str()), "{snapshots:?}");
 
         // A tiny limit still never takes the active segment.
         log.update_config(LogConfig {

@@ -1,9 +1,12 @@
 //! What the broker knows about its topics and itself: the topic registry, persisted in a
-//! metadata log, and the cluster identity kept in `meta.properties`.
+//! metadata log, the cluster identity kept in `meta.properties`, and the
+//! producer id allocator.
 
 pub mod cluster;
 pub mod metadata_log;
+pub mod producer_ids;
 pub mod topics;
 
 pub use cluster::ClusterIdentity;
+pub use producer_ids::ProducerIdManager;
 pub use topics::{NewTopic, Topic, TopicError, TopicRegistry};
