@@ -229,11 +229,13 @@ fn three_consumers_split_six_partitions_and_read_everything_once() {
 // A consumer in a child process, for crashes: SIGKILL leaves no chance to send LeaveGroup.
 // ------------------------------------------------------------------------------------------
 
-/// Not a test of its own: with [`CHILD_ENV`] set (`bootstrap|group|topic`) this runs a group
-/// consumer that commits every record and reports on stdout, until it is killed.
+/// Not a test of its own, so ignored in normal runs: the crash test starts it with `--ignored`
+/// and [`CHILD_ENV`] set (`bootstrap|group|topic`); it runs a group consumer that commits every
+/// record and reports on stdout, until it is killed.
 #[test]
+#[ignore = "the child process of a_member_killed_without_leaving_loses_its_partitions_after_its_session_timeout"]
 fn child_consumer_process() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else { return };
+    let spec = std::env::var(CHILD_ENV).unwrap_or_else(|_| panic!("{CHILD_ENV} must be set; this runs as a child of the crash test"));
     let mut parts = spec.split('|');
     let (Some(bootstrap), Some(group), Some(topic)) = (parts.next(), parts.next(), parts.next()) else {
         panic!("{CHILD_ENV} must be bootstrap|group|topic, got {spec:?}");
@@ -275,7 +277,7 @@ impl ChildConsumer {
         use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe().expect("test binary path");
         let mut cmd = Command::new(exe);
-        cmd.args(["child_consumer_process", "--exact", "--nocapture", "--test-threads", "1"])
+        cmd.args(["child_consumer_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
             .env(CHILD_ENV, format!("{bootstrap}|{group}|{topic}"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
