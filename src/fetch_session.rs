@@ -46,6 +46,10 @@ struct Session {
     last_used: Instant,
 }
 
+/// What a response told the client of one partition: the partition, whether it carried
+/// records, and (high watermark, last stable offset, log start offset, error code).
+pub type SentPartition = (PartitionKey, bool, (i64, i64, i64, i16));
+
 /// How one Fetch request relates to the session cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FetchContext {
@@ -130,7 +134,7 @@ impl FetchSessionCache {
 
     /// Records what a response told the client, and says which partitions an incremental
     /// response must carry: those with records, an error, or moved watermarks.
-    pub fn finish(&self, context: FetchContext, results: &[(PartitionKey, bool, (i64, i64, i64, i16))]) -> Vec<bool> {
+    pub fn finish(&self, context: FetchContext, results: &[SentPartition]) -> Vec<bool> {
         let session_id = match context {
             FetchContext::Sessionless => return vec![true; results.len()],
             FetchContext::Full { session_id } | FetchContext::Incremental { session_id } => session_id,

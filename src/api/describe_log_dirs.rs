@@ -18,10 +18,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeLogDirsRequest) -> Describ
         .map(|ts| ts.into_iter().map(|t| (t.topic.to_string(), t.partitions)).collect());
     let mut topics: BTreeMap<String, Vec<DescribeLogDirsPartition>> = BTreeMap::new();
     for log in api.logs.partitions() {
-        if let Some(w) = &wanted {
-            if !w.get(log.topic()).is_some_and(|ps| ps.contains(&log.partition())) {
-                continue;
-            }
+        if let Some(w) = &wanted
+            && !w.get(log.topic()).is_some_and(|ps| ps.contains(&log.partition()))
+        {
+            continue;
         }
         topics.entry(log.topic().to_string()).or_default().push(
             DescribeLogDirsPartition::default()

@@ -126,10 +126,10 @@ impl IndexFile {
         // A preallocated index left by a crash reads as millions of entries; writing zeros over
         // all of them would fault in and dirty every page. Punching a hole frees the range
         // instead, which reads back as zeros through the mapping too.
-        if to - from < PUNCH_HOLE_MIN_BYTES || !punch_hole(&self.file, from as u64, (to - from) as u64) {
-            if let Some(bytes) = self.mmap.as_mut().and_then(|m| m.get_mut(from..to)) {
-                bytes.fill(0);
-            }
+        if (to - from < PUNCH_HOLE_MIN_BYTES || !punch_hole(&self.file, from as u64, (to - from) as u64))
+            && let Some(bytes) = self.mmap.as_mut().and_then(|m| m.get_mut(from..to))
+        {
+            bytes.fill(0);
         }
         self.entries = n;
     }
