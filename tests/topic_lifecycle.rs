@@ -622,7 +622,8 @@ fn retention_by_size_removes_old_segments_while_a_consumer_reads() {
         1,
         "OFFSET_OUT_OF_RANGE below the log start"
     );
-    assert_eq!(raw_fetch_error(broker.addr(), "sized", low), 0);
+    // Retention may still be moving the log start past `low`; the newest record stays.
+    assert_eq!(raw_fetch_error(broker.addr(), "sized", high - 1), 0);
     wait_for(
         Duration::from_secs(10),
         ".deleted files removed after file.delete.delay.ms",
