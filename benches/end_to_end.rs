@@ -22,9 +22,7 @@ use common::*;
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+        Ok(v) => v.parse().unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
         Err(_) => default,
     }
 }
@@ -159,14 +157,7 @@ fn main() {
 
     // Throughput: keep up to WINDOW records outstanding, as a busy application would.
     let window = env_usize("RIVULET_BENCH_WINDOW", 10_000);
-    let run = produce_phase(
-        &bootstrap,
-        topic,
-        partitions,
-        &payload,
-        records,
-        Pacing::Window(window),
-    );
+    let run = produce_phase(&bootstrap, topic, partitions, &payload, records, Pacing::Window(window));
     let bytes = (run.delivered * (record_bytes + 8)) as f64;
     println!(
         "produce: {:.1} MB/s ({} rec/s), p50 {:.1} ms, p99 {:.1} ms  [window {} records]",
@@ -209,8 +200,7 @@ fn main() {
     );
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
     }
     let start = Instant::now();
     consumer.assign(&tpl).expect("assign");

@@ -58,11 +58,16 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             .context("cannot read the producer id block")?
     };
 
-    let listener = TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
     let advertised = match advertised_cfg {
         Some((host, port)) => Advertised { host, port },
-        None => Advertised { host: advertise_host(bound), port: bound.port() },
+        None => Advertised {
+            host: advertise_host(bound),
+            port: bound.port(),
+        },
     };
     let api = Arc::new(ApiHandler {
         config: config.clone(),
@@ -80,7 +85,13 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(
-        Listener { listener, api, limits, max_connections: config.max_connections() }.run(stop_rx),
+        Listener {
+            listener,
+            api,
+            limits,
+            max_connections: config.max_connections(),
+        }
+        .run(stop_rx),
     );
     tracing::info!(
         cluster_id = %identity.cluster_id,
@@ -109,18 +120,25 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
 type Storage = (DirLock, ClusterIdentity, Arc<TopicRegistry>, Arc<LogManager>);
 
 fn open_storage(config: Arc<BrokerConfig>, data_dir: &std::path::Path, node_id: i32) -> anyhow::Result<Storage> {
-    let lock = DirLock::acquire(data_dir).with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
+    let lock =
+        DirLock::acquire(data_dir).with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
     let identity = ClusterIdentity::load_or_create(data_dir, node_id)
         .with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
     let topics = Arc::new(TopicRegistry::open(config, data_dir).context("cannot read the metadata log")?);
     let registry = topics.clone();
     let logs = LogManager::open(data_dir, move |topic| registry.topic_config(topic).log_config())
         .map_err(|e| anyhow::anyhow!("cannot open logs: {e}"))?;
-    topics.attach_logs(logs.clone()).map_err(|e| anyhow::anyhow!("cannot open topic partitions: {e}"))?;
+    topics
+        .attach_logs(logs.clone())
+        .map_err(|e| anyhow::anyhow!("cannot open topic partitions: {e}"))?;
     Ok((lock, identity, topics, logs))
 }
 
 /// A wildcard listener has no address clients can use; advertise the loopback name.
 fn advertise_host(bound: SocketAddr) -> String {
-    if bound.ip().is_unspecified() { "localhost".to_string() } else { bound.ip().to_string() }
+    if bound.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        bound.ip().to_string()
+    }
 }

@@ -59,16 +59,25 @@ const fn def(
     validator: Validator,
     doc: &'static str,
 ) -> ConfigDef {
-    ConfigDef { name, ty, default, validator, effective: true, doc }
+    ConfigDef {
+        name,
+        ty,
+        default,
+        validator,
+        effective: true,
+        doc,
+    }
 }
 
-const fn inert(
-    name: &'static str,
-    ty: ConfigType,
-    default: Option<&'static str>,
-    doc: &'static str,
-) -> ConfigDef {
-    ConfigDef { name, ty, default, validator: Validator::Any, effective: false, doc }
+const fn inert(name: &'static str, ty: ConfigType, default: Option<&'static str>, doc: &'static str) -> ConfigDef {
+    ConfigDef {
+        name,
+        ty,
+        default,
+        validator: Validator::Any,
+        effective: false,
+        doc,
+    }
 }
 
 use ConfigType as T;
@@ -83,80 +92,500 @@ const TIMESTAMP_TYPES: &[&str] = &["CreateTime", "LogAppendTime"];
 /// Broker keys. Topic-level keys that have a broker-wide default are listed in
 /// [`TOPIC_CONFIGS`] together with the broker key they inherit from.
 pub static BROKER_CONFIGS: &[ConfigDef] = &[
-    def("node.id", T::Int, Some("1"), V::AtLeast(0), "The id of this broker in Metadata responses."),
-    def("broker.id", T::Int, Some("-1"), V::AtLeast(-1), "Alias of node.id; used when set and node.id is not."),
-    def("listeners", T::String, Some("PLAINTEXT://127.0.0.1:9092"), V::Any, "Address to listen on (`--listen`)."),
-    def("advertised.listeners", T::String, None, V::Any, "Address given to clients in Metadata (`--advertise`); defaults to the listen address."),
-    def("log.dirs", T::String, Some("./data"), V::Any, "Data directory (`--data-dir`)."),
-    def("log.dir", T::String, Some("./data"), V::Any, "Data directory when log.dirs is not set."),
-    def("auto.create.topics.enable", T::Boolean, Some("true"), V::Any, "Create a topic on first produce or metadata request for it."),
-    def("num.partitions", T::Int, Some("1"), V::AtLeast(1), "Partitions of auto-created topics and of CreateTopics with -1."),
-    def("default.replication.factor", T::Int, Some("1"), V::Between(1, 1), "Replication factor of auto-created topics; only 1 exists on one node."),
-    def("delete.topic.enable", T::Boolean, Some("true"), V::Any, "Allow DeleteTopics."),
-    def("message.max.bytes", T::Int, Some("1048588"), V::AtLeast(0), "Largest record batch accepted (topic: max.message.bytes)."),
-    def("socket.request.max.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Largest request frame; larger frames close the connection."),
-    def("max.connections", T::Int, Some(INT_MAX), V::AtLeast(0), "Connections accepted at once; further ones wait."),
-    def("connections.max.idle.ms", T::Long, Some("600000"), V::AtLeast(1), "Idle connections are closed after this long."),
-    def("log.segment.bytes", T::Int, Some("1073741824"), V::AtLeast(14), "Size at which a segment rolls (topic: segment.bytes)."),
-    def("log.roll.ms", T::Long, None, V::AtLeast(1), "Age at which a segment rolls (topic: segment.ms)."),
-    def("log.roll.hours", T::Int, Some("168"), V::AtLeast(1), "log.roll.ms in hours when that is not set."),
-    def("log.roll.jitter.ms", T::Long, None, V::AtLeast(0), "Topic: segment.jitter.ms."),
-    def("log.roll.jitter.hours", T::Int, Some("0"), V::AtLeast(0), "log.roll.jitter.ms in hours."),
-    def("log.index.size.max.bytes", T::Int, Some("10485760"), V::AtLeast(4), "Size of a segment's offset index (topic: segment.index.bytes)."),
-    def("log.index.interval.bytes", T::Int, Some("4096"), V::AtLeast(0), "Bytes between index entries (topic: index.interval.bytes)."),
-    def("log.flush.interval.messages", T::Long, Some(LONG_MAX), V::AtLeast(1), "fsync after this many messages (topic: flush.messages)."),
-    def("log.flush.interval.ms", T::Long, None, V::AtLeast(0), "fsync after this long (topic: flush.ms)."),
-    def("log.flush.scheduler.interval.ms", T::Long, Some(LONG_MAX), V::AtLeast(0), "log.flush.interval.ms when that is not set."),
-    def("log.flush.offset.checkpoint.interval.ms", T::Int, Some("60000"), V::AtLeast(0), "How often the recovery point is checkpointed."),
-    def("log.retention.ms", T::Long, None, V::AtLeast(-1), "Topic: retention.ms."),
-    def("log.retention.minutes", T::Int, None, V::AtLeast(-1), "log.retention.ms in minutes."),
-    def("log.retention.hours", T::Int, Some("168"), V::AtLeast(-1), "log.retention.ms in hours."),
-    def("log.retention.bytes", T::Long, Some("-1"), V::AtLeast(-1), "Topic: retention.bytes."),
-    def("log.retention.check.interval.ms", T::Long, Some("300000"), V::AtLeast(1), "How often retention runs."),
-    def("log.segment.delete.delay.ms", T::Long, Some("60000"), V::AtLeast(0), "Topic: file.delete.delay.ms."),
-    def("log.cleanup.policy", T::List, Some("delete"), V::ListOf(CLEANUP_POLICIES), "Topic: cleanup.policy."),
-    def("log.cleaner.enable", T::Boolean, Some("true"), V::Any, "Run the log cleaner for compacted topics."),
-    def("log.cleaner.threads", T::Int, Some("1"), V::AtLeast(0), "Log cleaner threads."),
-    def("log.cleaner.dedupe.buffer.size", T::Long, Some("134217728"), V::AtLeast(0), "Memory for the cleaner's key map."),
-    def("log.cleaner.backoff.ms", T::Long, Some("15000"), V::AtLeast(0), "How long the cleaner sleeps when no log needs cleaning."),
-    def("log.cleaner.delete.retention.ms", T::Long, Some("86400000"), V::AtLeast(0), "Topic: delete.retention.ms."),
-    def("log.cleaner.min.cleanable.ratio", T::Double, Some("0.5"), V::DoubleBetween(0.0, 1.0), "Topic: min.cleanable.dirty.ratio."),
-    def("log.cleaner.min.compaction.lag.ms", T::Long, Some("0"), V::AtLeast(0), "Topic: min.compaction.lag.ms."),
-    def("log.cleaner.max.compaction.lag.ms", T::Long, Some(LONG_MAX), V::AtLeast(1), "Topic: max.compaction.lag.ms."),
-    def("log.message.timestamp.type", T::String, Some("CreateTime"), V::OneOf(TIMESTAMP_TYPES), "Topic: message.timestamp.type."),
-    def("log.message.timestamp.before.max.ms", T::Long, Some(LONG_MAX), V::AtLeast(0), "Topic: message.timestamp.before.max.ms."),
-    def("log.message.timestamp.after.max.ms", T::Long, Some("3600000"), V::AtLeast(0), "Topic: message.timestamp.after.max.ms."),
-    def("log.preallocate", T::Boolean, Some("false"), V::Any, "Topic: preallocate."),
-    def("compression.type", T::String, Some("producer"), V::OneOf(COMPRESSION_TYPES), "Topic: compression.type."),
-    def("compression.gzip.level", T::Int, Some("-1"), V::MinusOneOr(1, 9), "Topic: compression.gzip.level."),
-    def("compression.lz4.level", T::Int, Some("9"), V::Between(1, 17), "Topic: compression.lz4.level."),
-    def("compression.zstd.level", T::Int, Some("3"), V::Between(-131072, 22), "Topic: compression.zstd.level."),
-    def("offsets.topic.num.partitions", T::Int, Some("50"), V::AtLeast(1), "Partitions of __consumer_offsets."),
-    def("offsets.topic.segment.bytes", T::Int, Some("104857600"), V::AtLeast(1), "Segment size of __consumer_offsets."),
-    def("offsets.retention.minutes", T::Int, Some("10080"), V::AtLeast(1), "Committed offsets of empty groups expire after this."),
-    def("offsets.retention.check.interval.ms", T::Long, Some("600000"), V::AtLeast(1), "How often expired offsets are removed."),
-    def("producer.id.expiration.ms", T::Int, Some("86400000"), V::AtLeast(1), "Partitions forget an idempotent producer idle this long."),
-    def("group.initial.rebalance.delay.ms", T::Int, Some("3000"), V::AtLeast(0), "Wait for more members before the first rebalance of a new group."),
-    def("group.min.session.timeout.ms", T::Int, Some("6000"), V::AtLeast(0), "Smallest session timeout a member may ask for."),
-    def("group.max.session.timeout.ms", T::Int, Some("1800000"), V::AtLeast(0), "Largest session timeout a member may ask for."),
-    def("group.max.size", T::Int, Some(INT_MAX), V::AtLeast(1), "Members a group may hold."),
-    def("transaction.state.log.num.partitions", T::Int, Some("50"), V::AtLeast(1), "Partitions of __transaction_state."),
-    def("transactional.id.expiration.ms", T::Int, Some("604800000"), V::AtLeast(1), "Idle transactional ids expire after this."),
-    def("transaction.max.timeout.ms", T::Int, Some("900000"), V::AtLeast(1), "Largest transaction timeout a producer may ask for."),
+    def(
+        "node.id",
+        T::Int,
+        Some("1"),
+        V::AtLeast(0),
+        "The id of this broker in Metadata responses.",
+    ),
+    def(
+        "broker.id",
+        T::Int,
+        Some("-1"),
+        V::AtLeast(-1),
+        "Alias of node.id; used when set and node.id is not.",
+    ),
+    def(
+        "listeners",
+        T::String,
+        Some("PLAINTEXT://127.0.0.1:9092"),
+        V::Any,
+        "Address to listen on (`--listen`).",
+    ),
+    def(
+        "advertised.listeners",
+        T::String,
+        None,
+        V::Any,
+        "Address given to clients in Metadata (`--advertise`); defaults to the listen address.",
+    ),
+    def(
+        "log.dirs",
+        T::String,
+        Some("./data"),
+        V::Any,
+        "Data directory (`--data-dir`).",
+    ),
+    def(
+        "log.dir",
+        T::String,
+        Some("./data"),
+        V::Any,
+        "Data directory when log.dirs is not set.",
+    ),
+    def(
+        "auto.create.topics.enable",
+        T::Boolean,
+        Some("true"),
+        V::Any,
+        "Create a topic on first produce or metadata request for it.",
+    ),
+    def(
+        "num.partitions",
+        T::Int,
+        Some("1"),
+        V::AtLeast(1),
+        "Partitions of auto-created topics and of CreateTopics with -1.",
+    ),
+    def(
+        "default.replication.factor",
+        T::Int,
+        Some("1"),
+        V::Between(1, 1),
+        "Replication factor of auto-created topics; only 1 exists on one node.",
+    ),
+    def(
+        "delete.topic.enable",
+        T::Boolean,
+        Some("true"),
+        V::Any,
+        "Allow DeleteTopics.",
+    ),
+    def(
+        "message.max.bytes",
+        T::Int,
+        Some("1048588"),
+        V::AtLeast(0),
+        "Largest record batch accepted (topic: max.message.bytes).",
+    ),
+    def(
+        "socket.request.max.bytes",
+        T::Int,
+        Some("104857600"),
+        V::AtLeast(1),
+        "Largest request frame; larger frames close the connection.",
+    ),
+    def(
+        "max.connections",
+        T::Int,
+        Some(INT_MAX),
+        V::AtLeast(0),
+        "Connections accepted at once; further ones wait.",
+    ),
+    def(
+        "connections.max.idle.ms",
+        T::Long,
+        Some("600000"),
+        V::AtLeast(1),
+        "Idle connections are closed after this long.",
+    ),
+    def(
+        "log.segment.bytes",
+        T::Int,
+        Some("1073741824"),
+        V::AtLeast(14),
+        "Size at which a segment rolls (topic: segment.bytes).",
+    ),
+    def(
+        "log.roll.ms",
+        T::Long,
+        None,
+        V::AtLeast(1),
+        "Age at which a segment rolls (topic: segment.ms).",
+    ),
+    def(
+        "log.roll.hours",
+        T::Int,
+        Some("168"),
+        V::AtLeast(1),
+        "log.roll.ms in hours when that is not set.",
+    ),
+    def(
+        "log.roll.jitter.ms",
+        T::Long,
+        None,
+        V::AtLeast(0),
+        "Topic: segment.jitter.ms.",
+    ),
+    def(
+        "log.roll.jitter.hours",
+        T::Int,
+        Some("0"),
+        V::AtLeast(0),
+        "log.roll.jitter.ms in hours.",
+    ),
+    def(
+        "log.index.size.max.bytes",
+        T::Int,
+        Some("10485760"),
+        V::AtLeast(4),
+        "Size of a segment's offset index (topic: segment.index.bytes).",
+    ),
+    def(
+        "log.index.interval.bytes",
+        T::Int,
+        Some("4096"),
+        V::AtLeast(0),
+        "Bytes between index entries (topic: index.interval.bytes).",
+    ),
+    def(
+        "log.flush.interval.messages",
+        T::Long,
+        Some(LONG_MAX),
+        V::AtLeast(1),
+        "fsync after this many messages (topic: flush.messages).",
+    ),
+    def(
+        "log.flush.interval.ms",
+        T::Long,
+        None,
+        V::AtLeast(0),
+        "fsync after this long (topic: flush.ms).",
+    ),
+    def(
+        "log.flush.scheduler.interval.ms",
+        T::Long,
+        Some(LONG_MAX),
+        V::AtLeast(0),
+        "log.flush.interval.ms when that is not set.",
+    ),
+    def(
+        "log.flush.offset.checkpoint.interval.ms",
+        T::Int,
+        Some("60000"),
+        V::AtLeast(0),
+        "How often the recovery point is checkpointed.",
+    ),
+    def(
+        "log.retention.ms",
+        T::Long,
+        None,
+        V::AtLeast(-1),
+        "Topic: retention.ms.",
+    ),
+    def(
+        "log.retention.minutes",
+        T::Int,
+        None,
+        V::AtLeast(-1),
+        "log.retention.ms in minutes.",
+    ),
+    def(
+        "log.retention.hours",
+        T::Int,
+        Some("168"),
+        V::AtLeast(-1),
+        "log.retention.ms in hours.",
+    ),
+    def(
+        "log.retention.bytes",
+        T::Long,
+        Some("-1"),
+        V::AtLeast(-1),
+        "Topic: retention.bytes.",
+    ),
+    def(
+        "log.retention.check.interval.ms",
+        T::Long,
+        Some("300000"),
+        V::AtLeast(1),
+        "How often retention runs.",
+    ),
+    def(
+        "log.segment.delete.delay.ms",
+        T::Long,
+        Some("60000"),
+        V::AtLeast(0),
+        "Topic: file.delete.delay.ms.",
+    ),
+    def(
+        "log.cleanup.policy",
+        T::List,
+        Some("delete"),
+        V::ListOf(CLEANUP_POLICIES),
+        "Topic: cleanup.policy.",
+    ),
+    def(
+        "log.cleaner.enable",
+        T::Boolean,
+        Some("true"),
+        V::Any,
+        "Run the log cleaner for compacted topics.",
+    ),
+    def(
+        "log.cleaner.threads",
+        T::Int,
+        Some("1"),
+        V::AtLeast(0),
+        "Log cleaner threads.",
+    ),
+    def(
+        "log.cleaner.dedupe.buffer.size",
+        T::Long,
+        Some("134217728"),
+        V::AtLeast(0),
+        "Memory for the cleaner's key map.",
+    ),
+    def(
+        "log.cleaner.backoff.ms",
+        T::Long,
+        Some("15000"),
+        V::AtLeast(0),
+        "How long the cleaner sleeps when no log needs cleaning.",
+    ),
+    def(
+        "log.cleaner.delete.retention.ms",
+        T::Long,
+        Some("86400000"),
+        V::AtLeast(0),
+        "Topic: delete.retention.ms.",
+    ),
+    def(
+        "log.cleaner.min.cleanable.ratio",
+        T::Double,
+        Some("0.5"),
+        V::DoubleBetween(0.0, 1.0),
+        "Topic: min.cleanable.dirty.ratio.",
+    ),
+    def(
+        "log.cleaner.min.compaction.lag.ms",
+        T::Long,
+        Some("0"),
+        V::AtLeast(0),
+        "Topic: min.compaction.lag.ms.",
+    ),
+    def(
+        "log.cleaner.max.compaction.lag.ms",
+        T::Long,
+        Some(LONG_MAX),
+        V::AtLeast(1),
+        "Topic: max.compaction.lag.ms.",
+    ),
+    def(
+        "log.message.timestamp.type",
+        T::String,
+        Some("CreateTime"),
+        V::OneOf(TIMESTAMP_TYPES),
+        "Topic: message.timestamp.type.",
+    ),
+    def(
+        "log.message.timestamp.before.max.ms",
+        T::Long,
+        Some(LONG_MAX),
+        V::AtLeast(0),
+        "Topic: message.timestamp.before.max.ms.",
+    ),
+    def(
+        "log.message.timestamp.after.max.ms",
+        T::Long,
+        Some("3600000"),
+        V::AtLeast(0),
+        "Topic: message.timestamp.after.max.ms.",
+    ),
+    def(
+        "log.preallocate",
+        T::Boolean,
+        Some("false"),
+        V::Any,
+        "Topic: preallocate.",
+    ),
+    def(
+        "compression.type",
+        T::String,
+        Some("producer"),
+        V::OneOf(COMPRESSION_TYPES),
+        "Topic: compression.type.",
+    ),
+    def(
+        "compression.gzip.level",
+        T::Int,
+        Some("-1"),
+        V::MinusOneOr(1, 9),
+        "Topic: compression.gzip.level.",
+    ),
+    def(
+        "compression.lz4.level",
+        T::Int,
+        Some("9"),
+        V::Between(1, 17),
+        "Topic: compression.lz4.level.",
+    ),
+    def(
+        "compression.zstd.level",
+        T::Int,
+        Some("3"),
+        V::Between(-131072, 22),
+        "Topic: compression.zstd.level.",
+    ),
+    def(
+        "offsets.topic.num.partitions",
+        T::Int,
+        Some("50"),
+        V::AtLeast(1),
+        "Partitions of __consumer_offsets.",
+    ),
+    def(
+        "offsets.topic.segment.bytes",
+        T::Int,
+        Some("104857600"),
+        V::AtLeast(1),
+        "Segment size of __consumer_offsets.",
+    ),
+    def(
+        "offsets.retention.minutes",
+        T::Int,
+        Some("10080"),
+        V::AtLeast(1),
+        "Committed offsets of empty groups expire after this.",
+    ),
+    def(
+        "offsets.retention.check.interval.ms",
+        T::Long,
+        Some("600000"),
+        V::AtLeast(1),
+        "How often expired offsets are removed.",
+    ),
+    def(
+        "producer.id.expiration.ms",
+        T::Int,
+        Some("86400000"),
+        V::AtLeast(1),
+        "Partitions forget an idempotent producer idle this long.",
+    ),
+    def(
+        "group.initial.rebalance.delay.ms",
+        T::Int,
+        Some("3000"),
+        V::AtLeast(0),
+        "Wait for more members before the first rebalance of a new group.",
+    ),
+    def(
+        "group.min.session.timeout.ms",
+        T::Int,
+        Some("6000"),
+        V::AtLeast(0),
+        "Smallest session timeout a member may ask for.",
+    ),
+    def(
+        "group.max.session.timeout.ms",
+        T::Int,
+        Some("1800000"),
+        V::AtLeast(0),
+        "Largest session timeout a member may ask for.",
+    ),
+    def(
+        "group.max.size",
+        T::Int,
+        Some(INT_MAX),
+        V::AtLeast(1),
+        "Members a group may hold.",
+    ),
+    def(
+        "transaction.state.log.num.partitions",
+        T::Int,
+        Some("50"),
+        V::AtLeast(1),
+        "Partitions of __transaction_state.",
+    ),
+    def(
+        "transactional.id.expiration.ms",
+        T::Int,
+        Some("604800000"),
+        V::AtLeast(1),
+        "Idle transactional ids expire after this.",
+    ),
+    def(
+        "transaction.max.timeout.ms",
+        T::Int,
+        Some("900000"),
+        V::AtLeast(1),
+        "Largest transaction timeout a producer may ask for.",
+    ),
     inert("min.insync.replicas", T::Int, Some("1"), "Topic: min.insync.replicas."),
-    inert("unclean.leader.election.enable", T::Boolean, Some("false"), "Topic: unclean.leader.election.enable."),
-    inert("offsets.topic.replication.factor", T::Int, Some("3"), "Replication of __consumer_offsets."),
-    inert("transaction.state.log.replication.factor", T::Int, Some("3"), "Replication of __transaction_state."),
-    inert("transaction.state.log.min.isr", T::Int, Some("2"), "min.insync.replicas of __transaction_state."),
-    inert("num.network.threads", T::Int, Some("3"), "The async runtime sizes itself to the machine."),
-    inert("num.io.threads", T::Int, Some("8"), "The async runtime sizes itself to the machine."),
-    inert("num.recovery.threads.per.data.dir", T::Int, Some("2"), "Recovery runs per partition at start."),
-    inert("socket.send.buffer.bytes", T::Int, Some("102400"), "Left to the operating system."),
-    inert("socket.receive.buffer.bytes", T::Int, Some("102400"), "Left to the operating system."),
-    inert("broker.rack", T::String, None, "Reported to clients; one node has one rack."),
-    inert("process.roles", T::List, Some("broker,controller"), "One process is both broker and controller."),
+    inert(
+        "unclean.leader.election.enable",
+        T::Boolean,
+        Some("false"),
+        "Topic: unclean.leader.election.enable.",
+    ),
+    inert(
+        "offsets.topic.replication.factor",
+        T::Int,
+        Some("3"),
+        "Replication of __consumer_offsets.",
+    ),
+    inert(
+        "transaction.state.log.replication.factor",
+        T::Int,
+        Some("3"),
+        "Replication of __transaction_state.",
+    ),
+    inert(
+        "transaction.state.log.min.isr",
+        T::Int,
+        Some("2"),
+        "min.insync.replicas of __transaction_state.",
+    ),
+    inert(
+        "num.network.threads",
+        T::Int,
+        Some("3"),
+        "The async runtime sizes itself to the machine.",
+    ),
+    inert(
+        "num.io.threads",
+        T::Int,
+        Some("8"),
+        "The async runtime sizes itself to the machine.",
+    ),
+    inert(
+        "num.recovery.threads.per.data.dir",
+        T::Int,
+        Some("2"),
+        "Recovery runs per partition at start.",
+    ),
+    inert(
+        "socket.send.buffer.bytes",
+        T::Int,
+        Some("102400"),
+        "Left to the operating system.",
+    ),
+    inert(
+        "socket.receive.buffer.bytes",
+        T::Int,
+        Some("102400"),
+        "Left to the operating system.",
+    ),
+    inert(
+        "broker.rack",
+        T::String,
+        None,
+        "Reported to clients; one node has one rack.",
+    ),
+    inert(
+        "process.roles",
+        T::List,
+        Some("broker,controller"),
+        "One process is both broker and controller.",
+    ),
     inert("controller.quorum.voters", T::List, Some(""), "No quorum: one node."),
-    inert("controller.listener.names", T::List, None, "No separate controller listener."),
+    inert(
+        "controller.listener.names",
+        T::List,
+        None,
+        "No separate controller listener.",
+    ),
     inert("inter.broker.listener.name", T::String, None, "No other brokers."),
     inert("listener.security.protocol.map", T::String, None, "PLAINTEXT only."),
 ];
@@ -180,7 +609,14 @@ const fn topic(
     default: &'static str,
     validator: Validator,
 ) -> TopicConfigDef {
-    TopicConfigDef { name, broker_key, ty, default: Some(default), validator, effective: true }
+    TopicConfigDef {
+        name,
+        broker_key,
+        ty,
+        default: Some(default),
+        validator,
+        effective: true,
+    }
 }
 
 const fn topic_inert(
@@ -189,37 +625,181 @@ const fn topic_inert(
     ty: ConfigType,
     default: &'static str,
 ) -> TopicConfigDef {
-    TopicConfigDef { name, broker_key, ty, default: Some(default), validator: V::Any, effective: false }
+    TopicConfigDef {
+        name,
+        broker_key,
+        ty,
+        default: Some(default),
+        validator: V::Any,
+        effective: false,
+    }
 }
 
 /// Every topic-level config Kafka 4 documents.
 pub static TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    topic("cleanup.policy", Some("log.cleanup.policy"), T::List, "delete", V::ListOf(CLEANUP_POLICIES)),
-    topic("compression.type", Some("compression.type"), T::String, "producer", V::OneOf(COMPRESSION_TYPES)),
-    topic("compression.gzip.level", Some("compression.gzip.level"), T::Int, "-1", V::MinusOneOr(1, 9)),
-    topic("compression.lz4.level", Some("compression.lz4.level"), T::Int, "9", V::Between(1, 17)),
-    topic("compression.zstd.level", Some("compression.zstd.level"), T::Int, "3", V::Between(-131072, 22)),
-    topic("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), T::Long, "86400000", V::AtLeast(0)),
-    topic("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), T::Long, "60000", V::AtLeast(0)),
-    topic("flush.messages", Some("log.flush.interval.messages"), T::Long, LONG_MAX, V::AtLeast(1)),
-    topic("flush.ms", Some("log.flush.interval.ms"), T::Long, LONG_MAX, V::AtLeast(0)),
-    topic("index.interval.bytes", Some("log.index.interval.bytes"), T::Int, "4096", V::AtLeast(0)),
-    topic("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), T::Long, LONG_MAX, V::AtLeast(1)),
-    topic("max.message.bytes", Some("message.max.bytes"), T::Int, "1048588", V::AtLeast(0)),
-    topic("message.timestamp.after.max.ms", Some("log.message.timestamp.after.max.ms"), T::Long, "3600000", V::AtLeast(0)),
-    topic("message.timestamp.before.max.ms", Some("log.message.timestamp.before.max.ms"), T::Long, LONG_MAX, V::AtLeast(0)),
-    topic("message.timestamp.type", Some("log.message.timestamp.type"), T::String, "CreateTime", V::OneOf(TIMESTAMP_TYPES)),
-    topic("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), T::Double, "0.5", V::DoubleBetween(0.0, 1.0)),
-    topic("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), T::Long, "0", V::AtLeast(0)),
+    topic(
+        "cleanup.policy",
+        Some("log.cleanup.policy"),
+        T::List,
+        "delete",
+        V::ListOf(CLEANUP_POLICIES),
+    ),
+    topic(
+        "compression.type",
+        Some("compression.type"),
+        T::String,
+        "producer",
+        V::OneOf(COMPRESSION_TYPES),
+    ),
+    topic(
+        "compression.gzip.level",
+        Some("compression.gzip.level"),
+        T::Int,
+        "-1",
+        V::MinusOneOr(1, 9),
+    ),
+    topic(
+        "compression.lz4.level",
+        Some("compression.lz4.level"),
+        T::Int,
+        "9",
+        V::Between(1, 17),
+    ),
+    topic(
+        "compression.zstd.level",
+        Some("compression.zstd.level"),
+        T::Int,
+        "3",
+        V::Between(-131072, 22),
+    ),
+    topic(
+        "delete.retention.ms",
+        Some("log.cleaner.delete.retention.ms"),
+        T::Long,
+        "86400000",
+        V::AtLeast(0),
+    ),
+    topic(
+        "file.delete.delay.ms",
+        Some("log.segment.delete.delay.ms"),
+        T::Long,
+        "60000",
+        V::AtLeast(0),
+    ),
+    topic(
+        "flush.messages",
+        Some("log.flush.interval.messages"),
+        T::Long,
+        LONG_MAX,
+        V::AtLeast(1),
+    ),
+    topic(
+        "flush.ms",
+        Some("log.flush.interval.ms"),
+        T::Long,
+        LONG_MAX,
+        V::AtLeast(0),
+    ),
+    topic(
+        "index.interval.bytes",
+        Some("log.index.interval.bytes"),
+        T::Int,
+        "4096",
+        V::AtLeast(0),
+    ),
+    topic(
+        "max.compaction.lag.ms",
+        Some("log.cleaner.max.compaction.lag.ms"),
+        T::Long,
+        LONG_MAX,
+        V::AtLeast(1),
+    ),
+    topic(
+        "max.message.bytes",
+        Some("message.max.bytes"),
+        T::Int,
+        "1048588",
+        V::AtLeast(0),
+    ),
+    topic(
+        "message.timestamp.after.max.ms",
+        Some("log.message.timestamp.after.max.ms"),
+        T::Long,
+        "3600000",
+        V::AtLeast(0),
+    ),
+    topic(
+        "message.timestamp.before.max.ms",
+        Some("log.message.timestamp.before.max.ms"),
+        T::Long,
+        LONG_MAX,
+        V::AtLeast(0),
+    ),
+    topic(
+        "message.timestamp.type",
+        Some("log.message.timestamp.type"),
+        T::String,
+        "CreateTime",
+        V::OneOf(TIMESTAMP_TYPES),
+    ),
+    topic(
+        "min.cleanable.dirty.ratio",
+        Some("log.cleaner.min.cleanable.ratio"),
+        T::Double,
+        "0.5",
+        V::DoubleBetween(0.0, 1.0),
+    ),
+    topic(
+        "min.compaction.lag.ms",
+        Some("log.cleaner.min.compaction.lag.ms"),
+        T::Long,
+        "0",
+        V::AtLeast(0),
+    ),
     topic("preallocate", Some("log.preallocate"), T::Boolean, "false", V::Any),
-    topic("retention.bytes", Some("log.retention.bytes"), T::Long, "-1", V::AtLeast(-1)),
-    topic("retention.ms", Some("log.retention.ms"), T::Long, "604800000", V::AtLeast(-1)),
-    topic("segment.bytes", Some("log.segment.bytes"), T::Int, "1073741824", V::AtLeast(14)),
-    topic("segment.index.bytes", Some("log.index.size.max.bytes"), T::Int, "10485760", V::AtLeast(4)),
-    topic("segment.jitter.ms", Some("log.roll.jitter.ms"), T::Long, "0", V::AtLeast(0)),
+    topic(
+        "retention.bytes",
+        Some("log.retention.bytes"),
+        T::Long,
+        "-1",
+        V::AtLeast(-1),
+    ),
+    topic(
+        "retention.ms",
+        Some("log.retention.ms"),
+        T::Long,
+        "604800000",
+        V::AtLeast(-1),
+    ),
+    topic(
+        "segment.bytes",
+        Some("log.segment.bytes"),
+        T::Int,
+        "1073741824",
+        V::AtLeast(14),
+    ),
+    topic(
+        "segment.index.bytes",
+        Some("log.index.size.max.bytes"),
+        T::Int,
+        "10485760",
+        V::AtLeast(4),
+    ),
+    topic(
+        "segment.jitter.ms",
+        Some("log.roll.jitter.ms"),
+        T::Long,
+        "0",
+        V::AtLeast(0),
+    ),
     topic("segment.ms", Some("log.roll.ms"), T::Long, "604800000", V::AtLeast(1)),
     topic_inert("min.insync.replicas", Some("min.insync.replicas"), T::Int, "1"),
-    topic_inert("unclean.leader.election.enable", Some("unclean.leader.election.enable"), T::Boolean, "false"),
+    topic_inert(
+        "unclean.leader.election.enable",
+        Some("unclean.leader.election.enable"),
+        T::Boolean,
+        "false",
+    ),
     topic_inert("follower.replication.throttled.replicas", None, T::List, ""),
     topic_inert("leader.replication.throttled.replicas", None, T::List, ""),
     topic_inert("local.retention.bytes", None, T::Long, "-2"),
@@ -250,12 +830,7 @@ pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
 }
 
 /// Checks `value` against a key's type and validator, returning it in canonical form.
-pub fn validate_value(
-    name: &str,
-    ty: ConfigType,
-    validator: Validator,
-    value: &str,
-) -> Result<String, ConfigError> {
+pub fn validate_value(name: &str, ty: ConfigType, validator: Validator, value: &str) -> Result<String, ConfigError> {
     let bad = |why: &str| ConfigError(format!("Invalid value {value} for configuration {name}: {why}"));
     let value = value.trim();
     let canonical = match ty {
@@ -302,8 +877,7 @@ pub fn validate_value(
             }
         }
         ConfigType::List => {
-            let items: Vec<&str> =
-                value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let items: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
             if let V::ListOf(allowed) = validator {
                 if items.is_empty() {
                     return Err(bad("Empty list"));
@@ -358,7 +932,9 @@ pub fn is_dynamic(key: &str) -> bool {
 pub fn validate_dynamic(key: &str, value: &str) -> Result<String, ConfigError> {
     let def = broker_def(key).ok_or_else(|| ConfigError(format!("Unknown broker config: {key}")))?;
     if !is_dynamic(key) {
-        return Err(ConfigError(format!("Cannot update these configs dynamically: Set({key})")));
+        return Err(ConfigError(format!(
+            "Cannot update these configs dynamically: Set({key})"
+        )));
     }
     validate_value(key, def.ty, def.validator, value)
 }
@@ -382,8 +958,7 @@ fn broker_synonym_chain(key: &str) -> &'static [&'static str] {
 impl BrokerConfig {
     /// Sets one key after validating it.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let def = broker_def(key)
-            .ok_or_else(|| ConfigError(format!("Unknown configuration key '{key}'")))?;
+        let def = broker_def(key).ok_or_else(|| ConfigError(format!("Unknown configuration key '{key}'")))?;
         let canonical = validate_value(key, def.ty, def.validator, value)?;
         self.explicit.insert(key.to_string(), canonical);
         Ok(())
@@ -392,8 +967,9 @@ impl BrokerConfig {
     /// Layers a TOML document: nested tables join with dots, so `[log] segment.bytes = 1`
     /// and `"log.segment.bytes" = 1` mean the same key.
     pub fn merge_toml(&mut self, text: &str) -> Result<(), ConfigError> {
-        let table: toml::Table =
-            text.parse().map_err(|e| ConfigError(format!("Cannot parse config file: {e}")))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| ConfigError(format!("Cannot parse config file: {e}")))?;
         let mut flat = Vec::new();
         flatten_toml("", &toml::Value::Table(table), &mut flat)?;
         for (k, v) in flat {
@@ -405,7 +981,9 @@ impl BrokerConfig {
     /// Layers `RIVULET_*` variables; the name of each is the key in upper snake case.
     pub fn merge_env<I: IntoIterator<Item = (String, String)>>(&mut self, vars: I) -> Result<(), ConfigError> {
         for (name, value) in vars {
-            let Some(suffix) = name.strip_prefix("RIVULET_") else { continue };
+            let Some(suffix) = name.strip_prefix("RIVULET_") else {
+                continue;
+            };
             let key = BROKER_CONFIGS
                 .iter()
                 .find(|d| env_name(d.name) == name)
@@ -429,11 +1007,19 @@ impl BrokerConfig {
 
     /// Every value a key has, highest precedence first, with its DescribeConfigs source.
     fn layered<'a>(&'a self, key: &str) -> impl Iterator<Item = (&'a str, i8)> + use<'a> {
-        let dynamic_broker = self.dynamic_broker.get(key).map(|v| (v.as_str(), SOURCE_DYNAMIC_BROKER));
-        let dynamic_default = self.dynamic_default.get(key).map(|v| (v.as_str(), SOURCE_DYNAMIC_DEFAULT_BROKER));
+        let dynamic_broker = self
+            .dynamic_broker
+            .get(key)
+            .map(|v| (v.as_str(), SOURCE_DYNAMIC_BROKER));
+        let dynamic_default = self
+            .dynamic_default
+            .get(key)
+            .map(|v| (v.as_str(), SOURCE_DYNAMIC_DEFAULT_BROKER));
         let explicit = self.explicit.get(key).map(|v| (v.as_str(), SOURCE_STATIC_BROKER));
         let default = broker_def(key).and_then(|d| d.default).map(|v| (v, SOURCE_DEFAULT));
-        [dynamic_broker, dynamic_default, explicit, default].into_iter().flatten()
+        [dynamic_broker, dynamic_default, explicit, default]
+            .into_iter()
+            .flatten()
     }
 
     /// The effective value of a key and where it comes from.
@@ -497,14 +1083,20 @@ impl BrokerConfig {
 
     /// The advertised `host:port`; `None` means "use the bound listen address".
     pub fn advertised(&self) -> Result<Option<(String, u16)>, ConfigError> {
-        let Some(raw) = self.get("advertised.listeners") else { return Ok(None) };
+        let Some(raw) = self.get("advertised.listeners") else {
+            return Ok(None);
+        };
         let hostport = strip_listener_scheme(raw);
-        let (host, port) = hostport
-            .rsplit_once(':')
-            .ok_or_else(|| ConfigError(format!("Invalid value {raw} for configuration advertised.listeners: expected HOST:PORT")))?;
-        let port: u16 = port
-            .parse()
-            .map_err(|_| ConfigError(format!("Invalid value {raw} for configuration advertised.listeners: bad port")))?;
+        let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
+            ConfigError(format!(
+                "Invalid value {raw} for configuration advertised.listeners: expected HOST:PORT"
+            ))
+        })?;
+        let port: u16 = port.parse().map_err(|_| {
+            ConfigError(format!(
+                "Invalid value {raw} for configuration advertised.listeners: bad port"
+            ))
+        })?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         Ok(Some((host.to_string(), port)))
     }
@@ -576,7 +1168,12 @@ impl BrokerConfig {
 
     fn chain_synonyms(&self, chain: &[&'static str]) -> Vec<(&'static str, String, i8)> {
         let mut out = Vec::new();
-        for source in [SOURCE_DYNAMIC_BROKER, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_STATIC_BROKER, SOURCE_DEFAULT] {
+        for source in [
+            SOURCE_DYNAMIC_BROKER,
+            SOURCE_DYNAMIC_DEFAULT_BROKER,
+            SOURCE_STATIC_BROKER,
+            SOURCE_DEFAULT,
+        ] {
             for k in chain {
                 if let Some((v, _)) = self.layered(k).find(|(_, s)| *s == source) {
                     out.push((*k, v.to_string(), source));
@@ -599,9 +1196,7 @@ impl BrokerConfig {
                 .or_else(|| scaled("log.retention.minutes", 60_000))
                 .or_else(|| scaled("log.retention.hours", 3_600_000)),
             "log.roll.ms" => direct("log.roll.ms").or_else(|| scaled("log.roll.hours", 3_600_000)),
-            "log.roll.jitter.ms" => {
-                direct("log.roll.jitter.ms").or_else(|| scaled("log.roll.jitter.hours", 3_600_000))
-            }
+            "log.roll.jitter.ms" => direct("log.roll.jitter.ms").or_else(|| scaled("log.roll.jitter.hours", 3_600_000)),
             "log.flush.interval.ms" => {
                 direct("log.flush.interval.ms").or_else(|| direct("log.flush.scheduler.interval.ms"))
             }
@@ -684,7 +1279,10 @@ impl TopicConfig {
             Compression::Lz4 => Some(self.long("compression.lz4.level", 9)),
             _ => None,
         };
-        Some((codec, level.map(|l| l.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32)))
+        Some((
+            codec,
+            level.map(|l| l.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32),
+        ))
     }
 
     /// `message.timestamp.before.max.ms` and `message.timestamp.after.max.ms`: how far a
@@ -703,7 +1301,11 @@ impl TopicConfig {
         LogConfig {
             segment_bytes: self.long("segment.bytes", 1 << 30).max(14) as u64,
             // Kafka rolls a compacted log's active segment in time for max.compaction.lag.ms.
-            segment_ms: if compact { segment_ms.min(max_compaction_lag_ms) } else { segment_ms },
+            segment_ms: if compact {
+                segment_ms.min(max_compaction_lag_ms)
+            } else {
+                segment_ms
+            },
             segment_index_bytes: self.long("segment.index.bytes", 10 << 20).clamp(8, i32::MAX as i64) as u32,
             index_interval_bytes: self.long("index.interval.bytes", 4096).clamp(0, i32::MAX as i64) as u32,
             flush_messages: self.long("flush.messages", i64::MAX).max(1),
@@ -713,7 +1315,11 @@ impl TopicConfig {
             delete: self.deletes(),
             compact,
             delete_retention_ms: self.long("delete.retention.ms", 86_400_000).max(0),
-            min_cleanable_dirty_ratio: self.get("min.cleanable.dirty.ratio").parse::<f64>().unwrap_or(0.5).clamp(0.0, 1.0),
+            min_cleanable_dirty_ratio: self
+                .get("min.cleanable.dirty.ratio")
+                .parse::<f64>()
+                .unwrap_or(0.5)
+                .clamp(0.0, 1.0),
             min_compaction_lag_ms: self.long("min.compaction.lag.ms", 0).max(0),
             max_compaction_lag_ms,
             file_delete_delay_ms: self.long("file.delete.delay.ms", 60_000).max(0),
@@ -724,18 +1330,20 @@ impl TopicConfig {
 /// Validates topic overrides as CreateTopics and AlterConfigs receive them; the error names
 /// the key. Besides each value on its own, Kafka's cross-key rule is checked:
 /// `min.compaction.lag.ms` may not exceed `max.compaction.lag.ms`.
-pub fn validate_topic_overrides(
-    configs: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, ConfigError> {
+pub fn validate_topic_overrides(configs: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ConfigError> {
     let validated: BTreeMap<String, String> = configs
         .iter()
         .map(|(k, v)| {
-            let def = topic_def(k)
-                .ok_or_else(|| ConfigError(format!("Unknown topic config name: {k}")))?;
+            let def = topic_def(k).ok_or_else(|| ConfigError(format!("Unknown topic config name: {k}")))?;
             Ok((k.clone(), validate_value(k, def.ty, def.validator, v)?))
         })
         .collect::<Result<_, ConfigError>>()?;
-    let lag = |key: &str, fallback: i64| validated.get(key).and_then(|v| v.parse::<i64>().ok()).unwrap_or(fallback);
+    let lag = |key: &str, fallback: i64| {
+        validated
+            .get(key)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(fallback)
+    };
     let (min_lag, max_lag) = (lag("min.compaction.lag.ms", 0), lag("max.compaction.lag.ms", i64::MAX));
     if min_lag > max_lag {
         return Err(ConfigError(format!(
@@ -757,13 +1365,21 @@ fn flatten_toml(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String
             toml::Value::Integer(i) => i.to_string(),
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            other => return Err(ConfigError(format!("Unsupported value for configuration {prefix}: {other}"))),
+            other => {
+                return Err(ConfigError(format!(
+                    "Unsupported value for configuration {prefix}: {other}"
+                )));
+            }
         })
     };
     match value {
         toml::Value::Table(table) => {
             for (k, v) in table {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_toml(&key, v, out)?;
             }
         }
@@ -783,9 +1399,11 @@ fn strip_listener_scheme(raw: &str) -> &str {
 
 fn parse_listener(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
     let hostport = strip_listener_scheme(raw);
-    let (host, port) = hostport
-        .rsplit_once(':')
-        .ok_or_else(|| ConfigError(format!("Invalid value {raw} for configuration {key}: expected HOST:PORT")))?;
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
+        ConfigError(format!(
+            "Invalid value {raw} for configuration {key}: expected HOST:PORT"
+        ))
+    })?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let host = match host {
         "" | "0.0.0.0" => "0.0.0.0",
@@ -795,7 +1413,11 @@ fn parse_listener(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
     format!("{host}:{port}")
         .parse::<SocketAddr>()
         .or_else(|_| format!("[{host}]:{port}").parse::<SocketAddr>())
-        .map_err(|_| ConfigError(format!("Invalid value {raw} for configuration {key}: expected an IP address and port")))
+        .map_err(|_| {
+            ConfigError(format!(
+                "Invalid value {raw} for configuration {key}: expected an IP address and port"
+            ))
+        })
 }
 
 #[cfg(test)]
@@ -805,11 +1427,15 @@ mod tests {
     #[test]
     fn layering_and_refusals() {
         let mut c = BrokerConfig::default();
-        c.merge_toml("num.partitions = 3\n[log]\nsegment.bytes = 2048\n").unwrap();
+        c.merge_toml("num.partitions = 3\n[log]\nsegment.bytes = 2048\n")
+            .unwrap();
         assert_eq!(c.num_partitions(), 3);
         assert_eq!(c.get("log.segment.bytes"), Some("2048"));
-        c.merge_env(vec![("RIVULET_NUM_PARTITIONS".into(), "5".into()), ("PATH".into(), "x".into())])
-            .unwrap();
+        c.merge_env(vec![
+            ("RIVULET_NUM_PARTITIONS".into(), "5".into()),
+            ("PATH".into(), "x".into()),
+        ])
+        .unwrap();
         assert_eq!(c.num_partitions(), 5);
         let err = c.set("no.such.key", "1").unwrap_err();
         assert!(err.0.contains("no.such.key"));
@@ -825,7 +1451,10 @@ mod tests {
         let retention = topic_def("retention.ms").unwrap();
         assert_eq!(c.topic_default(retention), ("604800000".to_string(), SOURCE_DEFAULT));
         c.set("log.retention.hours", "1").unwrap();
-        assert_eq!(c.topic_default(retention), ("3600000".to_string(), SOURCE_STATIC_BROKER));
+        assert_eq!(
+            c.topic_default(retention),
+            ("3600000".to_string(), SOURCE_STATIC_BROKER)
+        );
         let t = TopicConfig::resolve(&c, &BTreeMap::new());
         assert_eq!(t.get("retention.ms"), "3600000");
         assert_eq!(t.get("segment.ms"), "604800000");
@@ -847,14 +1476,30 @@ mod tests {
         let retention = topic_def("retention.ms").unwrap();
         assert!(is_dynamic("log.retention.ms"));
         assert!(is_dynamic("log.cleaner.backoff.ms"));
-        assert!(!is_dynamic("log.retention.hours"), "only the primary synonym is dynamic, as on Kafka");
-        assert!(validate_dynamic("num.partitions", "3").unwrap_err().0.contains("Cannot update these configs dynamically"));
-        assert!(validate_dynamic("log.retention.ms", "soon").unwrap_err().0.contains("log.retention.ms"));
+        assert!(
+            !is_dynamic("log.retention.hours"),
+            "only the primary synonym is dynamic, as on Kafka"
+        );
+        assert!(
+            validate_dynamic("num.partitions", "3")
+                .unwrap_err()
+                .0
+                .contains("Cannot update these configs dynamically")
+        );
+        assert!(
+            validate_dynamic("log.retention.ms", "soon")
+                .unwrap_err()
+                .0
+                .contains("log.retention.ms")
+        );
 
         let mut default = BTreeMap::new();
         default.insert("log.retention.ms".to_string(), "5000".to_string());
         c.set_dynamic(DynamicScope::ClusterDefault, default);
-        assert_eq!(c.topic_default(retention), ("5000".to_string(), SOURCE_DYNAMIC_DEFAULT_BROKER));
+        assert_eq!(
+            c.topic_default(retention),
+            ("5000".to_string(), SOURCE_DYNAMIC_DEFAULT_BROKER)
+        );
         let mut mine = BTreeMap::new();
         mine.insert("log.retention.ms".to_string(), "7000".to_string());
         c.set_dynamic(DynamicScope::Broker, mine);
@@ -871,12 +1516,19 @@ mod tests {
             ]
         );
         // Describing log.retention.hours on the broker starts at that key.
-        let names: Vec<&str> = c.broker_synonyms("log.retention.hours").iter().map(|(k, _, _)| *k).collect();
+        let names: Vec<&str> = c
+            .broker_synonyms("log.retention.hours")
+            .iter()
+            .map(|(k, _, _)| *k)
+            .collect();
         assert_eq!(names, vec!["log.retention.hours", "log.retention.hours"]);
         let t = TopicConfig::resolve(&c, &BTreeMap::new());
         assert_eq!(t.log_config().retention_ms, 7000);
         c.set_dynamic(DynamicScope::Broker, BTreeMap::new());
-        assert_eq!(TopicConfig::resolve(&c, &BTreeMap::new()).log_config().retention_ms, 5000);
+        assert_eq!(
+            TopicConfig::resolve(&c, &BTreeMap::new()).log_config().retention_ms,
+            5000
+        );
         let mut bg = BTreeMap::new();
         bg.insert("log.retention.check.interval.ms".to_string(), "500".to_string());
         c.set_dynamic(DynamicScope::Broker, bg);
@@ -895,7 +1547,10 @@ mod tests {
         assert_eq!(t.compression(), Some((Compression::Zstd, Some(7))));
         let lc = t.log_config();
         assert!(lc.compact && !lc.delete);
-        assert_eq!(lc.segment_ms, 1000, "a compacted log rolls in time for max.compaction.lag.ms");
+        assert_eq!(
+            lc.segment_ms, 1000,
+            "a compacted log rolls in time for max.compaction.lag.ms"
+        );
         assert_eq!(TopicConfig::resolve(&c, &BTreeMap::new()).compression(), None);
         o.insert("min.compaction.lag.ms".to_string(), "5000".to_string());
         let err = validate_topic_overrides(&o).unwrap_err();
@@ -925,10 +1580,18 @@ mod documented {
         assert_eq!(c.get("log.roll.hours"), Some("168"));
         let doc = include_str!("../docs/configuration.md");
         for d in BROKER_CONFIGS {
-            assert!(doc.contains(&format!("`{}`", d.name)), "{} missing from docs/configuration.md", d.name);
+            assert!(
+                doc.contains(&format!("`{}`", d.name)),
+                "{} missing from docs/configuration.md",
+                d.name
+            );
         }
         for d in TOPIC_CONFIGS {
-            assert!(doc.contains(&format!("`{}`", d.name)), "{} missing from docs/configuration.md", d.name);
+            assert!(
+                doc.contains(&format!("`{}`", d.name)),
+                "{} missing from docs/configuration.md",
+                d.name
+            );
         }
     }
 }

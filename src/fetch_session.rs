@@ -36,7 +36,13 @@ pub struct SessionPartition {
 
 impl SessionPartition {
     pub fn new(key: PartitionKey, fetch_offset: i64, max_bytes: i32, current_leader_epoch: i32) -> Self {
-        SessionPartition { key, fetch_offset, max_bytes, current_leader_epoch, last_sent: None }
+        SessionPartition {
+            key,
+            fetch_offset,
+            max_bytes,
+            current_leader_epoch,
+            last_sent: None,
+        }
     }
 }
 
@@ -101,7 +107,11 @@ impl FetchSessionCache {
                     };
                     sessions.insert(
                         id,
-                        Session { next_epoch: 1, partitions: requested.clone(), last_used: Instant::now() },
+                        Session {
+                            next_epoch: 1,
+                            partitions: requested.clone(),
+                            last_used: Instant::now(),
+                        },
                     );
                     Ok((FetchContext::Full { session_id: id }, requested))
                 }
@@ -116,7 +126,11 @@ impl FetchSessionCache {
         if epoch != session.next_epoch {
             return Err(INVALID_FETCH_SESSION_EPOCH);
         }
-        session.next_epoch = if session.next_epoch == i32::MAX { 1 } else { session.next_epoch + 1 };
+        session.next_epoch = if session.next_epoch == i32::MAX {
+            1
+        } else {
+            session.next_epoch + 1
+        };
         session.last_used = Instant::now();
         session.partitions.retain(|p| !forgotten.contains(&p.key));
         for update in requested {
@@ -141,11 +155,15 @@ impl FetchSessionCache {
         };
         let incremental = matches!(context, FetchContext::Incremental { .. });
         let mut sessions = self.sessions.lock();
-        let Some(session) = sessions.get_mut(&session_id) else { return vec![true; results.len()] };
+        let Some(session) = sessions.get_mut(&session_id) else {
+            return vec![true; results.len()];
+        };
         results
             .iter()
             .map(|(key, has_records, state)| {
-                let Some(p) = session.partitions.iter_mut().find(|p| &p.key == key) else { return true };
+                let Some(p) = session.partitions.iter_mut().find(|p| &p.key == key) else {
+                    return true;
+                };
                 let changed = *has_records || state.3 != 0 || p.last_sent != Some(*state);
                 p.last_sent = Some(*state);
                 !incremental || changed
@@ -159,27 +177,53 @@ mod tests {
     use super::*;
 
     fn key(p: i32) -> PartitionKey {
-        PartitionKey { topic_id: Uuid::nil(), topic: "t".into(), partition: p }
+        PartitionKey {
+            topic_id: Uuid::nil(),
+            topic: "t".into(),
+            partition: p,
+        }
     }
 
     #[test]
     fn session_lifecycle() {
         let cache = FetchSessionCache::default();
         let (ctx, parts) = cache
-            .begin(0, INITIAL_EPOCH, vec![SessionPartition::new(key(0), 0, 100, -1), SessionPartition::new(key(1), 5, 100, -1)], vec![])
+            .begin(
+                0,
+                INITIAL_EPOCH,
+                vec![
+                    SessionPartition::new(key(0), 0, 100, -1),
+                    SessionPartition::new(key(1), 5, 100, -1),
+                ],
+                vec![],
+            )
             .unwrap();
-        let FetchContext::Full { session_id } = ctx else { panic!("expected a new session") };
+        let FetchContext::Full { session_id } = ctx else {
+            panic!("expected a new session")
+        };
         assert_eq!(parts.len(), 2);
         let state = (10, 10, 0, 0);
-        assert_eq!(cache.finish(ctx, &[(key(0), true, state), (key(1), false, state)]), vec![true, true]);
+        assert_eq!(
+            cache.finish(ctx, &[(key(0), true, state), (key(1), false, state)]),
+            vec![true, true]
+        );
         // Incremental with nothing named: both partitions still fetched, neither changed.
         let (ctx, parts) = cache.begin(session_id, 1, vec![], vec![key(1)]).unwrap();
         assert_eq!(parts.len(), 1);
         assert_eq!(cache.finish(ctx, &[(key(0), false, state)]), vec![false]);
-        assert_eq!(cache.begin(session_id, 1, vec![], vec![]).unwrap_err(), INVALID_FETCH_SESSION_EPOCH);
-        assert_eq!(cache.begin(42, 1, vec![], vec![]).unwrap_err(), FETCH_SESSION_ID_NOT_FOUND);
+        assert_eq!(
+            cache.begin(session_id, 1, vec![], vec![]).unwrap_err(),
+            INVALID_FETCH_SESSION_EPOCH
+        );
+        assert_eq!(
+            cache.begin(42, 1, vec![], vec![]).unwrap_err(),
+            FETCH_SESSION_ID_NOT_FOUND
+        );
         let (ctx, _) = cache.begin(session_id, FINAL_EPOCH, vec![], vec![]).unwrap();
         assert_eq!(ctx, FetchContext::Sessionless);
-        assert_eq!(cache.begin(session_id, 3, vec![], vec![]).unwrap_err(), FETCH_SESSION_ID_NOT_FOUND);
+        assert_eq!(
+            cache.begin(session_id, 3, vec![], vec![]).unwrap_err(),
+            FETCH_SESSION_ID_NOT_FOUND
+        );
     }
 }

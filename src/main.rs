@@ -9,7 +9,11 @@ use rivulet::config::BrokerConfig;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
-#[command(name = "rivulet", version, about = "A single-node, Kafka-compatible event-log broker")]
+#[command(
+    name = "rivulet",
+    version,
+    about = "A single-node, Kafka-compatible event-log broker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,10 +52,14 @@ fn load_config(args: &ServeArgs) -> Result<BrokerConfig, String> {
     let mut config = BrokerConfig::default();
     if let Some(path) = &args.config {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        config.merge_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        config
+            .merge_toml(&text)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     for kv in &args.set {
-        let (k, v) = kv.split_once('=').ok_or_else(|| format!("--set expects KEY=VALUE, got '{kv}'"))?;
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--set expects KEY=VALUE, got '{kv}'"))?;
         config.set(k.trim(), v).map_err(|e| e.to_string())?;
     }
     config.merge_env(std::env::vars()).map_err(|e| e.to_string())?;
@@ -59,10 +67,14 @@ fn load_config(args: &ServeArgs) -> Result<BrokerConfig, String> {
         config.set("listeners", listen).map_err(|e| e.to_string())?;
     }
     if let Some(advertise) = &args.advertise {
-        config.set("advertised.listeners", advertise).map_err(|e| e.to_string())?;
+        config
+            .set("advertised.listeners", advertise)
+            .map_err(|e| e.to_string())?;
     }
     if let Some(dir) = &args.data_dir {
-        config.set("log.dirs", &dir.display().to_string()).map_err(|e| e.to_string())?;
+        config
+            .set("log.dirs", &dir.display().to_string())
+            .map_err(|e| e.to_string())?;
     }
     // Refuse malformed addresses at start rather than at bind time.
     config.listen_addr().map_err(|e| e.to_string())?;

@@ -46,11 +46,7 @@ fn try_delete(bootstrap: &str, name: &str) -> Result<(), RDKafkaErrorCode> {
     results[0].clone().map(|_| ()).map_err(|(_, code)| code)
 }
 
-fn try_create_partitions(
-    bootstrap: &str,
-    name: &str,
-    count: usize,
-) -> Result<(), RDKafkaErrorCode> {
+fn try_create_partitions(bootstrap: &str, name: &str, count: usize) -> Result<(), RDKafkaErrorCode> {
     let admin = admin_client(bootstrap);
     let np = NewPartitions::new(name, count);
     let results = block_on(admin.create_partitions([&np], &admin_options()))
@@ -111,9 +107,7 @@ fn create_describe_grow_and_delete_topics() {
 
     // Metadata: one broker, which is the one we talk to, leads every partition.
     let consumer = plain_consumer(&bootstrap, &[]);
-    let md = consumer
-        .fetch_metadata(None, CLIENT_TIMEOUT)
-        .expect("metadata");
+    let md = consumer.fetch_metadata(None, CLIENT_TIMEOUT).expect("metadata");
     assert_eq!(md.brokers().len(), 1, "a single broker");
     let me = &md.brokers()[0];
     assert_eq!(
@@ -138,9 +132,7 @@ fn create_describe_grow_and_delete_topics() {
 
     // Some data in orders, so deleting it has something to remove.
     let producer = tracked_producer(&bootstrap, &[]);
-    let recs: Vec<_> = (0..10)
-        .map(|i| (format!("k{i}").into_bytes(), b"v".to_vec()))
-        .collect();
+    let recs: Vec<_> = (0..10).map(|i| (format!("k{i}").into_bytes(), b"v".to_vec())).collect();
     produce_all(&producer, "orders", Some(1), &recs);
 
     // CreatePartitions: grow, then refuse to shrink or stay equal.
@@ -178,9 +170,7 @@ fn create_describe_grow_and_delete_topics() {
     // DeleteTopics.
     assert_eq!(try_delete(&bootstrap, "orders"), Ok(()));
     wait_for(CLIENT_TIMEOUT, "orders to disappear from metadata", || {
-        topic_partition_count(&bootstrap, "orders")
-            .is_none()
-            .then_some(())
+        topic_partition_count(&bootstrap, "orders").is_none().then_some(())
     });
     assert_eq!(
         try_delete(&bootstrap, "orders"),
@@ -216,10 +206,8 @@ fn topic_configs_are_described() {
         ],
     );
     let admin = admin_client(&bootstrap);
-    let results = block_on(
-        admin.describe_configs([&ResourceSpecifier::Topic("configured")], &admin_options()),
-    )
-    .expect("DescribeConfigs request");
+    let results = block_on(admin.describe_configs([&ResourceSpecifier::Topic("configured")], &admin_options()))
+        .expect("DescribeConfigs request");
     assert_eq!(results.len(), 1);
     let resource = results[0]
         .as_ref()
@@ -237,14 +225,8 @@ fn topic_configs_are_described() {
             .clone()
     };
     assert_eq!(value("retention.ms").as_deref(), Some("123456789"));
-    assert_eq!(
-        value("message.timestamp.type").as_deref(),
-        Some("LogAppendTime")
-    );
-    assert!(
-        value("cleanup.policy").is_some(),
-        "defaults are described too"
-    );
+    assert_eq!(value("message.timestamp.type").as_deref(), Some("LogAppendTime"));
+    assert!(value("cleanup.policy").is_some(), "defaults are described too");
 }
 
 #[test]
@@ -254,12 +236,7 @@ fn producing_to_an_unknown_topic_auto_creates_it() {
     let bootstrap = broker.bootstrap();
     let producer = tracked_producer(&bootstrap, &[]);
     let recs: Vec<_> = (0..60)
-        .map(|i| {
-            (
-                format!("key-{i}").into_bytes(),
-                format!("v{i}").into_bytes(),
-            )
-        })
+        .map(|i| (format!("key-{i}").into_bytes(), format!("v{i}").into_bytes()))
         .collect();
     let placed = produce_all(&producer, "auto-made", None, &recs);
     assert_eq!(
@@ -296,10 +273,7 @@ fn producing_to_an_unknown_topic_fails_when_auto_create_is_off() {
         .iter()
         .find(|t| t.name() == "missing")
         .expect("requested topic is in the response");
-    assert_eq!(
-        t.error(),
-        Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)
-    );
+    assert_eq!(t.error(), Some(RDKafkaRespErr::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART));
 
     // A produce fails (librdkafka reports the broker's UNKNOWN_TOPIC_OR_PARTITION as its local
     // "unknown topic" once metadata confirms it).
@@ -336,17 +310,12 @@ fn records_over_message_max_bytes_are_rejected() {
     let broker = BrokerProcess::start(dir.path(), &["--set", "message.max.bytes=10000"]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "limited", 1, &[]);
-    let producer = tracked_producer(
-        &bootstrap,
-        &[("linger.ms", "0"), ("compression.type", "none")],
-    );
+    let producer = tracked_producer(&bootstrap, &[("linger.ms", "0"), ("compression.type", "none")]);
 
     let big = vec![b'x'; 50_000];
     send(
         &producer,
-        BaseRecord::with_opaque_to("limited", 0)
-            .partition(0)
-            .payload(&big[..]),
+        BaseRecord::with_opaque_to("limited", 0).partition(0).payload(&big[..]),
     );
     let _ = producer.flush(CLIENT_TIMEOUT);
     let reports = take_reports(&producer);
@@ -354,21 +323,14 @@ fn records_over_message_max_bytes_are_rejected() {
     assert!(
         matches!(
             reports[0].result,
-            Err(KafkaError::MessageProduction(
-                RDKafkaErrorCode::MessageSizeTooLarge
-            ))
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge))
         ),
         "a 50 kB record against message.max.bytes=10000: expected MessageSizeTooLarge, got {:?}",
         reports[0].result
     );
 
     // The log is untouched and small records still go in at offset 0.
-    let placed = produce_all(
-        &producer,
-        "limited",
-        Some(0),
-        &[(b"k".to_vec(), vec![b'y'; 1000])],
-    );
+    let placed = produce_all(&producer, "limited", Some(0), &[(b"k".to_vec(), vec![b'y'; 1000])]);
     assert_eq!(placed, vec![(0, 0)]);
     let consumed = consume_to_end(&bootstrap, "limited", 1);
     assert_eq!(consumed[0].len(), 1);
@@ -418,14 +380,11 @@ fn topic_changes_survive_restarts_clean_and_unclean() {
             "round {round} ({how}): record in the added partition"
         );
         let admin = admin_client(&bootstrap);
-        let described =
-            block_on(admin.describe_configs([&ResourceSpecifier::Topic("kept")], &admin_options()))
-                .expect("DescribeConfigs");
+        let described = block_on(admin.describe_configs([&ResourceSpecifier::Topic("kept")], &admin_options()))
+            .expect("DescribeConfigs");
         let resource = described[0].as_ref().expect("kept described");
         assert_eq!(
-            resource
-                .get("retention.ms")
-                .and_then(|e| e.value.as_deref()),
+            resource.get("retention.ms").and_then(|e| e.value.as_deref()),
             Some("86400000"),
             "round {round} ({how}): topic config"
         );
@@ -447,8 +406,7 @@ fn invalid_topic_configs_are_refused_and_broker_configs_described() {
         ("message.timestamp.type", "WallClock"),
     ] {
         let topic = NewTopic::new("configs-bad", 1, TopicReplication::Fixed(1)).set(key, value);
-        let results = block_on(admin.create_topics([&topic], &admin_options()))
-            .expect("CreateTopics request");
+        let results = block_on(admin.create_topics([&topic], &admin_options())).expect("CreateTopics request");
         assert!(
             matches!(results[0], Err((_, RDKafkaErrorCode::InvalidConfig))),
             "{key}={value}: expected InvalidConfig, got {:?}",
@@ -465,9 +423,8 @@ fn invalid_topic_configs_are_refused_and_broker_configs_described() {
         .fetch_metadata(None, CLIENT_TIMEOUT)
         .expect("metadata");
     let id = md.brokers()[0].id();
-    let described =
-        block_on(admin.describe_configs([&ResourceSpecifier::Broker(id)], &admin_options()))
-            .expect("DescribeConfigs request");
+    let described = block_on(admin.describe_configs([&ResourceSpecifier::Broker(id)], &admin_options()))
+        .expect("DescribeConfigs request");
     let resource = described[0]
         .as_ref()
         .unwrap_or_else(|e| panic!("DescribeConfigs for broker {id}: {e:?}"));
@@ -503,19 +460,12 @@ fn compacted_topics_refuse_records_without_keys() {
     assert!(
         matches!(
             reports[0].result,
-            Err(KafkaError::MessageProduction(
-                RDKafkaErrorCode::InvalidRecord
-            ))
+            Err(KafkaError::MessageProduction(RDKafkaErrorCode::InvalidRecord))
         ),
         "a keyless record on a compacted topic: expected InvalidRecord, got {:?}",
         reports[0].result
     );
-    let placed = produce_all(
-        &producer,
-        "compacted",
-        Some(0),
-        &[(b"key".to_vec(), b"value".to_vec())],
-    );
+    let placed = produce_all(&producer, "compacted", Some(0), &[(b"key".to_vec(), b"value".to_vec())]);
     assert_eq!(
         placed,
         vec![(0, 0)],

@@ -63,9 +63,7 @@ fn bad_configuration_is_refused_at_start() {
     let data = data.to_str().unwrap();
     let base = ["serve", "--listen", "127.0.0.1:0", "--data-dir", data];
 
-    let with = |extra: &[&str]| -> Vec<String> {
-        base.iter().chain(extra).map(|s| s.to_string()).collect()
-    };
+    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
     for (extra, mention) in [
         (&["--set", "num.partitions=many"][..], "num.partitions"),
         (&["--set", "no.such.setting=1"][..], "no.such.setting"),
@@ -113,10 +111,7 @@ fn a_second_broker_on_the_same_data_dir_is_refused() {
     let first = BrokerProcess::start(dir.path(), &[]);
     create_topic(&first.bootstrap(), "owned", 1, &[]);
     let data = dir.path().to_str().unwrap();
-    expect_start_failure(
-        &["serve", "--listen", "127.0.0.1:0", "--data-dir", data],
-        &[],
-    );
+    expect_start_failure(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data], &[]);
     // The first broker is unaffected.
     assert_eq!(topic_partition_count(&first.bootstrap(), "owned"), Some(1));
 }

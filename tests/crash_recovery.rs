@@ -25,26 +25,15 @@ fn value_for(seq: usize) -> Vec<u8> {
 fn seq_of(value: &[u8]) -> usize {
     let text = std::str::from_utf8(&value[4..12]).expect("sequence digits");
     let seq: usize = text.parse().expect("sequence number");
-    assert_eq!(
-        value,
-        &value_for(seq)[..],
-        "record body for seq {seq} is corrupt"
-    );
+    assert_eq!(value, &value_for(seq)[..], "record body for seq {seq} is corrupt");
     seq
 }
 
 /// Moves delivery reports into `acked` ((partition, offset) -> seq) or counts them as failed.
-fn collect(
-    producer: &TrackedProducer,
-    acked: &mut BTreeMap<(i32, i64), usize>,
-    failed: &mut usize,
-) {
+fn collect(producer: &TrackedProducer, acked: &mut BTreeMap<(i32, i64), usize>, failed: &mut usize) {
     for r in take_reports(producer) {
         match r.result {
-            Ok(po) => assert!(
-                acked.insert(po, r.id).is_none(),
-                "offset {po:?} acknowledged twice"
-            ),
+            Ok(po) => assert!(acked.insert(po, r.id).is_none(), "offset {po:?} acknowledged twice"),
             Err(_) => *failed += 1,
         }
     }
@@ -114,21 +103,13 @@ fn acknowledged_records_survive_kill_9() {
     broker.kill9();
     // Reports already received count as acknowledged; everything else fails.
     producer.purge(PurgeConfig::default().queue().inflight());
-    wait_for(
-        Duration::from_secs(20),
-        "the producer to settle after the kill",
-        || {
-            producer.poll(Duration::from_millis(50));
-            collect(&producer, &mut acked, &mut failed);
-            (producer.in_flight_count() == 0).then_some(())
-        },
-    );
+    wait_for(Duration::from_secs(20), "the producer to settle after the kill", || {
+        producer.poll(Duration::from_millis(50));
+        collect(&producer, &mut acked, &mut failed);
+        (producer.in_flight_count() == 0).then_some(())
+    });
     collect(&producer, &mut acked, &mut failed);
-    assert_eq!(
-        acked.len() + failed,
-        seq,
-        "every record got a delivery report"
-    );
+    assert_eq!(acked.len() + failed, seq, "every record got a delivery report");
     drop(producer);
     eprintln!(
         "sent {seq} records, {} acknowledged, {failed} failed, {in_flight_at_kill} in flight at the kill",
@@ -192,26 +173,14 @@ fn acknowledged_records_survive_kill_9() {
     // New records continue right after the recovered log.
     let producer = tracked_producer(&bootstrap, &[]);
     for p in 0..PARTITIONS {
-        let placed = produce_all(
-            &producer,
-            topic,
-            Some(p),
-            &[(b"after".to_vec(), b"crash".to_vec())],
-        );
-        assert_eq!(
-            placed,
-            vec![(p, last_offset[&p])],
-            "p{p}: first offset after recovery"
-        );
+        let placed = produce_all(&producer, topic, Some(p), &[(b"after".to_vec(), b"crash".to_vec())]);
+        assert_eq!(placed, vec![(p, last_offset[&p])], "p{p}: first offset after recovery");
     }
     let again = consume_to_end(&bootstrap, topic, PARTITIONS);
     for p in 0..PARTITIONS {
         let records = &again[p as usize];
         assert_dense_from_zero(topic, p, records);
-        assert_eq!(
-            records.last().unwrap().value.as_deref(),
-            Some(&b"crash"[..])
-        );
+        assert_eq!(records.last().unwrap().value.as_deref(), Some(&b"crash"[..]));
     }
 }
 
@@ -283,22 +252,12 @@ fn torn_and_corrupt_segment_tails_are_truncated_on_recovery() {
         );
         assert_dense_from_zero(topic, p, got);
         for (rec, (_, v)) in got.iter().zip(&records) {
-            assert_eq!(
-                rec.value.as_deref(),
-                Some(&v[..]),
-                "p{p} offset {}",
-                rec.offset
-            );
+            assert_eq!(rec.value.as_deref(), Some(&v[..]), "p{p} offset {}", rec.offset);
         }
     }
     let producer = tracked_producer(&bootstrap, &[]);
     for p in 0..3 {
-        let placed = produce_all(
-            &producer,
-            topic,
-            Some(p),
-            &[(b"after".to_vec(), b"repair".to_vec())],
-        );
+        let placed = produce_all(&producer, topic, Some(p), &[(b"after".to_vec(), b"repair".to_vec())]);
         assert_eq!(
             placed,
             vec![(p, PER_PARTITION as i64)],

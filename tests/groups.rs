@@ -120,7 +120,11 @@ impl Member {
                 // Dropping closes the consumer, which leaves the group.
             })
         };
-        Member { stop, state, handle: Some(handle) }
+        Member {
+            stop,
+            state,
+            handle: Some(handle),
+        }
     }
 
     fn assignment(&self) -> BTreeSet<i32> {
@@ -165,8 +169,9 @@ fn wait_for_split(members: &[&Member], partitions: i32, timeout: Duration) -> Ve
 fn fill(bootstrap: &str, topic: &str, partitions: i32, per_partition: usize) {
     let producer = tracked_producer(bootstrap, &[]);
     for p in 0..partitions {
-        let records: Vec<(Vec<u8>, Vec<u8>)> =
-            (0..per_partition).map(|i| (format!("k{i}").into_bytes(), format!("p{p}-{i}").into_bytes())).collect();
+        let records: Vec<(Vec<u8>, Vec<u8>)> = (0..per_partition)
+            .map(|i| (format!("k{i}").into_bytes(), format!("p{p}-{i}").into_bytes()))
+            .collect();
         produce_all(&producer, topic, Some(p), &records);
     }
 }
@@ -186,10 +191,15 @@ fn three_consumers_split_six_partitions_and_read_everything_once() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "split", PARTITIONS, &[]);
 
-    let members: Vec<Member> = (0..3).map(|_| Member::spawn(&bootstrap, "splitters", "split", &[], false)).collect();
+    let members: Vec<Member> = (0..3)
+        .map(|_| Member::spawn(&bootstrap, "splitters", "split", &[], false))
+        .collect();
     let refs: Vec<&Member> = members.iter().collect();
     let split = wait_for_split(&refs, PARTITIONS, Duration::from_secs(30));
-    assert!(split.iter().all(|s| s.len() == 2), "range assignment gives each of 3 members 2 of 6: {split:?}");
+    assert!(
+        split.iter().all(|s| s.len() == 2),
+        "range assignment gives each of 3 members 2 of 6: {split:?}"
+    );
 
     fill(&bootstrap, "split", PARTITIONS, PER_PARTITION);
     let total = PARTITIONS as usize * PER_PARTITION;
@@ -203,18 +213,29 @@ fn three_consumers_split_six_partitions_and_read_everything_once() {
     let mut seen = HashSet::new();
     for (i, m) in members.iter().enumerate() {
         let owned = m.assignment();
-        assert_eq!(owned, split[i], "member {i}'s assignment changed without a membership change");
+        assert_eq!(
+            owned, split[i],
+            "member {i}'s assignment changed without a membership change"
+        );
         for (p, offset) in m.records() {
-            assert!(owned.contains(&p), "member {i} received partition {p}, which it does not own");
+            assert!(
+                owned.contains(&p),
+                "member {i} received partition {p}, which it does not own"
+            );
             assert!(seen.insert((p, offset)), "record {p}/{offset} received twice");
         }
     }
     assert_eq!(seen.len(), total, "every record received exactly once");
 
     // DescribeGroups shows the stable group as Kafka does.
-    let groups = plain_consumer(&bootstrap, &[]).fetch_group_list(Some("splitters"), CLIENT_TIMEOUT).expect("DescribeGroups");
+    let groups = plain_consumer(&bootstrap, &[])
+        .fetch_group_list(Some("splitters"), CLIENT_TIMEOUT)
+        .expect("DescribeGroups");
     let group = &groups.groups()[0];
-    assert_eq!((group.name(), group.state(), group.protocol_type(), group.protocol()), ("splitters", "Stable", "consumer", "range"));
+    assert_eq!(
+        (group.name(), group.state(), group.protocol_type(), group.protocol()),
+        ("splitters", "Stable", "consumer", "range")
+    );
     assert_eq!(group.members().len(), 3);
     for m in group.members() {
         assert_eq!((m.client_id(), m.client_host()), ("rivulet-it", "/127.0.0.1"));
@@ -235,7 +256,8 @@ fn three_consumers_split_six_partitions_and_read_everything_once() {
 #[test]
 #[ignore = "the child process of a_member_killed_without_leaving_loses_its_partitions_after_its_session_timeout"]
 fn child_consumer_process() {
-    let spec = std::env::var(CHILD_ENV).unwrap_or_else(|_| panic!("{CHILD_ENV} must be set; this runs as a child of the crash test"));
+    let spec = std::env::var(CHILD_ENV)
+        .unwrap_or_else(|_| panic!("{CHILD_ENV} must be set; this runs as a child of the crash test"));
     let mut parts = spec.split('|');
     let (Some(bootstrap), Some(group), Some(topic)) = (parts.next(), parts.next(), parts.next()) else {
         panic!("{CHILD_ENV} must be bootstrap|group|topic, got {spec:?}");
@@ -277,11 +299,18 @@ impl ChildConsumer {
         use std::os::unix::process::CommandExt;
         let exe = std::env::current_exe().expect("test binary path");
         let mut cmd = Command::new(exe);
-        cmd.args(["child_consumer_process", "--exact", "--ignored", "--nocapture", "--test-threads", "1"])
-            .env(CHILD_ENV, format!("{bootstrap}|{group}|{topic}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
+        cmd.args([
+            "child_consumer_process",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(CHILD_ENV, format!("{bootstrap}|{group}|{topic}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
         // SAFETY: the closure only calls prctl(2), which is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -308,7 +337,10 @@ impl ChildConsumer {
                 }
             });
         }
-        ChildConsumer { child: Some(child), report }
+        ChildConsumer {
+            child: Some(child),
+            report,
+        }
     }
 
     fn assignment(&self) -> BTreeSet<i32> {
@@ -341,7 +373,12 @@ fn a_member_killed_without_leaving_loses_its_partitions_after_its_session_timeou
     let dir = temp_data_dir();
     let broker = start_broker(
         dir.path(),
-        &["--set", "group.initial.rebalance.delay.ms=500", "--set", "group.min.session.timeout.ms=1000"],
+        &[
+            "--set",
+            "group.initial.rebalance.delay.ms=500",
+            "--set",
+            "group.min.session.timeout.ms=1000",
+        ],
     );
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "crash", PARTITIONS, &[]);
@@ -358,10 +395,14 @@ fn a_member_killed_without_leaving_loses_its_partitions_after_its_session_timeou
 
     // Everyone reads and commits the first batch.
     fill(&bootstrap, "crash", PARTITIONS, PER_BATCH);
-    wait_for(Duration::from_secs(30), "the first batch consumed and committed", || {
-        let n = a.records().len() + b.records().len() + c.committed().len();
-        (n >= PARTITIONS as usize * PER_BATCH).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the first batch consumed and committed",
+        || {
+            let n = a.records().len() + b.records().len() + c.committed().len();
+            (n >= PARTITIONS as usize * PER_BATCH).then_some(())
+        },
+    );
 
     let killed = Instant::now();
     c.kill();
@@ -412,9 +453,21 @@ fn cooperative_sticky_rebalances_incrementally() {
 
     let state = a.state.lock().unwrap();
     let revoked: Vec<i32> = state.revoked.iter().flatten().copied().collect();
-    assert_eq!(revoked.len(), 3, "a gave up only what b took, incrementally: {:?}", state.revoked);
-    assert!(state.revoked.iter().all(|r| r.len() < PARTITIONS as usize), "a never gave up everything");
-    assert_eq!(revoked.iter().copied().collect::<BTreeSet<i32>>(), split[1], "b got exactly what a gave up");
+    assert_eq!(
+        revoked.len(),
+        3,
+        "a gave up only what b took, incrementally: {:?}",
+        state.revoked
+    );
+    assert!(
+        state.revoked.iter().all(|r| r.len() < PARTITIONS as usize),
+        "a never gave up everything"
+    );
+    assert_eq!(
+        revoked.iter().copied().collect::<BTreeSet<i32>>(),
+        split[1],
+        "b got exactly what a gave up"
+    );
     drop(state);
     a.close();
     b.close();
@@ -440,14 +493,28 @@ fn a_static_member_restarts_without_a_rebalance() {
     // A static member leaves no LeaveGroup behind when it closes; its successor takes over.
     a.close();
     let a2 = Member::spawn(&bootstrap, "static-group", "statics", &static_settings, false);
-    wait_for(Duration::from_secs(30), "the restarted static member's assignment", || {
-        (a2.assignment() == split[0]).then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the restarted static member's assignment",
+        || (a2.assignment() == split[0]).then_some(()),
+    );
     thread::sleep(Duration::from_secs(1));
-    assert_eq!(b.state.lock().unwrap().rebalances, b_rebalances, "the other member saw no rebalance");
+    assert_eq!(
+        b.state.lock().unwrap().rebalances,
+        b_rebalances,
+        "the other member saw no rebalance"
+    );
     assert_eq!(b.assignment(), split[1]);
-    assert_eq!(broker.log().matches("stabilized group").count(), stabilized, "no new generation");
-    assert!(broker.log().contains("static member rejoined; keeping its assignment without a rebalance"));
+    assert_eq!(
+        broker.log().matches("stabilized group").count(),
+        stabilized,
+        "no new generation"
+    );
+    assert!(
+        broker
+            .log()
+            .contains("static member rejoined; keeping its assignment without a rebalance")
+    );
     a2.close();
     b.close();
 }
@@ -464,7 +531,9 @@ fn committed_offsets_and_groups_survive_a_broker_restart() {
     // Group members commit every record they read, within their generation...
     {
         let member = Member::spawn(&bootstrap, "keeper", "kept", &[], true);
-        wait_for(Duration::from_secs(30), "every record read", || (member.records().len() == 150).then_some(()));
+        wait_for(Duration::from_secs(30), "every record read", || {
+            (member.records().len() == 150).then_some(())
+        });
         member.close();
     }
     // ...and an assign()-only consumer commits with generation -1 and no member id.
@@ -493,14 +562,25 @@ fn committed_offsets_and_groups_survive_a_broker_restart() {
         let got: Vec<(i32, i64)> = committed
             .elements()
             .iter()
-            .map(|e| (e.partition(), match e.offset() { Offset::Offset(o) => o, other => panic!("{group}: {other:?}") }))
+            .map(|e| {
+                (
+                    e.partition(),
+                    match e.offset() {
+                        Offset::Offset(o) => o,
+                        other => panic!("{group}: {other:?}"),
+                    },
+                )
+            })
             .collect();
         assert_eq!(got, wanted, "{group}'s offsets after the restart");
     }
     let consumer: BaseConsumer = group_config(&bootstrap, "lister", &[]).create().unwrap();
     let groups = consumer.fetch_group_list(None, CLIENT_TIMEOUT).expect("ListGroups");
     let names: BTreeSet<&str> = groups.groups().iter().map(|g| g.name()).collect();
-    assert!(names.contains("keeper") && names.contains("standalone"), "listed groups: {names:?}");
+    assert!(
+        names.contains("keeper") && names.contains("standalone"),
+        "listed groups: {names:?}"
+    );
     let keeper = groups.groups().iter().find(|g| g.name() == "keeper").unwrap();
     assert_eq!((keeper.state(), keeper.protocol_type()), ("Empty", "consumer"));
 }
@@ -515,7 +595,10 @@ fn a_new_single_member_group_is_assigned_within_the_initial_delay_plus_one_secon
     let member = Member::spawn(&bootstrap, "loner", "lonely", &[], false);
     wait_for_split(&[&member], 2, Duration::from_secs(10));
     let took = started.elapsed();
-    assert!(took >= Duration::from_millis(3000), "assigned after {took:?}, before the initial delay passed");
+    assert!(
+        took >= Duration::from_millis(3000),
+        "assigned after {took:?}, before the initial delay passed"
+    );
     assert!(took <= Duration::from_millis(4000), "assigned after {took:?}");
     member.close();
 }
@@ -528,12 +611,19 @@ fn delete_groups_refuses_a_group_with_members() {
     create_topic(&bootstrap, "del", 1, &[]);
     fill(&bootstrap, "del", 1, 10);
     let member = Member::spawn(&bootstrap, "busy", "del", &[], true);
-    wait_for(Duration::from_secs(30), "records consumed", || (member.records().len() == 10).then_some(()));
+    wait_for(Duration::from_secs(30), "records consumed", || {
+        (member.records().len() == 10).then_some(())
+    });
 
     let admin = admin_client(&bootstrap);
     let delete = |group: &str| {
         let results = block_on(admin.delete_groups(&[group], &admin_options())).expect("DeleteGroups request");
-        results.into_iter().next().expect("one result").map(|_| ()).map_err(|(_, code)| code)
+        results
+            .into_iter()
+            .next()
+            .expect("one result")
+            .map(|_| ())
+            .map_err(|(_, code)| code)
     };
     assert_eq!(delete("busy"), Err(RDKafkaErrorCode::NonEmptyGroup));
     assert_eq!(delete("never-existed"), Err(RDKafkaErrorCode::GroupIdNotFound));
@@ -608,7 +698,9 @@ fn offset_delete_keeps_offsets_of_subscribed_topics_while_members_remain() {
         consumer.commit(&tpl, CommitMode::Sync).expect("standalone commit");
     }
     let member = Member::spawn(&bootstrap, "pruned", "read", &[], true);
-    wait_for(Duration::from_secs(30), "records consumed", || (member.records().len() == 5).then_some(()));
+    wait_for(Duration::from_secs(30), "records consumed", || {
+        (member.records().len() == 5).then_some(())
+    });
 
     let (error, parts) = raw_offset_delete(&bootstrap, "pruned", &[("read", 0), ("other", 0), ("missing", 0)]);
     assert_eq!(error, 0);
@@ -622,7 +714,11 @@ fn offset_delete_keeps_offsets_of_subscribed_topics_while_members_remain() {
     );
     member.close();
     let (error, parts) = raw_offset_delete(&bootstrap, "pruned", &[("read", 0)]);
-    assert_eq!((error, parts), (0, vec![("read".to_string(), 0, 0)]), "an empty group loses any offset");
+    assert_eq!(
+        (error, parts),
+        (0, vec![("read".to_string(), 0, 0)]),
+        "an empty group loses any offset"
+    );
     let (error, _) = raw_offset_delete(&bootstrap, "no-such-group", &[("read", 0)]);
     assert_eq!(error, 69, "GROUP_ID_NOT_FOUND");
 
@@ -631,7 +727,10 @@ fn offset_delete_keeps_offsets_of_subscribed_topics_while_members_remain() {
     query.add_partition("read", 0);
     query.add_partition("other", 0);
     let committed = consumer.committed_offsets(query, CLIENT_TIMEOUT).expect("OffsetFetch");
-    assert!(committed.elements().iter().all(|e| e.offset() == Offset::Invalid), "{committed:?}");
+    assert!(
+        committed.elements().iter().all(|e| e.offset() == Offset::Invalid),
+        "{committed:?}"
+    );
 }
 
 #[test]
@@ -641,12 +740,18 @@ fn shutdown_answers_a_join_waiting_on_a_rebalance() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "waiting", 1, &[]);
     let member = Member::spawn(&bootstrap, "patient", "waiting", &[], false);
-    wait_for(Duration::from_secs(30), "a rebalance waiting out the initial delay", || {
-        broker.log().contains("preparing to rebalance group").then_some(())
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "a rebalance waiting out the initial delay",
+        || broker.log().contains("preparing to rebalance group").then_some(()),
+    );
     // The JoinGroup would wait a minute; SIGTERM answers it at once instead.
     let started = Instant::now();
     broker.terminate();
-    assert!(started.elapsed() < Duration::from_secs(5), "shutdown took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
     drop(member);
 }

@@ -23,13 +23,20 @@ fn idempotent_librdkafka_producer_delivers_each_record_once_in_order() {
     create_topic(&bootstrap, "idem", 3, &[]);
     let producer = tracked_producer(
         &bootstrap,
-        &[("enable.idempotence", "true"), ("max.in.flight.requests.per.connection", "5"), ("batch.num.messages", "100")],
+        &[
+            ("enable.idempotence", "true"),
+            ("max.in.flight.requests.per.connection", "5"),
+            ("batch.num.messages", "100"),
+        ],
     );
     let n = 10_000usize;
     let payloads: Vec<String> = (0..n).map(|i| format!("value-{i}")).collect();
     for (i, value) in payloads.iter().enumerate() {
         let key = format!("k{}", i % 3);
-        let record = BaseRecord::with_opaque_to("idem", i).partition((i % 3) as i32).key(key.as_bytes()).payload(value.as_bytes());
+        let record = BaseRecord::with_opaque_to("idem", i)
+            .partition((i % 3) as i32)
+            .key(key.as_bytes())
+            .payload(value.as_bytes());
         send(&producer, record);
     }
     flush(&producer);
@@ -40,9 +47,16 @@ fn idempotent_librdkafka_producer_delivers_each_record_once_in_order() {
     let consumed = consume_to_end(&bootstrap, "idem", 3);
     for (p, records) in consumed.iter().enumerate() {
         assert_dense_from_zero("idem", p as i32, records);
-        let expected: Vec<&str> = payloads.iter().enumerate().filter(|(i, _)| i % 3 == p).map(|(_, v)| v.as_str()).collect();
-        let got: Vec<&str> =
-            records.iter().map(|r| std::str::from_utf8(r.value.as_deref().unwrap()).unwrap()).collect();
+        let expected: Vec<&str> = payloads
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 == p)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        let got: Vec<&str> = records
+            .iter()
+            .map(|r| std::str::from_utf8(r.value.as_deref().unwrap()).unwrap())
+            .collect();
         assert_eq!(got, expected, "partition {p}: each record once, in order");
     }
 }
@@ -111,7 +125,8 @@ fn produce_v9(conn: &mut TcpStream, correlation_id: i32, topic: &str, records: V
     put_uvarint(&mut body, records.len() as u64 + 1);
     body.extend_from_slice(&records);
     body.extend_from_slice(&[0, 0, 0]); // tagged fields: partition, topic, request
-    conn.write_all(&frame_request_v2(API_PRODUCE, 9, correlation_id, &body)).unwrap();
+    conn.write_all(&frame_request_v2(API_PRODUCE, 9, correlation_id, &body))
+        .unwrap();
     let frame = read_frame(conn).expect("a Produce v9 response");
     assert_eq!(i32::from_be_bytes(frame[..4].try_into().unwrap()), correlation_id);
     // Response header v1: correlation id, then an empty tagged-field section.
@@ -134,22 +149,48 @@ fn raw_retries_are_deduplicated_and_gaps_refused() {
     create_topic(&broker.bootstrap(), "rawidem", 1, &[]);
     let mut conn = raw_connect(broker.addr());
     let pid = 4242;
-    assert_eq!(produce_v9(&mut conn, 1, "rawidem", producer_batch(pid, 0, 0, 3, 0)), (0, 0));
-    assert_eq!(produce_v9(&mut conn, 2, "rawidem", producer_batch(pid, 0, 3, 2, 0)), (0, 3));
+    assert_eq!(
+        produce_v9(&mut conn, 1, "rawidem", producer_batch(pid, 0, 0, 3, 0)),
+        (0, 0)
+    );
+    assert_eq!(
+        produce_v9(&mut conn, 2, "rawidem", producer_batch(pid, 0, 3, 2, 0)),
+        (0, 3)
+    );
     // The same batch again: success with the original base offset, nothing written.
-    assert_eq!(produce_v9(&mut conn, 3, "rawidem", producer_batch(pid, 0, 3, 2, 0)), (0, 3));
-    assert_eq!(produce_v9(&mut conn, 4, "rawidem", producer_batch(pid, 0, 0, 3, 0)), (0, 0));
+    assert_eq!(
+        produce_v9(&mut conn, 3, "rawidem", producer_batch(pid, 0, 3, 2, 0)),
+        (0, 3)
+    );
+    assert_eq!(
+        produce_v9(&mut conn, 4, "rawidem", producer_batch(pid, 0, 0, 3, 0)),
+        (0, 0)
+    );
     // A gap in the sequence.
-    assert_eq!(produce_v9(&mut conn, 5, "rawidem", producer_batch(pid, 0, 9, 1, 0)).0, OUT_OF_ORDER_SEQUENCE_NUMBER);
+    assert_eq!(
+        produce_v9(&mut conn, 5, "rawidem", producer_batch(pid, 0, 9, 1, 0)).0,
+        OUT_OF_ORDER_SEQUENCE_NUMBER
+    );
     // A new epoch starts at 0; the old one is then fenced.
-    assert_eq!(produce_v9(&mut conn, 6, "rawidem", producer_batch(pid, 1, 0, 1, 0)), (0, 5));
-    assert_eq!(produce_v9(&mut conn, 7, "rawidem", producer_batch(pid, 0, 5, 1, 0)).0, INVALID_PRODUCER_EPOCH);
+    assert_eq!(
+        produce_v9(&mut conn, 6, "rawidem", producer_batch(pid, 1, 0, 1, 0)),
+        (0, 5)
+    );
+    assert_eq!(
+        produce_v9(&mut conn, 7, "rawidem", producer_batch(pid, 0, 5, 1, 0)).0,
+        INVALID_PRODUCER_EPOCH
+    );
     // Transactional batches are refused: transactions are not served.
-    assert_eq!(produce_v9(&mut conn, 8, "rawidem", producer_batch(pid, 1, 1, 1, 0x10)).0, INVALID_TXN_STATE);
+    assert_eq!(
+        produce_v9(&mut conn, 8, "rawidem", producer_batch(pid, 1, 1, 1, 0x10)).0,
+        INVALID_TXN_STATE
+    );
 
     let consumed = consume_to_end(&broker.bootstrap(), "rawidem", 1);
-    let values: Vec<String> =
-        consumed[0].iter().map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap()).collect();
+    let values: Vec<String> = consumed[0]
+        .iter()
+        .map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap())
+        .collect();
     assert_eq!(values, ["v0-0", "v0-1", "v0-2", "v3-0", "v3-1", "v0-0"]);
     assert_eq!(watermarks(&broker.bootstrap(), "rawidem", 0), (0, 6));
 }

@@ -135,17 +135,30 @@ fn offsets_committed_and_fetched_by_topic_id() {
     let id = topic_id(&mut conn, "by-id");
     assert_ne!(id, [0u8; 16], "the topic has an id");
 
-    assert_eq!(offset_commit_v10(&mut conn, "id-group", id, 1, 42), 0, "commit by topic id");
-    assert_eq!(offset_fetch_v10(&mut conn, "id-group", id, 1), (42, "by-id".to_string(), 0));
+    assert_eq!(
+        offset_commit_v10(&mut conn, "id-group", id, 1, 42),
+        0,
+        "commit by topic id"
+    );
+    assert_eq!(
+        offset_fetch_v10(&mut conn, "id-group", id, 1),
+        (42, "by-id".to_string(), 0)
+    );
 
     // The same offset through librdkafka, which names topics.
     let consumer = plain_consumer(&broker.bootstrap(), &[("group.id", "id-group")]);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition("by-id", 1);
     let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
-    assert_eq!(committed.find_partition("by-id", 1).unwrap().offset(), Offset::Offset(42));
+    assert_eq!(
+        committed.find_partition("by-id", 1).unwrap().offset(),
+        Offset::Offset(42)
+    );
 
     let unknown = [7u8; 16];
-    assert_eq!(offset_commit_v10(&mut conn, "id-group", unknown, 0, 1), UNKNOWN_TOPIC_ID);
+    assert_eq!(
+        offset_commit_v10(&mut conn, "id-group", unknown, 0, 1),
+        UNKNOWN_TOPIC_ID
+    );
     assert_eq!(offset_fetch_v10(&mut conn, "id-group", unknown, 0).2, UNKNOWN_TOPIC_ID);
 }

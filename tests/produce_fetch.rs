@@ -32,12 +32,7 @@ fn poll_n(consumer: &rdkafka::consumer::BaseConsumer, n: usize, what: &str) -> V
     out
 }
 
-fn assign_at(
-    consumer: &rdkafka::consumer::BaseConsumer,
-    topic: &str,
-    partition: i32,
-    offset: Offset,
-) {
+fn assign_at(consumer: &rdkafka::consumer::BaseConsumer, topic: &str, partition: i32, offset: Offset) {
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, offset).unwrap();
     consumer.assign(&tpl).expect("assign");
@@ -53,12 +48,7 @@ fn acks_zero_one_and_all_all_store_records() {
     for (p, acks) in [(0, "0"), (1, "1"), (2, "all")] {
         let producer = tracked_producer(&bootstrap, &[("acks", acks)]);
         let recs: Vec<_> = (0..500)
-            .map(|i| {
-                (
-                    format!("{acks}-{i}").into_bytes(),
-                    vec![b'a' + (i % 26) as u8; 100 + i],
-                )
-            })
+            .map(|i| (format!("{acks}-{i}").into_bytes(), vec![b'a' + (i % 26) as u8; 100 + i]))
             .collect();
         for (i, (k, v)) in recs.iter().enumerate() {
             send(
@@ -77,11 +67,9 @@ fn acks_zero_one_and_all_all_store_records() {
             assert_eq!(rp, p);
         }
         // With acks=0 there is no acknowledgement to wait for, so poll until the log has them.
-        wait_for(
-            CLIENT_TIMEOUT,
-            &format!("acks={acks} records to be stored"),
-            || (watermarks(&bootstrap, "acks", p).1 == 500).then_some(()),
-        );
+        wait_for(CLIENT_TIMEOUT, &format!("acks={acks} records to be stored"), || {
+            (watermarks(&bootstrap, "acks", p).1 == 500).then_some(())
+        });
         let consumed = consume_to_end(&bootstrap, "acks", 3);
         let got = &consumed[p as usize];
         assert_dense_from_zero("acks", p, got);
@@ -118,17 +106,9 @@ fn concurrent_producers_to_one_partition_get_distinct_dense_offsets() {
             let bootstrap = bootstrap.clone();
             thread::spawn(move || {
                 let codec = ["none", "lz4", "zstd", "gzip"][w % 4];
-                let producer = tracked_producer(
-                    &bootstrap,
-                    &[("compression.type", codec), ("linger.ms", "1")],
-                );
+                let producer = tracked_producer(&bootstrap, &[("compression.type", codec), ("linger.ms", "1")]);
                 let recs: Vec<_> = (0..EACH)
-                    .map(|i| {
-                        (
-                            format!("w{w}").into_bytes(),
-                            format!("w{w}-{i:06}").into_bytes(),
-                        )
-                    })
+                    .map(|i| (format!("w{w}").into_bytes(), format!("w{w}-{i:06}").into_bytes()))
                     .collect();
                 produce_all(&producer, "contended", Some(0), &recs)
             })
@@ -238,10 +218,7 @@ fn fetch_from_the_middle_of_a_batch_and_out_of_range() {
     create_topic(&bootstrap, "middle", 1, &[]);
 
     // One batch of 100 records (large linger, one flush).
-    let producer = tracked_producer(
-        &bootstrap,
-        &[("linger.ms", "200"), ("compression.type", "lz4")],
-    );
+    let producer = tracked_producer(&bootstrap, &[("linger.ms", "200"), ("compression.type", "lz4")]);
     let recs: Vec<_> = (0..100)
         .map(|i| (format!("k{i}").into_bytes(), format!("v{i}").into_bytes()))
         .collect();
@@ -250,10 +227,7 @@ fn fetch_from_the_middle_of_a_batch_and_out_of_range() {
     let consumer = plain_consumer(&bootstrap, &[]);
     assign_at(&consumer, "middle", 0, Offset::Offset(37));
     let got = poll_n(&consumer, 63, "consumer from offset 37");
-    assert_eq!(
-        got[0].offset, 37,
-        "first record delivered from a mid-batch position"
-    );
+    assert_eq!(got[0].offset, 37, "first record delivered from a mid-batch position");
     assert_eq!(got[0].value.as_deref(), Some(&b"v37"[..]));
     assert_eq!(got.last().unwrap().offset, 99);
 
@@ -261,10 +235,7 @@ fn fetch_from_the_middle_of_a_batch_and_out_of_range() {
     let consumer = plain_consumer(&bootstrap, &[("auto.offset.reset", "earliest")]);
     assign_at(&consumer, "middle", 0, Offset::Offset(1_000));
     let got = poll_n(&consumer, 100, "consumer reset from an out-of-range offset");
-    assert_eq!(
-        got[0].offset, 0,
-        "reset to earliest after OFFSET_OUT_OF_RANGE"
-    );
+    assert_eq!(got[0].offset, 0, "reset to earliest after OFFSET_OUT_OF_RANGE");
 
     // Fetching an empty partition at offset 0 waits without error; a later record arrives.
     create_topic(&bootstrap, "empty", 1, &[]);
@@ -279,25 +250,13 @@ fn fetch_from_the_middle_of_a_batch_and_out_of_range() {
             );
         }
     }
-    produce_all(
-        &producer,
-        "empty",
-        Some(0),
-        &[(b"first".to_vec(), b"record".to_vec())],
-    );
+    produce_all(&producer, "empty", Some(0), &[(b"first".to_vec(), b"record".to_vec())]);
     let got = poll_n(&consumer, 1, "consumer of the formerly empty partition");
-    assert_eq!(
-        (got[0].offset, got[0].value.as_deref()),
-        (0, Some(&b"record"[..]))
-    );
+    assert_eq!((got[0].offset, got[0].value.as_deref()), (0, Some(&b"record"[..])));
 }
 
 /// The first record a consumer assigned at `offset` receives.
-fn first_record_from(
-    consumer: &rdkafka::consumer::BaseConsumer,
-    topic: &str,
-    offset: i64,
-) -> Consumed {
+fn first_record_from(consumer: &rdkafka::consumer::BaseConsumer, topic: &str, offset: i64) -> Consumed {
     assign_at(consumer, topic, 0, Offset::Offset(offset));
     poll_n(consumer, 1, &format!("a record from offset {offset}")).remove(0)
 }
@@ -346,28 +305,15 @@ fn random_access_across_many_segments_before_and_after_restarts() {
     }
     let segments = std::fs::read_dir(dir.path().join(format!("{topic}-0")))
         .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .unwrap()
-                .path()
-                .extension()
-                .is_some_and(|x| x == "log")
-        })
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "log"))
         .count();
     assert!(
         segments > 10,
         "expected the log to roll into many segments, found {segments}"
     );
 
-    let probes: Vec<i64> = (0..40)
-        .map(|k| (k * 7919) % N)
-        .chain([0, 1, N - 1])
-        .collect();
-    for round in [
-        "before any restart",
-        "after kill -9",
-        "after a clean restart",
-    ] {
+    let probes: Vec<i64> = (0..40).map(|k| (k * 7919) % N).chain([0, 1, N - 1]).collect();
+    for round in ["before any restart", "after kill -9", "after a clean restart"] {
         match round {
             "after kill -9" => {
                 broker.kill9();
@@ -380,18 +326,11 @@ fn random_access_across_many_segments_before_and_after_restarts() {
             _ => {}
         }
         let bootstrap = broker.bootstrap();
-        assert_eq!(
-            watermarks(&bootstrap, topic, 0),
-            (0, N),
-            "{round}: watermarks"
-        );
+        assert_eq!(watermarks(&bootstrap, topic, 0), (0, N), "{round}: watermarks");
         let consumer = plain_consumer(&bootstrap, &[]);
         for &k in &probes {
             let rec = first_record_from(&consumer, topic, k);
-            assert_eq!(
-                rec.offset, k,
-                "{round}: first record delivered when starting at {k}"
-            );
+            assert_eq!(rec.offset, k, "{round}: first record delivered when starting at {k}");
             assert_eq!(
                 rec.value.as_deref(),
                 Some(&value(k)[..]),
@@ -401,8 +340,7 @@ fn random_access_across_many_segments_before_and_after_restarts() {
         for &k in &probes {
             let ts = base_ts + k * 10 - 5; // between record k-1 and record k
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(topic, 0, Offset::Offset(ts.max(0)))
-                .unwrap();
+            tpl.add_partition_offset(topic, 0, Offset::Offset(ts.max(0))).unwrap();
             let res = consumer
                 .offsets_for_times(tpl, CLIENT_TIMEOUT)
                 .expect("ListOffsets by time");

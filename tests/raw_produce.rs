@@ -62,12 +62,7 @@ fn encode_records(recs: &[Rec<'_>]) -> Vec<u8> {
 
 /// A record batch v2 holding `recs`, with `codec` (attributes bits 0-2) applied to the
 /// records section by `compress`.
-fn batch_with(
-    recs: &[Rec<'_>],
-    magic: u8,
-    codec: i16,
-    compress: impl Fn(&[u8]) -> Vec<u8>,
-) -> Vec<u8> {
+fn batch_with(recs: &[Rec<'_>], magic: u8, codec: i16, compress: impl Fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
     let base_ts: i64 = 1_700_000_000_000;
     let records = compress(&encode_records(recs));
     // Everything after the CRC field.
@@ -131,15 +126,9 @@ fn produce(
     body.extend_from_slice(&partition.to_be_bytes());
     body.extend_from_slice(&(records.len() as i32).to_be_bytes());
     body.extend_from_slice(records);
-    conn.write_all(&frame_request_v1(
-        API_PRODUCE,
-        version,
-        correlation_id,
-        &body,
-    ))
-    .unwrap();
-    let frame = read_frame(conn)
-        .unwrap_or_else(|e| panic!("no Produce v{version} response (connection closed?): {e}"));
+    conn.write_all(&frame_request_v1(API_PRODUCE, version, correlation_id, &body))
+        .unwrap();
+    let frame = read_frame(conn).unwrap_or_else(|e| panic!("no Produce v{version} response (connection closed?): {e}"));
 
     let mut r = WireReader::new(&frame);
     assert_eq!(r.i32(), correlation_id, "correlation id");
@@ -192,14 +181,8 @@ fn hand_built_batches_are_stored_and_read_back_by_librdkafka() {
             headers: &[],
         },
     ];
-    assert_eq!(
-        produce(&mut s.conn, 3, 1, "raw", 0, &batch(&recs)),
-        (NONE, 0)
-    );
-    assert_eq!(
-        produce(&mut s.conn, 8, 2, "raw", 0, &simple(5, "second")),
-        (NONE, 3)
-    );
+    assert_eq!(produce(&mut s.conn, 3, 1, "raw", 0, &batch(&recs)), (NONE, 0));
+    assert_eq!(produce(&mut s.conn, 8, 2, "raw", 0, &simple(5, "second")), (NONE, 3));
     let zstd = batch_with(&recs[..1], 2, 4, |b| zstd::encode_all(b, 3).unwrap());
     assert_eq!(
         produce(&mut s.conn, 7, 3, "raw", 0, &zstd),
@@ -217,14 +200,8 @@ fn hand_built_batches_are_stored_and_read_back_by_librdkafka() {
         got[0].headers,
         vec![h("a", Some(b"1")), h("a", Some(b"2")), h("n", None)]
     );
-    assert_eq!(
-        (got[1].key.as_deref(), got[1].value.as_deref()),
-        (None, Some(&b""[..]))
-    );
-    assert_eq!(
-        (got[2].key.as_deref(), got[2].value.as_deref()),
-        (Some(&b""[..]), None)
-    );
+    assert_eq!((got[1].key.as_deref(), got[1].value.as_deref()), (None, Some(&b""[..])));
+    assert_eq!((got[2].key.as_deref(), got[2].value.as_deref()), (Some(&b""[..]), None));
     assert_eq!(got[7].value.as_deref(), Some(&b"second-4"[..]));
     assert_eq!(got[8].value.as_deref(), Some(&b"v0"[..]));
     assert_eq!(got[8].headers.len(), 3);
@@ -233,19 +210,11 @@ fn hand_built_batches_are_stored_and_read_back_by_librdkafka() {
 #[test]
 fn invalid_batches_get_kafkas_error_codes_and_leave_the_log_alone() {
     let mut s = setup();
-    assert_eq!(
-        produce(&mut s.conn, 3, 1, "raw", 0, &simple(2, "good")),
-        (NONE, 0)
-    );
+    assert_eq!(produce(&mut s.conn, 3, 1, "raw", 0, &simple(2, "good")), (NONE, 0));
     let mut corr = 10;
     // Every case is checked; the mismatches are reported together.
     let mut mismatches = Vec::new();
-    let mut expect = |conn: &mut TcpStream,
-                      version: i16,
-                      records: Vec<u8>,
-                      partition: i32,
-                      want: i16,
-                      what: &str| {
+    let mut expect = |conn: &mut TcpStream, version: i16, records: Vec<u8>, partition: i32, want: i16, what: &str| {
         corr += 1;
         let (error, _) = produce(conn, version, corr, "raw", partition, &records);
         if error != want {
@@ -278,14 +247,7 @@ fn invalid_batches_get_kafkas_error_codes_and_leave_the_log_alone() {
 
     let mut two = simple(1, "first");
     two.extend_from_slice(&simple(1, "second"));
-    expect(
-        &mut s.conn,
-        3,
-        two,
-        0,
-        INVALID_RECORD,
-        "two batches for one partition",
-    );
+    expect(&mut s.conn, 3, two, 0, INVALID_RECORD, "two batches for one partition");
 
     let mut truncated = simple(4, "cut");
     truncated.truncate(truncated.len() - 5);
@@ -298,14 +260,7 @@ fn invalid_batches_get_kafkas_error_codes_and_leave_the_log_alone() {
         "a batch shorter than its length field",
     );
 
-    expect(
-        &mut s.conn,
-        3,
-        Vec::new(),
-        0,
-        INVALID_RECORD,
-        "no batch at all",
-    );
+    expect(&mut s.conn, 3, Vec::new(), 0, INVALID_RECORD, "no batch at all");
 
     let zstd = batch_with(
         &[Rec {
@@ -342,16 +297,10 @@ fn invalid_batches_get_kafkas_error_codes_and_leave_the_log_alone() {
     );
 
     // None of that reached the log, and the connection still works.
-    assert_eq!(
-        produce(&mut s.conn, 3, 99, "raw", 0, &simple(1, "after")),
-        (NONE, 2)
-    );
+    assert_eq!(produce(&mut s.conn, 3, 99, "raw", 0, &simple(1, "after")), (NONE, 2));
     assert_eq!(watermarks(&s.broker.bootstrap(), "raw", 0), (0, 3));
     let consumed = consume_to_end(&s.broker.bootstrap(), "raw", 1);
-    let values: Vec<_> = consumed[0]
-        .iter()
-        .map(|r| r.value.clone().unwrap())
-        .collect();
+    let values: Vec<_> = consumed[0].iter().map(|r| r.value.clone().unwrap()).collect();
     assert_eq!(
         values,
         vec![b"good-0".to_vec(), b"good-1".to_vec(), b"after-0".to_vec()]
@@ -394,15 +343,10 @@ fn acks_zero_produce_gets_no_response() {
     let records = simple(2, "fire-and-forget");
     body.extend_from_slice(&(records.len() as i32).to_be_bytes());
     body.extend_from_slice(&records);
-    s.conn
-        .write_all(&frame_request_v1(API_PRODUCE, 3, 500, &body))
-        .unwrap();
+    s.conn.write_all(&frame_request_v1(API_PRODUCE, 3, 500, &body)).unwrap();
     // The next response on the connection must be the ApiVersions one.
     let resp = raw_api_versions(&mut s.conn, 501).expect("ApiVersions after an acks=0 produce");
-    assert_eq!(
-        resp.correlation_id, 501,
-        "an acks=0 produce must not be answered"
-    );
+    assert_eq!(resp.correlation_id, 501, "an acks=0 produce must not be answered");
     wait_for(CLIENT_TIMEOUT, "the acks=0 records to be stored", || {
         (watermarks(&s.broker.bootstrap(), "raw", 0).1 == 2).then_some(())
     });

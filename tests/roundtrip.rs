@@ -98,9 +98,7 @@ fn owned_headers(headers: &[(String, Option<Vec<u8>>)]) -> Option<OwnedHeaders> 
 fn describe(r: &Sent) -> String {
     format!(
         "key {:?}, value {}, headers {:?}",
-        r.key
-            .as_ref()
-            .map(|k| String::from_utf8_lossy(k).into_owned()),
+        r.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
         match &r.value {
             None => "null".to_string(),
             Some(v) => format!("{} bytes", v.len()),
@@ -126,13 +124,8 @@ fn every_codec_round_trips_keyed_records_over_partitions() {
     // (partition, offset) -> (codec, index, record)
     let mut produced: BTreeMap<(i32, i64), (usize, usize, Sent)> = BTreeMap::new();
     for (c, codec) in CODECS.iter().enumerate() {
-        let records: Vec<Sent> = (0..PER_CODEC)
-            .map(|i| make_record(&mut rng, c, i))
-            .collect();
-        let producer = tracked_producer(
-            &bootstrap,
-            &[("compression.type", codec), ("linger.ms", "20")],
-        );
+        let records: Vec<Sent> = (0..PER_CODEC).map(|i| make_record(&mut rng, c, i)).collect();
+        let producer = tracked_producer(&bootstrap, &[("compression.type", codec), ("linger.ms", "20")]);
         for (i, r) in records.iter().enumerate() {
             let mut br: BaseRecord<'_, [u8], [u8], usize> = BaseRecord::with_opaque_to(topic, i);
             if let Some(k) = &r.key {
@@ -148,11 +141,7 @@ fn every_codec_round_trips_keyed_records_over_partitions() {
         }
         flush(&producer);
         let mut reports = take_reports(&producer);
-        assert_eq!(
-            reports.len(),
-            PER_CODEC,
-            "{codec}: one delivery report per record"
-        );
+        assert_eq!(reports.len(), PER_CODEC, "{codec}: one delivery report per record");
         reports.sort_by_key(|r| r.id);
         let mut last_offset_in_partition: BTreeMap<i32, i64> = BTreeMap::new();
         for rep in reports {
@@ -167,20 +156,14 @@ fn every_codec_round_trips_keyed_records_over_partitions() {
                 );
             }
             let dup = produced.insert((p, o), (c, rep.id, records[rep.id].clone()));
-            assert!(
-                dup.is_none(),
-                "{codec}: offset {o} in partition {p} acknowledged twice"
-            );
+            assert!(dup.is_none(), "{codec}: offset {o} in partition {p} acknowledged twice");
         }
     }
 
     let consumed = consume_to_end(&bootstrap, topic, PARTITIONS);
     for p in 0..PARTITIONS {
         let expected: Vec<_> = produced.range((p, 0)..(p + 1, 0)).collect();
-        assert!(
-            !expected.is_empty(),
-            "no record was partitioned to partition {p}"
-        );
+        assert!(!expected.is_empty(), "no record was partitioned to partition {p}");
         let got = &consumed[p as usize];
         assert_dense_from_zero(topic, p, got);
         assert_eq!(
@@ -225,9 +208,7 @@ fn records_survive_a_graceful_restart_and_offsets_continue() {
     create_topic(&broker.bootstrap(), topic, PARTITIONS, &[]);
 
     let value = |i: usize| format!("value-{i:06}-").repeat(1 + i % 20).into_bytes();
-    let records: Vec<_> = (0..N)
-        .map(|i| (format!("k{i}").into_bytes(), value(i)))
-        .collect();
+    let records: Vec<_> = (0..N).map(|i| (format!("k{i}").into_bytes(), value(i))).collect();
     {
         let producer = tracked_producer(&broker.bootstrap(), &[]);
         for p in 0..PARTITIONS {
@@ -258,11 +239,7 @@ fn records_survive_a_graceful_restart_and_offsets_continue() {
 
     let consumed = consume_to_end(&bootstrap, topic, PARTITIONS);
     for p in 0..PARTITIONS {
-        let expected: Vec<_> = records
-            .iter()
-            .skip(p as usize)
-            .step_by(PARTITIONS as usize)
-            .collect();
+        let expected: Vec<_> = records.iter().skip(p as usize).step_by(PARTITIONS as usize).collect();
         let got = &consumed[p as usize];
         assert_dense_from_zero(topic, p, got);
         assert_eq!(
@@ -309,10 +286,7 @@ fn records_survive_a_graceful_restart_and_offsets_continue() {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 #[test]
@@ -341,29 +315,19 @@ fn list_offsets_by_timestamp_and_watermarks() {
     }
     let mut reports = take_reports(&producer);
     reports.sort_by_key(|r| r.id);
-    let offsets: Vec<i64> = reports
-        .iter()
-        .map(|r| r.result.clone().expect("delivered").1)
-        .collect();
+    let offsets: Vec<i64> = reports.iter().map(|r| r.result.clone().expect("delivered").1).collect();
     assert_eq!(offsets, (0..10).collect::<Vec<i64>>());
 
-    assert_eq!(
-        watermarks(&bootstrap, topic, 0),
-        (0, 10),
-        "earliest/latest watermarks"
-    );
+    assert_eq!(watermarks(&bootstrap, topic, 0), (0, 10), "earliest/latest watermarks");
 
     let consumer = plain_consumer(&bootstrap, &[]);
     let lookup = |ts: i64| -> Offset {
         let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, 0, Offset::Offset(ts))
-            .unwrap();
+        tpl.add_partition_offset(topic, 0, Offset::Offset(ts)).unwrap();
         let res = consumer
             .offsets_for_times(tpl, CLIENT_TIMEOUT)
             .unwrap_or_else(|e| panic!("ListOffsets(timestamp {ts}) failed: {e}"));
-        let elem = res
-            .find_partition(topic, 0)
-            .expect("partition in ListOffsets result");
+        let elem = res.find_partition(topic, 0).expect("partition in ListOffsets result");
         elem.error()
             .unwrap_or_else(|e| panic!("ListOffsets(timestamp {ts}) partition error: {e}"));
         elem.offset()
@@ -374,16 +338,8 @@ fn list_offsets_by_timestamp_and_watermarks() {
         (base + 1, Offset::Offset(1), "just after the first"),
         (base + 2_500, Offset::Offset(3), "between records 2 and 3"),
         (base + 3_000, Offset::Offset(3), "exactly record 3"),
-        (
-            base + 4_999,
-            Offset::Offset(5),
-            "just before the second batch",
-        ),
-        (
-            base + 5_000,
-            Offset::Offset(5),
-            "first record of the second batch",
-        ),
+        (base + 4_999, Offset::Offset(5), "just before the second batch"),
+        (base + 5_000, Offset::Offset(5), "first record of the second batch"),
         (base + 9_000, Offset::Offset(9), "the last record"),
         (base + 9_001, Offset::End, "after the last record"),
     ];
@@ -399,9 +355,7 @@ fn list_offsets_by_timestamp_and_watermarks() {
     // The timestamps themselves come back as produced.
     let consumed = consume_to_end(&bootstrap, topic, 1);
     let stamps: Vec<_> = consumed[0].iter().map(|r| r.timestamp).collect();
-    let want: Vec<_> = (0..10)
-        .map(|i| Timestamp::CreateTime(base + i * 1000))
-        .collect();
+    let want: Vec<_> = (0..10).map(|i| Timestamp::CreateTime(base + i * 1000)).collect();
     assert_eq!(stamps, want);
 }
 
@@ -427,12 +381,7 @@ fn waiting_fetch_is_woken_by_a_produce() {
     let topic = "wakeup";
     create_topic(&bootstrap, topic, 1, &[]);
     let producer = tracked_producer(&bootstrap, &[("linger.ms", "0")]);
-    produce_all(
-        &producer,
-        topic,
-        Some(0),
-        &[(b"old".to_vec(), b"before".to_vec())],
-    );
+    produce_all(&producer, topic, Some(0), &[(b"old".to_vec(), b"before".to_vec())]);
 
     // The consumer reports librdkafka statistics every 100 ms; they show when it is fetching
     // from offset 1 and has a request outstanding at the broker.
@@ -447,24 +396,16 @@ fn waiting_fetch_is_woken_by_a_produce() {
     tpl.add_partition_offset(topic, 0, Offset::End).unwrap();
     let assigned_at = Instant::now();
     consumer.assign(&tpl).unwrap();
-    wait_for(
-        CLIENT_TIMEOUT,
-        "the consumer to wait on a fetch from offset 1",
-        || {
-            assert!(
-                consumer.poll(Duration::from_millis(100)).is_none(),
-                "nothing should be consumed yet"
-            );
-            let stats = consumer.context().latest.lock().unwrap().clone()?;
-            let part = stats.topics.get(topic)?.partitions.get(&0)?;
-            let fetch_outstanding = stats
-                .brokers
-                .values()
-                .any(|b| b.nodeid >= 0 && b.waitresp_cnt > 0);
-            (part.fetch_state == "active" && part.next_offset == 1 && fetch_outstanding)
-                .then_some(())
-        },
-    );
+    wait_for(CLIENT_TIMEOUT, "the consumer to wait on a fetch from offset 1", || {
+        assert!(
+            consumer.poll(Duration::from_millis(100)).is_none(),
+            "nothing should be consumed yet"
+        );
+        let stats = consumer.context().latest.lock().unwrap().clone()?;
+        let part = stats.topics.get(topic)?.partitions.get(&0)?;
+        let fetch_outstanding = stats.brokers.values().any(|b| b.nodeid >= 0 && b.waitresp_cnt > 0);
+        (part.fetch_state == "active" && part.next_offset == 1 && fetch_outstanding).then_some(())
+    });
     // Produce about a second after the consumer started waiting.
     while assigned_at.elapsed() < Duration::from_secs(1) {
         assert!(
@@ -491,10 +432,7 @@ fn waiting_fetch_is_woken_by_a_produce() {
         );
     };
     let latency = sent_at.elapsed();
-    assert_eq!(
-        (msg.offset, msg.value.as_deref()),
-        (1, Some(&b"wake up"[..]))
-    );
+    assert_eq!((msg.offset, msg.value.as_deref()), (1, Some(&b"wake up"[..])));
     assert!(
         latency < Duration::from_secs(5),
         "a fetch waiting up to 10 s should be answered when the record arrives; it took {latency:?}"
@@ -508,22 +446,14 @@ fn log_append_time_topic_stamps_records_with_broker_time() {
     let broker = BrokerProcess::start(dir.path(), &[]);
     let bootstrap = broker.bootstrap();
     let topic = "appended";
-    create_topic(
-        &bootstrap,
-        topic,
-        1,
-        &[("message.timestamp.type", "LogAppendTime")],
-    );
+    create_topic(&bootstrap, topic, 1, &[("message.timestamp.type", "LogAppendTime")]);
     check_log_append_time(&bootstrap, topic);
 }
 
 #[test]
 fn broker_wide_log_append_time_applies_to_new_topics() {
     let dir = temp_data_dir();
-    let broker = BrokerProcess::start(
-        dir.path(),
-        &["--set", "log.message.timestamp.type=LogAppendTime"],
-    );
+    let broker = BrokerProcess::start(dir.path(), &["--set", "log.message.timestamp.type=LogAppendTime"]);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, "broker-default", 1, &[]);
     check_log_append_time(&bootstrap, "broker-default");

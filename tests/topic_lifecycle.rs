@@ -357,15 +357,9 @@ fn configs_are_described_altered_validated_and_survive_restart() {
 
     // Sources as Kafka reports them.
     let conf = describe(&b, ResourceSpecifier::Topic("conf"));
-    assert_eq!(
-        entry(&conf, "retention.ms"),
-        (Some("1234".into()), TOPIC, false)
-    );
+    assert_eq!(entry(&conf, "retention.ms"), (Some("1234".into()), TOPIC, false));
     let plain = describe(&b, ResourceSpecifier::Topic("plain"));
-    assert_eq!(
-        entry(&plain, "retention.ms"),
-        (Some("172800000".into()), STATIC, false)
-    );
+    assert_eq!(entry(&plain, "retention.ms"), (Some("172800000".into()), STATIC, false));
     assert_eq!(
         entry(&plain, "segment.bytes"),
         (Some("1073741824".into()), DEFAULT, false)
@@ -379,10 +373,7 @@ fn configs_are_described_altered_validated_and_survive_restart() {
         false,
     );
     let plain = describe(&b, ResourceSpecifier::Topic("plain"));
-    assert_eq!(
-        entry(&plain, "segment.bytes"),
-        (Some("2097152".into()), TOPIC, false)
-    );
+    assert_eq!(entry(&plain, "segment.bytes"), (Some("2097152".into()), TOPIC, false));
     assert_eq!(entry(&plain, "cleanup.policy").0.as_deref(), Some("compact"));
 
     // Bad values, unknown keys and topics are refused with a message and change nothing.
@@ -528,10 +519,7 @@ fn configs_are_described_altered_validated_and_survive_restart() {
     let broker = BrokerProcess::start(dir.path(), &args);
     let b = broker.bootstrap();
     let conf = describe(&b, ResourceSpecifier::Topic("conf"));
-    assert_eq!(
-        entry(&conf, "retention.ms"),
-        (Some("1234".into()), TOPIC, false)
-    );
+    assert_eq!(entry(&conf, "retention.ms"), (Some("1234".into()), TOPIC, false));
     assert_eq!(
         entry(&conf, "segment.bytes"),
         (Some("3000000".into()), DYNAMIC_DEFAULT, false)

@@ -59,10 +59,7 @@ fn api_versions_v3_lists_the_served_apis() {
         );
     }
     let av = range_of(&resp, API_API_VERSIONS).unwrap();
-    assert!(
-        av.min == 0 && av.max >= 3,
-        "ApiVersions range {av:?} must cover 0..=3"
-    );
+    assert!(av.min == 0 && av.max >= 3, "ApiVersions range {av:?} must cover 0..=3");
     let produce = range_of(&resp, API_PRODUCE).unwrap();
     assert!(
         produce.max >= 3,
@@ -80,8 +77,7 @@ fn api_versions_v0_uses_the_old_layout() {
     let dir = temp_data_dir();
     let broker = BrokerProcess::start(dir.path(), &[]);
     let mut conn = raw_connect(broker.addr());
-    conn.write_all(&frame_request_v1(API_API_VERSIONS, 0, 7, &[]))
-        .unwrap();
+    conn.write_all(&frame_request_v1(API_API_VERSIONS, 0, 7, &[])).unwrap();
     let resp = parse_api_versions_v0(&read_frame(&mut conn).expect("ApiVersions v0 response"));
     assert_eq!(resp.correlation_id, 7);
     assert_eq!(resp.error_code, 0);
@@ -103,15 +99,9 @@ fn unsupported_api_versions_version_gets_v0_error_with_ranges() {
 
     // KIP-511: a client may send ApiVersions at a version newer than the broker knows; the
     // broker answers in the v0 layout with UNSUPPORTED_VERSION and its own ApiVersions range.
-    conn.write_all(&frame_request_v2(
-        API_API_VERSIONS,
-        99,
-        1234,
-        &api_versions_body_v3(),
-    ))
-    .unwrap();
-    let frame =
-        read_frame(&mut conn).expect("a response to ApiVersions v99 (not a closed connection)");
+    conn.write_all(&frame_request_v2(API_API_VERSIONS, 99, 1234, &api_versions_body_v3()))
+        .unwrap();
+    let frame = read_frame(&mut conn).expect("a response to ApiVersions v99 (not a closed connection)");
     let resp = parse_api_versions_v0(&frame);
     assert_eq!(resp.correlation_id, 1234, "correlation id echoed");
     assert_eq!(resp.error_code, ERROR_UNSUPPORTED_VERSION, "error code");
@@ -130,9 +120,7 @@ fn unsupported_api_versions_version_gets_v0_error_with_ranges() {
 fn noise(n: usize, mut seed: u64) -> Vec<u8> {
     (0..n)
         .map(|_| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) as u8
         })
         .collect()
@@ -150,9 +138,7 @@ fn expect_closed(mut conn: TcpStream, what: &str) {
             Err(e)
                 if matches!(
                     e.kind(),
-                    ErrorKind::ConnectionReset
-                        | ErrorKind::ConnectionAborted
-                        | ErrorKind::BrokenPipe
+                    ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe
                 ) =>
             {
                 return;
@@ -183,12 +169,7 @@ fn malformed_frames_close_only_their_own_connection() {
     raw_api_versions(&mut healthy, correlation).expect("healthy connection before the abuse");
     let producer = tracked_producer(&bootstrap, &[("linger.ms", "0")]);
     let mut produced = 0i64;
-    let placed = produce_all(
-        &producer,
-        "survivor",
-        Some(0),
-        &[(b"k".to_vec(), b"before".to_vec())],
-    );
+    let placed = produce_all(&producer, "survivor", Some(0), &[(b"k".to_vec(), b"before".to_vec())]);
     assert_eq!(placed, vec![(0, 0)]);
     produced += 1;
 
@@ -219,11 +200,7 @@ fn malformed_frames_close_only_their_own_connection() {
         ("a negative length prefix", negative, false),
         ("a valid size with a garbage header", garbage_header, false),
         ("an unknown api key", unknown_api, false),
-        (
-            "a client id running past the frame",
-            truncated_client_id,
-            false,
-        ),
+        ("a client id running past the frame", truncated_client_id, false),
         ("a zero-length frame", 0i32.to_be_bytes().to_vec(), false),
     ];
 
@@ -243,11 +220,7 @@ fn malformed_frames_close_only_their_own_connection() {
             Some(0),
             &[(b"k".to_vec(), after.as_bytes().to_vec())],
         );
-        assert_eq!(
-            placed,
-            vec![(0, *produced)],
-            "the rdkafka producer after {after}"
-        );
+        assert_eq!(placed, vec![(0, *produced)], "the rdkafka producer after {after}");
         *produced += 1;
     };
 
@@ -259,13 +232,7 @@ fn malformed_frames_close_only_their_own_connection() {
             let _ = bad.shutdown(Shutdown::Write);
         }
         expect_closed(bad, what);
-        check_others(
-            &mut healthy,
-            &mut correlation,
-            &mut produced,
-            &mut broker,
-            what,
-        );
+        check_others(&mut healthy, &mut correlation, &mut produced, &mut broker, what);
     }
 
     // A frame cut short by the client closing.
@@ -336,19 +303,9 @@ fn read_string(r: &mut WireReader<'_>) -> Option<String> {
 }
 
 /// Topics (name -> (error code, partition count)) of a Metadata v0..=4 response.
-fn metadata_topics(
-    conn: &mut TcpStream,
-    version: i16,
-    correlation_id: i32,
-    body: &[u8],
-) -> Vec<(String, i16, usize)> {
-    conn.write_all(&frame_request_v1(
-        API_METADATA,
-        version,
-        correlation_id,
-        body,
-    ))
-    .unwrap();
+fn metadata_topics(conn: &mut TcpStream, version: i16, correlation_id: i32, body: &[u8]) -> Vec<(String, i16, usize)> {
+    conn.write_all(&frame_request_v1(API_METADATA, version, correlation_id, body))
+        .unwrap();
     let frame = read_frame(conn).unwrap_or_else(|e| panic!("Metadata v{version}: {e}"));
     let mut r = WireReader::new(&frame);
     assert_eq!(r.i32(), correlation_id);
@@ -393,11 +350,7 @@ fn metadata_topics(
             topics.push((name, error, partitions as usize));
         }
     }
-    assert_eq!(
-        r.remaining(),
-        0,
-        "trailing bytes after Metadata v{version} response"
-    );
+    assert_eq!(r.remaining(), 0, "trailing bytes after Metadata v{version} response");
     topics.sort();
     topics
 }
@@ -427,12 +380,7 @@ fn metadata_topic_list_semantics_per_version() {
         "v1: null means all topics"
     );
     assert_eq!(
-        metadata_topics(
-            &mut conn,
-            4,
-            4,
-            &metadata_body(4, Some(&["alpha", "nope"]), true)
-        ),
+        metadata_topics(&mut conn, 4, 4, &metadata_body(4, Some(&["alpha", "nope"]), true)),
         vec![("alpha".to_string(), 0, 2), ("nope".to_string(), 3, 0)],
         "v4 naming an unknown topic with auto-creation disabled on the broker"
     );
@@ -443,21 +391,13 @@ fn metadata_auto_creation_follows_the_request_flag() {
     let dir = temp_data_dir();
     let broker = BrokerProcess::start(dir.path(), &[]);
     let mut conn = raw_connect(broker.addr());
-    let topics = metadata_topics(
-        &mut conn,
-        4,
-        1,
-        &metadata_body(4, Some(&["not-wanted"]), false),
-    );
+    let topics = metadata_topics(&mut conn, 4, 1, &metadata_body(4, Some(&["not-wanted"]), false));
     assert_eq!(
         topics,
         vec![("not-wanted".to_string(), 3, 0)],
         "allow_auto_topic_creation=false"
     );
-    assert_eq!(
-        topic_partition_count(&broker.bootstrap(), "not-wanted"),
-        None
-    );
+    assert_eq!(topic_partition_count(&broker.bootstrap(), "not-wanted"), None);
 
     metadata_topics(&mut conn, 4, 2, &metadata_body(4, Some(&["wanted"]), true));
     wait_for(CLIENT_TIMEOUT, "the auto-created topic", || {
@@ -511,8 +451,7 @@ fn offset_for_leader_epoch(
     body.extend_from_slice(&partition.to_be_bytes());
     body.extend_from_slice(&current_leader_epoch.to_be_bytes());
     body.extend_from_slice(&leader_epoch.to_be_bytes());
-    conn.write_all(&frame_request_v1(23, 3, correlation_id, &body))
-        .unwrap();
+    conn.write_all(&frame_request_v1(23, 3, correlation_id, &body)).unwrap();
     let frame = read_frame(conn).expect("OffsetForLeaderEpoch response");
     let mut r = WireReader::new(&frame);
     assert_eq!(r.i32(), correlation_id);

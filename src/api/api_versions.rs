@@ -8,7 +8,10 @@ fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
         .map(|(api, lo, hi)| {
-            ApiVersion::default().with_api_key(*api as i16).with_min_version(*lo).with_max_version(*hi)
+            ApiVersion::default()
+                .with_api_key(*api as i16)
+                .with_min_version(*lo)
+                .with_max_version(*hi)
         })
         .collect()
 }

@@ -18,7 +18,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: CreatePartitionsRequest) -> Create
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
             let current = api.topics.get(t.name.as_str()).map(|x| x.partitions).unwrap_or(0);
             let assignment_ok = t.assignments.as_ref().is_none_or(|a| {
-                a.len() as i32 == t.count - current && a.iter().all(|r| r.broker_ids.len() == 1 && r.broker_ids[0].0 == node)
+                a.len() as i32 == t.count - current
+                    && a.iter().all(|r| r.broker_ids.len() == 1 && r.broker_ids[0].0 == node)
             });
             let outcome = if !assignment_ok {
                 Err(TopicError::InvalidReplicaAssignment(format!(
@@ -26,11 +27,14 @@ pub fn handle(api: &Arc<ApiHandler>, request: CreatePartitionsRequest) -> Create
                     t.count - current
                 )))
             } else {
-                api.topics.create_partitions(t.name.as_str(), t.count, request.validate_only)
+                api.topics
+                    .create_partitions(t.name.as_str(), t.count, request.validate_only)
             };
             match outcome {
                 Ok(()) => result,
-                Err(e) => result.with_error_code(e.code()).with_error_message(e.message().map(StrBytes::from_string)),
+                Err(e) => result
+                    .with_error_code(e.code())
+                    .with_error_message(e.message().map(StrBytes::from_string)),
             }
         })
         .collect();

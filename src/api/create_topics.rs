@@ -25,11 +25,17 @@ pub fn handle(api: &Arc<ApiHandler>, request: CreateTopicsRequest, _version: i16
         .into_iter()
         .map(|t| {
             let name = t.name.clone();
-            let result = CreatableTopicResult::default().with_name(name.clone()).with_num_partitions(-1).with_replication_factor(-1);
+            let result = CreatableTopicResult::default()
+                .with_name(name.clone())
+                .with_num_partitions(-1)
+                .with_replication_factor(-1);
             if duplicates.contains(name.as_str()) {
-                return result
-                    .with_error_code(errors::INVALID_REQUEST)
-                    .with_error_message(Some(StrBytes::from_string(format!("Create topics request from client contains multiple entries for the topic {}", name.as_str()))));
+                return result.with_error_code(errors::INVALID_REQUEST).with_error_message(Some(
+                    StrBytes::from_string(format!(
+                        "Create topics request from client contains multiple entries for the topic {}",
+                        name.as_str()
+                    )),
+                ));
             }
             let mut configs = BTreeMap::new();
             for c in &t.configs {
@@ -38,8 +44,13 @@ pub fn handle(api: &Arc<ApiHandler>, request: CreateTopicsRequest, _version: i16
                         configs.insert(c.name.to_string(), v.to_string());
                     }
                     None => {
-                        let e = TopicError::InvalidConfig(format!("Null value not supported for topic configs: {}", c.name.as_str()));
-                        return result.with_error_code(e.code()).with_error_message(e.message().map(StrBytes::from_string));
+                        let e = TopicError::InvalidConfig(format!(
+                            "Null value not supported for topic configs: {}",
+                            c.name.as_str()
+                        ));
+                        return result
+                            .with_error_code(e.code())
+                            .with_error_message(e.message().map(StrBytes::from_string));
                     }
                 }
             }
@@ -56,11 +67,17 @@ pub fn handle(api: &Arc<ApiHandler>, request: CreateTopicsRequest, _version: i16
             };
             match api.topics.create_topic(new, request.validate_only) {
                 Ok(topic) => result
-                    .with_topic_id(if request.validate_only { uuid::Uuid::nil() } else { topic.id })
+                    .with_topic_id(if request.validate_only {
+                        uuid::Uuid::nil()
+                    } else {
+                        topic.id
+                    })
                     .with_num_partitions(topic.partitions)
                     .with_replication_factor(1)
                     .with_configs(Some(describe_configs(&topic))),
-                Err(e) => result.with_error_code(e.code()).with_error_message(e.message().map(StrBytes::from_string)),
+                Err(e) => result
+                    .with_error_code(e.code())
+                    .with_error_message(e.message().map(StrBytes::from_string)),
             }
         })
         .collect();

@@ -15,7 +15,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: DeleteGroupsRequest, version: i16)
         .groups_names
         .into_iter()
         .zip(codes)
-        .map(|(group_id, code)| DeletableGroupResult::default().with_group_id(group_id).with_error_code(code))
+        .map(|(group_id, code)| {
+            DeletableGroupResult::default()
+                .with_group_id(group_id)
+                .with_error_code(code)
+        })
         .collect();
     let response = DeleteGroupsResponse::default().with_results(results);
     reply_when_durable(api, response, &durable, version)

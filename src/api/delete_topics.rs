@@ -14,17 +14,29 @@ pub fn handle(api: &Arc<ApiHandler>, request: DeleteTopicsRequest, version: i16)
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
     } else {
-        request.topic_names.into_iter().map(|n| (Some(n), Uuid::nil())).collect()
+        request
+            .topic_names
+            .into_iter()
+            .map(|n| (Some(n), Uuid::nil()))
+            .collect()
     };
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
-            let result = DeletableTopicResult::default().with_name(name.clone()).with_topic_id(id);
+            let result = DeletableTopicResult::default()
+                .with_name(name.clone())
+                .with_topic_id(id);
             let resolved = match (&name, id.is_nil()) {
                 (Some(n), true) => Ok(n.to_string()),
-                (None, false) => api.topics.get_by_id(&id).map(|t| t.name.clone()).ok_or(TopicError::UnknownTopicId),
+                (None, false) => api
+                    .topics
+                    .get_by_id(&id)
+                    .map(|t| t.name.clone())
+                    .ok_or(TopicError::UnknownTopicId),
                 // Naming both, or neither, is a malformed request.
-                _ => Err(TopicError::InvalidRequest("Exactly one of topic name and topic id must be set".into())),
+                _ => Err(TopicError::InvalidRequest(
+                    "Exactly one of topic name and topic id must be set".into(),
+                )),
             };
             let outcome = resolved.and_then(|n| api.topics.delete_topic(&n));
             match outcome {
@@ -32,8 +44,14 @@ pub fn handle(api: &Arc<ApiHandler>, request: DeleteTopicsRequest, version: i16)
                     .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
                     .with_topic_id(topic.id),
                 Err(e) => {
-                    let code = if e == TopicError::UnknownTopic { errors::UNKNOWN_TOPIC_OR_PARTITION } else { e.code() };
-                    result.with_error_code(code).with_error_message(e.message().map(StrBytes::from_string))
+                    let code = if e == TopicError::UnknownTopic {
+                        errors::UNKNOWN_TOPIC_OR_PARTITION
+                    } else {
+                        e.code()
+                    };
+                    result
+                        .with_error_code(code)
+                        .with_error_message(e.message().map(StrBytes::from_string))
                 }
             }
         })

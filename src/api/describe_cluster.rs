@@ -21,7 +21,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeClusterRequest) -> Describ
     if request.endpoint_type != ENDPOINT_BROKERS {
         return response
             .with_error_code(errors::UNSUPPORTED_ENDPOINT_TYPE)
-            .with_error_message(Some(StrBytes::from_static_str("The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER")));
+            .with_error_message(Some(StrBytes::from_static_str(
+                "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
+            )));
     }
     response.with_brokers(vec![
         DescribeClusterBroker::default()

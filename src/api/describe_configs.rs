@@ -25,8 +25,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
         .resources
         .into_iter()
         .map(|resource| {
-            let keys: Option<Vec<String>> =
-                resource.configuration_keys.map(|ks| ks.into_iter().map(|k| k.to_string()).collect());
+            let keys: Option<Vec<String>> = resource
+                .configuration_keys
+                .map(|ks| ks.into_iter().map(|k| k.to_string()).collect());
             let wanted = |name: &str| keys.as_ref().is_none_or(|ks| ks.iter().any(|k| k == name));
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
@@ -35,7 +36,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                 RESOURCE_TOPIC => match api.topics.get(resource.resource_name.as_str()) {
                     None => result
                         .with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION)
-                        .with_error_message(Some(StrBytes::from_static_str("This server does not host this topic-partition."))),
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "This server does not host this topic-partition.",
+                        ))),
                     Some(topic) => {
                         let broker = api.topics.broker_config();
                         let configs = TOPIC_CONFIGS
@@ -51,10 +54,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                                 all.extend(broker.synonyms(d));
                                 let value = topic.config.get(d.name).to_string();
                                 let source = all.first().map_or(SOURCE_DEFAULT, |(_, _, s)| *s);
-                                let mut entry = entry(d.name, Some(value), source, false, d.ty, version, docs.then_some(""));
+                                let mut entry =
+                                    entry(d.name, Some(value), source, false, d.ty, version, docs.then_some(""));
                                 if synonyms {
-                                    entry.synonyms =
-                                        all.into_iter().map(|(k, v, s)| synonym(k, Some(v), s)).collect();
+                                    entry.synonyms = all.into_iter().map(|(k, v, s)| synonym(k, Some(v), s)).collect();
                                 }
                                 entry
                             })
@@ -65,9 +68,12 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                 RESOURCE_BROKER => {
                     let name = resource.resource_name.as_str();
                     if !name.is_empty() && name != api.identity.node_id.to_string() {
-                        return result
-                            .with_error_code(errors::INVALID_REQUEST)
-                            .with_error_message(Some(StrBytes::from_string(format!("Unexpected broker id, expected {} or empty string, but received {name}", api.identity.node_id))));
+                        return result.with_error_code(errors::INVALID_REQUEST).with_error_message(Some(
+                            StrBytes::from_string(format!(
+                                "Unexpected broker id, expected {} or empty string, but received {name}",
+                                api.identity.node_id
+                            )),
+                        ));
                     }
                     let broker = api.topics.broker_config();
                     // The cluster-wide default resource lists only what is set there.
@@ -101,9 +107,13 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                         .collect();
                     result.with_configs(configs)
                 }
-                other => result
-                    .with_error_code(errors::INVALID_REQUEST)
-                    .with_error_message(Some(StrBytes::from_string(format!("Unsupported resource type {other}")))),
+                other => {
+                    result
+                        .with_error_code(errors::INVALID_REQUEST)
+                        .with_error_message(Some(StrBytes::from_string(format!(
+                            "Unsupported resource type {other}"
+                        ))))
+                }
             }
         })
         .collect();

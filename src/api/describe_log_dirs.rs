@@ -53,7 +53,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeLogDirsRequest) -> Describ
 /// Total and usable bytes of the volume, or Kafka's -1 when unknown.
 fn disk_space(dir: &Path) -> (i64, i64) {
     use std::os::unix::ffi::OsStrExt;
-    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else { return (-1, -1) };
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return (-1, -1);
+    };
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     // SAFETY: `path` is a valid NUL-terminated string and `stat` a writable statvfs.
     if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {

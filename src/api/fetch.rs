@@ -27,26 +27,49 @@ pub fn handle(api: &Arc<ApiHandler>, request: FetchRequest, version: i16) -> Res
     let key_of = |name: &TopicName, id: Uuid| -> PartitionKey {
         if by_id {
             let topic = api.topics.get_by_id(&id).map(|t| t.name.clone()).unwrap_or_default();
-            PartitionKey { topic_id: id, topic, partition: 0 }
+            PartitionKey {
+                topic_id: id,
+                topic,
+                partition: 0,
+            }
         } else {
-            PartitionKey { topic_id: Uuid::nil(), topic: name.to_string(), partition: 0 }
+            PartitionKey {
+                topic_id: Uuid::nil(),
+                topic: name.to_string(),
+                partition: 0,
+            }
         }
     };
     let mut requested = Vec::new();
     for t in &request.topics {
         let base = key_of(&t.topic, t.topic_id);
         for p in &t.partitions {
-            let key = PartitionKey { partition: p.partition, ..base.clone() };
-            requested.push(SessionPartition::new(key, p.fetch_offset, p.partition_max_bytes, p.current_leader_epoch));
+            let key = PartitionKey {
+                partition: p.partition,
+                ..base.clone()
+            };
+            requested.push(SessionPartition::new(
+                key,
+                p.fetch_offset,
+                p.partition_max_bytes,
+                p.current_leader_epoch,
+            ));
         }
     }
     let mut forgotten = Vec::new();
     for t in &request.forgotten_topics_data {
         let base = key_of(&t.topic, t.topic_id);
-        forgotten.extend(t.partitions.iter().map(|p| PartitionKey { partition: *p, ..base.clone() }));
+        forgotten.extend(t.partitions.iter().map(|p| PartitionKey {
+            partition: *p,
+            ..base.clone()
+        }));
     }
     // Before v7 there are no sessions: every request is a sessionless full fetch.
-    let (session_id, epoch) = if version >= 7 { (request.session_id, request.session_epoch) } else { (0, -1) };
+    let (session_id, epoch) = if version >= 7 {
+        (request.session_id, request.session_epoch)
+    } else {
+        (0, -1)
+    };
     let (context, partitions) = match api.fetch_sessions.begin(session_id, epoch, requested, forgotten) {
         Ok(r) => r,
         Err(code) => {
@@ -60,7 +83,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: FetchRequest, version: i16) -> Res
         context,
         by_id,
         version,
-        max_bytes: if request.max_bytes <= 0 { i32::MAX as usize } else { request.max_bytes as usize },
+        max_bytes: if request.max_bytes <= 0 {
+            i32::MAX as usize
+        } else {
+            request.max_bytes as usize
+        },
         min_bytes: request.min_bytes.max(0) as usize,
         max_wait: Duration::from_millis(request.max_wait_ms.max(0) as u64),
         read_committed: request.isolation_level == READ_COMMITTED,
@@ -94,7 +121,11 @@ impl FetchPlan {
             // Subscribe before reading, so an append between the read and the wait still wakes us.
             let watches: Vec<_> = self.logs().into_iter().flatten().map(|l| l.subscribe()).collect();
             let results = self.read_all();
-            let bytes: usize = results.iter().filter_map(|r| r.slice.as_ref()).map(|s| s.records.len()).sum();
+            let bytes: usize = results
+                .iter()
+                .filter_map(|r| r.slice.as_ref())
+                .map(|s| s.records.len())
+                .sum();
             let has_error = results.iter().any(|r| r.error != errors::NONE);
             if bytes >= self.min_bytes || has_error || Instant::now() >= deadline || watches.is_empty() {
                 break results;
@@ -140,33 +171,59 @@ impl FetchPlan {
     fn read_all(&self) -> Vec<PartitionResult> {
         let mut remaining = self.max_bytes;
         let mut returned_any = false;
-        let unknown = if self.by_id { errors::UNKNOWN_TOPIC_ID } else { errors::UNKNOWN_TOPIC_OR_PARTITION };
+        let unknown = if self.by_id {
+            errors::UNKNOWN_TOPIC_ID
+        } else {
+            errors::UNKNOWN_TOPIC_OR_PARTITION
+        };
         self.partitions
             .iter()
             .zip(self.logs())
             .map(|(p, log)| {
                 let key = p.key.clone();
                 let Some(log) = log else {
-                    return PartitionResult { key, error: unknown, slice: None };
+                    return PartitionResult {
+                        key,
+                        error: unknown,
+                        slice: None,
+                    };
                 };
                 let epoch_error = errors::check_leader_epoch(p.current_leader_epoch);
                 if epoch_error != errors::NONE {
-                    return PartitionResult { key, error: epoch_error, slice: None };
+                    return PartitionResult {
+                        key,
+                        error: epoch_error,
+                        slice: None,
+                    };
                 }
                 let limit = (p.max_bytes.max(0) as usize).min(remaining);
                 match log.read(p.fetch_offset, limit, !returned_any) {
                     Ok(slice) => {
                         remaining = remaining.saturating_sub(slice.records.len());
                         returned_any |= !slice.records.is_empty();
-                        PartitionResult { key, error: errors::NONE, slice: Some(slice) }
+                        PartitionResult {
+                            key,
+                            error: errors::NONE,
+                            slice: Some(slice),
+                        }
                     }
-                    Err(LogError::OffsetOutOfRange { .. }) => {
-                        PartitionResult { key, error: errors::OFFSET_OUT_OF_RANGE, slice: None }
-                    }
-                    Err(LogError::Closed) => PartitionResult { key, error: unknown, slice: None },
+                    Err(LogError::OffsetOutOfRange { .. }) => PartitionResult {
+                        key,
+                        error: errors::OFFSET_OUT_OF_RANGE,
+                        slice: None,
+                    },
+                    Err(LogError::Closed) => PartitionResult {
+                        key,
+                        error: unknown,
+                        slice: None,
+                    },
                     Err(e) => {
                         tracing::error!(topic = %p.key.topic, partition = p.key.partition, error = %e, "read failed");
-                        PartitionResult { key, error: errors::KAFKA_STORAGE_ERROR, slice: None }
+                        PartitionResult {
+                            key,
+                            error: errors::KAFKA_STORAGE_ERROR,
+                            slice: None,
+                        }
                     }
                 }
             })
@@ -209,7 +266,11 @@ impl FetchPlan {
                 data.aborted_transactions = Some(Vec::new());
             }
             let same_topic = topics.last().is_some_and(|t| {
-                if self.by_id { t.topic_id == r.key.topic_id } else { t.topic.as_str() == r.key.topic }
+                if self.by_id {
+                    t.topic_id == r.key.topic_id
+                } else {
+                    t.topic.as_str() == r.key.topic
+                }
             });
             if !same_topic {
                 topics.push(
@@ -226,6 +287,8 @@ impl FetchPlan {
             FetchContext::Sessionless => 0,
             FetchContext::Full { session_id } | FetchContext::Incremental { session_id } => session_id,
         };
-        FetchResponse::default().with_session_id(session_id).with_responses(topics)
+        FetchResponse::default()
+            .with_session_id(session_id)
+            .with_responses(topics)
     }
 }

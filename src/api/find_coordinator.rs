@@ -18,11 +18,18 @@ pub fn handle(api: &Arc<ApiHandler>, request: FindCoordinatorRequest, version: i
     let key_type = if version >= 1 { request.key_type } else { KEY_TYPE_GROUP };
     let (error, message) = match key_type {
         KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => (errors::NONE, None),
-        other => (errors::INVALID_REQUEST, Some(StrBytes::from_string(format!("Unknown coordinator type: {other}")))),
+        other => (
+            errors::INVALID_REQUEST,
+            Some(StrBytes::from_string(format!("Unknown coordinator type: {other}"))),
+        ),
     };
     // Kafka's Node.noNode() when there is no answer.
     let (node, host, port) = if error == errors::NONE {
-        (api.identity.node_id, StrBytes::from_string(api.advertised.host.clone()), i32::from(api.advertised.port))
+        (
+            api.identity.node_id,
+            StrBytes::from_string(api.advertised.host.clone()),
+            i32::from(api.advertised.port),
+        )
     } else {
         (-1, StrBytes::default(), -1)
     };
@@ -43,6 +50,14 @@ pub fn handle(api: &Arc<ApiHandler>, request: FindCoordinatorRequest, version: i
             .collect();
         return response.with_coordinators(coordinators);
     }
-    let response = response.with_error_code(error).with_node_id(BrokerId(node)).with_host(host).with_port(port);
-    if version >= 1 { response.with_error_message(message) } else { response }
+    let response = response
+        .with_error_code(error)
+        .with_node_id(BrokerId(node))
+        .with_host(host)
+        .with_port(port);
+    if version >= 1 {
+        response.with_error_message(message)
+    } else {
+        response
+    }
 }

@@ -9,7 +9,9 @@ use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
-use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
+use kafka_protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
@@ -42,12 +44,22 @@ fn fixture() -> Fixture {
             false,
         )
         .unwrap();
-    let group_config = GroupConfig { initial_rebalance_delay_ms: 0, offsets_topic_partitions: 3, ..GroupConfig::default() };
+    let group_config = GroupConfig {
+        initial_rebalance_delay_ms: 0,
+        offsets_topic_partitions: 3,
+        ..GroupConfig::default()
+    };
     let groups = GroupCoordinator::open(group_config, topics.clone(), logs.clone()).unwrap();
     let api = Arc::new(ApiHandler {
         config,
-        identity: ClusterIdentity { cluster_id: "c".into(), node_id: 1 },
-        advertised: Advertised { host: "localhost".into(), port: 9092 },
+        identity: ClusterIdentity {
+            cluster_id: "c".into(),
+            node_id: 1,
+        },
+        advertised: Advertised {
+            host: "localhost".into(),
+            port: 9092,
+        },
         topics,
         logs,
         fetch_sessions: FetchSessionCache::default(),
@@ -80,7 +92,13 @@ fn code_at(body: &Bytes, at: usize) -> i16 {
 async fn every_version_of_every_group_api_encodes() {
     let f = fixture();
     let api = &f.api;
-    let protocols = || vec![JoinGroupRequestProtocol::default().with_name(s("range")).with_metadata(Bytes::from_static(b"\x00\x00"))];
+    let protocols = || {
+        vec![
+            JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(Bytes::from_static(b"\x00\x00")),
+        ]
+    };
 
     for v in 0..=6 {
         let req = FindCoordinatorRequest::default()
@@ -90,13 +108,21 @@ async fn every_version_of_every_group_api_encodes() {
         let r = find_coordinator::handle(api, req, v);
         if v >= 4 {
             assert_eq!(r.coordinators.len(), 2);
-            assert!(r.coordinators.iter().all(|c| c.node_id.0 == 1 && c.port == 9092 && c.error_code == 0));
+            assert!(
+                r.coordinators
+                    .iter()
+                    .all(|c| c.node_id.0 == 1 && c.port == 9092 && c.error_code == 0)
+            );
         } else {
             assert_eq!((r.node_id.0, r.port, r.error_code), (1, 9092, 0));
         }
         encode(&r, v).unwrap();
         if v >= 1 {
-            let bad = find_coordinator::handle(api, FindCoordinatorRequest::default().with_key(s("g")).with_key_type(7), v);
+            let bad = find_coordinator::handle(
+                api,
+                FindCoordinatorRequest::default().with_key(s("g")).with_key_type(7),
+                v,
+            );
             encode(&bad, v).unwrap();
         }
     }
@@ -116,7 +142,9 @@ async fn every_version_of_every_group_api_encodes() {
         let mut member = String::new();
         if v >= 4 {
             let first = join_group::handle(api, join(""), v, "client", "/127.0.0.1".into()).unwrap();
-            let Reply::Ready(b) = first else { panic!("MEMBER_ID_REQUIRED is immediate") };
+            let Reply::Ready(b) = first else {
+                panic!("MEMBER_ID_REQUIRED is immediate")
+            };
             let at = if v >= 2 { 4 } else { 0 };
             assert_eq!(code_at(&b, at), errors::MEMBER_ID_REQUIRED, "v{v}");
             member = read_member_id(&b, v);
@@ -133,14 +161,21 @@ async fn every_version_of_every_group_api_encodes() {
             .with_member_id(s(&member))
             .with_protocol_type(if sv >= 5 { Some(s("consumer")) } else { None })
             .with_protocol_name(if sv >= 5 { Some(s("range")) } else { None })
-            .with_assignments(vec![SyncGroupRequestAssignment::default().with_member_id(s(&member)).with_assignment(Bytes::from_static(b"a"))]);
+            .with_assignments(vec![
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(s(&member))
+                    .with_assignment(Bytes::from_static(b"a")),
+            ]);
         let synced = body(sync_group::handle(api, sync, sv)).await;
         assert_eq!(code_at(&synced, if sv >= 1 { 4 } else { 0 }), 0, "sync v{sv}");
 
         let hv = v.min(4);
         let hb = heartbeat::handle(
             api,
-            HeartbeatRequest::default().with_group_id(GroupId(s(&group))).with_generation_id(generation).with_member_id(s(&member)),
+            HeartbeatRequest::default()
+                .with_group_id(GroupId(s(&group)))
+                .with_generation_id(generation)
+                .with_member_id(s(&member)),
             hv,
         );
         assert_eq!(hb.error_code, 0);
@@ -153,25 +188,41 @@ async fn every_version_of_every_group_api_encodes() {
                 .with_member_id(s(&member))
                 .with_retention_time_ms(-1)
                 .with_topics(vec![
-                    OffsetCommitRequestTopic::default().with_name(TopicName(s("t"))).with_partitions(vec![
-                        OffsetCommitRequestPartition::default().with_partition_index(0).with_committed_offset(i64::from(cv)),
-                        OffsetCommitRequestPartition::default().with_partition_index(9).with_committed_offset(1),
-                    ]),
+                    OffsetCommitRequestTopic::default()
+                        .with_name(TopicName(s("t")))
+                        .with_partitions(vec![
+                            OffsetCommitRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(i64::from(cv)),
+                            OffsetCommitRequestPartition::default()
+                                .with_partition_index(9)
+                                .with_committed_offset(1),
+                        ]),
                 ]);
             body(offset_commit::handle(api, commit, cv)).await;
         }
         for fv in 1..=9i16 {
             let fetch = if fv >= 8 {
                 OffsetFetchRequest::default().with_groups(vec![
-                    OffsetFetchRequestGroup::default().with_group_id(GroupId(s(&group))).with_topics(None),
-                    OffsetFetchRequestGroup::default().with_group_id(GroupId(s(&group))).with_topics(Some(vec![
-                        OffsetFetchRequestTopics::default().with_name(TopicName(s("t"))).with_partition_indexes(vec![0, 1]),
-                    ])),
+                    OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(s(&group)))
+                        .with_topics(None),
+                    OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(s(&group)))
+                        .with_topics(Some(vec![
+                            OffsetFetchRequestTopics::default()
+                                .with_name(TopicName(s("t")))
+                                .with_partition_indexes(vec![0, 1]),
+                        ])),
                 ])
             } else {
-                OffsetFetchRequest::default().with_group_id(GroupId(s(&group))).with_topics(Some(vec![
-                    OffsetFetchRequestTopic::default().with_name(TopicName(s("t"))).with_partition_indexes(vec![0, 1]),
-                ]))
+                OffsetFetchRequest::default()
+                    .with_group_id(GroupId(s(&group)))
+                    .with_topics(Some(vec![
+                        OffsetFetchRequestTopic::default()
+                            .with_name(TopicName(s("t")))
+                            .with_partition_indexes(vec![0, 1]),
+                    ]))
             };
             let r = offset_fetch::handle(api, fetch, fv);
             if fv >= 8 {
@@ -180,7 +231,14 @@ async fn every_version_of_every_group_api_encodes() {
                 assert_eq!(r.groups[0].topics.len(), 1, "null topics: every committed partition");
             } else {
                 let parts = &r.topics[0].partitions;
-                assert_eq!((parts[0].committed_offset, parts[1].committed_offset, parts[1].error_code), (9, -1, 0));
+                assert_eq!(
+                    (
+                        parts[0].committed_offset,
+                        parts[1].committed_offset,
+                        parts[1].error_code
+                    ),
+                    (9, -1, 0)
+                );
             }
             encode(&r, fv).unwrap();
         }
@@ -194,7 +252,10 @@ async fn every_version_of_every_group_api_encodes() {
             );
             assert_eq!(r.groups[0].group_state.as_str(), "Stable");
             assert_eq!(r.groups[0].members[0].member_assignment, Bytes::from_static(b"a"));
-            assert_eq!(r.groups[1].error_code, if dv >= 6 { errors::GROUP_ID_NOT_FOUND } else { 0 });
+            assert_eq!(
+                r.groups[1].error_code,
+                if dv >= 6 { errors::GROUP_ID_NOT_FOUND } else { 0 }
+            );
             encode(&r, dv).unwrap();
         }
         for lv in 0..=5i16 {
@@ -208,11 +269,13 @@ async fn every_version_of_every_group_api_encodes() {
             assert!(r.groups.iter().any(|g| g.group_id.as_str() == group), "v{lv}");
             encode(&r, lv).unwrap();
         }
-        let od = OffsetDeleteRequest::default().with_group_id(GroupId(s(&group))).with_topics(vec![
-            OffsetDeleteRequestTopic::default()
-                .with_name(TopicName(s("t")))
-                .with_partitions(vec![OffsetDeleteRequestPartition::default().with_partition_index(0)]),
-        ]);
+        let od = OffsetDeleteRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_topics(vec![
+                OffsetDeleteRequestTopic::default()
+                    .with_name(TopicName(s("t")))
+                    .with_partitions(vec![OffsetDeleteRequestPartition::default().with_partition_index(0)]),
+            ]);
         body(offset_delete::handle(api, od, 0)).await;
 
         let lv = v.min(5);
@@ -229,7 +292,10 @@ async fn every_version_of_every_group_api_encodes() {
             });
         let r = leave_group::handle(api, leave, lv);
         if lv >= 3 {
-            assert_eq!((r.members[0].error_code, r.members[1].error_code), (0, errors::UNKNOWN_MEMBER_ID));
+            assert_eq!(
+                (r.members[0].error_code, r.members[1].error_code),
+                (0, errors::UNKNOWN_MEMBER_ID)
+            );
         } else {
             assert_eq!(r.error_code, 0);
         }
@@ -247,9 +313,18 @@ async fn every_version_of_every_group_api_encodes() {
     }
     let all = list_groups::handle(api, ListGroupsRequest::default(), 3);
     assert_eq!(all.groups.len(), 10);
-    let none = list_groups::handle(api, ListGroupsRequest::default().with_types_filter(vec![s("consumer")]), 5);
+    let none = list_groups::handle(
+        api,
+        ListGroupsRequest::default().with_types_filter(vec![s("consumer")]),
+        5,
+    );
     assert!(none.groups.is_empty(), "every group here is classic");
-    let deleted = body(delete_groups::handle(api, DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("group-v0"))]), 2)).await;
+    let deleted = body(delete_groups::handle(
+        api,
+        DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("group-v0"))]),
+        2,
+    ))
+    .await;
     assert!(!deleted.is_empty());
     assert!(api.groups.describe_group("group-v0").unwrap().is_none());
 }

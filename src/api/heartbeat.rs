@@ -8,7 +8,16 @@ use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 use super::ApiHandler;
 
 pub fn handle(api: &Arc<ApiHandler>, request: HeartbeatRequest, version: i16) -> HeartbeatResponse {
-    let instance = request.group_instance_id.as_ref().filter(|_| version >= 3).map(|s| s.as_str());
-    let code = api.groups.heartbeat(request.group_id.as_str(), request.member_id.as_str(), instance, request.generation_id);
+    let instance = request
+        .group_instance_id
+        .as_ref()
+        .filter(|_| version >= 3)
+        .map(|s| s.as_str());
+    let code = api.groups.heartbeat(
+        request.group_id.as_str(),
+        request.member_id.as_str(),
+        instance,
+        request.generation_id,
+    );
     HeartbeatResponse::default().with_error_code(code)
 }

@@ -14,7 +14,9 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 use super::{ApiHandler, errors};
 
 pub fn handle(api: &Arc<ApiHandler>, request: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
-    let response = InitProducerIdResponse::default().with_producer_id(ProducerId(-1)).with_producer_epoch(-1);
+    let response = InitProducerIdResponse::default()
+        .with_producer_id(ProducerId(-1))
+        .with_producer_epoch(-1);
     if request.transactional_id.as_ref().is_some_and(|id| !id.is_empty()) {
         return response.with_error_code(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     }

@@ -8,7 +8,7 @@ use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, RequestError, Reply, errors, group_reply};
+use super::{ApiHandler, Reply, RequestError, errors, group_reply};
 use crate::group::coordinator::JoinRequest;
 use crate::group::{Durable, JoinResult};
 
@@ -22,19 +22,32 @@ pub fn handle(
     let join = JoinRequest {
         group_id: request.group_id.as_str().to_string(),
         member_id: request.member_id.as_str().to_string(),
-        group_instance_id: request.group_instance_id.filter(|_| version >= 5).map(|s| s.as_str().to_string()),
+        group_instance_id: request
+            .group_instance_id
+            .filter(|_| version >= 5)
+            .map(|s| s.as_str().to_string()),
         require_known_member_id: version >= 4,
         supports_skip_assignment: version >= 9,
         client_id: client_id.to_string(),
         client_host,
         // v0 has no rebalance timeout: the session timeout bounds the rebalance.
-        rebalance_timeout_ms: if version >= 1 { request.rebalance_timeout_ms } else { request.session_timeout_ms },
+        rebalance_timeout_ms: if version >= 1 {
+            request.rebalance_timeout_ms
+        } else {
+            request.session_timeout_ms
+        },
         session_timeout_ms: request.session_timeout_ms,
         protocol_type: request.protocol_type.as_str().to_string(),
-        protocols: request.protocols.into_iter().map(|p| (p.name.as_str().to_string(), p.metadata)).collect(),
+        protocols: request
+            .protocols
+            .into_iter()
+            .map(|p| (p.name.as_str().to_string(), p.metadata))
+            .collect(),
     };
     let pending = api.groups.join_group(join);
-    group_reply(api, pending, version, response, || JoinResult::error("", errors::COORDINATOR_NOT_AVAILABLE))
+    group_reply(api, pending, version, response, || {
+        JoinResult::error("", errors::COORDINATOR_NOT_AVAILABLE)
+    })
 }
 
 fn response(r: JoinResult, version: i16) -> (JoinGroupResponse, Option<Durable>) {

@@ -20,7 +20,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: LeaveGroupRequest, version: i16) -
             })
             .collect()
     } else {
-        vec![LeavingMember { member_id: request.member_id.as_str().to_string(), group_instance_id: None }]
+        vec![LeavingMember {
+            member_id: request.member_id.as_str().to_string(),
+            group_instance_id: None,
+        }]
     };
     let response = LeaveGroupResponse::default();
     match api.groups.leave_group(request.group_id.as_str(), &leaving) {

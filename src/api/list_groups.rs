@@ -13,11 +13,17 @@ use super::ApiHandler;
 const CLASSIC: &str = "classic";
 
 pub fn handle(api: &Arc<ApiHandler>, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
-    let states: Vec<String> =
-        if version >= 4 { request.states_filter.iter().map(|s| s.as_str().to_string()).collect() } else { Vec::new() };
+    let states: Vec<String> = if version >= 4 {
+        request.states_filter.iter().map(|s| s.as_str().to_string()).collect()
+    } else {
+        Vec::new()
+    };
     if version >= 5
         && !request.types_filter.is_empty()
-        && !request.types_filter.iter().any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC))
+        && !request
+            .types_filter
+            .iter()
+            .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC))
     {
         return ListGroupsResponse::default();
     }
@@ -35,7 +41,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListGroupsRequest, version: i16) -
                     } else {
                         listed
                     };
-                    if version >= 5 { listed.with_group_type(StrBytes::from_static_str(CLASSIC)) } else { listed }
+                    if version >= 5 {
+                        listed.with_group_type(StrBytes::from_static_str(CLASSIC))
+                    } else {
+                        listed
+                    }
                 })
                 .collect(),
         ),

@@ -48,7 +48,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, version: i16) 
                     }
                 })
                 .collect();
-            ListOffsetsTopicResponse::default().with_name(topic.name).with_partitions(partitions)
+            ListOffsetsTopicResponse::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     ListOffsetsResponse::default().with_topics(topics)

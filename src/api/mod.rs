@@ -18,10 +18,10 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod errors;
 pub mod fetch;
-pub mod incremental_alter_configs;
-pub mod init_producer_id;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod incremental_alter_configs;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -152,7 +152,10 @@ impl fmt::Display for RequestError {
 impl std::error::Error for RequestError {}
 
 pub fn version_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS.iter().find(|(k, _, _)| *k == api).map(|(_, lo, hi)| (*lo, *hi))
+    SUPPORTED_APIS
+        .iter()
+        .find(|(k, _, _)| *k == api)
+        .map(|(_, lo, hi)| (*lo, *hi))
 }
 
 pub fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, RequestError> {
@@ -160,9 +163,13 @@ pub fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, Request
 }
 
 pub fn encode<T: Encodable>(response: &T, version: i16) -> Result<Bytes, RequestError> {
-    let size = response.compute_size(version).map_err(|e| RequestError::Encode(e.to_string()))?;
+    let size = response
+        .compute_size(version)
+        .map_err(|e| RequestError::Encode(e.to_string()))?;
     let mut buf = BytesMut::with_capacity(size);
-    response.encode(&mut buf, version).map_err(|e| RequestError::Encode(e.to_string()))?;
+    response
+        .encode(&mut buf, version)
+        .map_err(|e| RequestError::Encode(e.to_string()))?;
     Ok(buf.freeze())
 }
 
@@ -285,23 +292,25 @@ impl ApiHandler {
             // place (keeping this connection's order) while the runtime moves other work away.
             ApiKey::CreateTopics => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| create_topics::handle(self, request, version)), version)
+                ready(
+                    &block_in_place(|| create_topics::handle(self, request, version)),
+                    version,
+                )
             }
             ApiKey::DeleteTopics => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| delete_topics::handle(self, request, version)), version)
+                ready(
+                    &block_in_place(|| delete_topics::handle(self, request, version)),
+                    version,
+                )
             }
             ApiKey::CreatePartitions => {
                 let request = decode(b, version)?;
                 ready(&block_in_place(|| create_partitions::handle(self, request)), version)
             }
-            ApiKey::DescribeConfigs => {
-                ready(&describe_configs::handle(self, decode(b, version)?, version), version)
-            }
+            ApiKey::DescribeConfigs => ready(&describe_configs::handle(self, decode(b, version)?, version), version),
             ApiKey::DescribeCluster => ready(&describe_cluster::handle(self, decode(b, version)?), version),
-            ApiKey::OffsetForLeaderEpoch => {
-                ready(&offset_for_leader_epoch::handle(self, decode(b, version)?), version)
-            }
+            ApiKey::OffsetForLeaderEpoch => ready(&offset_for_leader_epoch::handle(self, decode(b, version)?), version),
             ApiKey::DescribeLogDirs => ready(&describe_log_dirs::handle(self, decode(b, version)?), version),
             // Config changes fsync the metadata log, like topic changes.
             ApiKey::AlterConfigs => {
@@ -310,7 +319,10 @@ impl ApiHandler {
             }
             ApiKey::IncrementalAlterConfigs => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| incremental_alter_configs::handle(self, request)), version)
+                ready(
+                    &block_in_place(|| incremental_alter_configs::handle(self, request)),
+                    version,
+                )
             }
             // Renames segment files and fsyncs the log start checkpoint.
             ApiKey::DeleteRecords => {
@@ -335,7 +347,10 @@ impl ApiHandler {
             // A new block of ids fsyncs the allocator's file.
             ApiKey::InitProducerId => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| init_producer_id::handle(self, request, version)), version)
+                ready(
+                    &block_in_place(|| init_producer_id::handle(self, request, version)),
+                    version,
+                )
             }
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
@@ -353,8 +368,15 @@ mod tests {
     fn served_ranges_are_within_the_codec() {
         for (api, lo, hi) in SUPPORTED_APIS {
             let codec = api.valid_versions();
-            let lo = if *api == ApiKey::Produce { PRODUCE_MIN_SERVED } else { *lo };
-            assert!(codec.min <= lo && *hi <= codec.max, "{api:?} {lo}-{hi} outside codec {codec}");
+            let lo = if *api == ApiKey::Produce {
+                PRODUCE_MIN_SERVED
+            } else {
+                *lo
+            };
+            assert!(
+                codec.min <= lo && *hi <= codec.max,
+                "{api:?} {lo}-{hi} outside codec {codec}"
+            );
         }
     }
 }

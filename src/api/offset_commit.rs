@@ -17,11 +17,21 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16)
     let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         // v10 names topics by id (KIP-848).
-        let known = if version >= 10 { api.topics.get_by_id(&topic.topic_id) } else { api.topics.get(topic.name.as_str()) };
-        let missing = if version >= 10 { errors::UNKNOWN_TOPIC_ID } else { errors::UNKNOWN_TOPIC_OR_PARTITION };
+        let known = if version >= 10 {
+            api.topics.get_by_id(&topic.topic_id)
+        } else {
+            api.topics.get(topic.name.as_str())
+        };
+        let missing = if version >= 10 {
+            errors::UNKNOWN_TOPIC_ID
+        } else {
+            errors::UNKNOWN_TOPIC_OR_PARTITION
+        };
         let mut out = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
-            let exists = known.as_ref().filter(|t| (0..t.partitions).contains(&p.partition_index));
+            let exists = known
+                .as_ref()
+                .filter(|t| (0..t.partitions).contains(&p.partition_index));
             let metadata = p.committed_metadata.as_ref().map(|m| m.as_str()).unwrap_or_default();
             let Some(known) = exists else {
                 out.push(Err(missing));
@@ -47,7 +57,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16)
     let (codes, durable) = if commits.is_empty() {
         (Vec::new(), None)
     } else {
-        let instance = request.group_instance_id.as_ref().filter(|_| version >= 7).map(|s| s.as_str());
+        let instance = request
+            .group_instance_id
+            .as_ref()
+            .filter(|_| version >= 7)
+            .map(|s| s.as_str());
         api.groups.commit_offsets(
             request.group_id.as_str(),
             request.member_id.as_str(),
@@ -67,7 +81,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16)
                 .zip(slots)
                 .map(|(p, slot)| {
                     let code = slot_code(slot, &codes);
-                    OffsetCommitResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                    OffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
                 })
                 .collect();
             OffsetCommitResponseTopic::default()

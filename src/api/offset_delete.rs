@@ -45,10 +45,14 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetDeleteRequest, version: i16)
                 .zip(slots)
                 .map(|(p, slot)| {
                     let code = slot_code(slot, &codes);
-                    OffsetDeleteResponsePartition::default().with_partition_index(p.partition_index).with_error_code(code)
+                    OffsetDeleteResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
                 })
                 .collect();
-            OffsetDeleteResponseTopic::default().with_name(topic.name).with_partitions(partitions)
+            OffsetDeleteResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
         })
         .collect();
     let response = OffsetDeleteResponse::default().with_topics(topics);

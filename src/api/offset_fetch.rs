@@ -26,18 +26,37 @@ struct Fetched {
 impl Fetched {
     fn new(partition: i32, committed: Option<OffsetAndMetadata>, error: i16) -> Fetched {
         match committed {
-            Some(o) => Fetched { partition, offset: o.offset, leader_epoch: o.leader_epoch, metadata: o.metadata, error },
-            None => Fetched { partition, offset: -1, leader_epoch: -1, metadata: String::new(), error },
+            Some(o) => Fetched {
+                partition,
+                offset: o.offset,
+                leader_epoch: o.leader_epoch,
+                metadata: o.metadata,
+                error,
+            },
+            None => Fetched {
+                partition,
+                offset: -1,
+                leader_epoch: -1,
+                metadata: String::new(),
+                error,
+            },
         }
     }
 }
 
 /// The topics of one group's answer in request order (or name order for "all"), or the
 /// group's error.
-fn fetch(api: &ApiHandler, group_id: &str, requested: Option<Vec<(String, Vec<i32>)>>) -> Result<Vec<(String, Vec<Fetched>)>, i16> {
-    let flat: Option<Vec<(String, i32)>> = requested
-        .as_ref()
-        .map(|topics| topics.iter().flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p))).collect());
+fn fetch(
+    api: &ApiHandler,
+    group_id: &str,
+    requested: Option<Vec<(String, Vec<i32>)>>,
+) -> Result<Vec<(String, Vec<Fetched>)>, i16> {
+    let flat: Option<Vec<(String, i32)>> = requested.as_ref().map(|topics| {
+        topics
+            .iter()
+            .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
+            .collect()
+    });
     let found = api.groups.fetch_offsets(group_id, flat.as_deref())?;
     let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
     for ((topic, partition), committed) in found {
@@ -85,23 +104,29 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
                                 (name, id, parts)
                             })
                             .chain(unknown_ids.into_iter().map(|(id, partitions)| {
-                                let parts = partitions.into_iter().map(|p| Fetched::new(p, None, errors::UNKNOWN_TOPIC_ID)).collect();
+                                let parts = partitions
+                                    .into_iter()
+                                    .map(|p| Fetched::new(p, None, errors::UNKNOWN_TOPIC_ID))
+                                    .collect();
                                 (String::new(), id, parts)
                             }))
                             .map(|(name, id, parts)| {
-                                OffsetFetchResponseTopics::default().with_name(topic_name(name)).with_topic_id(id).with_partitions(
-                                    parts
-                                        .into_iter()
-                                        .map(|f| {
-                                            OffsetFetchResponsePartitions::default()
-                                                .with_partition_index(f.partition)
-                                                .with_committed_offset(f.offset)
-                                                .with_committed_leader_epoch(f.leader_epoch)
-                                                .with_metadata(Some(StrBytes::from_string(f.metadata)))
-                                                .with_error_code(f.error)
-                                        })
-                                        .collect(),
-                                )
+                                OffsetFetchResponseTopics::default()
+                                    .with_name(topic_name(name))
+                                    .with_topic_id(id)
+                                    .with_partitions(
+                                        parts
+                                            .into_iter()
+                                            .map(|f| {
+                                                OffsetFetchResponsePartitions::default()
+                                                    .with_partition_index(f.partition)
+                                                    .with_committed_offset(f.offset)
+                                                    .with_committed_leader_epoch(f.leader_epoch)
+                                                    .with_metadata(Some(StrBytes::from_string(f.metadata)))
+                                                    .with_error_code(f.error)
+                                            })
+                                            .collect(),
+                                    )
                             })
                             .collect(),
                     ),
@@ -112,7 +137,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
     }
     // v1 has no null: its topic list is always explicit.
     let requested: Option<Vec<(String, Vec<i32>)>> = match request.topics {
-        Some(ts) => Some(ts.into_iter().map(|t| (t.name.as_str().to_string(), t.partition_indexes)).collect()),
+        Some(ts) => Some(
+            ts.into_iter()
+                .map(|t| (t.name.as_str().to_string(), t.partition_indexes))
+                .collect(),
+        ),
         None if version >= 2 => None,
         None => Some(Vec::new()),
     };
@@ -129,19 +158,21 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
     let topics = topics
         .into_iter()
         .map(|(name, parts)| {
-            OffsetFetchResponseTopic::default().with_name(topic_name(name)).with_partitions(
-                parts
-                    .into_iter()
-                    .map(|f| {
-                        OffsetFetchResponsePartition::default()
-                            .with_partition_index(f.partition)
-                            .with_committed_offset(f.offset)
-                            .with_committed_leader_epoch(if version >= 5 { f.leader_epoch } else { -1 })
-                            .with_metadata(Some(StrBytes::from_string(f.metadata)))
-                            .with_error_code(f.error)
-                    })
-                    .collect(),
-            )
+            OffsetFetchResponseTopic::default()
+                .with_name(topic_name(name))
+                .with_partitions(
+                    parts
+                        .into_iter()
+                        .map(|f| {
+                            OffsetFetchResponsePartition::default()
+                                .with_partition_index(f.partition)
+                                .with_committed_offset(f.offset)
+                                .with_committed_leader_epoch(if version >= 5 { f.leader_epoch } else { -1 })
+                                .with_metadata(Some(StrBytes::from_string(f.metadata)))
+                                .with_error_code(f.error)
+                        })
+                        .collect(),
+                )
         })
         .collect();
     OffsetFetchResponse::default().with_topics(topics)

@@ -17,7 +17,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetForLeaderEpochRequest) -> Of
                 .partitions
                 .into_iter()
                 .map(|p| {
-                    let out = EpochEndOffset::default().with_partition(p.partition).with_leader_epoch(-1).with_end_offset(-1);
+                    let out = EpochEndOffset::default()
+                        .with_partition(p.partition)
+                        .with_leader_epoch(-1)
+                        .with_end_offset(-1);
                     let Some(log) = api.topics.partition_log(t.topic.as_str(), p.partition) else {
                         return out.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
                     };
@@ -28,10 +31,13 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetForLeaderEpochRequest) -> Of
                     if p.leader_epoch > errors::LEADER_EPOCH || p.leader_epoch < 0 {
                         return out;
                     }
-                    out.with_leader_epoch(errors::LEADER_EPOCH).with_end_offset(log.log_end_offset())
+                    out.with_leader_epoch(errors::LEADER_EPOCH)
+                        .with_end_offset(log.log_end_offset())
                 })
                 .collect();
-            OffsetForLeaderTopicResult::default().with_topic(t.topic).with_partitions(partitions)
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
         })
         .collect();
     OffsetForLeaderEpochResponse::default().with_topics(topics)

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{
-    LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
-};
+use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -28,7 +26,10 @@ thread_local! {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> Result<Reply, RequestError> {
@@ -42,7 +43,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
         } else {
             api.topics.get(topic_data.name.as_str())
         };
-        let unknown = if version >= 13 { errors::UNKNOWN_TOPIC_ID } else { errors::UNKNOWN_TOPIC_OR_PARTITION };
+        let unknown = if version >= 13 {
+            errors::UNKNOWN_TOPIC_ID
+        } else {
+            errors::UNKNOWN_TOPIC_OR_PARTITION
+        };
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for data in topic_data.partition_data {
             let mut out = PartitionProduceResponse::default()
@@ -55,7 +60,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 partitions.push(out);
                 continue;
             }
-            let log = topic.as_ref().and_then(|t| api.topics.partition_log(&t.name, data.index));
+            let log = topic
+                .as_ref()
+                .and_then(|t| api.topics.partition_log(&t.name, data.index));
             let (Some(topic), Some(log)) = (topic.as_ref(), log) else {
                 out.error_code = unknown;
                 partitions.push(out);
@@ -129,7 +136,10 @@ fn append(
     // Transactions are not served, so no producer has one open: Kafka's answer to a
     // transactional batch outside a transaction.
     if validated.batches.iter().any(|b| {
-        records.get(b.position..).and_then(|bytes| BatchHeader::parse(bytes).ok()).is_some_and(|h| h.is_transactional())
+        records
+            .get(b.position..)
+            .and_then(|bytes| BatchHeader::parse(bytes).ok())
+            .is_some_and(|h| h.is_transactional())
     }) {
         return Err((
             errors::INVALID_TXN_STATE,
@@ -147,7 +157,11 @@ fn append(
             if parsed.iter().any(|r| r.key.is_none()) {
                 return Err((
                     errors::INVALID_RECORD,
-                    Some(format!("Compacted topic cannot accept message without key in topic partition {}-{}.", topic.name, log.partition())),
+                    Some(format!(
+                        "Compacted topic cannot accept message without key in topic partition {}-{}.",
+                        topic.name,
+                        log.partition()
+                    )),
                 ));
             }
         }
@@ -167,7 +181,10 @@ fn append(
                 Some((codec, level)) if rewrite(batch) => {
                     let rebuilt = recompress(bytes, codec, level).map_err(record_error)?;
                     if rebuilt.len() > max_bytes {
-                        return Err(record_error(RecordError::MessageTooLarge { size: rebuilt.len(), max: max_bytes }));
+                        return Err(record_error(RecordError::MessageTooLarge {
+                            size: rebuilt.len(),
+                            max: max_bytes,
+                        }));
                     }
                     out.extend_from_slice(&rebuilt);
                 }
@@ -185,7 +202,10 @@ fn append(
         buf.extend_from_slice(input);
         if recompressed.is_none() {
             for batch in &validated.batches {
-                record::set_partition_leader_epoch(&mut buf[batch.position..batch.position + batch.size], errors::LEADER_EPOCH);
+                record::set_partition_leader_epoch(
+                    &mut buf[batch.position..batch.position + batch.size],
+                    errors::LEADER_EPOCH,
+                );
             }
         }
         let result = log.append(&mut buf, now, config.log_append_time());
@@ -273,7 +293,9 @@ fn single_batch(records: Bytes, version: i16) -> Result<Bytes, (i16, Option<Stri
         )));
     };
     if complete(end).is_some() {
-        return Err(invalid(format!("Produce requests with version {version} are only allowed to contain exactly one record batch")));
+        return Err(invalid(format!(
+            "Produce requests with version {version} are only allowed to contain exactly one record batch"
+        )));
     }
     let magic = records.get(16).copied().unwrap_or_default() as i8;
     if magic != record::MAGIC_V2 {
@@ -281,11 +303,16 @@ fn single_batch(records: Bytes, version: i16) -> Result<Bytes, (i16, Option<Stri
             "Produce requests with version {version} are only allowed to contain record batches with magic version 2"
         )));
     }
-    let attributes = records.get(21..23).map(|a| i16::from_be_bytes([a[0], a[1]])).unwrap_or_default();
+    let attributes = records
+        .get(21..23)
+        .map(|a| i16::from_be_bytes([a[0], a[1]]))
+        .unwrap_or_default();
     if version < 7 && attributes & 0x07 == record::Compression::Zstd as i16 {
         return Err((
             errors::UNSUPPORTED_COMPRESSION_TYPE,
-            Some(format!("Produce requests with version {version} cannot use zstd compression (needs version 7)")),
+            Some(format!(
+                "Produce requests with version {version} cannot use zstd compression (needs version 7)"
+            )),
         ));
     }
     Ok(records.slice(..end))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, RequestError, Reply, errors, group_reply};
+use super::{ApiHandler, Reply, RequestError, errors, group_reply};
 use crate::group::coordinator::SyncRequest;
 use crate::group::{Durable, SyncResult};
 
@@ -20,14 +20,22 @@ pub fn handle(api: &Arc<ApiHandler>, request: SyncGroupRequest, version: i16) ->
         group_instance_id: request.group_instance_id.filter(|_| version >= 3).map(string),
         protocol_type: request.protocol_type.filter(|_| version >= 5).map(string),
         protocol_name: request.protocol_name.filter(|_| version >= 5).map(string),
-        assignments: request.assignments.into_iter().map(|a| (string(a.member_id), a.assignment)).collect(),
+        assignments: request
+            .assignments
+            .into_iter()
+            .map(|a| (string(a.member_id), a.assignment))
+            .collect(),
     };
     let pending = api.groups.sync_group(sync);
-    group_reply(api, pending, version, response, || SyncResult::error(errors::REBALANCE_IN_PROGRESS))
+    group_reply(api, pending, version, response, || {
+        SyncResult::error(errors::REBALANCE_IN_PROGRESS)
+    })
 }
 
 fn response(r: SyncResult, version: i16) -> (SyncGroupResponse, Option<Durable>) {
-    let mut response = SyncGroupResponse::default().with_error_code(r.error).with_assignment(r.assignment);
+    let mut response = SyncGroupResponse::default()
+        .with_error_code(r.error)
+        .with_assignment(r.assignment);
     if version >= 5 {
         response.protocol_type = r.protocol_type.map(StrBytes::from_string);
         response.protocol_name = r.protocol_name.map(StrBytes::from_string);

@@ -149,7 +149,11 @@ struct Loading {
 
 impl GroupCoordinator {
     /// Creates `__consumer_offsets` if it is missing and rebuilds every group from it. Blocking.
-    pub fn open(config: GroupConfig, topics: Arc<TopicRegistry>, logs: Arc<LogManager>) -> Result<Arc<GroupCoordinator>, String> {
+    pub fn open(
+        config: GroupConfig,
+        topics: Arc<TopicRegistry>,
+        logs: Arc<LogManager>,
+    ) -> Result<Arc<GroupCoordinator>, String> {
         let topic = match topics.get(OFFSETS_TOPIC) {
             Some(t) => t,
             None => {
@@ -170,7 +174,9 @@ impl GroupCoordinator {
                 };
                 match topics.create_topic(new, false) {
                     Ok(t) => t,
-                    Err(TopicError::AlreadyExists(_)) => topics.get(OFFSETS_TOPIC).ok_or("__consumer_offsets vanished")?,
+                    Err(TopicError::AlreadyExists(_)) => {
+                        topics.get(OFFSETS_TOPIC).ok_or("__consumer_offsets vanished")?
+                    }
                     Err(e) => return Err(format!("cannot create {OFFSETS_TOPIC}: {e}")),
                 }
             }
@@ -331,7 +337,10 @@ impl GroupCoordinator {
             errors::UNKNOWN_SERVER_ERROR
         })?;
         match log.append(&mut batch, now, false) {
-            Ok(info) => Ok(Durable { log, offset: info.last_offset + 1 }),
+            Ok(info) => Ok(Durable {
+                log,
+                offset: info.last_offset + 1,
+            }),
             Err(LogError::Closed) => Err(errors::NOT_COORDINATOR),
             Err(e) => {
                 tracing::error!(group = group_id, partition, error = %e, "writing to __consumer_offsets failed");
@@ -343,7 +352,10 @@ impl GroupCoordinator {
     /// Persists the group's metadata, with `assignment` as the members' new assignments.
     fn store_group(&self, group: &GroupMetadata, assignment: Option<&HashMap<String, Bytes>>) -> Result<Durable, i16> {
         let value = offsets_log::encode_group_value(&group.to_value(assignment));
-        self.append(&group.group_id, &[(offsets_log::group_key(&group.group_id), Some(value))])
+        self.append(
+            &group.group_id,
+            &[(offsets_log::group_key(&group.group_id), Some(value))],
+        )
     }
 
     /// Rebuilds every group from `__consumer_offsets`.
@@ -355,7 +367,8 @@ impl GroupCoordinator {
             let Some(log) = self.topics.partition_log(OFFSETS_TOPIC, p) else {
                 return Err(format!("{OFFSETS_TOPIC}-{p} has no log"));
             };
-            records += replay_partition(&log, &mut loading).map_err(|e| format!("cannot replay {OFFSETS_TOPIC}-{p}: {e}"))?;
+            records +=
+                replay_partition(&log, &mut loading).map_err(|e| format!("cannot replay {OFFSETS_TOPIC}-{p}: {e}"))?;
         }
         let now = Instant::now();
         let now_ms = now_ms();
@@ -402,7 +415,10 @@ impl GroupCoordinator {
             .collect();
         for member_id in expired {
             // An earlier removal may have completed a rebalance that renewed this deadline.
-            if !group.get(&member_id).is_some_and(|m| now >= m.heartbeat_deadline && !m.keeps_alive_past_deadline()) {
+            if !group
+                .get(&member_id)
+                .is_some_and(|m| now >= m.heartbeat_deadline && !m.keeps_alive_past_deadline())
+            {
                 continue;
             }
             tracing::info!(group = %group.group_id, member = %member_id, "member failed to heartbeat within its session timeout; removing it from the group");
@@ -417,8 +433,13 @@ impl GroupCoordinator {
                     group.new_member_added = false;
                     let delay = self.config.initial_rebalance_delay_ms.min(remaining_ms);
                     let remaining = remaining_ms.saturating_sub(delay_ms);
-                    group.join_deadline =
-                        Some((now + Duration::from_millis(delay), JoinPhase::Initial { delay_ms: delay, remaining_ms: remaining }));
+                    group.join_deadline = Some((
+                        now + Duration::from_millis(delay),
+                        JoinPhase::Initial {
+                            delay_ms: delay,
+                            remaining_ms: remaining,
+                        },
+                    ));
                 }
                 _ => self.complete_join(group, now),
             }
@@ -463,8 +484,13 @@ impl GroupCoordinator {
                 self.complete_join(group, now);
             } else {
                 let remaining_ms = rebalance_timeout.saturating_sub(delay);
-                group.join_deadline =
-                    Some((now + Duration::from_millis(delay), JoinPhase::Initial { delay_ms: delay, remaining_ms }));
+                group.join_deadline = Some((
+                    now + Duration::from_millis(delay),
+                    JoinPhase::Initial {
+                        delay_ms: delay,
+                        remaining_ms,
+                    },
+                ));
             }
         } else {
             group.join_deadline = Some((now + Duration::from_millis(rebalance_timeout), JoinPhase::Normal));
@@ -502,7 +528,10 @@ impl GroupCoordinator {
         if !group.maybe_elect_new_joined_leader() && !group.is_empty() {
             // Nobody rejoined: wait another rebalance timeout for sessions to expire.
             tracing::warn!(group = %group.group_id, "could not complete rebalance because no members rejoined");
-            group.join_deadline = Some((now + Duration::from_millis(group.rebalance_timeout_ms()), JoinPhase::Normal));
+            group.join_deadline = Some((
+                now + Duration::from_millis(group.rebalance_timeout_ms()),
+                JoinPhase::Normal,
+            ));
             return;
         }
         group.join_deadline = None;
@@ -592,7 +621,10 @@ impl GroupCoordinator {
             let mut group = group.lock();
             let now = Instant::now();
             if !self.is_active() {
-                let _ = tx.send(JoinResult::error(req.member_id.clone(), errors::COORDINATOR_NOT_AVAILABLE));
+                let _ = tx.send(JoinResult::error(
+                    req.member_id.clone(),
+                    errors::COORDINATOR_NOT_AVAILABLE,
+                ));
             } else if !self.accept_joining_member(&group, &req.member_id) {
                 tracing::info!(group = %group.group_id, max = self.config.max_size, "group is full; join refused");
                 group.remove(&req.member_id);
@@ -609,7 +641,13 @@ impl GroupCoordinator {
         Pending::settle(rx, || JoinResult::error("", errors::COORDINATOR_NOT_AVAILABLE))
     }
 
-    fn do_new_member_join(&self, group: &mut GroupMetadata, req: &JoinRequest, tx: oneshot::Sender<JoinResult>, now: Instant) {
+    fn do_new_member_join(
+        &self,
+        group: &mut GroupMetadata,
+        req: &JoinRequest,
+        tx: oneshot::Sender<JoinResult>,
+        now: Instant,
+    ) {
         let names: Vec<&str> = req.protocols.iter().map(|(n, _)| n.as_str()).collect();
         if group.is(GroupState::Dead) {
             let _ = tx.send(JoinResult::error("", errors::COORDINATOR_NOT_AVAILABLE));
@@ -623,7 +661,9 @@ impl GroupCoordinator {
         let new_id = format!("{prefix}-{}", uuid::Uuid::new_v4());
         match &req.group_instance_id {
             Some(instance) => match group.current_static_member_id(instance).map(str::to_string) {
-                Some(old_id) => self.update_static_member_and_rebalance(group, instance, &old_id, &new_id, req, tx, now),
+                Some(old_id) => {
+                    self.update_static_member_and_rebalance(group, instance, &old_id, &new_id, req, tx, now)
+                }
                 None => self.add_member_and_rebalance(group, new_id, req, tx, now),
             },
             None if req.require_known_member_id => {
@@ -635,7 +675,13 @@ impl GroupCoordinator {
         }
     }
 
-    fn do_current_member_join(&self, group: &mut GroupMetadata, req: &JoinRequest, tx: oneshot::Sender<JoinResult>, now: Instant) {
+    fn do_current_member_join(
+        &self,
+        group: &mut GroupMetadata,
+        req: &JoinRequest,
+        tx: oneshot::Sender<JoinResult>,
+        now: Instant,
+    ) {
         let member_id = req.member_id.as_str();
         let names: Vec<&str> = req.protocols.iter().map(|(n, _)| n.as_str()).collect();
         if group.is(GroupState::Dead) {
@@ -687,8 +733,20 @@ impl GroupCoordinator {
         }
     }
 
-    fn update_member_and_rebalance(&self, group: &mut GroupMetadata, req: &JoinRequest, tx: oneshot::Sender<JoinResult>, now: Instant) {
-        group.update_member(&req.member_id, req.protocols.clone(), req.rebalance_timeout_ms, req.session_timeout_ms, Some(tx));
+    fn update_member_and_rebalance(
+        &self,
+        group: &mut GroupMetadata,
+        req: &JoinRequest,
+        tx: oneshot::Sender<JoinResult>,
+        now: Instant,
+    ) {
+        group.update_member(
+            &req.member_id,
+            req.protocols.clone(),
+            req.rebalance_timeout_ms,
+            req.session_timeout_ms,
+            Some(tx),
+        );
         self.maybe_prepare_rebalance(group, now);
     }
 
@@ -748,7 +806,13 @@ impl GroupCoordinator {
             m.client_id = req.client_id.clone();
             m.client_host = req.client_host.clone();
         }
-        group.update_member(new_id, req.protocols.clone(), req.rebalance_timeout_ms, req.session_timeout_ms, Some(tx));
+        group.update_member(
+            new_id,
+            req.protocols.clone(),
+            req.rebalance_timeout_ms,
+            req.session_timeout_ms,
+            Some(tx),
+        );
         match group.state() {
             GroupState::Stable => {
                 if group.select_protocol() != group.protocol_name {
@@ -867,7 +931,11 @@ impl GroupCoordinator {
             .filter(|(id, _)| group.has(id))
             .map(|(id, a)| (id.clone(), a.clone()))
             .collect();
-        let missing: Vec<String> = group.members().map(|m| m.member_id.clone()).filter(|id| !assignment.contains_key(id)).collect();
+        let missing: Vec<String> = group
+            .members()
+            .map(|m| m.member_id.clone())
+            .filter(|id| !assignment.contains_key(id))
+            .collect();
         if !missing.is_empty() {
             tracing::warn!(group = %group.group_id, generation = group.generation_id, members = ?missing, "setting empty assignments for members the leader left out");
         }
@@ -903,14 +971,22 @@ impl GroupCoordinator {
 
     // ---- Heartbeat and LeaveGroup -----------------------------------------------------------
 
-    pub fn heartbeat(&self, group_id: &str, member_id: &str, group_instance_id: Option<&str>, generation_id: i32) -> i16 {
+    pub fn heartbeat(
+        &self,
+        group_id: &str,
+        member_id: &str,
+        group_instance_id: Option<&str>,
+        generation_id: i32,
+    ) -> i16 {
         if !valid_group_id(group_id) {
             return errors::INVALID_GROUP_ID;
         }
         if !self.is_active() {
             return errors::COORDINATOR_NOT_AVAILABLE;
         }
-        let Some(group) = self.get(group_id) else { return errors::UNKNOWN_MEMBER_ID };
+        let Some(group) = self.get(group_id) else {
+            return errors::UNKNOWN_MEMBER_ID;
+        };
         let mut group = group.lock();
         if group.is(GroupState::Dead) {
             return errors::COORDINATOR_NOT_AVAILABLE;
@@ -955,7 +1031,10 @@ impl GroupCoordinator {
             let instance = member.group_instance_id.as_deref();
             let code = if member.member_id.is_empty() {
                 // Administrative removal by group.instance.id.
-                match instance.and_then(|i| group.current_static_member_id(i)).map(str::to_string) {
+                match instance
+                    .and_then(|i| group.current_static_member_id(i))
+                    .map(str::to_string)
+                {
                     Some(current) => {
                         tracing::info!(group = %group.group_id, member = %current, "static member removed by LeaveGroup");
                         self.remove_member_and_update_group(&mut group, &current, now);
@@ -1074,7 +1153,10 @@ impl GroupCoordinator {
         let group = group.as_ref().map(|g| g.lock());
         let group = group.as_deref().filter(|g| !g.is(GroupState::Dead));
         Ok(match (partitions, group) {
-            (Some(parts), Some(g)) => parts.iter().map(|tp| (tp.clone(), g.offsets.get(tp).cloned())).collect(),
+            (Some(parts), Some(g)) => parts
+                .iter()
+                .map(|tp| (tp.clone(), g.offsets.get(tp).cloned()))
+                .collect(),
             (Some(parts), None) => parts.iter().map(|tp| (tp.clone(), None)).collect(),
             (None, Some(g)) => g.offsets.iter().map(|(tp, o)| (tp.clone(), Some(o.clone()))).collect(),
             (None, None) => Vec::new(),
@@ -1091,7 +1173,10 @@ impl GroupCoordinator {
         if !self.is_active() {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
         }
-        Ok(self.get(group_id).map(|g| g.lock().summary()).filter(|s| s.state != GroupState::Dead))
+        Ok(self
+            .get(group_id)
+            .map(|g| g.lock().summary())
+            .filter(|s| s.state != GroupState::Dead))
     }
 
     /// Every live group, filtered by state names (case-insensitive; empty = all).
@@ -1160,7 +1245,11 @@ impl GroupCoordinator {
     /// Kafka's `cleanupGroupMetadata`: drops `partitions`' offsets with tombstones; an empty
     /// group left without offsets dies, with a tombstone for its metadata if it ever had a
     /// generation. A failed write is logged: the deletion stands in memory, as on Kafka.
-    fn remove_offsets_and_maybe_group(&self, group: &mut GroupMetadata, partitions: &[(String, i32)]) -> Option<Durable> {
+    fn remove_offsets_and_maybe_group(
+        &self,
+        group: &mut GroupMetadata,
+        partitions: &[(String, i32)],
+    ) -> Option<Durable> {
         let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         for tp in partitions {
             if group.offsets.remove(tp).is_some() {
@@ -1186,14 +1275,20 @@ impl GroupCoordinator {
     }
 
     /// OffsetDelete: per-partition errors lining up with `partitions`, or the group's error.
-    pub fn delete_offsets(&self, group_id: &str, partitions: &[(String, i32)]) -> Result<(Vec<i16>, Option<Durable>), i16> {
+    pub fn delete_offsets(
+        &self,
+        group_id: &str,
+        partitions: &[(String, i32)],
+    ) -> Result<(Vec<i16>, Option<Durable>), i16> {
         if !valid_group_id(group_id) {
             return Err(errors::INVALID_GROUP_ID);
         }
         if !self.is_active() {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
         }
-        let Some(group_ref) = self.get(group_id) else { return Err(errors::GROUP_ID_NOT_FOUND) };
+        let Some(group_ref) = self.get(group_id) else {
+            return Err(errors::GROUP_ID_NOT_FOUND);
+        };
         let result = {
             let mut group = group_ref.lock();
             match group.state() {
@@ -1205,7 +1300,13 @@ impl GroupCoordinator {
                 _ if group.is_consumer_group() => {
                     let codes: Vec<i16> = partitions
                         .iter()
-                        .map(|(t, _)| if group.is_subscribed_to_topic(t) { errors::GROUP_SUBSCRIBED_TO_TOPIC } else { errors::NONE })
+                        .map(|(t, _)| {
+                            if group.is_subscribed_to_topic(t) {
+                                errors::GROUP_SUBSCRIBED_TO_TOPIC
+                            } else {
+                                errors::NONE
+                            }
+                        })
                         .collect();
                     let eligible: Vec<(String, i32)> = partitions
                         .iter()
@@ -1236,7 +1337,9 @@ impl GroupCoordinator {
                 // Offsets age from when the group emptied, or from their own commit.
                 let since_emptied = match (&group.protocol_type, group.state()) {
                     (Some(_), GroupState::Empty) => Some(group.state_timestamp),
-                    (Some(_), GroupState::Stable) if group.is_consumer_group() && group.subscribed_topics.is_some() => None,
+                    (Some(_), GroupState::Stable) if group.is_consumer_group() && group.subscribed_topics.is_some() => {
+                        None
+                    }
                     (None, _) => None,
                     _ => continue,
                 };
@@ -1273,7 +1376,12 @@ impl GroupCoordinator {
     pub fn group_snapshot(&self, group_id: &str) -> Option<(GroupState, i32, Vec<String>, Option<String>)> {
         let g = self.get(group_id)?;
         let g = g.lock();
-        Some((g.state(), g.generation_id, g.members().map(|m| m.member_id.clone()).collect(), g.leader_id.clone()))
+        Some((
+            g.state(),
+            g.generation_id,
+            g.members().map(|m| m.member_id.clone()).collect(),
+            g.leader_id.clone(),
+        ))
     }
 }
 
@@ -1314,7 +1422,8 @@ fn validate_sync(group: &GroupMetadata, req: &SyncRequest) -> Option<i16> {
     if req.generation_id != group.generation_id {
         return Some(errors::ILLEGAL_GENERATION);
     }
-    let mismatch = |given: &Option<String>, ours: &Option<String>| given.as_ref().is_some_and(|g| Some(g) != ours.as_ref());
+    let mismatch =
+        |given: &Option<String>, ours: &Option<String>| given.as_ref().is_some_and(|g| Some(g) != ours.as_ref());
     if mismatch(&req.protocol_type, &group.protocol_type) || mismatch(&req.protocol_name, &group.protocol_name) {
         return Some(errors::INCONSISTENT_GROUP_PROTOCOL);
     }
@@ -1324,7 +1433,12 @@ fn validate_sync(group: &GroupMetadata, req: &SyncRequest) -> Option<i16> {
 /// Kafka's `validateOffsetCommit`: a commit naming a member or a generation must come from a
 /// current member of that generation; an anonymous one (generation -1, no member id) only
 /// goes to a group without members.
-fn validate_offset_commit(group: &GroupMetadata, member_id: &str, instance: Option<&str>, generation_id: i32) -> Option<i16> {
+fn validate_offset_commit(
+    group: &GroupMetadata,
+    member_id: &str,
+    instance: Option<&str>,
+    generation_id: i32,
+) -> Option<i16> {
     if group.is(GroupState::Dead) {
         return Some(errors::COORDINATOR_NOT_AVAILABLE);
     }
@@ -1388,14 +1502,24 @@ fn replay_partition(log: &PartitionLog, loading: &mut HashMap<String, Loading>) 
     Ok(count)
 }
 
-fn apply_record(key: Option<&[u8]>, value: Option<&[u8]>, loading: &mut HashMap<String, Loading>) -> Result<(), offsets_log::SchemaError> {
+fn apply_record(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    loading: &mut HashMap<String, Loading>,
+) -> Result<(), offsets_log::SchemaError> {
     let Some(key) = key else { return Ok(()) };
     match offsets_log::decode_key(key)? {
-        RecordKey::Offset { group, topic, partition } => {
+        RecordKey::Offset {
+            group,
+            topic,
+            partition,
+        } => {
             let entry = loading.entry(group).or_default();
             match value {
                 Some(v) => {
-                    entry.offsets.insert((topic, partition), offsets_log::decode_offset_value(v)?.into());
+                    entry
+                        .offsets
+                        .insert((topic, partition), offsets_log::decode_offset_value(v)?.into());
                 }
                 None => {
                     entry.offsets.remove(&(topic, partition));
@@ -1427,7 +1551,10 @@ mod tests {
         logs: Arc<LogManager>,
     }
 
-    fn open_in(dir: &std::path::Path, config: GroupConfig) -> (Arc<GroupCoordinator>, Arc<TopicRegistry>, Arc<LogManager>) {
+    fn open_in(
+        dir: &std::path::Path,
+        config: GroupConfig,
+    ) -> (Arc<GroupCoordinator>, Arc<TopicRegistry>, Arc<LogManager>) {
         let broker = Arc::new(BrokerConfig::default());
         let topics = Arc::new(TopicRegistry::open(broker, dir).unwrap());
         let registry = topics.clone();
@@ -1449,7 +1576,12 @@ mod tests {
     fn fixture(config: GroupConfig) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let (coordinator, topics, logs) = open_in(dir.path(), config);
-        Fixture { _dir: dir, coordinator, topics, logs }
+        Fixture {
+            _dir: dir,
+            coordinator,
+            topics,
+            logs,
+        }
     }
 
     fn join(group: &str, member: &str, protocols: &[(&str, &[u8])]) -> JoinRequest {
@@ -1464,7 +1596,10 @@ mod tests {
             rebalance_timeout_ms: 1000,
             session_timeout_ms: 500,
             protocol_type: "consumer".into(),
-            protocols: protocols.iter().map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m))).collect(),
+            protocols: protocols
+                .iter()
+                .map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m)))
+                .collect(),
         }
     }
 
@@ -1491,7 +1626,13 @@ mod tests {
         (id.clone(), c.join_group(join(group, &id, &[("range", b"m")])))
     }
 
-    fn sync(c: &GroupCoordinator, group: &str, member: &str, generation: i32, assignments: &[(&str, &[u8])]) -> Pending<SyncResult> {
+    fn sync(
+        c: &GroupCoordinator,
+        group: &str,
+        member: &str,
+        generation: i32,
+        assignments: &[(&str, &[u8])],
+    ) -> Pending<SyncResult> {
         c.sync_group(SyncRequest {
             group_id: group.into(),
             generation_id: generation,
@@ -1499,7 +1640,10 @@ mod tests {
             group_instance_id: None,
             protocol_type: Some("consumer".into()),
             protocol_name: Some("range".into()),
-            assignments: assignments.iter().map(|(m, a)| (m.to_string(), Bytes::copy_from_slice(a))).collect(),
+            assignments: assignments
+                .iter()
+                .map(|(m, a)| (m.to_string(), Bytes::copy_from_slice(a)))
+                .collect(),
         })
     }
 
@@ -1521,7 +1665,15 @@ mod tests {
         assert_eq!(c.heartbeat("g", "nobody", None, 1), errors::UNKNOWN_MEMBER_ID);
         assert_eq!(c.heartbeat("other", &id, None, 1), errors::UNKNOWN_MEMBER_ID);
         assert_eq!(c.heartbeat("", &id, None, 1), errors::INVALID_GROUP_ID);
-        let left = c.leave_group("g", &[LeavingMember { member_id: id.clone(), group_instance_id: None }]).unwrap();
+        let left = c
+            .leave_group(
+                "g",
+                &[LeavingMember {
+                    member_id: id.clone(),
+                    group_instance_id: None,
+                }],
+            )
+            .unwrap();
         assert_eq!(left, vec![0]);
         let (state, generation, members, _) = c.group_snapshot("g").unwrap();
         assert_eq!((state, generation, members.len()), (GroupState::Empty, 2, 0));
@@ -1529,7 +1681,10 @@ mod tests {
 
     #[test]
     fn session_timeouts_are_bounded() {
-        let f = fixture(GroupConfig { min_session_timeout_ms: 6000, ..config() });
+        let f = fixture(GroupConfig {
+            min_session_timeout_ms: 6000,
+            ..config()
+        });
         let r = ready(f.coordinator.join_group(join("g", "", &[("range", b"")])));
         assert_eq!(r.error, errors::INVALID_SESSION_TIMEOUT);
         let mut req = join("", "", &[("range", b"")]);
@@ -1586,7 +1741,10 @@ mod tests {
 
     #[test]
     fn initial_delay_waits_for_more_members() {
-        let f = fixture(GroupConfig { initial_rebalance_delay_ms: 300, ..config() });
+        let f = fixture(GroupConfig {
+            initial_rebalance_delay_ms: 300,
+            ..config()
+        });
         let c = &f.coordinator;
         let (_a, ja) = join_new(c, "g");
         let mut ja = waiting(ja);
@@ -1596,7 +1754,10 @@ mod tests {
         assert!(ja.try_recv().is_err(), "still inside the initial delay");
         // The delay was extended by b's arrival: one more delay period passes first.
         c.tick(Instant::now() + Duration::from_millis(310));
-        assert!(ja.try_recv().is_err(), "extended once because a member joined during the delay");
+        assert!(
+            ja.try_recv().is_err(),
+            "extended once because a member joined during the delay"
+        );
         c.tick(Instant::now() + Duration::from_millis(700));
         let (ra, rb) = (ja.try_recv().unwrap(), jb.try_recv().unwrap());
         assert_eq!((ra.generation_id, rb.generation_id), (1, 1));
@@ -1618,11 +1779,18 @@ mod tests {
         }));
         // Restart: unknown member id, same instance id.
         let again = ready(c.join_group(req.clone()));
-        assert_eq!((again.error, again.generation_id), (0, 1), "same generation, no rebalance");
+        assert_eq!(
+            (again.error, again.generation_id),
+            (0, 1),
+            "same generation, no rebalance"
+        );
         let new = again.member_id.clone();
         assert_ne!(new, old);
         assert_eq!(again.leader_id, old, "the old leader id keeps it from assigning");
-        let s = ready(c.sync_group(SyncRequest { group_instance_id: Some("inst".into()), ..sync_req("g", &new, 1, &[]) }));
+        let s = ready(c.sync_group(SyncRequest {
+            group_instance_id: Some("inst".into()),
+            ..sync_req("g", &new, 1, &[])
+        }));
         assert_eq!(&s.assignment[..], b"mine");
         assert_eq!(c.group_snapshot("g").unwrap().0, GroupState::Stable);
         // The old incarnation is fenced.
@@ -1638,7 +1806,10 @@ mod tests {
             group_instance_id: None,
             protocol_type: None,
             protocol_name: None,
-            assignments: assignments.iter().map(|(m, a)| (m.to_string(), Bytes::copy_from_slice(a))).collect(),
+            assignments: assignments
+                .iter()
+                .map(|(m, a)| (m.to_string(), Bytes::copy_from_slice(a)))
+                .collect(),
         }
     }
 
@@ -1654,14 +1825,26 @@ mod tests {
         let mut req = sync_req("g", &a, 1, &[]);
         req.protocol_type = Some("connect".into());
         assert_eq!(ready(c.sync_group(req)).error, errors::INCONSISTENT_GROUP_PROTOCOL);
-        assert_eq!(ready(c.sync_group(sync_req("g", &a, 7, &[]))).error, errors::ILLEGAL_GENERATION);
-        assert_eq!(ready(c.sync_group(sync_req("g", "x", 1, &[]))).error, errors::UNKNOWN_MEMBER_ID);
-        assert_eq!(ready(c.sync_group(sync_req("none", &a, 1, &[]))).error, errors::UNKNOWN_MEMBER_ID);
+        assert_eq!(
+            ready(c.sync_group(sync_req("g", &a, 7, &[]))).error,
+            errors::ILLEGAL_GENERATION
+        );
+        assert_eq!(
+            ready(c.sync_group(sync_req("g", "x", 1, &[]))).error,
+            errors::UNKNOWN_MEMBER_ID
+        );
+        assert_eq!(
+            ready(c.sync_group(sync_req("none", &a, 1, &[]))).error,
+            errors::UNKNOWN_MEMBER_ID
+        );
     }
 
     #[test]
     fn group_max_size_is_enforced() {
-        let f = fixture(GroupConfig { max_size: 1, ..config() });
+        let f = fixture(GroupConfig {
+            max_size: 1,
+            ..config()
+        });
         let c = &f.coordinator;
         let (_a, ja) = join_new(c, "g");
         ready(ja);
@@ -1671,7 +1854,14 @@ mod tests {
     }
 
     fn commit(topic: &str, partition: i32, offset: i64) -> OffsetCommit {
-        OffsetCommit { topic: topic.into(), partition, offset, leader_epoch: -1, metadata: String::new(), retention_ms: None }
+        OffsetCommit {
+            topic: topic.into(),
+            partition,
+            offset,
+            leader_epoch: -1,
+            metadata: String::new(),
+            retention_ms: None,
+        }
     }
 
     #[test]
@@ -1684,7 +1874,9 @@ mod tests {
         assert!(durable.is_some());
         let all = c.fetch_offsets("simple", None).unwrap();
         assert_eq!(all.len(), 2);
-        let some = c.fetch_offsets("simple", Some(&[("t".into(), 1), ("t".into(), 9)])).unwrap();
+        let some = c
+            .fetch_offsets("simple", Some(&[("t".into(), 1), ("t".into(), 9)]))
+            .unwrap();
         assert_eq!(some[0].1.as_ref().map(|o| o.offset), Some(7));
         assert_eq!(some[1].1, None, "no commit: -1 without an error");
         assert_eq!(c.fetch_offsets("unknown", Some(&[("t".into(), 0)])).unwrap()[0].1, None);
@@ -1695,11 +1887,23 @@ mod tests {
         let (a, ja) = join_new(c, "live");
         ready(ja);
         ready(sync(c, "live", &a, 1, &[(&a, b"")]));
-        assert_eq!(c.commit_offsets("live", "", None, -1, &[commit("t", 0, 1)]).0, vec![errors::UNKNOWN_MEMBER_ID]);
-        assert_eq!(c.commit_offsets("live", &a, None, 0, &[commit("t", 0, 1)]).0, vec![errors::ILLEGAL_GENERATION]);
-        assert_eq!(c.commit_offsets("live", "x", None, 1, &[commit("t", 0, 1)]).0, vec![errors::UNKNOWN_MEMBER_ID]);
+        assert_eq!(
+            c.commit_offsets("live", "", None, -1, &[commit("t", 0, 1)]).0,
+            vec![errors::UNKNOWN_MEMBER_ID]
+        );
+        assert_eq!(
+            c.commit_offsets("live", &a, None, 0, &[commit("t", 0, 1)]).0,
+            vec![errors::ILLEGAL_GENERATION]
+        );
+        assert_eq!(
+            c.commit_offsets("live", "x", None, 1, &[commit("t", 0, 1)]).0,
+            vec![errors::UNKNOWN_MEMBER_ID]
+        );
         assert_eq!(c.commit_offsets("live", &a, None, 1, &[commit("t", 0, 1)]).0, vec![0]);
-        assert_eq!(c.commit_offsets("", "", None, -1, &[commit("t", 0, 1)]).0, vec![errors::INVALID_GROUP_ID]);
+        assert_eq!(
+            c.commit_offsets("", "", None, -1, &[commit("t", 0, 1)]).0,
+            vec![errors::INVALID_GROUP_ID]
+        );
     }
 
     #[test]
@@ -1710,14 +1914,30 @@ mod tests {
         let (a, ja) = join_new(c, "live");
         ready(ja);
         let listed = c.list_groups(&[]).unwrap();
-        assert_eq!(listed.iter().map(|g| g.group_id.as_str()).collect::<Vec<_>>(), vec!["live", "simple"]);
+        assert_eq!(
+            listed.iter().map(|g| g.group_id.as_str()).collect::<Vec<_>>(),
+            vec!["live", "simple"]
+        );
         assert_eq!(c.list_groups(&["EMPTY".into()]).unwrap().len(), 1);
-        assert_eq!(c.list_groups(&["completingrebalance".into()]).unwrap()[0].group_id, "live");
+        assert_eq!(
+            c.list_groups(&["completingrebalance".into()]).unwrap()[0].group_id,
+            "live"
+        );
         let d = c.describe_group("live").unwrap().unwrap();
-        assert_eq!((d.state, d.members.len(), d.protocol.as_str()), (GroupState::CompletingRebalance, 1, ""));
+        assert_eq!(
+            (d.state, d.members.len(), d.protocol.as_str()),
+            (GroupState::CompletingRebalance, 1, "")
+        );
         assert!(c.describe_group("nope").unwrap().is_none());
         let (codes, _) = c.delete_groups(&["live".into(), "nope".into(), "".into()]);
-        assert_eq!(codes, vec![errors::NON_EMPTY_GROUP, errors::GROUP_ID_NOT_FOUND, errors::INVALID_GROUP_ID]);
+        assert_eq!(
+            codes,
+            vec![
+                errors::NON_EMPTY_GROUP,
+                errors::GROUP_ID_NOT_FOUND,
+                errors::INVALID_GROUP_ID
+            ]
+        );
         // A consumer group whose subscription cannot be read counts as subscribed to everything.
         let (codes, _) = c.delete_offsets("live", &[("t".into(), 0)]).unwrap();
         assert_eq!(codes, vec![errors::GROUP_SUBSCRIBED_TO_TOPIC]);
@@ -1730,24 +1950,36 @@ mod tests {
         let r = ready(c.join_group(other.clone()));
         other.member_id = r.member_id;
         assert_eq!(ready(c.join_group(other)).error, 0);
-        assert_eq!(c.delete_offsets("connect-group", &[("t".into(), 0)]).unwrap_err(), errors::NON_EMPTY_GROUP);
+        assert_eq!(
+            c.delete_offsets("connect-group", &[("t".into(), 0)]).unwrap_err(),
+            errors::NON_EMPTY_GROUP
+        );
         let (codes, _) = c.delete_offsets("simple", &[("t".into(), 0)]).unwrap();
         assert_eq!(codes, vec![0]);
         assert_eq!(c.fetch_offsets("simple", None).unwrap().len(), 1);
         let (codes, _) = c.delete_groups(&["simple".into()]);
         assert_eq!(codes, vec![0]);
         assert!(c.describe_group("simple").unwrap().is_none());
-        assert_eq!(c.delete_offsets("simple", &[("t".into(), 0)]).unwrap_err(), errors::GROUP_ID_NOT_FOUND);
+        assert_eq!(
+            c.delete_offsets("simple", &[("t".into(), 0)]).unwrap_err(),
+            errors::GROUP_ID_NOT_FOUND
+        );
     }
 
     #[test]
     fn offsets_expire_for_empty_groups() {
-        let f = fixture(GroupConfig { offsets_retention_ms: 1000, ..config() });
+        let f = fixture(GroupConfig {
+            offsets_retention_ms: 1000,
+            ..config()
+        });
         let c = &f.coordinator;
         c.commit_offsets("simple", "", None, -1, &[commit("t", 0, 5)]);
         assert_eq!(c.expire_offsets(now_ms()), 0);
         assert_eq!(c.expire_offsets(now_ms() + 2000), 1);
-        assert!(c.describe_group("simple").unwrap().is_none(), "an empty group without offsets is removed");
+        assert!(
+            c.describe_group("simple").unwrap().is_none(),
+            "an empty group without offsets is removed"
+        );
     }
 
     #[tokio::test]
@@ -1787,12 +2019,18 @@ mod tests {
 
     #[test]
     fn shutdown_answers_waiting_joins() {
-        let f = fixture(GroupConfig { initial_rebalance_delay_ms: 10_000, ..config() });
+        let f = fixture(GroupConfig {
+            initial_rebalance_delay_ms: 10_000,
+            ..config()
+        });
         let (_a, ja) = join_new(&f.coordinator, "g");
         let mut ja = waiting(ja);
         f.coordinator.shutdown();
         assert_eq!(ja.try_recv().unwrap().error, errors::NOT_COORDINATOR);
-        assert_eq!(ready(f.coordinator.join_group(join("g", "", &[("range", b"")]))).error, errors::COORDINATOR_NOT_AVAILABLE);
+        assert_eq!(
+            ready(f.coordinator.join_group(join("g", "", &[("range", b"")]))).error,
+            errors::COORDINATOR_NOT_AVAILABLE
+        );
         let _ = (&f.topics, &f.logs);
     }
 }

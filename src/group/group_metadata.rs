@@ -117,7 +117,13 @@ pub struct SyncResult {
 
 impl SyncResult {
     pub fn error(error: i16) -> SyncResult {
-        SyncResult { error, protocol_type: None, protocol_name: None, assignment: Bytes::new(), durable: None }
+        SyncResult {
+            error,
+            protocol_type: None,
+            protocol_name: None,
+            assignment: Bytes::new(),
+            durable: None,
+        }
     }
 }
 
@@ -171,7 +177,10 @@ impl MemberMetadata {
 
     /// The member's most preferred protocol among `candidates`.
     fn vote<'a>(&'a self, candidates: &HashSet<&str>) -> Option<&'a str> {
-        self.protocols.iter().map(|(n, _)| n.as_str()).find(|n| candidates.contains(n))
+        self.protocols
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .find(|n| candidates.contains(n))
     }
 
     /// Kafka's `hasSatisfiedHeartbeat` at a passed deadline: members waiting in a rebalance
@@ -317,7 +326,10 @@ impl GroupMetadata {
     }
 
     pub fn can_rebalance(&self) -> bool {
-        matches!(self.state, GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty)
+        matches!(
+            self.state,
+            GroupState::Stable | GroupState::CompletingRebalance | GroupState::Empty
+        )
     }
 
     // ---- members --------------------------------------------------------------------------
@@ -365,7 +377,11 @@ impl GroupMetadata {
 
     /// The largest rebalance timeout of the members: how long a rebalance may wait for them.
     pub fn rebalance_timeout_ms(&self) -> u64 {
-        self.members.iter().map(|m| m.rebalance_timeout_ms.max(0) as u64).max().unwrap_or(0)
+        self.members
+            .iter()
+            .map(|m| m.rebalance_timeout_ms.max(0) as u64)
+            .max()
+            .unwrap_or(0)
     }
 
     /// Adds a member that is waiting on `callback` for its JoinGroup reply.
@@ -419,13 +435,19 @@ impl GroupMetadata {
 
     /// Members of the last generation that have not rejoined during this rebalance.
     pub fn not_yet_rejoined(&self) -> Vec<String> {
-        self.members.iter().filter(|m| !m.is_awaiting_join()).map(|m| m.member_id.clone()).collect()
+        self.members
+            .iter()
+            .filter(|m| !m.is_awaiting_join())
+            .map(|m| m.member_id.clone())
+            .collect()
     }
 
     /// If the leader has not rejoined, makes a member that has the leader; false when no
     /// member has rejoined.
     pub fn maybe_elect_new_joined_leader(&mut self) -> bool {
-        let Some(leader) = self.leader_id.clone() else { return false };
+        let Some(leader) = self.leader_id.clone() else {
+            return false;
+        };
         if self.get(&leader).is_some_and(|m| m.is_awaiting_join()) {
             return true;
         }
@@ -453,7 +475,11 @@ impl GroupMetadata {
     }
 
     pub fn expired_pending_members(&self, now: Instant) -> Vec<String> {
-        self.pending_members.iter().filter(|(_, at)| **at <= now).map(|(id, _)| id.clone()).collect()
+        self.pending_members
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     pub fn pending_member_count(&self) -> usize {
@@ -494,7 +520,9 @@ impl GroupMetadata {
 
     /// A request names an instance id that now belongs to another member id.
     pub fn is_static_member_fenced(&self, instance: Option<&str>, member_id: &str) -> bool {
-        instance.and_then(|i| self.static_members.get(i)).is_some_and(|current| current != member_id)
+        instance
+            .and_then(|i| self.static_members.get(i))
+            .is_some_and(|current| current != member_id)
     }
 
     /// Gives a static member a new member id; a request still waiting under the old id is
@@ -527,11 +555,15 @@ impl GroupMetadata {
             return !protocol_type.is_empty() && !names.is_empty();
         }
         self.protocol_type.as_deref() == Some(protocol_type)
-            && names.iter().any(|n| self.members.iter().all(|m| m.metadata(n).is_some()))
+            && names
+                .iter()
+                .any(|n| self.members.iter().all(|m| m.metadata(n).is_some()))
     }
 
     fn candidate_protocols(&self) -> HashSet<&str> {
-        let Some(first) = self.members.first() else { return HashSet::new() };
+        let Some(first) = self.members.first() else {
+            return HashSet::new();
+        };
         first
             .protocols
             .iter()
@@ -551,7 +583,11 @@ impl GroupMetadata {
             }
         }
         let most = votes.values().copied().max()?;
-        let leader = self.leader_id.as_deref().and_then(|l| self.get(l)).or(self.members.first())?;
+        let leader = self
+            .leader_id
+            .as_deref()
+            .and_then(|l| self.get(l))
+            .or(self.members.first())?;
         leader
             .protocols
             .iter()
@@ -633,7 +669,11 @@ impl GroupMetadata {
             protocol_type: self.protocol_type.clone(),
             protocol_name: self.protocol_name.clone(),
             leader_id: self.leader_id.clone().unwrap_or_default(),
-            members: if with_members { self.current_member_metadata() } else { Vec::new() },
+            members: if with_members {
+                self.current_member_metadata()
+            } else {
+                Vec::new()
+            },
             skip_assignment: false,
             durable: None,
         }
@@ -644,7 +684,11 @@ impl GroupMetadata {
     /// Kafka's `summary`: metadata and assignments only once the group is Stable.
     pub fn summary(&self) -> GroupSummary {
         let stable = self.is(GroupState::Stable);
-        let protocol = if stable { self.protocol_name.clone().unwrap_or_default() } else { String::new() };
+        let protocol = if stable {
+            self.protocol_name.clone().unwrap_or_default()
+        } else {
+            String::new()
+        };
         GroupSummary {
             state: self.state,
             protocol_type: self.protocol_type.clone().unwrap_or_default(),
@@ -656,7 +700,11 @@ impl GroupMetadata {
                     group_instance_id: m.group_instance_id.clone(),
                     client_id: m.client_id.clone(),
                     client_host: m.client_host.clone(),
-                    metadata: if stable { m.metadata(&protocol).cloned().unwrap_or_default() } else { Bytes::new() },
+                    metadata: if stable {
+                        m.metadata(&protocol).cloned().unwrap_or_default()
+                    } else {
+                        Bytes::new()
+                    },
                     assignment: if stable { m.assignment.clone() } else { Bytes::new() },
                 })
                 .collect(),
@@ -772,7 +820,10 @@ mod tests {
             rebalance_timeout_ms: 1000,
             session_timeout_ms: 1000,
             protocol_type: "consumer".into(),
-            protocols: protocols.iter().map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m))).collect(),
+            protocols: protocols
+                .iter()
+                .map(|(n, m)| (n.to_string(), Bytes::copy_from_slice(m)))
+                .collect(),
             assignment: Bytes::new(),
             awaiting_join: None,
             awaiting_sync: None,
@@ -835,12 +886,18 @@ mod tests {
         assert_eq!(g.state_timestamp, 2);
         g.add(member("a", &[("range", b"")]), None);
         g.init_next_generation(3);
-        assert_eq!((g.state(), g.generation_id, g.protocol_name.as_deref()), (GroupState::CompletingRebalance, 1, Some("range")));
+        assert_eq!(
+            (g.state(), g.generation_id, g.protocol_name.as_deref()),
+            (GroupState::CompletingRebalance, 1, Some("range"))
+        );
         assert!(g.transition_to(GroupState::Stable, 4));
         assert!(g.transition_to(GroupState::PreparingRebalance, 5));
         g.remove("a");
         g.init_next_generation(6);
-        assert_eq!((g.state(), g.generation_id, g.protocol_name.as_deref()), (GroupState::Empty, 2, None));
+        assert_eq!(
+            (g.state(), g.generation_id, g.protocol_name.as_deref()),
+            (GroupState::Empty, 2, None)
+        );
         assert!(g.transition_to(GroupState::Dead, 7));
         assert!(!g.transition_to(GroupState::PreparingRebalance, 8));
     }
@@ -885,9 +942,15 @@ mod tests {
 
     #[test]
     fn subscriptions_are_decoded_for_consumer_groups() {
-        assert_eq!(decode_subscription_topics(&subscription(&["a", "b"])), Some(vec!["a".into(), "b".into()]));
+        assert_eq!(
+            decode_subscription_topics(&subscription(&["a", "b"])),
+            Some(vec!["a".into(), "b".into()])
+        );
         assert_eq!(decode_subscription_topics(&Bytes::from_static(b"\x00")), None);
-        assert_eq!(decode_subscription_topics(&Bytes::from_static(b"\x00\x00\x7f\xff\xff\xff")), None);
+        assert_eq!(
+            decode_subscription_topics(&Bytes::from_static(b"\x00\x00\x7f\xff\xff\xff")),
+            None
+        );
         let mut g = GroupMetadata::new("g", 0);
         g.add(member("a", &[]), None);
         g.get_mut("a").unwrap().protocols = vec![("range".into(), subscription(&["t1"]))];

@@ -32,7 +32,13 @@ pub struct Durable {
 
 impl std::fmt::Debug for Durable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Durable({}-{} < {})", self.log.topic(), self.log.partition(), self.offset)
+        write!(
+            f,
+            "Durable({}-{} < {})",
+            self.log.topic(),
+            self.log.partition(),
+            self.offset
+        )
     }
 }
 

@@ -33,7 +33,8 @@ const GROUP_METADATA_VALUE_VERSION: i16 = 3;
 
 /// Java's `String.hashCode`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 code units, wrapping.
 pub fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 /// The `__consumer_offsets` partition that holds `group_id`: Kafka's
@@ -47,8 +48,14 @@ pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
 /// A record key of `__consumer_offsets`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordKey {
-    Offset { group: String, topic: String, partition: i32 },
-    Group { group: String },
+    Offset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
+    Group {
+        group: String,
+    },
     /// A key type this broker does not use (skipped on replay).
     Other(i16),
 }
@@ -212,13 +219,25 @@ fn err(what: impl Into<String>) -> SchemaError {
 
 impl<'a> Reader<'a> {
     fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0, flexible: false }
+        Reader {
+            buf,
+            pos: 0,
+            flexible: false,
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], SchemaError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or_else(|| {
-            err(format!("wanted {n} bytes at {}, {} left", self.pos, self.buf.len() - self.pos))
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.buf.len())
+            .ok_or_else(|| {
+                err(format!(
+                    "wanted {n} bytes at {}, {} left",
+                    self.pos,
+                    self.buf.len() - self.pos
+                ))
+            })?;
         let out = &self.buf[self.pos..end];
         self.pos = end;
         Ok(out)
@@ -257,9 +276,17 @@ impl<'a> Reader<'a> {
     fn length(&mut self, wide: bool) -> Result<Option<usize>, SchemaError> {
         if self.flexible {
             let n = self.uvarint()?;
-            return Ok(if n == 0 { None } else { Some(usize::try_from(n - 1).map_err(|_| err("length overflow"))?) });
+            return Ok(if n == 0 {
+                None
+            } else {
+                Some(usize::try_from(n - 1).map_err(|_| err("length overflow"))?)
+            });
         }
-        let n = if wide { i64::from(self.i32()?) } else { i64::from(self.i16()?) };
+        let n = if wide {
+            i64::from(self.i32()?)
+        } else {
+            i64::from(self.i16()?)
+        };
         Ok(if n < 0 { None } else { Some(n as usize) })
     }
 
@@ -268,13 +295,16 @@ impl<'a> Reader<'a> {
             None => Ok(None),
             Some(n) => {
                 let b = self.take(n)?;
-                String::from_utf8(b.to_vec()).map(Some).map_err(|_| err("string is not UTF-8"))
+                String::from_utf8(b.to_vec())
+                    .map(Some)
+                    .map_err(|_| err("string is not UTF-8"))
             }
         }
     }
 
     fn string(&mut self) -> Result<String, SchemaError> {
-        self.nullable_string()?.ok_or_else(|| err("null in a non-nullable string"))
+        self.nullable_string()?
+            .ok_or_else(|| err("null in a non-nullable string"))
     }
 
     fn bytes(&mut self) -> Result<Bytes, SchemaError> {
@@ -319,7 +349,11 @@ pub fn decode_key(buf: &[u8]) -> Result<RecordKey, SchemaError> {
     let mut r = Reader::new(buf);
     let version = r.i16()?;
     match version {
-        0 | 1 => Ok(RecordKey::Offset { group: r.string()?, topic: r.string()?, partition: r.i32()? }),
+        0 | 1 => Ok(RecordKey::Offset {
+            group: r.string()?,
+            topic: r.string()?,
+            partition: r.i32()?,
+        }),
         2 => Ok(RecordKey::Group { group: r.string()? }),
         v => Ok(RecordKey::Other(v)),
     }
@@ -338,7 +372,13 @@ pub fn decode_offset_value(buf: &[u8]) -> Result<OffsetCommitValue, SchemaError>
     let commit_timestamp = r.i64()?;
     let expire_timestamp = if version == 1 { Some(r.i64()?) } else { None };
     r.tagged_fields()?;
-    Ok(OffsetCommitValue { offset, leader_epoch, metadata, commit_timestamp, expire_timestamp })
+    Ok(OffsetCommitValue {
+        offset,
+        leader_epoch,
+        metadata,
+        commit_timestamp,
+        expire_timestamp,
+    })
 }
 
 pub fn decode_group_value(buf: &[u8]) -> Result<GroupMetadataValue, SchemaError> {
@@ -383,7 +423,14 @@ pub fn decode_group_value(buf: &[u8]) -> Result<GroupMetadataValue, SchemaError>
         });
     }
     r.tagged_fields()?;
-    Ok(GroupMetadataValue { protocol_type, generation, protocol, leader, current_state_timestamp, members })
+    Ok(GroupMetadataValue {
+        protocol_type,
+        generation,
+        protocol,
+        leader,
+        current_state_timestamp,
+        members,
+    })
 }
 
 #[cfg(test)]
@@ -425,9 +472,16 @@ mod tests {
         assert_eq!(group_key("g"), [0, 2, 0, 1, b'g']);
         assert_eq!(
             decode_key(&offset_key("grp", "orders", 7)).unwrap(),
-            RecordKey::Offset { group: "grp".into(), topic: "orders".into(), partition: 7 }
+            RecordKey::Offset {
+                group: "grp".into(),
+                topic: "orders".into(),
+                partition: 7
+            }
         );
-        assert_eq!(decode_key(&group_key("grp")).unwrap(), RecordKey::Group { group: "grp".into() });
+        assert_eq!(
+            decode_key(&group_key("grp")).unwrap(),
+            RecordKey::Group { group: "grp".into() }
+        );
         // Kafka 4's consumer-group records (key version 3+) are recognised and skipped.
         assert_eq!(decode_key(&[0, 3, 0, 1, b'x']).unwrap(), RecordKey::Other(3));
         assert!(decode_key(&[0]).is_err());
@@ -446,13 +500,23 @@ mod tests {
         let bytes = encode_offset_value(&v);
         assert_eq!(
             bytes,
-            [0, 3, 0, 0, 0, 0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0xe8]
+            [
+                0, 3, 0, 0, 0, 0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0xe8
+            ]
         );
         assert_eq!(decode_offset_value(&bytes).unwrap(), v);
-        let v = OffsetCommitValue { metadata: "meta ü".into(), leader_epoch: 4, ..v };
+        let v = OffsetCommitValue {
+            metadata: "meta ü".into(),
+            leader_epoch: 4,
+            ..v
+        };
         assert_eq!(decode_offset_value(&encode_offset_value(&v)).unwrap(), v);
         // An expiry is only expressible in version 1, which has no leader epoch.
-        let v = OffsetCommitValue { expire_timestamp: Some(5000), leader_epoch: -1, ..v };
+        let v = OffsetCommitValue {
+            expire_timestamp: Some(5000),
+            leader_epoch: -1,
+            ..v
+        };
         let bytes = encode_offset_value(&v);
         assert_eq!(&bytes[..2], &[0, 1]);
         assert_eq!(decode_offset_value(&bytes).unwrap(), v);
@@ -467,7 +531,10 @@ mod tests {
         b.extend_from_slice(&7i64.to_be_bytes());
         b.extend_from_slice(&9i64.to_be_bytes());
         let v = decode_offset_value(&b).unwrap();
-        assert_eq!((v.offset, v.leader_epoch, v.metadata.as_str(), v.commit_timestamp), (42, -1, "md", 7));
+        assert_eq!(
+            (v.offset, v.leader_epoch, v.metadata.as_str(), v.commit_timestamp),
+            (42, -1, "md", 7)
+        );
         assert_eq!(v.expire_timestamp, Some(9));
         // v4 (flexible): compact string and an empty tagged-field section.
         let mut b = vec![0, 4];
@@ -516,7 +583,12 @@ mod tests {
         let bytes = encode_group_value(&v);
         assert_eq!(&bytes[..2], &[0, 3]);
         assert_eq!(decode_group_value(&bytes).unwrap(), v);
-        let empty = GroupMetadataValue { protocol: None, leader: None, members: vec![], ..v };
+        let empty = GroupMetadataValue {
+            protocol: None,
+            leader: None,
+            members: vec![],
+            ..v
+        };
         assert_eq!(decode_group_value(&encode_group_value(&empty)).unwrap(), empty);
     }
 
@@ -540,7 +612,10 @@ mod tests {
         assert_eq!(v.generation, 1);
         assert_eq!(v.current_state_timestamp, -1);
         assert_eq!(v.members.len(), 1);
-        assert_eq!((v.members[0].session_timeout, v.members[0].rebalance_timeout), (10_000, 10_000));
+        assert_eq!(
+            (v.members[0].session_timeout, v.members[0].rebalance_timeout),
+            (10_000, 10_000)
+        );
         // A forged member count fails cleanly.
         let mut forged = b.clone();
         let at = forged.len() - 25;

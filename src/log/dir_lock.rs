@@ -17,7 +17,11 @@ impl DirLock {
     pub fn acquire(data_dir: &Path) -> io::Result<DirLock> {
         fs::create_dir_all(data_dir)?;
         let path = data_dir.join(".lock");
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
         // SAFETY: flock on a file descriptor this function owns.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             let err = io::Error::last_os_error();

@@ -36,7 +36,12 @@ fn punch_hole(file: &File, offset: u64, len: u64) -> bool {
     };
     // SAFETY: fallocate on a file descriptor this struct owns, within the file's length.
     unsafe {
-        libc::fallocate(file.as_raw_fd(), libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, offset, len) == 0
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            offset,
+            len,
+        ) == 0
     }
 }
 
@@ -234,12 +239,23 @@ mod tests {
         drop(raw);
 
         let mut f = IndexFile::open(&path, 8, 8 << 20, true).unwrap();
-        assert_eq!(f.entries(), 1 << 20, "every slot of the preallocated file reads as an entry");
+        assert_eq!(
+            f.entries(),
+            1 << 20,
+            "every slot of the preallocated file reads as an entry"
+        );
         f.truncate_entries(3);
         assert_eq!(f.entries(), 3);
         assert_eq!(f.entry(2).unwrap(), &3u64.to_be_bytes());
-        assert_eq!(f.mmap.as_ref().unwrap()[6 << 20..(6 << 20) + 8], [0u8; 8], "stale bytes are gone");
+        assert_eq!(
+            f.mmap.as_ref().unwrap()[6 << 20..(6 << 20) + 8],
+            [0u8; 8],
+            "stale bytes are gone"
+        );
         let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
-        assert!(allocated < 1 << 20, "{allocated} bytes allocated for 24 bytes of entries");
+        assert!(
+            allocated < 1 << 20,
+            "{allocated} bytes allocated for 24 bytes of entries"
+        );
     }
 }

@@ -66,7 +66,11 @@ impl Shared {
         let mut entries: Vec<(String, i32, i64)> = self
             .all_logs()
             .iter()
-            .filter(|l| l.segment_base_offsets().first().is_some_and(|&first| l.log_start_offset() > first))
+            .filter(|l| {
+                l.segment_base_offsets()
+                    .first()
+                    .is_some_and(|&first| l.log_start_offset() > first)
+            })
             .map(|l| (l.topic().to_string(), l.partition(), l.log_start_offset()))
             .collect();
         entries.sort();
@@ -226,7 +230,12 @@ impl LogManager {
                 for log in thread_shared.all_logs() {
                     let expired = log.expire_producers(now, expiration);
                     if expired > 0 {
-                        tracing::debug!(topic = log.topic(), partition = log.partition(), expired, "expired idle producers");
+                        tracing::debug!(
+                            topic = log.topic(),
+                            partition = log.partition(),
+                            expired,
+                            "expired idle producers"
+                        );
                     }
                 }
             }
@@ -257,7 +266,9 @@ impl LogManager {
 
     /// Sets `producer.id.expiration.ms`: how long partitions remember an idle producer.
     pub fn set_producer_id_expiration_ms(&self, ms: i64) {
-        self.shared.producer_id_expiration_ms.store(ms.max(1), Ordering::Relaxed);
+        self.shared
+            .producer_id_expiration_ms
+            .store(ms.max(1), Ordering::Relaxed);
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -548,7 +559,10 @@ mod tests {
     #[test]
     fn log_start_offset_survives_restarts() {
         let dir = tempfile::tempdir().unwrap();
-        let small = |_: &str| LogConfig { segment_bytes: 1024, ..LogConfig::default() };
+        let small = |_: &str| LogConfig {
+            segment_bytes: 1024,
+            ..LogConfig::default()
+        };
         let manager = LogManager::open(dir.path(), small).unwrap();
         let log = manager.get_or_create("t", 0, small("t")).unwrap();
         for _ in 0..30 {

@@ -133,7 +133,10 @@ pub(crate) struct BackgroundControl {
 
 impl BackgroundControl {
     pub(crate) fn new(config: BackgroundConfig) -> BackgroundControl {
-        BackgroundControl { state: parking_lot::Mutex::new((config, false)), wake: parking_lot::Condvar::new() }
+        BackgroundControl {
+            state: parking_lot::Mutex::new((config, false)),
+            wake: parking_lot::Condvar::new(),
+        }
     }
 
     /// The current settings; `None` once stopped.

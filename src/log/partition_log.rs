@@ -16,8 +16,7 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
 
 use super::producer_state::{
-    self, BatchMetadata, ProducerCheck, ProducerStateManager, load_latest_snapshot,
-    remove_snapshots, write_snapshot,
+    self, BatchMetadata, ProducerCheck, ProducerStateManager, load_latest_snapshot, remove_snapshots, write_snapshot,
 };
 use super::recovery::scan_batches;
 use super::segment::{
@@ -311,7 +310,12 @@ impl PartitionLog {
             let first_base = bases.get(first_recovered).copied().unwrap_or(i64::MIN);
             // Empty segments hold nothing to make durable; skipping them keeps a restart after a
             // crash quick when many partitions (such as `__consumer_offsets`) are empty.
-            for segment in log.segments.read().iter().filter(|s| s.base_offset() >= first_base && s.size() > 0) {
+            for segment in log
+                .segments
+                .read()
+                .iter()
+                .filter(|s| s.base_offset() >= first_base && s.size() > 0)
+            {
                 segment.mark_dirty();
             }
             log.flush()?;
@@ -1384,12 +1388,18 @@ mod tests {
         assert_eq!(read_all(&log).len(), 3);
         // A gap in the sequence.
         let err = log.append(&mut producer_batch(9, 0, 6, 1, 30), 0, false).unwrap_err();
-        assert!(matches!(err, LogError::Producer(ProducerStateError::OutOfOrderSequence { .. })), "{err}");
+        assert!(
+            matches!(err, LogError::Producer(ProducerStateError::OutOfOrderSequence { .. })),
+            "{err}"
+        );
         // A bumped epoch restarts at 0, after which the old epoch is fenced.
         assert!(log.append(&mut producer_batch(9, 1, 5, 1, 30), 0, false).is_err());
         log.append(&mut producer_batch(9, 1, 0, 1, 30), 0, false).unwrap();
         let err = log.append(&mut producer_batch(9, 0, 5, 1, 30), 0, false).unwrap_err();
-        assert!(matches!(err, LogError::Producer(ProducerStateError::InvalidProducerEpoch { .. })), "{err}");
+        assert!(
+            matches!(err, LogError::Producer(ProducerStateError::InvalidProducerEpoch { .. })),
+            "{err}"
+        );
         assert_eq!(log.log_end_offset(), 8);
         // Two batches of one producer in one append are checked against each other.
         let mut two = producer_batch(9, 1, 1, 1, 30);
@@ -1411,12 +1421,17 @@ mod tests {
         let mut seqs = [0i32; 3];
         for i in 0..40 {
             let pid = (i % 3) as i64;
-            log.append(&mut producer_batch(pid, 0, seqs[i % 3], 2, 400), 0, false).unwrap();
+            log.append(&mut producer_batch(pid, 0, seqs[i % 3], 2, 400), 0, false)
+                .unwrap();
             seqs[i % 3] += 2;
         }
         assert!(log.segment_count() > 3);
         let snapshots = producer_state::list_snapshots(log.dir()).unwrap();
-        assert_eq!(snapshots, log.segment_base_offsets()[1..].to_vec(), "one snapshot per roll");
+        assert_eq!(
+            snapshots,
+            log.segment_base_offsets()[1..].to_vec(),
+            "one snapshot per roll"
+        );
         let end = log.log_end_offset();
         let state = log.producers.lock().clone();
         log.close().unwrap();
@@ -1427,9 +1442,12 @@ mod tests {
         let log = open(dir.path(), small_config());
         assert_eq!(*log.producers.lock(), state);
         // A retry of the last batch is still recognised; the next sequence is accepted.
-        let dup = log.append(&mut producer_batch(0, 0, seqs[0] - 2, 2, 400), 0, false).unwrap();
+        let dup = log
+            .append(&mut producer_batch(0, 0, seqs[0] - 2, 2, 400), 0, false)
+            .unwrap();
         assert!(dup.duplicate);
-        log.append(&mut producer_batch(0, 0, seqs[0], 2, 400), 0, false).unwrap();
+        log.append(&mut producer_batch(0, 0, seqs[0], 2, 400), 0, false)
+            .unwrap();
         seqs[0] += 2;
         let state = log.producers.lock().clone();
         drop(log); // unclean: no snapshot at the end
@@ -1437,7 +1455,10 @@ mod tests {
         // Unclean reopen: the newest snapshot plus a scan of what follows it.
         let log = PartitionLog::open(&dir.path().join("t-0"), "t", 0, small_config(), 0, true).unwrap();
         assert_eq!(*log.producers.lock(), state);
-        assert!(log.append(&mut producer_batch(0, 0, seqs[0] + 4, 2, 400), 0, false).is_err());
+        assert!(
+            log.append(&mut producer_batch(0, 0, seqs[0] + 4, 2, 400), 0, false)
+                .is_err()
+        );
         drop(log);
 
         // Every snapshot gone (or unreadable): a full scan gives the same state.
@@ -1453,7 +1474,12 @@ mod tests {
         log.truncate_to(bases[1]).unwrap();
         let last = log.producers.lock().entry(0).unwrap().batches.back().copied().unwrap();
         assert!(last.last_offset < bases[1]);
-        assert!(producer_state::list_snapshots(&pdir).unwrap().iter().all(|&o| o <= bases[1]));
+        assert!(
+            producer_state::list_snapshots(&pdir)
+                .unwrap()
+                .iter()
+                .all(|&o| o <= bases[1])
+        );
     }
 
     #[test]

@@ -74,21 +74,40 @@ pub enum ProducerStateError {
     /// The batch's epoch is older than the producer's current one (INVALID_PRODUCER_EPOCH).
     InvalidProducerEpoch { producer_id: i64, epoch: i16, current: i16 },
     /// The batch's first sequence does not follow the last one written (OUT_OF_ORDER_SEQUENCE_NUMBER).
-    OutOfOrderSequence { producer_id: i64, epoch: i16, first_seq: i32, expected: Option<i32> },
+    OutOfOrderSequence {
+        producer_id: i64,
+        epoch: i16,
+        first_seq: i32,
+        expected: Option<i32>,
+    },
 }
 
 impl fmt::Display for ProducerStateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ProducerStateError::InvalidProducerEpoch { producer_id, epoch, current } => write!(
+            ProducerStateError::InvalidProducerEpoch {
+                producer_id,
+                epoch,
+                current,
+            } => write!(
                 f,
                 "Epoch of producer {producer_id} is {epoch}, which is smaller than the last seen epoch {current}"
             ),
-            ProducerStateError::OutOfOrderSequence { producer_id, epoch, first_seq, expected: Some(expected) } => write!(
+            ProducerStateError::OutOfOrderSequence {
+                producer_id,
+                epoch,
+                first_seq,
+                expected: Some(expected),
+            } => write!(
                 f,
                 "Out of order sequence number for producer {producer_id} at epoch {epoch}: {first_seq} (incoming seq. number), {expected} (expected seq. number)"
             ),
-            ProducerStateError::OutOfOrderSequence { producer_id, epoch, first_seq, expected: None } => write!(
+            ProducerStateError::OutOfOrderSequence {
+                producer_id,
+                epoch,
+                first_seq,
+                expected: None,
+            } => write!(
                 f,
                 "Invalid sequence number for new epoch {epoch} of producer {producer_id}: {first_seq} (must be 0)"
             ),
@@ -118,7 +137,11 @@ fn next_seq(seq: i32) -> i32 {
 /// offsets, wrapping like the producer does.
 pub fn last_seq_of(first: i32, delta: i32) -> i32 {
     let sum = i64::from(first) + i64::from(delta.max(0));
-    if sum > i64::from(i32::MAX) { (sum - i64::from(i32::MAX) - 1) as i32 } else { sum as i32 }
+    if sum > i64::from(i32::MAX) {
+        (sum - i64::from(i32::MAX) - 1) as i32
+    } else {
+        sum as i32
+    }
 }
 
 /// Per-partition producer state.
@@ -172,7 +195,10 @@ impl ProducerStateManager {
         if pending_last.is_none()
             && let Some(entry) = stored
             && entry.epoch == epoch
-            && let Some(dup) = entry.batches.iter().find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
+            && let Some(dup) = entry
+                .batches
+                .iter()
+                .find(|b| b.first_seq == first_seq && b.last_seq == last_seq)
         {
             return Ok(ProducerCheck::Duplicate(*dup));
         }
@@ -180,11 +206,20 @@ impl ProducerStateManager {
             return Ok(ProducerCheck::Append);
         };
         if epoch < current_epoch {
-            return Err(ProducerStateError::InvalidProducerEpoch { producer_id, epoch, current: current_epoch });
+            return Err(ProducerStateError::InvalidProducerEpoch {
+                producer_id,
+                epoch,
+                current: current_epoch,
+            });
         }
         if epoch != current_epoch {
             if first_seq != 0 {
-                return Err(ProducerStateError::OutOfOrderSequence { producer_id, epoch, first_seq, expected: None });
+                return Err(ProducerStateError::OutOfOrderSequence {
+                    producer_id,
+                    epoch,
+                    first_seq,
+                    expected: None,
+                });
             }
             return Ok(ProducerCheck::Append);
         }
@@ -218,7 +253,11 @@ impl ProducerStateManager {
     pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchMetadata) {
         self.producers
             .entry(producer_id)
-            .or_insert_with(|| ProducerEntry { epoch, batches: VecDeque::new(), last_timestamp: batch.timestamp })
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::new(),
+                last_timestamp: batch.timestamp,
+            })
             .push(epoch, batch);
     }
 
@@ -226,7 +265,8 @@ impl ProducerStateManager {
     /// `producer.id.expiration.ms`). Returns how many went.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers.retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        self.producers
+            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
         before - self.producers.len()
     }
 
@@ -286,7 +326,14 @@ impl ProducerStateManager {
             while batches.len() > MAX_CACHED_BATCHES {
                 batches.pop_front();
             }
-            producers.insert(id, ProducerEntry { epoch, batches, last_timestamp });
+            producers.insert(
+                id,
+                ProducerEntry {
+                    epoch,
+                    batches,
+                    last_timestamp,
+                },
+            );
         }
         (r.pos == body.len()).then_some(ProducerStateManager { producers })
     }
@@ -329,7 +376,10 @@ pub fn list_snapshots(dir: &Path) -> io::Result<Vec<i64>> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let Some(stem) = name.strip_suffix(SNAPSHOT_FILE_SUFFIX).and_then(|s| s.strip_suffix('.')) else {
+        let Some(stem) = name
+            .strip_suffix(SNAPSHOT_FILE_SUFFIX)
+            .and_then(|s| s.strip_suffix('.'))
+        else {
             continue;
         };
         if stem.len() == 20
@@ -420,13 +470,18 @@ mod tests {
             ProducerCheck::Duplicate(b) => assert_eq!((b.first_offset, b.last_offset), (0, 2)),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(s.check(&header(7, 0, 13, 2), &[]).unwrap(), ProducerCheck::Duplicate(b) if b.first_offset == 3));
+        assert!(
+            matches!(s.check(&header(7, 0, 13, 2), &[]).unwrap(), ProducerCheck::Duplicate(b) if b.first_offset == 3)
+        );
         // A gap, or a overlap that is not an exact retry.
         assert!(matches!(
             s.check(&header(7, 0, 16, 1), &[]),
             Err(ProducerStateError::OutOfOrderSequence { expected: Some(15), .. })
         ));
-        assert!(matches!(s.check(&header(7, 0, 14, 1), &[]), Err(ProducerStateError::OutOfOrderSequence { .. })));
+        assert!(matches!(
+            s.check(&header(7, 0, 14, 1), &[]),
+            Err(ProducerStateError::OutOfOrderSequence { .. })
+        ));
         // A new epoch starts at 0; an older one is fenced.
         assert!(matches!(
             s.check(&header(7, 1, 15, 1), &[]),
@@ -438,7 +493,10 @@ mod tests {
             Err(ProducerStateError::InvalidProducerEpoch { current: 1, .. })
         ));
         // The old epoch's batches are forgotten: their retry is fenced, not a duplicate.
-        assert!(matches!(s.check(&header(7, 0, 13, 2), &[]), Err(ProducerStateError::InvalidProducerEpoch { .. })));
+        assert!(matches!(
+            s.check(&header(7, 0, 13, 2), &[]),
+            Err(ProducerStateError::InvalidProducerEpoch { .. })
+        ));
         assert_eq!(s.entry(7).unwrap().batches.len(), 1);
     }
 
@@ -453,7 +511,10 @@ mod tests {
         assert_eq!(s.entry(1).unwrap().batches.len(), MAX_CACHED_BATCHES);
         // The first two batches fell out of the cache: their retry is out of order.
         assert!(s.check(&header(1, 0, 0, 2), &[]).is_err());
-        assert!(matches!(s.check(&header(1, 0, 4, 2), &[]).unwrap(), ProducerCheck::Duplicate(_)));
+        assert!(matches!(
+            s.check(&header(1, 0, 4, 2), &[]).unwrap(),
+            ProducerCheck::Duplicate(_)
+        ));
 
         let mut s = ProducerStateManager::new();
         assert_eq!(append(&mut s, &header(2, 0, i32::MAX - 1, 2), 0), ProducerCheck::Append);
@@ -467,8 +528,17 @@ mod tests {
     fn pending_batches_of_one_append_count() {
         let mut s = ProducerStateManager::new();
         append(&mut s, &header(3, 0, 0, 1), 0);
-        let b = BatchMetadata { first_seq: 1, last_seq: 2, first_offset: 1, last_offset: 2, timestamp: 0 };
-        assert_eq!(s.check(&header(3, 0, 3, 1), &[(3, 0, b)]).unwrap(), ProducerCheck::Append);
+        let b = BatchMetadata {
+            first_seq: 1,
+            last_seq: 2,
+            first_offset: 1,
+            last_offset: 2,
+            timestamp: 0,
+        };
+        assert_eq!(
+            s.check(&header(3, 0, 3, 1), &[(3, 0, b)]).unwrap(),
+            ProducerCheck::Append
+        );
         assert!(s.check(&header(3, 0, 1, 1), &[(3, 0, b)]).is_err());
     }
 

@@ -192,7 +192,8 @@ mod tests {
         assert!(queue.len() > 0);
         queue.remove_due(now);
         assert!(!files(&log).iter().any(|f| f.ends_with(".deleted")));
-        let (snapshots, segment_files): (Vec<_>, Vec<_>) = files(&log).into_iter().partition(|f| f.ends_with(".snapshot"));
+        let (snapshots, segment_files): (Vec<_>, Vec<_>) =
+            files(&log).into_iter().partition(|f| f.ends_with(".snapshot"));
         assert_eq!(segment_files.len(), 3 * log.segment_count());
         // Producer state snapshots below the first segment go with the segments.
         let first = format!("{:020}.snapshot", log.segment_base_offsets()[0]);

@@ -711,7 +711,9 @@ impl LogSegment {
         let mut window = FileWindow::new(&self.file, limit, buffer);
         let mut pos = 0u64;
         while pos < limit {
-            let Some(head) = window.get(pos, BATCH_HEADER_SIZE)? else { break };
+            let Some(head) = window.get(pos, BATCH_HEADER_SIZE)? else {
+                break;
+            };
             let header = BatchHeader::parse(head)?;
             let size = header.total_size();
             let Some(bytes) = window.get(pos, size)? else {

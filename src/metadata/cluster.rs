@@ -23,8 +23,8 @@ impl ClusterIdentity {
                     .find(|(k, _)| k.trim() == key)
                     .map(|(_, v)| v.trim().to_string())
             };
-            let cluster_id = value("cluster.id")
-                .ok_or_else(|| io::Error::other(format!("{} has no cluster.id", path.display())))?;
+            let cluster_id =
+                value("cluster.id").ok_or_else(|| io::Error::other(format!("{} has no cluster.id", path.display())))?;
             let stored: i32 = value("node.id").and_then(|v| v.parse().ok()).unwrap_or(node_id);
             if stored != node_id {
                 return Err(io::Error::other(format!(
@@ -34,10 +34,17 @@ impl ClusterIdentity {
             }
             return Ok(ClusterIdentity { cluster_id, node_id });
         }
-        let identity = ClusterIdentity { cluster_id: new_cluster_id(), node_id };
+        let identity = ClusterIdentity {
+            cluster_id: new_cluster_id(),
+            node_id,
+        };
         let tmp = path.with_extension("properties.tmp");
         let mut f = fs::File::create(&tmp)?;
-        write!(f, "#\nversion=1\ncluster.id={}\nnode.id={node_id}\n", identity.cluster_id)?;
+        write!(
+            f,
+            "#\nversion=1\ncluster.id={}\nnode.id={node_id}\n",
+            identity.cluster_id
+        )?;
         f.sync_all()?;
         fs::rename(&tmp, &path)?;
         Ok(identity)

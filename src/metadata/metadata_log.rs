@@ -22,13 +22,25 @@ pub enum MetadataRecord {
         partitions: i32,
         configs: BTreeMap<String, String>,
     },
-    DeleteTopic { name: String, id: String },
-    CreatePartitions { name: String, count: i32 },
+    DeleteTopic {
+        name: String,
+        id: String,
+    },
+    CreatePartitions {
+        name: String,
+        count: i32,
+    },
     /// The full override map of a topic after an AlterConfigs.
-    AlterTopicConfigs { name: String, configs: BTreeMap<String, String> },
+    AlterTopicConfigs {
+        name: String,
+        configs: BTreeMap<String, String>,
+    },
     /// The full set of dynamic broker configs of one scope: `resource` is the node id for
     /// this broker's own configs, "" for the cluster-wide defaults.
-    AlterBrokerConfigs { resource: String, configs: BTreeMap<String, String> },
+    AlterBrokerConfigs {
+        resource: String,
+        configs: BTreeMap<String, String>,
+    },
 }
 
 pub struct MetadataLog {
@@ -69,7 +81,14 @@ impl MetadataLog {
             file.sync_all()?;
         }
         let count = records.len();
-        Ok((MetadataLog { path, file, records: count }, records))
+        Ok((
+            MetadataLog {
+                path,
+                file,
+                records: count,
+            },
+            records,
+        ))
     }
 
     /// Appends one record durably.
@@ -117,7 +136,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut log, records) = MetadataLog::open(dir.path()).unwrap();
         assert!(records.is_empty());
-        let r = MetadataRecord::CreatePartitions { name: "t".into(), count: 3 };
+        let r = MetadataRecord::CreatePartitions {
+            name: "t".into(),
+            count: 3,
+        };
         log.append(&r).unwrap();
         drop(log);
         let path = dir.path().join("cluster-metadata.log");

@@ -58,7 +58,14 @@ impl ProducerIdManager {
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(e),
         };
-        Ok(ProducerIdManager { path, state: Mutex::new(State { next: block_end, block_end, epochs: BTreeMap::new() }) })
+        Ok(ProducerIdManager {
+            path,
+            state: Mutex::new(State {
+                next: block_end,
+                block_end,
+                epochs: BTreeMap::new(),
+            }),
+        })
     }
 
     fn persist(&self, block_end: i64) -> io::Result<()> {
@@ -77,7 +84,10 @@ impl ProducerIdManager {
 
     fn allocate(&self, state: &mut State) -> io::Result<i64> {
         if state.next >= state.block_end {
-            let end = state.next.checked_add(BLOCK_SIZE).ok_or_else(|| invalid("producer ids exhausted".into()))?;
+            let end = state
+                .next
+                .checked_add(BLOCK_SIZE)
+                .ok_or_else(|| invalid("producer ids exhausted".into()))?;
             self.persist(end)?;
             state.block_end = end;
         }

@@ -241,7 +241,9 @@ impl TopicRegistry {
             match new.partitions {
                 -1 => broker.num_partitions(),
                 n if n <= 0 => {
-                    return Err(TopicError::InvalidPartitions("Number of partitions was set to an invalid non-positive value.".into()));
+                    return Err(TopicError::InvalidPartitions(
+                        "Number of partitions was set to an invalid non-positive value.".into(),
+                    ));
                 }
                 n => n,
             }
@@ -250,7 +252,10 @@ impl TopicRegistry {
         {
             let state = self.state.read();
             if state.by_name.contains_key(&new.name) {
-                return Err(TopicError::AlreadyExists(format!("Topic '{}' already exists.", new.name)));
+                return Err(TopicError::AlreadyExists(format!(
+                    "Topic '{}' already exists.",
+                    new.name
+                )));
             }
             let normalized = new.name.replace('.', "_");
             if let Some(other) = state.by_name.keys().find(|n| n.replace('.', "_") == normalized) {
@@ -315,14 +320,18 @@ impl TopicRegistry {
         }
         let mut log = self.log.lock();
         let topic = self.get(name).ok_or(TopicError::UnknownTopic)?;
-        log.append(&MetadataRecord::DeleteTopic { name: topic.name.clone(), id: topic.id.to_string() })?;
+        log.append(&MetadataRecord::DeleteTopic {
+            name: topic.name.clone(),
+            id: topic.id.to_string(),
+        })?;
         {
             let mut state = self.state.write();
             state.by_name.remove(name);
             state.by_id.remove(&topic.id);
         }
         if let Some(logs) = self.logs.get() {
-            logs.delete_topic(name).map_err(|e| TopicError::Storage(e.to_string()))?;
+            logs.delete_topic(name)
+                .map_err(|e| TopicError::Storage(e.to_string()))?;
         }
         tracing::info!(topic = %name, id = %topic.id, "deleted topic");
         Ok(topic)
@@ -338,7 +347,9 @@ impl TopicRegistry {
             )));
         }
         if count == topic.partitions {
-            return Err(TopicError::InvalidPartitions(format!("Topic already has {count} partitions.")));
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic already has {count} partitions."
+            )));
         }
         if validate_only {
             return Ok(());
@@ -349,7 +360,10 @@ impl TopicRegistry {
                     .map_err(|e| TopicError::Storage(e.to_string()))?;
             }
         }
-        log.append(&MetadataRecord::CreatePartitions { name: name.to_string(), count })?;
+        log.append(&MetadataRecord::CreatePartitions {
+            name: name.to_string(),
+            count,
+        })?;
         let mut grown = (*topic).clone();
         grown.partitions = count;
         self.state.write().by_name.insert(name.to_string(), Arc::new(grown));
@@ -372,7 +386,10 @@ impl TopicRegistry {
         if validate_only {
             return Ok(());
         }
-        log.append(&MetadataRecord::AlterTopicConfigs { name: name.to_string(), configs: overrides.clone() })?;
+        log.append(&MetadataRecord::AlterTopicConfigs {
+            name: name.to_string(),
+            configs: overrides.clone(),
+        })?;
         let mut altered = (*topic).clone();
         altered.config = TopicConfig::resolve(&self.broker_config(), &overrides);
         altered.overrides = overrides;
@@ -396,7 +413,12 @@ impl TopicRegistry {
         let requested = change(current.dynamic(scope))?;
         let validated = requested
             .iter()
-            .map(|(k, v)| Ok((k.clone(), validate_dynamic(k, v).map_err(|e| TopicError::InvalidRequest(e.0))?)))
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    validate_dynamic(k, v).map_err(|e| TopicError::InvalidRequest(e.0))?,
+                ))
+            })
             .collect::<Result<BTreeMap<String, String>, TopicError>>()?;
         if validate_only {
             return Ok(());
@@ -405,7 +427,10 @@ impl TopicRegistry {
             DynamicScope::Broker => current.node_id().to_string(),
             DynamicScope::ClusterDefault => String::new(),
         };
-        log.append(&MetadataRecord::AlterBrokerConfigs { resource, configs: validated.clone() })?;
+        log.append(&MetadataRecord::AlterBrokerConfigs {
+            resource,
+            configs: validated.clone(),
+        })?;
         let mut next = (*current).clone();
         next.set_dynamic(scope, validated);
         let next = Arc::new(next);
@@ -441,14 +466,28 @@ impl TopicRegistry {
 
 fn apply(broker: &mut BrokerConfig, state: &mut Registry, record: MetadataRecord) {
     match record {
-        MetadataRecord::CreateTopic { name, id, partitions, configs } => {
+        MetadataRecord::CreateTopic {
+            name,
+            id,
+            partitions,
+            configs,
+        } => {
             let Ok(id) = Uuid::parse_str(&id) else {
                 tracing::warn!(topic = %name, "metadata log holds a malformed topic id; topic skipped");
                 return;
             };
             let config = TopicConfig::resolve(broker, &configs);
             state.by_id.insert(id, name.clone());
-            state.by_name.insert(name.clone(), Arc::new(Topic { name, id, partitions, overrides: configs, config }));
+            state.by_name.insert(
+                name.clone(),
+                Arc::new(Topic {
+                    name,
+                    id,
+                    partitions,
+                    overrides: configs,
+                    config,
+                }),
+            );
         }
         MetadataRecord::DeleteTopic { name, .. } => {
             if let Some(t) = state.by_name.remove(&name) {
@@ -498,7 +537,10 @@ fn snapshot(broker: &BrokerConfig, state: &Registry) -> Vec<MetadataRecord> {
     ]
     .into_iter()
     .filter(|(scope, _)| !broker.dynamic(*scope).is_empty())
-    .map(|(scope, resource)| MetadataRecord::AlterBrokerConfigs { resource, configs: broker.dynamic(scope).clone() })
+    .map(|(scope, resource)| MetadataRecord::AlterBrokerConfigs {
+        resource,
+        configs: broker.dynamic(scope).clone(),
+    })
     .collect();
     records.extend(state.by_name.values().map(|t| MetadataRecord::CreateTopic {
         name: t.name.clone(),
@@ -512,7 +554,9 @@ fn snapshot(broker: &BrokerConfig, state: &Registry) -> Vec<MetadataRecord> {
 /// Kafka's topic name rules.
 pub fn validate_name(name: &str) -> Result<(), TopicError> {
     if name.is_empty() {
-        return Err(TopicError::InvalidTopic("Topic name is illegal, it can't be empty".into()));
+        return Err(TopicError::InvalidTopic(
+            "Topic name is illegal, it can't be empty".into(),
+        ));
     }
     if name == "." || name == ".." {
         return Err(TopicError::InvalidTopic("Topic name cannot be \".\" or \"..\"".into()));
@@ -522,7 +566,10 @@ pub fn validate_name(name: &str) -> Result<(), TopicError> {
             "Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME_LEN} characters, topic name: {name}"
         )));
     }
-    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-') {
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
         return Err(TopicError::InvalidTopic(format!(
             "Topic name \"{name}\" is illegal, it contains a character other than ASCII alphanumerics, '.', '_' and '-'"
         )));
@@ -562,18 +609,38 @@ mod tests {
             }
         };
         // Refusals name the key; validate_only changes nothing.
-        let err = registry.alter_topic_configs("t", false, set("retention.ms", "-7")).unwrap_err();
+        let err = registry
+            .alter_topic_configs("t", false, set("retention.ms", "-7"))
+            .unwrap_err();
         assert_eq!(err.code(), 40);
         assert!(err.to_string().contains("retention.ms"));
-        assert_eq!(registry.alter_topic_configs("nope", false, set("retention.ms", "1")).unwrap_err().code(), 3);
-        registry.alter_topic_configs("t", true, set("retention.ms", "1000")).unwrap();
+        assert_eq!(
+            registry
+                .alter_topic_configs("nope", false, set("retention.ms", "1"))
+                .unwrap_err()
+                .code(),
+            3
+        );
+        registry
+            .alter_topic_configs("t", true, set("retention.ms", "1000"))
+            .unwrap();
         assert!(registry.get("t").unwrap().overrides.is_empty());
 
-        registry.alter_topic_configs("t", false, set("retention.ms", "1000")).unwrap();
-        assert_eq!(logs.get("t", 1).unwrap().config().retention_ms, 1000, "partitions follow at once");
-        let err = registry.alter_broker_configs(DynamicScope::Broker, false, set("num.partitions", "4")).unwrap_err();
+        registry
+            .alter_topic_configs("t", false, set("retention.ms", "1000"))
+            .unwrap();
+        assert_eq!(
+            logs.get("t", 1).unwrap().config().retention_ms,
+            1000,
+            "partitions follow at once"
+        );
+        let err = registry
+            .alter_broker_configs(DynamicScope::Broker, false, set("num.partitions", "4"))
+            .unwrap_err();
         assert_eq!(err.code(), 42);
-        registry.alter_broker_configs(DynamicScope::ClusterDefault, false, set("log.segment.bytes", "4096")).unwrap();
+        registry
+            .alter_broker_configs(DynamicScope::ClusterDefault, false, set("log.segment.bytes", "4096"))
+            .unwrap();
         assert_eq!(logs.get("t", 0).unwrap().config().segment_bytes, 4096);
         assert_eq!(registry.topic_config("t").get("segment.bytes"), "4096");
         logs.shutdown().unwrap();
@@ -582,16 +649,26 @@ mod tests {
         let registry = TopicRegistry::open(broker, dir.path()).unwrap();
         let t = registry.get("t").unwrap();
         assert_eq!(t.overrides.get("retention.ms").map(String::as_str), Some("1000"));
-        assert_eq!(t.config.get("segment.bytes"), "4096", "dynamic defaults replayed before topics resolve");
         assert_eq!(
-            registry.broker_config().dynamic(DynamicScope::ClusterDefault).get("log.segment.bytes").map(String::as_str),
+            t.config.get("segment.bytes"),
+            "4096",
+            "dynamic defaults replayed before topics resolve"
+        );
+        assert_eq!(
+            registry
+                .broker_config()
+                .dynamic(DynamicScope::ClusterDefault)
+                .get("log.segment.bytes")
+                .map(String::as_str),
             Some("4096")
         );
 
         // Enough changes to make the next open rewrite the log as a snapshot: dynamic configs
         // and overrides are part of it.
         for i in 0..80 {
-            registry.alter_broker_configs(DynamicScope::Broker, false, set("log.retention.ms", &i.to_string())).unwrap();
+            registry
+                .alter_broker_configs(DynamicScope::Broker, false, set("log.retention.ms", &i.to_string()))
+                .unwrap();
         }
         drop(registry);
         let registry = TopicRegistry::open(Arc::new(BrokerConfig::default()), dir.path()).unwrap();

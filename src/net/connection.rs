@@ -129,8 +129,8 @@ async fn read_frame(
 fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes, peer: SocketAddr) -> Result<Option<Outgoing>, RequestError> {
     let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
     let api_version = i16::from_be_bytes([frame[2], frame[3]]);
-    let api_key = ApiKey::try_from(api_key_raw)
-        .map_err(|_| RequestError::Malformed(format!("unknown api key {api_key_raw}")))?;
+    let api_key =
+        ApiKey::try_from(api_key_raw).map_err(|_| RequestError::Malformed(format!("unknown api key {api_key_raw}")))?;
     let raw_correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
     let header_version = api_key.request_header_version(api_version);
     let header = match RequestHeader::decode(&mut frame, header_version) {
@@ -149,14 +149,24 @@ fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes, peer: SocketAddr) -> Re
     let response_version = reply.response_version(api_version);
     let header_version = api_key.response_header_version(response_version);
     Ok(match reply {
-        Reply::Ready(body) => Some(Outgoing::Ready(ResponseFrame { correlation_id, header_version, body })),
+        Reply::Ready(body) => Some(Outgoing::Ready(ResponseFrame {
+            correlation_id,
+            header_version,
+            body,
+        })),
         Reply::Deferred(fut) => Some(Outgoing::Pending(tokio::spawn(async move {
             let body = fut.await?;
-            Some(ResponseFrame { correlation_id, header_version, body })
+            Some(ResponseFrame {
+                correlation_id,
+                header_version,
+                body,
+            })
         }))),
-        Reply::UnsupportedApiVersions(body) => {
-            Some(Outgoing::Ready(ResponseFrame { correlation_id, header_version: 0, body }))
-        }
+        Reply::UnsupportedApiVersions(body) => Some(Outgoing::Ready(ResponseFrame {
+            correlation_id,
+            header_version: 0,
+            body,
+        })),
         Reply::None => None,
     })
 }

@@ -420,7 +420,10 @@ mod tests {
         let rebuilt = again.try_build().unwrap();
         let h = BatchHeader::parse(&rebuilt).unwrap();
         assert_eq!(h.compression().unwrap(), Compression::Zstd);
-        assert_eq!((h.base_offset, h.last_offset_delta, h.partition_leader_epoch), (40, 2, 2));
+        assert_eq!(
+            (h.base_offset, h.last_offset_delta, h.partition_leader_epoch),
+            (40, 2, 2)
+        );
         assert_eq!((h.producer_id, h.producer_epoch, h.base_sequence), (9, 1, 70));
         assert_eq!((h.base_timestamp, h.max_timestamp), (1_000, 1_100));
         assert_eq!(records(&rebuilt).unwrap(), recs);
@@ -435,7 +438,10 @@ mod tests {
         assert_eq!(records(&cleaned).unwrap(), recs[..2].to_vec());
         let mut again = RecordBatchBuilder::like(&h, Compression::Snappy);
         again.append_record(&recs[0]);
-        assert_eq!(BatchHeader::parse(&again.build()).unwrap().delete_horizon_ms(), Some(50_000));
+        assert_eq!(
+            BatchHeader::parse(&again.build()).unwrap().delete_horizon_ms(),
+            Some(50_000)
+        );
         assert_eq!(BatchHeader::parse(&original).unwrap().delete_horizon_ms(), None);
     }
 

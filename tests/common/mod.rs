@@ -56,11 +56,7 @@ impl BrokerProcess {
     }
 
     /// [`BrokerProcess::start`] with extra environment variables (e.g. `RIVULET_*` configs).
-    pub fn start_with_env(
-        data_dir: &Path,
-        extra_args: &[&str],
-        envs: &[(&str, &str)],
-    ) -> BrokerProcess {
+    pub fn start_with_env(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> BrokerProcess {
         let mut cmd = broker_command();
         cmd.envs(envs.iter().copied());
         cmd.arg("serve")
@@ -160,10 +156,7 @@ impl BrokerProcess {
     /// SIGKILL: no flush, no clean-shutdown marker.
     pub fn kill9(&mut self) {
         let status = self.kill_now();
-        assert!(
-            status.is_some(),
-            "kill9 on a broker that was already stopped"
-        );
+        assert!(status.is_some(), "kill9 on a broker that was already stopped");
     }
 
     /// SIGTERM, then wait for a graceful exit; the exit status must be success.
@@ -174,12 +167,7 @@ impl BrokerProcess {
             .expect("terminate on a broker that was already stopped");
         // SAFETY: plain kill(2) on our own child's pid.
         let rc = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        assert_eq!(
-            rc,
-            0,
-            "kill(SIGTERM) failed: {}",
-            io::Error::last_os_error()
-        );
+        assert_eq!(rc, 0, "kill(SIGTERM) failed: {}", io::Error::last_os_error());
         let status = wait_with_timeout(&mut child, STOP_TIMEOUT);
         let Some(status) = status else {
             let _ = child.kill();
@@ -404,9 +392,7 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
 }
 
 pub fn admin_client(bootstrap: &str) -> AdminClient<DefaultClientContext> {
-    client_config(bootstrap)
-        .create()
-        .expect("create admin client")
+    client_config(bootstrap).create().expect("create admin client")
 }
 
 pub fn admin_options() -> AdminOptions {
@@ -422,15 +408,9 @@ pub fn create_topic(bootstrap: &str, name: &str, partitions: i32, configs: &[(&s
     }
     let results = block_on(admin.create_topics([&topic], &admin_options()))
         .unwrap_or_else(|e| panic!("CreateTopics request for {name:?} failed: {e}"));
-    assert_eq!(
-        results.len(),
-        1,
-        "one result per created topic: {results:?}"
-    );
+    assert_eq!(results.len(), 1, "one result per created topic: {results:?}");
     if let Err((t, code)) = &results[0] {
-        panic!(
-            "creating topic {t:?} ({partitions} partitions, configs {configs:?}) failed: {code:?}"
-        );
+        panic!("creating topic {t:?} ({partitions} partitions, configs {configs:?}) failed: {code:?}");
     }
     wait_for(CLIENT_TIMEOUT, &format!("topic {name} in metadata"), || {
         let n = topic_partition_count(bootstrap, name)?;
@@ -555,9 +535,7 @@ pub fn produce_all(
     records: &[(Vec<u8>, Vec<u8>)],
 ) -> Vec<(i32, i64)> {
     for (i, (k, v)) in records.iter().enumerate() {
-        let mut r = BaseRecord::with_opaque_to(topic, i)
-            .key(&k[..])
-            .payload(&v[..]);
+        let mut r = BaseRecord::with_opaque_to(topic, i).key(&k[..]).payload(&v[..]);
         if let Some(p) = partition {
             r = r.partition(p);
         }
@@ -644,8 +622,7 @@ pub fn consume_to_end(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Vec<
             .fetch_watermarks(topic, p, CLIENT_TIMEOUT)
             .unwrap_or_else(|e| panic!("ListOffsets for {topic}/{p} failed: {e}"));
         high.insert(p, hi);
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
     }
     consumer.assign(&tpl).expect("assign");
 
@@ -711,25 +688,16 @@ pub const ERROR_UNSUPPORTED_VERSION: i16 = 35;
 
 /// Connects with read/write timeouts so a misbehaving broker fails the test instead of hanging it.
 pub fn raw_connect(addr: SocketAddr) -> TcpStream {
-    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .set_write_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
+    let stream =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream.set_write_timeout(Some(Duration::from_secs(10))).unwrap();
     stream.set_nodelay(true).unwrap();
     stream
 }
 
 /// A length-prefixed request with a v2 (flexible) request header.
-pub fn frame_request_v2(
-    api_key: i16,
-    api_version: i16,
-    correlation_id: i32,
-    body: &[u8],
-) -> Vec<u8> {
+pub fn frame_request_v2(api_key: i16, api_version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
     let client_id = b"rivulet-raw";
     let mut msg = Vec::new();
     msg.extend_from_slice(&api_key.to_be_bytes());
@@ -745,12 +713,7 @@ pub fn frame_request_v2(
 }
 
 /// A length-prefixed request with a v1 (non-flexible) request header.
-pub fn frame_request_v1(
-    api_key: i16,
-    api_version: i16,
-    correlation_id: i32,
-    body: &[u8],
-) -> Vec<u8> {
+pub fn frame_request_v1(api_key: i16, api_version: i16, correlation_id: i32, body: &[u8]) -> Vec<u8> {
     let client_id = b"rivulet-raw";
     let mut msg = Vec::new();
     msg.extend_from_slice(&api_key.to_be_bytes());
@@ -902,10 +865,7 @@ pub fn parse_api_versions_v3(frame: &[u8]) -> ApiVersionsResponse {
     let correlation_id = r.i32();
     let error_code = r.i16();
     let n = r.uvarint();
-    assert!(
-        (1..1000).contains(&n),
-        "implausible compact api_keys length {n}"
-    );
+    assert!((1..1000).contains(&n), "implausible compact api_keys length {n}");
     let apis = (0..n - 1)
         .map(|_| {
             let range = ApiRange {
@@ -933,10 +893,7 @@ pub fn parse_api_versions_v3(frame: &[u8]) -> ApiVersionsResponse {
 }
 
 /// Sends ApiVersions v3 on `stream` and decodes the reply.
-pub fn raw_api_versions(
-    stream: &mut TcpStream,
-    correlation_id: i32,
-) -> io::Result<ApiVersionsResponse> {
+pub fn raw_api_versions(stream: &mut TcpStream, correlation_id: i32) -> io::Result<ApiVersionsResponse> {
     stream.write_all(&frame_request_v2(
         API_API_VERSIONS,
         3,
@@ -948,18 +905,10 @@ pub fn raw_api_versions(
 }
 
 /// Brokers `(node id, host, port)` from a Metadata v1 request for no topics.
-pub fn raw_metadata_brokers(
-    stream: &mut TcpStream,
-    correlation_id: i32,
-) -> Vec<(i32, String, i32)> {
+pub fn raw_metadata_brokers(stream: &mut TcpStream, correlation_id: i32) -> Vec<(i32, String, i32)> {
     // Metadata v1 body: an empty topic array.
     stream
-        .write_all(&frame_request_v1(
-            API_METADATA,
-            1,
-            correlation_id,
-            &0i32.to_be_bytes(),
-        ))
+        .write_all(&frame_request_v1(API_METADATA, 1, correlation_id, &0i32.to_be_bytes()))
         .expect("send Metadata");
     let frame = read_frame(stream).expect("Metadata response");
     let mut r = WireReader::new(&frame);
