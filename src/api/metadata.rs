@@ -58,7 +58,11 @@ fn lookup_by_name(api: &ApiHandler, name: TopicName, allow_auto_create: bool) ->
         return error(errors::INVALID_TOPIC_EXCEPTION);
     }
     let found = if allow_auto_create {
-        api.topics.get_or_auto_create(name.as_str())
+        // Only a topic that must be created touches the disk; known ones are answered in place.
+        api.topics
+            .get(name.as_str())
+            .map(Ok)
+            .unwrap_or_else(|| super::block_in_place(|| api.topics.get_or_auto_create(name.as_str())))
     } else {
         api.topics.get(name.as_str()).ok_or(TopicError::UnknownTopic)
     };

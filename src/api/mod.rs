@@ -280,11 +280,7 @@ impl ApiHandler {
         let b = &mut body;
         match api {
             ApiKey::ApiVersions => ready(&api_versions::handle(decode(b, version)?, version), version),
-            ApiKey::Metadata => {
-                let request = decode(b, version)?;
-                // May auto-create topics, which touches the disk.
-                ready(&block_in_place(|| metadata::handle(self, request, version)), version)
-            }
+            ApiKey::Metadata => ready(&metadata::handle(self, decode(b, version)?, version), version),
             ApiKey::Produce => produce::handle(self, decode(b, version)?, version),
             ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version),
             ApiKey::ListOffsets => ready(&list_offsets::handle(self, decode(b, version)?, version), version),

@@ -281,41 +281,30 @@ fn recompress(batch: &[u8], codec: Compression, level: Option<i32>) -> Result<Ve
 /// magic-2 batch (trailing partial bytes are trimmed, as Kafka's log does), and zstd needs v7+.
 fn single_batch(records: Bytes, version: i16) -> Result<Bytes, (i16, Option<String>)> {
     let invalid = |why: String| (errors::INVALID_RECORD, Some(why));
-    let complete = |at: usize| -> Option<usize> {
-        let length = records.get(at + 8..at + 12)?;
-        let size = i32::from_be_bytes([length[0], length[1], length[2], length[3]]);
-        let end = at.checked_add(12)?.checked_add(usize::try_from(size).ok()?)?;
-        (end <= records.len()).then_some(end)
-    };
-    let Some(end) = complete(0) else {
+    let Some(end) = record::complete_batch_end(&records, 0) else {
         return Err(invalid(format!(
             "Produce requests with version {version} must contain exactly one record batch; found none complete"
         )));
     };
-    if complete(end).is_some() {
+    if record::complete_batch_end(&records, end).is_some() {
         return Err(invalid(format!(
             "Produce requests with version {version} are only allowed to contain exactly one record batch"
         )));
     }
-    let magic = records.get(16).copied().unwrap_or_default() as i8;
-    if magic != record::MAGIC_V2 {
-        return Err(invalid(format!(
+    let batch = records.slice(..end);
+    match record::BatchHeader::parse(&batch) {
+        Err(RecordError::UnsupportedMagic(_)) => Err(invalid(format!(
             "Produce requests with version {version} are only allowed to contain record batches with magic version 2"
-        )));
-    }
-    let attributes = records
-        .get(21..23)
-        .map(|a| i16::from_be_bytes([a[0], a[1]]))
-        .unwrap_or_default();
-    if version < 7 && attributes & 0x07 == record::Compression::Zstd as i16 {
-        return Err((
+        ))),
+        Ok(header) if version < 7 && matches!(header.compression(), Ok(record::Compression::Zstd)) => Err((
             errors::UNSUPPORTED_COMPRESSION_TYPE,
             Some(format!(
                 "Produce requests with version {version} cannot use zstd compression (needs version 7)"
             )),
-        ));
+        )),
+        // Other header faults are reported by the full validation that follows.
+        _ => Ok(batch),
     }
-    Ok(records.slice(..end))
 }
 
 fn record_error(e: RecordError) -> (i16, Option<String>) {

@@ -127,11 +127,18 @@ async fn read_frame(
 
 /// Decodes the header and dispatches; `Ok(None)` when no reply is owed (acks=0).
 fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes, peer: SocketAddr) -> Result<Option<Outgoing>, RequestError> {
-    let api_key_raw = i16::from_be_bytes([frame[0], frame[1]]);
-    let api_version = i16::from_be_bytes([frame[2], frame[3]]);
+    // Every header version starts with api key, api version and correlation id.
+    let Some(&[k0, k1, v0, v1, c0, c1, c2, c3]) = frame.get(..8) else {
+        return Err(RequestError::Malformed(format!(
+            "frame of {} bytes has no request header",
+            frame.len()
+        )));
+    };
+    let api_key_raw = i16::from_be_bytes([k0, k1]);
+    let api_version = i16::from_be_bytes([v0, v1]);
     let api_key =
         ApiKey::try_from(api_key_raw).map_err(|_| RequestError::Malformed(format!("unknown api key {api_key_raw}")))?;
-    let raw_correlation_id = i32::from_be_bytes([frame[4], frame[5], frame[6], frame[7]]);
+    let raw_correlation_id = i32::from_be_bytes([c0, c1, c2, c3]);
     let header_version = api_key.request_header_version(api_version);
     let header = match RequestHeader::decode(&mut frame, header_version) {
         Ok(h) => h,

@@ -58,6 +58,15 @@ pub(crate) const CONTROL_MASK: i16 = 0x20;
 /// tombstones (set by the cleaner, never by producers).
 pub(crate) const DELETE_HORIZON_MASK: i16 = 0x40;
 
+/// The end of the complete batch starting at `at`, judged by its length field alone: `None`
+/// when the bytes there do not hold a whole batch (as Kafka's batch iterator stops there).
+pub fn complete_batch_end(buf: &[u8], at: usize) -> Option<usize> {
+    let length = buf.get(at.checked_add(LENGTH_POS)?..at.checked_add(LOG_OVERHEAD)?)?;
+    let length = usize::try_from(i32::from_be_bytes(length.try_into().ok()?)).ok()?;
+    let end = at.checked_add(LOG_OVERHEAD)?.checked_add(length)?;
+    (end <= buf.len()).then_some(end)
+}
+
 /// Why a batch (or the records inside it) was refused. Each variant corresponds to the Kafka
 /// error code the API layer answers with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -402,6 +411,19 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn complete_batch_end_follows_the_length_field() {
+        let mut buf = vec![0u8; 12];
+        buf[8..12].copy_from_slice(&5i32.to_be_bytes());
+        assert_eq!(complete_batch_end(&buf, 0), None, "length says 5 more bytes, none present");
+        buf.extend_from_slice(&[1, 2, 3, 4, 5]);
+        assert_eq!(complete_batch_end(&buf, 0), Some(17));
+        assert_eq!(complete_batch_end(&buf, 17), None);
+        assert_eq!(complete_batch_end(&buf, usize::MAX), None);
+        buf[8..12].copy_from_slice(&(-1i32).to_be_bytes());
+        assert_eq!(complete_batch_end(&buf, 0), None, "a negative length is no batch");
+    }
+
     use super::*;
     use crate::record::builder::RecordBatchBuilder;
 
