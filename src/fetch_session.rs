@@ -3,7 +3,8 @@
 //! whose data or watermarks moved.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use uuid::Uuid;
@@ -71,9 +72,74 @@ pub enum FetchContext {
 pub const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 pub const INVALID_FETCH_SESSION_EPOCH: i16 = 71;
 
+/// How often the cache reports rejections and evictions: a client stuck retrying a rejected
+/// session can send thousands of fetches a second, and one line per request would drown the log.
+const REPORT_INTERVAL: Duration = Duration::from_secs(10);
+
 #[derive(Default)]
 pub struct FetchSessionCache {
     sessions: Mutex<HashMap<i32, Session>>,
+    stats: SessionStats,
+}
+
+/// Counters of what the cache refused or dropped, reported at most once per
+/// [`REPORT_INTERVAL`] so that a client looping on a rejected session is visible.
+#[derive(Default)]
+struct SessionStats {
+    not_found: AtomicU64,
+    invalid_epoch: AtomicU64,
+    evicted: AtomicU64,
+    last_report: Mutex<Option<Instant>>,
+    reported: Mutex<(u64, u64, u64)>,
+}
+
+impl SessionStats {
+    fn count(&self, code: i16) {
+        let counter = if code == FETCH_SESSION_ID_NOT_FOUND {
+            &self.not_found
+        } else {
+            &self.invalid_epoch
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        self.report();
+    }
+
+    fn evict(&self) {
+        self.evicted.fetch_add(1, Ordering::Relaxed);
+        self.report();
+    }
+
+    fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.not_found.load(Ordering::Relaxed),
+            self.invalid_epoch.load(Ordering::Relaxed),
+            self.evicted.load(Ordering::Relaxed),
+        )
+    }
+
+    fn report(&self) {
+        let now = Instant::now();
+        {
+            let mut last = self.last_report.lock();
+            if last.is_some_and(|t| now.duration_since(t) < REPORT_INTERVAL) {
+                return;
+            }
+            *last = Some(now);
+        }
+        let totals = self.totals();
+        let mut reported = self.reported.lock();
+        let (nf, ie, ev) = (totals.0 - reported.0, totals.1 - reported.1, totals.2 - reported.2);
+        *reported = totals;
+        tracing::warn!(
+            fetch_session_id_not_found = nf,
+            invalid_fetch_session_epoch = ie,
+            sessions_evicted = ev,
+            total_rejected = totals.0 + totals.1,
+            total_evicted = totals.2,
+            "fetch sessions rejected or evicted since the last report (a client retrying a \
+             rejected session in a loop shows here)"
+        );
+    }
 }
 
 impl FetchSessionCache {
@@ -88,40 +154,62 @@ impl FetchSessionCache {
         requested: Vec<SessionPartition>,
         forgotten: Vec<PartitionKey>,
     ) -> Result<(FetchContext, Vec<SessionPartition>), i16> {
+        let result = self.resolve(session_id, epoch, requested, forgotten);
+        if let Err(code) = result {
+            self.stats.count(code);
+        }
+        result
+    }
+
+    /// Totals since start: (session id not found, invalid epoch, sessions evicted).
+    pub fn rejection_totals(&self) -> (u64, u64, u64) {
+        self.stats.totals()
+    }
+
+    fn resolve(
+        &self,
+        session_id: i32,
+        epoch: i32,
+        requested: Vec<SessionPartition>,
+        forgotten: Vec<PartitionKey>,
+    ) -> Result<(FetchContext, Vec<SessionPartition>), i16> {
         let mut sessions = self.sessions.lock();
-        if session_id == 0 {
-            return match epoch {
-                FINAL_EPOCH => Ok((FetchContext::Sessionless, requested)),
-                INITIAL_EPOCH => {
-                    if sessions.len() >= MAX_SESSIONS {
-                        // Evict the least recently used session, as Kafka's cache does.
-                        if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id) {
-                            sessions.remove(&oldest);
-                        }
-                    }
-                    let id = loop {
-                        let candidate = (Uuid::new_v4().as_u128() as i32) & i32::MAX;
-                        if candidate != 0 && !sessions.contains_key(&candidate) {
-                            break candidate;
-                        }
-                    };
-                    sessions.insert(
-                        id,
-                        Session {
-                            next_epoch: 1,
-                            partitions: requested.clone(),
-                            last_used: Instant::now(),
-                        },
-                    );
-                    Ok((FetchContext::Full { session_id: id }, requested))
+        // A full request (epoch 0 or -1) that names a session closes it, as Kafka's fetch
+        // manager does: clients reset a session they no longer trust this way (the Java
+        // consumer after a session error, franz-go's session reset), and answering them with
+        // an error would leave them retrying forever.
+        if epoch == INITIAL_EPOCH || epoch == FINAL_EPOCH {
+            if session_id != 0 {
+                sessions.remove(&session_id);
+            }
+            if epoch == FINAL_EPOCH {
+                return Ok((FetchContext::Sessionless, requested));
+            }
+            if sessions.len() >= MAX_SESSIONS {
+                // Evict the least recently used session, as Kafka's cache does.
+                if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id) {
+                    sessions.remove(&oldest);
+                    self.stats.evict();
                 }
-                _ => Err(INVALID_FETCH_SESSION_EPOCH),
+            }
+            let id = loop {
+                let candidate = (Uuid::new_v4().as_u128() as i32) & i32::MAX;
+                if candidate != 0 && !sessions.contains_key(&candidate) {
+                    break candidate;
+                }
             };
+            sessions.insert(
+                id,
+                Session {
+                    next_epoch: 1,
+                    partitions: requested.clone(),
+                    last_used: Instant::now(),
+                },
+            );
+            return Ok((FetchContext::Full { session_id: id }, requested));
         }
-        if epoch == FINAL_EPOCH {
-            sessions.remove(&session_id);
-            return Ok((FetchContext::Sessionless, requested));
-        }
+        // An incremental request: the session must exist (session id 0 never does) and the
+        // epoch must be the next one.
         let session = sessions.get_mut(&session_id).ok_or(FETCH_SESSION_ID_NOT_FOUND)?;
         if epoch != session.next_epoch {
             return Err(INVALID_FETCH_SESSION_EPOCH);

@@ -2,10 +2,11 @@
 //!
 //! Layers, top to bottom (nothing calls upward): `broker` wires everything; `net` owns
 //! sockets and framing; `api` translates wire messages into domain calls; `group` is the
-//! consumer-group coordinator; `metadata` keeps topics and their configs; `log` stores
+//! consumer-group coordinator; `auth` answers what a principal may do; `metadata` keeps topics and their configs; `log` stores
 //! partitions as segment files; `record` understands the v2 record-batch format.
 
 pub mod api;
+pub mod auth;
 pub mod broker;
 pub mod config;
 pub mod fetch_session;

@@ -107,7 +107,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: AlterConfigsRequest) -> AlterConfi
                 })
             };
             match outcome {
-                Ok(()) => out,
+                // Kafka sends a null message with a success (clients test for null).
+                Ok(()) => out.with_error_message(None),
                 Err((code, message)) => out
                     .with_error_code(code)
                     .with_error_message(message.map(StrBytes::from_string)),

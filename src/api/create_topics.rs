@@ -66,7 +66,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: CreateTopicsRequest, _version: i16
                 configs,
             };
             match api.topics.create_topic(new, request.validate_only) {
+                // Kafka sends a null message with a success (clients test for null).
                 Ok(topic) => result
+                    .with_error_message(None)
                     .with_topic_id(if request.validate_only {
                         uuid::Uuid::nil()
                     } else {

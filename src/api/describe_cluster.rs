@@ -7,16 +7,19 @@ use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::{ResourceType, authorized_operations};
 
 const ENDPOINT_BROKERS: i8 = 1;
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub fn handle(api: &Arc<ApiHandler>, request: DescribeClusterRequest) -> DescribeClusterResponse {
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(StrBytes::from_string(api.identity.cluster_id.clone()))
         .with_controller_id(api.identity.node_id.into())
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED);
+        .with_cluster_authorized_operations(authorized_operations(
+            ResourceType::Cluster,
+            request.include_cluster_authorized_operations,
+        ));
     // A broker listener only answers for brokers; controllers are asked on their own listener.
     if request.endpoint_type != ENDPOINT_BROKERS {
         return response

@@ -9,11 +9,8 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::{ResourceType, authorized_operations};
 use crate::group::GroupState;
-
-/// With no authorizer every operation on a group is allowed: READ (3), DELETE (6) and
-/// DESCRIBE (8), as KIP-430's bit set.
-const GROUP_OPERATIONS: i32 = (1 << 3) | (1 << 6) | (1 << 8);
 
 pub fn handle(api: &Arc<ApiHandler>, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
     let str = StrBytes::from_string;
@@ -23,7 +20,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeGroupsRequest, version: i1
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let described = if version >= 3 && request.include_authorized_operations {
-                described.with_authorized_operations(GROUP_OPERATIONS)
+                described.with_authorized_operations(authorized_operations(ResourceType::Group, true))
             } else {
                 described
             };

@@ -55,7 +55,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: IncrementalAlterConfigsRequest) ->
                 })
             };
             match outcome {
-                Ok(()) => out,
+                // Kafka sends a null message with a success (clients test for null).
+                Ok(()) => out.with_error_message(None),
                 Err((code, message)) => out
                     .with_error_code(code)
                     .with_error_message(message.map(StrBytes::from_string)),

@@ -12,10 +12,8 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{ApiHandler, errors};
+use crate::auth::{OPERATIONS_OMITTED, ResourceType, authorized_operations};
 use crate::metadata::{Topic, TopicError, topics::validate_name};
-
-/// Kafka's "operations not requested" marker.
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 pub fn handle(api: &Arc<ApiHandler>, request: MetadataRequest, version: i16) -> MetadataResponse {
     let node: BrokerId = api.identity.node_id.into();
@@ -27,7 +25,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: MetadataRequest, version: i16) -> 
     ];
     // Before v4 a request could not opt out of auto-creation.
     let allow_auto_create = (version < 4 || request.allow_auto_topic_creation) && api.config.auto_create_topics();
-    let topics = match request.topics {
+    // Authorized operations exist from v8; the cluster's only until v10 (later versions ask
+    // DescribeCluster instead).
+    let topic_ops = version >= 8 && request.include_topic_authorized_operations;
+    let cluster_ops = (8..=10).contains(&version) && request.include_cluster_authorized_operations;
+    let mut topics: Vec<MetadataResponseTopic> = match request.topics {
         None => api.topics.all().iter().map(|t| describe(api, t)).collect(),
         // v0 has no null: an empty list means every topic.
         Some(list) if list.is_empty() && version == 0 => api.topics.all().iter().map(|t| describe(api, t)).collect(),
@@ -39,12 +41,15 @@ pub fn handle(api: &Arc<ApiHandler>, request: MetadataRequest, version: i16) -> 
             })
             .collect(),
     };
+    for t in topics.iter_mut().filter(|t| t.error_code == errors::NONE) {
+        t.topic_authorized_operations = authorized_operations(ResourceType::Topic, topic_ops);
+    }
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(api.identity.cluster_id.clone())))
         .with_controller_id(node)
         .with_topics(topics)
-        .with_cluster_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_cluster_authorized_operations(authorized_operations(ResourceType::Cluster, cluster_ops))
 }
 
 fn lookup_by_name(api: &ApiHandler, name: TopicName, allow_auto_create: bool) -> MetadataResponseTopic {
@@ -52,7 +57,7 @@ fn lookup_by_name(api: &ApiHandler, name: TopicName, allow_auto_create: bool) ->
         MetadataResponseTopic::default()
             .with_error_code(code)
             .with_name(Some(name.clone()))
-            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+            .with_topic_authorized_operations(OPERATIONS_OMITTED)
     };
     if validate_name(name.as_str()).is_err() {
         return error(errors::INVALID_TOPIC_EXCEPTION);
@@ -78,7 +83,7 @@ fn lookup_by_id(api: &ApiHandler, id: Uuid) -> MetadataResponseTopic {
         None => MetadataResponseTopic::default()
             .with_error_code(errors::UNKNOWN_TOPIC_ID)
             .with_topic_id(id)
-            .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED),
+            .with_topic_authorized_operations(OPERATIONS_OMITTED),
     }
 }
 
@@ -99,5 +104,5 @@ fn describe(api: &ApiHandler, topic: &Topic) -> MetadataResponseTopic {
         .with_topic_id(topic.id)
         .with_is_internal(topic.is_internal())
         .with_partitions(partitions)
-        .with_topic_authorized_operations(AUTHORIZED_OPERATIONS_OMITTED)
+        .with_topic_authorized_operations(OPERATIONS_OMITTED)
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use kafka_protocol::messages::produce_response::{LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::produce_response::{
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, PartitionProduceResponse, TopicProduceResponse,
+};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 
@@ -23,6 +25,25 @@ use crate::record::{self, BatchHeader, Compression, RecordBatchBuilder, RecordEr
 thread_local! {
     /// Reused across requests so appends do not allocate a fresh buffer each time.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Why a partition's records were refused: Kafka's error code, a message for the log, and the
+/// per-record errors of KIP-467 (batch index, message).
+#[derive(Debug)]
+struct Refused {
+    code: i16,
+    message: Option<String>,
+    record_errors: Vec<(i32, String)>,
+}
+
+impl From<(i16, Option<String>)> for Refused {
+    fn from((code, message): (i16, Option<String>)) -> Self {
+        Refused {
+            code,
+            message,
+            record_errors: Vec::new(),
+        }
+    }
 }
 
 pub fn now_ms() -> i64 {
@@ -79,10 +100,27 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                         api.logs.maybe_schedule_flush(&log);
                     }
                 }
-                Err((code, message)) => {
+                Err(refused) => {
+                    let Refused {
+                        code,
+                        message,
+                        record_errors,
+                    } = refused;
                     tracing::debug!(topic = %topic.name, partition = data.index, code, ?message, "produce refused");
                     out.error_code = code;
-                    out.error_message = message.map(StrBytes::from_string);
+                    // Kafka sends a message only with record errors (its other produce errors
+                    // carry the code alone); clients print it when failing those records.
+                    if !record_errors.is_empty() {
+                        out.error_message = message.map(StrBytes::from_string);
+                        out.record_errors = record_errors
+                            .into_iter()
+                            .map(|(index, m)| {
+                                BatchIndexAndErrorMessage::default()
+                                    .with_batch_index(index)
+                                    .with_batch_index_error_message(Some(StrBytes::from_string(m)))
+                            })
+                            .collect();
+                    }
                     // KIP-951 leader hints exist from v10; the codec refuses them earlier.
                     if version >= 10 {
                         out.current_leader = LeaderIdAndEpoch::default()
@@ -123,12 +161,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
 }
 
 /// Validates and appends one partition's records; errors carry Kafka's code and message.
-fn append(
-    topic: &Topic,
-    log: &PartitionLog,
-    records: Bytes,
-    version: i16,
-) -> Result<crate::log::AppendInfo, (i16, Option<String>)> {
+fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Result<crate::log::AppendInfo, Refused> {
     let config = &topic.config;
     let max_bytes = config.max_message_bytes();
     let records = single_batch(records, version)?;
@@ -144,31 +177,11 @@ fn append(
         return Err((
             errors::INVALID_TXN_STATE,
             Some("Transactional records are not supported by this broker; transactions are not served".into()),
-        ));
+        )
+            .into());
     }
     let now = now_ms();
-    if config.is_compacted() {
-        for batch in &validated.batches {
-            let bytes = &records[batch.position..batch.position + batch.size];
-            if batch.is_control {
-                continue;
-            }
-            let parsed = record::records(bytes).map_err(record_error)?;
-            if parsed.iter().any(|r| r.key.is_none()) {
-                return Err((
-                    errors::INVALID_RECORD,
-                    Some(format!(
-                        "Compacted topic cannot accept message without key in topic partition {}-{}.",
-                        topic.name,
-                        log.partition()
-                    )),
-                ));
-            }
-        }
-    }
-    if !config.log_append_time() {
-        check_timestamps(&records, &validated, config.timestamp_bounds(), now)?;
-    }
+    validate_records(topic, log.partition(), &records, &validated, now)?;
     // Batches in another codec than the topic's compression.type are rewritten; everything
     // else is stored byte for byte.
     let target = config.compression();
@@ -184,7 +197,8 @@ fn append(
                         return Err(record_error(RecordError::MessageTooLarge {
                             size: rebuilt.len(),
                             max: max_bytes,
-                        }));
+                        })
+                        .into());
                     }
                     out.extend_from_slice(&rebuilt);
                 }
@@ -213,55 +227,102 @@ fn append(
         if buf.capacity() > 8 << 20 {
             *buf = Vec::new();
         }
-        result.map_err(|e| match e {
-            LogError::Record(r) => record_error(r),
-            LogError::Producer(p) => {
-                let code = match p {
-                    ProducerStateError::InvalidProducerEpoch { .. } => errors::INVALID_PRODUCER_EPOCH,
-                    ProducerStateError::OutOfOrderSequence { .. } => errors::OUT_OF_ORDER_SEQUENCE_NUMBER,
-                };
-                (code, Some(p.to_string()))
-            }
-            other => {
-                tracing::error!(topic = %topic.name, partition = log.partition(), error = %other, "append failed");
-                (errors::KAFKA_STORAGE_ERROR, Some(other.to_string()))
-            }
-        })
+        result
+            .map_err(|e| match e {
+                LogError::Record(r) => record_error(r),
+                LogError::Producer(p) => {
+                    let code = match p {
+                        ProducerStateError::InvalidProducerEpoch { .. } => errors::INVALID_PRODUCER_EPOCH,
+                        ProducerStateError::OutOfOrderSequence { .. } => errors::OUT_OF_ORDER_SEQUENCE_NUMBER,
+                    };
+                    (code, Some(p.to_string()))
+                }
+                other => {
+                    tracing::error!(topic = %topic.name, partition = log.partition(), error = %other, "append failed");
+                    (errors::KAFKA_STORAGE_ERROR, Some(other.to_string()))
+                }
+            })
+            .map_err(Refused::from)
     })
 }
 
-/// `message.timestamp.before.max.ms` / `after.max.ms` for CreateTime topics: every record's
-/// timestamp must lie in `[now - before, now + after]` (INVALID_TIMESTAMP otherwise). The upper
-/// bound is checked on the batch's max timestamp; records are only decoded when the lower
-/// bound is set, or to name the offending record.
-fn check_timestamps(
+/// Kafka's per-record checks (LogValidator): a record without a key on a compacted topic, and
+/// with CreateTime a timestamp outside `message.timestamp.before.max.ms` /
+/// `message.timestamp.after.max.ms` of the broker's clock. Every offending record is reported
+/// by its index in the batch (KIP-467), so clients fail exactly those records and retry the
+/// rest. Records are only decoded when a check can fail: a compacted topic, or a batch whose
+/// timestamps may lie outside the bounds.
+fn validate_records(
+    topic: &Topic,
+    partition: i32,
     records: &Bytes,
     validated: &ValidatedBatches,
-    (before, after): (i64, i64),
     now: i64,
-) -> Result<(), (i16, Option<String>)> {
+) -> Result<(), Refused> {
+    let config = &topic.config;
+    let compacted = config.is_compacted();
+    let check_time = !config.log_append_time();
+    let (before, after) = config.timestamp_bounds();
     let (lo, hi) = (now.saturating_sub(before), now.saturating_add(after));
     let bounded_below = before < now;
+    let mut record_errors = Vec::new();
+    let mut timestamp_error = false;
     for batch in validated.batches.iter().filter(|b| !b.is_control) {
-        if batch.max_timestamp <= hi && !bounded_below {
+        let may_be_late = check_time && (batch.max_timestamp > hi || bounded_below);
+        if !compacted && !may_be_late {
             continue;
         }
         let bytes = &records[batch.position..batch.position + batch.size];
-        let decoded = record::records(bytes).map_err(record_error)?;
-        let bad = decoded
-            .iter()
-            .find(|r| r.timestamp != NO_TIMESTAMP && (r.timestamp < lo || r.timestamp > hi));
-        if let Some(r) = bad {
-            return Err((
-                errors::INVALID_TIMESTAMP,
-                Some(format!(
-                    "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{lo}, {hi}]",
-                    r.timestamp, r.offset
-                )),
-            ));
+        for (index, r) in record::records(bytes).map_err(record_error)?.iter().enumerate() {
+            if compacted && r.key.is_none() {
+                record_errors.push((
+                    index as i32,
+                    format!(
+                        "Compacted topic cannot accept message without key in topic partition {}-{partition}",
+                        topic.name
+                    ),
+                ));
+            } else if check_time && r.timestamp != NO_TIMESTAMP && (r.timestamp < lo || r.timestamp > hi) {
+                timestamp_error = true;
+                record_errors.push((
+                    index as i32,
+                    format!(
+                        "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{lo}, {hi}]",
+                        r.timestamp, r.offset
+                    ),
+                ));
+            }
         }
     }
-    Ok(())
+    if record_errors.is_empty() {
+        return Ok(());
+    }
+    let (code, message) = if timestamp_error {
+        (
+            errors::INVALID_TIMESTAMP,
+            "One or more records have been rejected due to invalid timestamp".to_string(),
+        )
+    } else {
+        let shown: Vec<String> = record_errors
+            .iter()
+            .take(3)
+            .map(|(i, m)| format!("RecordError(batchIndex={i}, message='{m}')"))
+            .collect();
+        (
+            errors::INVALID_RECORD,
+            format!(
+                "One or more records have been rejected due to {} record errors in total, and only showing the \
+                 first three errors at most: [{}]",
+                record_errors.len(),
+                shown.join(", ")
+            ),
+        )
+    };
+    Err(Refused {
+        code,
+        message: Some(message),
+        record_errors,
+    })
 }
 
 /// Rewrites one batch in `codec`, keeping its offsets, timestamps, headers and producer

@@ -415,7 +415,11 @@ mod tests {
     fn complete_batch_end_follows_the_length_field() {
         let mut buf = vec![0u8; 12];
         buf[8..12].copy_from_slice(&5i32.to_be_bytes());
-        assert_eq!(complete_batch_end(&buf, 0), None, "length says 5 more bytes, none present");
+        assert_eq!(
+            complete_batch_end(&buf, 0),
+            None,
+            "length says 5 more bytes, none present"
+        );
         buf.extend_from_slice(&[1, 2, 3, 4, 5]);
         assert_eq!(complete_batch_end(&buf, 0), Some(17));
         assert_eq!(complete_batch_end(&buf, 17), None);

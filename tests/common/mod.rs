@@ -928,3 +928,42 @@ pub fn raw_metadata_brokers(stream: &mut TcpStream, correlation_id: i32) -> Vec<
         })
         .collect()
 }
+
+pub mod protocol;
+
+/// The broker a fidelity check runs against. `FIDELITY_BOOTSTRAP=host:port` names a running
+/// broker — Apache Kafka, to prove the check itself right — and otherwise each check starts
+/// its own Rivulet with `args`. Checks against a shared broker use names unique to the run.
+pub struct Target {
+    pub bootstrap: String,
+    pub external: bool,
+    // Dropped in this order: the broker stops before its directory goes.
+    _broker: Option<BrokerProcess>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Target {
+    pub fn start(args: &[&str]) -> Target {
+        if let Ok(bootstrap) = std::env::var("FIDELITY_BOOTSTRAP") {
+            return Target {
+                bootstrap,
+                external: true,
+                _broker: None,
+                _dir: None,
+            };
+        }
+        let dir = temp_data_dir();
+        let broker = BrokerProcess::start(dir.path(), args);
+        Target {
+            bootstrap: broker.bootstrap(),
+            external: false,
+            _broker: Some(broker),
+            _dir: Some(dir),
+        }
+    }
+
+    /// A name no other check or run uses.
+    pub fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+    }
+}
