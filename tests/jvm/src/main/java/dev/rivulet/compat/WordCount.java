@@ -222,7 +222,7 @@ public final class WordCount {
             }
         } finally {
             streams.close(Duration.ofSeconds(30));
-            streams.cleanUp();
+            // The state directory is this run's alone: removing it is the whole clean-up.
             Utils.delete(stateDir.toFile());
         }
         double seconds = (System.nanoTime() - started) / 1e9;
