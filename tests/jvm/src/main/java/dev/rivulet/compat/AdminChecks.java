@@ -28,6 +28,7 @@ import org.apache.kafka.clients.admin.CreateTopicsResult;
 import org.apache.kafka.clients.admin.DescribeClusterOptions;
 import org.apache.kafka.clients.admin.DescribeClusterResult;
 import org.apache.kafka.clients.admin.DescribeConfigsOptions;
+import org.apache.kafka.clients.admin.DescribeConsumerGroupsOptions;
 import org.apache.kafka.clients.admin.DescribeTopicsOptions;
 import org.apache.kafka.clients.admin.FeatureMetadata;
 import org.apache.kafka.clients.admin.FinalizedVersionRange;
@@ -117,6 +118,14 @@ public final class AdminChecks {
     private static final Set<AclOperation> TOPIC_OPERATIONS = Set.of(
         AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE,
         AclOperation.DELETE, AclOperation.ALTER, AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS);
+    /** ... on the cluster. */
+    private static final Set<AclOperation> CLUSTER_OPERATIONS = Set.of(
+        AclOperation.CREATE, AclOperation.ALTER, AclOperation.DESCRIBE, AclOperation.CLUSTER_ACTION,
+        AclOperation.DESCRIBE_CONFIGS, AclOperation.ALTER_CONFIGS, AclOperation.IDEMPOTENT_WRITE);
+    /** ... on a group. */
+    private static final Set<AclOperation> GROUP_OPERATIONS = Set.of(
+        AclOperation.READ, AclOperation.DESCRIBE, AclOperation.DELETE, AclOperation.DESCRIBE_CONFIGS,
+        AclOperation.ALTER_CONFIGS);
 
     public static void main(String[] args) throws Exception {
         if (args.length != 1) {
@@ -346,8 +355,8 @@ public final class AdminChecks {
         String clusterId = get(result.clusterId());
         expect(clusterId != null && !clusterId.isEmpty(), "no cluster id");
         Set<AclOperation> operations = get(result.authorizedOperations());
-        expect(operations != null && !operations.isEmpty(),
-            "authorizedOperations with includeAuthorizedOperations=true: %s", operations);
+        expectEqual(new TreeSet<>(CLUSTER_OPERATIONS), operations == null ? null : new TreeSet<>(operations),
+            "authorizedOperations with includeAuthorizedOperations=true");
         Set<AclOperation> unasked = get(admin.describeCluster().authorizedOperations());
         expect(unasked == null, "authorizedOperations without includeAuthorizedOperations: %s", unasked);
     }
@@ -818,7 +827,8 @@ public final class AdminChecks {
     }
 
     private void describeConsumerGroups() throws Exception {
-        ConsumerGroupDescription d = get(admin.describeConsumerGroups(List.of(group)).all()).get(group);
+        ConsumerGroupDescription d = get(admin.describeConsumerGroups(List.of(group),
+            new DescribeConsumerGroupsOptions().includeAuthorizedOperations(true)).all()).get(group);
         expect(d != null, "no description");
         expectEqual(GroupState.STABLE, d.groupState(), "state");
         expectEqual(GroupType.CLASSIC, d.type(), "type");
@@ -829,6 +839,9 @@ public final class AdminChecks {
         MemberDescription m = d.members().iterator().next();
         expectEqual("admin-check-consumer", m.clientId(), "client id");
         expectEqual(Set.of(tp0, tp1), m.assignment().topicPartitions(), "member assignment");
+        expectEqual(new TreeSet<>(GROUP_OPERATIONS),
+            d.authorizedOperations() == null ? null : new TreeSet<>(d.authorizedOperations()),
+            "authorizedOperations with includeAuthorizedOperations=true");
     }
 
     private Map<TopicPartition, OffsetAndMetadata> groupOffsets() throws Exception {
