@@ -3,7 +3,7 @@
 # (AdminChecks.java): one PASS/FAIL line per check, then `admin: N passed, M failed`.
 #
 #   admin_check.sh BOOTSTRAP                 every failure is fatal (Apache Kafka)
-#   admin_check.sh --known-gaps BOOTSTRAP    failures of the checks in KNOWN_GAPS below are
+#   admin_check.sh --allow-known-gaps BOOTSTRAP  failures of the checks in KNOWN_GAPS below are
 #                                            reported but not fatal (Rivulet)
 #
 # Exits non-zero if a fatal check failed.
@@ -33,11 +33,11 @@ declare -A KNOWN_GAPS=(
 )
 
 allow_gaps=0
-if [[ "${1:-}" == "--known-gaps" ]]; then
+if [[ "${1:-}" == "--allow-known-gaps" ]]; then
     allow_gaps=1
     shift
 fi
-[[ $# -eq 1 ]] || { echo "usage: admin_check.sh [--known-gaps] BOOTSTRAP" >&2; exit 2; }
+[[ $# -eq 1 ]] || { echo "usage: admin_check.sh [--allow-known-gaps] BOOTSTRAP" >&2; exit 2; }
 
 out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
