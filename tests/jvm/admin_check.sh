@@ -2,9 +2,9 @@
 # The Java admin client's APIs against a single-node broker without an authorizer
 # (AdminChecks.java): one PASS/FAIL line per check, then `admin: N passed, M failed`.
 #
-#   admin_check.sh BOOTSTRAP                 every failure is fatal (Apache Kafka)
-#   admin_check.sh --allow-known-gaps BOOTSTRAP  failures of the checks in KNOWN_GAPS below are
-#                                            reported but not fatal (Rivulet)
+#   admin_check.sh BOOTSTRAP                     every failure is fatal (Apache Kafka)
+#   admin_check.sh --allow-known-gaps BOOTSTRAP  failures of the checks in KNOWN_GAPS below
+#                                                are reported but not fatal (Rivulet)
 #
 # Exits non-zero if a fatal check failed.
 set -euo pipefail
