@@ -67,6 +67,21 @@ fn create_topic_raw(
     );
     let result = response.topics.into_iter().next().expect("one topic result");
     assert_eq!(result.error_code, 0, "create {name}: {:?}", result.error_message);
+    // Kafka's brokers learn of a new topic from the controller a moment later: wait until
+    // every partition has a leader, as a client would.
+    wait_for(Duration::from_secs(15), "the new topic's leaders", || {
+        let metadata = conn.call(
+            12,
+            &MetadataRequest::default().with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name(name))),
+            ])),
+        );
+        let t = &metadata.topics[0];
+        (t.error_code == 0
+            && t.partitions.len() == partitions as usize
+            && t.partitions.iter().all(|p| p.leader_id.0 >= 0))
+        .then_some(())
+    });
     result
 }
 
@@ -331,4 +346,354 @@ fn sessionless_and_unknown_session_fetches() {
     let unknown = conn.call(12, &fetch_request(&topic, 123_456_789, 3));
     assert_eq!(unknown.error_code, FETCH_SESSION_ID_NOT_FOUND);
     std::thread::sleep(Duration::from_millis(1));
+}
+
+// ---- admin APIs a single-node Kafka without an authorizer answers ------------------------
+
+const TOPIC_OPERATIONS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
+
+/// DescribeTopicPartitions pages through partitions with a cursor, sorted by topic name.
+#[test]
+fn describe_topic_partitions_pages_with_a_cursor() {
+    use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let topic = target.unique("dtp");
+    create_topic_raw(&mut conn, &topic, 5, &[]);
+    let missing = target.unique("dtp-missing");
+    let request = |cursor: Option<Cursor>| {
+        DescribeTopicPartitionsRequest::default()
+            .with_topics(vec![
+                TopicRequest::default().with_name(topic_name(&topic)),
+                TopicRequest::default().with_name(topic_name(&missing)),
+            ])
+            .with_response_partition_limit(2)
+            .with_cursor(cursor)
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..5 {
+        let response = conn.call(0, &request(cursor.take()));
+        for t in &response.topics {
+            let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
+            if name == missing {
+                assert_eq!(t.error_code, 3, "unknown topic");
+                continue;
+            }
+            assert_eq!(t.error_code, 0);
+            assert_eq!(t.topic_authorized_operations, TOPIC_OPERATIONS);
+            for p in &t.partitions {
+                assert_eq!(p.replica_nodes, p.isr_nodes);
+                assert_eq!(p.replica_nodes, vec![p.leader_id]);
+                seen.push(p.partition_index);
+            }
+        }
+        match response.next_cursor {
+            Some(c) => {
+                cursor = Some(
+                    Cursor::default()
+                        .with_topic_name(c.topic_name)
+                        .with_partition_index(c.partition_index),
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, vec![0, 1, 2, 3, 4], "every partition once, in order");
+}
+
+/// DescribeQuorum: one voter, which leads.
+#[test]
+fn describe_quorum_has_one_voter_that_leads() {
+    use kafka_protocol::messages::describe_quorum_request::{PartitionData, TopicData};
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let response = conn.call(
+        2,
+        &DescribeQuorumRequest::default().with_topics(vec![
+            TopicData::default()
+                .with_topic_name(topic_name("__cluster_metadata"))
+                .with_partitions(vec![PartitionData::default().with_partition_index(0)]),
+        ]),
+    );
+    assert_eq!(response.error_code, 0);
+    let p = &response.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert_eq!(p.current_voters.len(), 1, "one voter");
+    assert_eq!(p.current_voters[0].replica_id, p.leader_id, "the voter leads");
+    assert!(p.observers.is_empty());
+    assert!(p.high_watermark >= 0);
+    assert_eq!(response.nodes.len(), 1);
+}
+
+/// Without an authorizer the ACL APIs answer SECURITY_DISABLED.
+#[test]
+fn acl_apis_without_an_authorizer() {
+    use kafka_protocol::messages::create_acls_request::AclCreation;
+    const SECURITY_DISABLED: i16 = 54;
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let describe = conn.call(
+        3,
+        &DescribeAclsRequest::default()
+            .with_resource_type_filter(1)
+            .with_pattern_type_filter(1)
+            .with_operation(1)
+            .with_permission_type(1),
+    );
+    assert_eq!(describe.error_code, SECURITY_DISABLED);
+    let create = conn.call(
+        3,
+        &CreateAclsRequest::default().with_creations(vec![
+            AclCreation::default()
+                .with_resource_type(2)
+                .with_resource_name(s("t"))
+                .with_resource_pattern_type(3)
+                .with_principal(s("User:alice"))
+                .with_host(s("*"))
+                .with_operation(3)
+                .with_permission_type(3),
+        ]),
+    );
+    assert_eq!(create.results[0].error_code, SECURITY_DISABLED);
+}
+
+/// Client quotas are stored and described with Kafka's filter semantics and validation.
+#[test]
+fn client_quotas_are_stored_and_described() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let user = target.unique("quota-user");
+    let alter = |conn: &mut KafkaConnection, ops: Vec<OpData>| {
+        let response = conn.call(
+            1,
+            &AlterClientQuotasRequest::default().with_entries(vec![
+                EntryData::default()
+                    .with_entity(vec![
+                        EntityData::default()
+                            .with_entity_type(s("user"))
+                            .with_entity_name(Some(s(&user))),
+                    ])
+                    .with_ops(ops),
+            ]),
+        );
+        let e = &response.entries[0];
+        (e.error_code, e.error_message.as_ref().map(|m| m.to_string()))
+    };
+    let set = |k: &str, v: f64| OpData::default().with_key(s(k)).with_value(v);
+    assert_eq!(
+        alter(
+            &mut conn,
+            vec![set("producer_byte_rate", 1024.0), set("request_percentage", 12.5)]
+        ),
+        (0, None)
+    );
+    let (code, _) = alter(&mut conn, vec![set("no_such_quota", 1.0)]);
+    assert_eq!(code, 42, "unknown key: INVALID_REQUEST");
+    let (code, _) = alter(&mut conn, vec![set("producer_byte_rate", 10.5)]);
+    assert_eq!(code, 42, "fractional byte rate: INVALID_REQUEST");
+
+    let describe = |conn: &mut KafkaConnection| {
+        conn.call(
+            1,
+            &DescribeClientQuotasRequest::default()
+                .with_components(vec![
+                    ComponentData::default()
+                        .with_entity_type(s("user"))
+                        .with_match_type(0)
+                        .with_match(Some(s(&user))),
+                ])
+                .with_strict(true),
+        )
+    };
+    // Kafka's brokers see a quota change once the controller's record reaches them.
+    let entries = wait_for(Duration::from_secs(15), "the quotas described", || {
+        let described = describe(&mut conn);
+        assert_eq!(described.error_code, 0);
+        let entries = described.entries.expect("entries");
+        (entries.len() == 1 && entries[0].values.len() == 2).then_some(entries)
+    });
+    let mut values: Vec<(String, f64)> = entries[0].values.iter().map(|v| (v.key.to_string(), v.value)).collect();
+    values.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        values,
+        vec![
+            ("producer_byte_rate".into(), 1024.0),
+            ("request_percentage".into(), 12.5)
+        ]
+    );
+
+    let remove = |k: &str| OpData::default().with_key(s(k)).with_remove(true);
+    assert_eq!(
+        alter(
+            &mut conn,
+            vec![remove("producer_byte_rate"), remove("request_percentage")]
+        ),
+        (0, None)
+    );
+    wait_for(Duration::from_secs(15), "the quotas removed", || {
+        (describe(&mut conn).entries.map(|e| e.len()) == Some(0)).then_some(())
+    });
+}
+
+/// ElectLeaders: the only replica already leads; reassignments have nowhere to go.
+#[test]
+fn elections_and_reassignments_on_one_node() {
+    use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+    use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let topic = target.unique("elect");
+    create_topic_raw(&mut conn, &topic, 2, &[]);
+    let elect = conn.call(
+        2,
+        &ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_timeout_ms(10_000)
+            .with_topic_partitions(Some(vec![
+                TopicPartitions::default()
+                    .with_topic(topic_name(&topic))
+                    .with_partitions(vec![0, 7]),
+            ])),
+    );
+    assert_eq!(elect.error_code, 0);
+    let codes: Vec<(i32, i16)> = elect.replica_election_results[0]
+        .partition_result
+        .iter()
+        .map(|p| (p.partition_id, p.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        vec![(0, 84), (7, 3)],
+        "ELECTION_NOT_NEEDED, UNKNOWN_TOPIC_OR_PARTITION"
+    );
+    let all = conn.call(
+        2,
+        &ElectLeadersRequest::default()
+            .with_election_type(0)
+            .with_timeout_ms(10_000),
+    );
+    assert_eq!(all.error_code, 0);
+    let ours = all
+        .replica_election_results
+        .iter()
+        .filter(|r| r.topic.as_str() == topic);
+    assert_eq!(ours.flat_map(|r| &r.partition_result).count(), 0, "nothing to elect");
+
+    let alter = |conn: &mut KafkaConnection, replicas: Option<Vec<i32>>| {
+        let response = conn.call(
+            0,
+            &AlterPartitionReassignmentsRequest::default()
+                .with_timeout_ms(10_000)
+                .with_topics(vec![
+                    ReassignableTopic::default()
+                        .with_name(topic_name(&topic))
+                        .with_partitions(vec![
+                            ReassignablePartition::default()
+                                .with_partition_index(0)
+                                .with_replicas(replicas.map(|r| r.into_iter().map(BrokerId).collect())),
+                        ]),
+                ]),
+        );
+        assert_eq!(response.error_code, 0);
+        response.responses[0].partitions[0].error_code
+    };
+    assert_eq!(alter(&mut conn, Some(vec![12345])), 39, "INVALID_REPLICA_ASSIGNMENT");
+    assert_eq!(alter(&mut conn, None), 85, "NO_REASSIGNMENT_IN_PROGRESS");
+    let listed = conn.call(0, &ListPartitionReassignmentsRequest::default().with_timeout_ms(10_000));
+    assert_eq!(listed.error_code, 0);
+    assert!(listed.topics.is_empty());
+}
+
+/// DescribeUserScramCredentials with no credentials stored; DescribeProducers after an
+/// idempotent producer wrote.
+#[test]
+fn scram_credentials_and_producers() {
+    use kafka_protocol::messages::describe_producers_request::TopicRequest;
+    use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let user = target.unique("nobody");
+    let scram = conn.call(
+        0,
+        &DescribeUserScramCredentialsRequest::default().with_users(Some(vec![UserName::default().with_name(s(&user))])),
+    );
+    assert_eq!(scram.error_code, 0);
+    assert_eq!(scram.results.len(), 1);
+    assert_eq!(scram.results[0].error_code, 91, "RESOURCE_NOT_FOUND");
+
+    let topic = target.unique("producers");
+    create_topic_raw(&mut conn, &topic, 1, &[]);
+    // Kafka answers COORDINATOR_LOAD_IN_PROGRESS until its producer-id block is allocated.
+    let init = wait_for(Duration::from_secs(15), "a producer id", || {
+        let init = conn.call(
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000)
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
+        );
+        assert!(
+            [0, 14, 15].contains(&init.error_code),
+            "InitProducerId: {}",
+            init.error_code
+        );
+        (init.error_code == 0).then_some(init)
+    });
+    let mut records = BytesMut::from(&batch(&[(Some("k"), "v"), (Some("k2"), "v2")])[..]);
+    // Producer id at 43, epoch at 51, base sequence at 53; then the CRC-32C from byte 21 on.
+    records[43..51].copy_from_slice(&init.producer_id.0.to_be_bytes());
+    records[51..53].copy_from_slice(&init.producer_epoch.to_be_bytes());
+    records[53..57].copy_from_slice(&0i32.to_be_bytes());
+    let crc = crc32c::crc32c(&records[21..]);
+    records[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert_eq!(produce_raw(&mut conn, &topic, records.freeze()).error_code, 0);
+
+    let described = conn.call(
+        0,
+        &DescribeProducersRequest::default().with_topics(vec![
+            TopicRequest::default()
+                .with_name(topic_name(&topic))
+                .with_partition_indexes(vec![0]),
+        ]),
+    );
+    let p = &described.topics[0].partitions[0];
+    assert_eq!(p.error_code, 0);
+    assert_eq!(p.active_producers.len(), 1);
+    let producer = &p.active_producers[0];
+    assert_eq!(producer.producer_id, init.producer_id);
+    assert_eq!(producer.last_sequence, 1);
+    assert_eq!(producer.current_txn_start_offset, -1);
+}
+
+/// ApiVersions names the features served with their levels, as `kafka-features` reads them.
+#[test]
+fn api_versions_reports_metadata_version() {
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let response = conn.call(
+        3,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(s("rivulet-tests"))
+            .with_client_software_version(s("1")),
+    );
+    let supported = response
+        .supported_features
+        .iter()
+        .find(|f| f.name.as_str() == "metadata.version")
+        .expect("metadata.version supported");
+    assert_eq!(
+        supported.min_version, 7,
+        "3.3-IV3, the first KRaft level Kafka 4 serves"
+    );
+    let finalized = response
+        .finalized_features
+        .iter()
+        .find(|f| f.name.as_str() == "metadata.version")
+        .expect("metadata.version finalized");
+    assert!(finalized.max_version_level >= 27, "4.1-IV1 or later");
+    assert!(response.finalized_features_epoch >= 0);
 }

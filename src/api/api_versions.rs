@@ -1,8 +1,21 @@
 //! ApiVersions: the versions this broker serves, from [`super::SUPPORTED_APIS`].
 
-use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse, api_versions_response::ApiVersion};
+use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatureKey, SupportedFeatureKey};
+use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use kafka_protocol::protocol::StrBytes;
 
-use super::{Reply, RequestError, SUPPORTED_APIS, encode, errors};
+use super::{ApiHandler, Reply, RequestError, SUPPORTED_APIS, encode, errors};
+
+/// The feature levels this broker serves (KIP-584), as `kafka-features describe` shows them:
+/// (name, lowest supported, highest supported, finalized). `metadata.version` spans Kafka's
+/// KRaft range, 3.3-IV3 (7) to 4.1-IV1 (27). Group protocol KIP-848 (`group.version` 1) and
+/// transactions v2 (`transaction.version` 2) are not served, so both stay at level 0, which
+/// Kafka leaves out of the finalized list.
+const FEATURES: &[(&str, i16, i16, i16)] = &[
+    ("group.version", 0, 0, 0),
+    ("metadata.version", 7, 27, 27),
+    ("transaction.version", 0, 0, 0),
+];
 
 fn api_keys() -> Vec<ApiVersion> {
     SUPPORTED_APIS
@@ -16,8 +29,31 @@ fn api_keys() -> Vec<ApiVersion> {
         .collect()
 }
 
-pub fn handle(request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
+pub fn handle(api: &ApiHandler, request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
     let mut response = ApiVersionsResponse::default().with_api_keys(api_keys());
+    if version >= 3 {
+        response.supported_features = FEATURES
+            .iter()
+            .map(|(name, lo, hi, _)| {
+                SupportedFeatureKey::default()
+                    .with_name(StrBytes::from_static_str(name))
+                    .with_min_version(*lo)
+                    .with_max_version(*hi)
+            })
+            .collect();
+        response.finalized_features = FEATURES
+            .iter()
+            .filter(|(_, _, _, level)| *level > 0)
+            .map(|(name, _, _, level)| {
+                FinalizedFeatureKey::default()
+                    .with_name(StrBytes::from_static_str(name))
+                    .with_min_version_level(*level)
+                    .with_max_version_level(*level)
+            })
+            .collect();
+        // The epoch of the finalized levels is the metadata offset they were read at.
+        response.finalized_features_epoch = api.topics.metadata_log_end_offset();
+    }
     // KIP-511: v3+ clients name themselves; a malformed name is refused like Kafka does.
     if version >= 3
         && (!valid_software_field(request.client_software_name.as_str())

@@ -17,7 +17,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: InitProducerIdRequest, version: i1
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if request.transactional_id.as_ref().is_some_and(|id| !id.is_empty()) {
+    // An empty transactional id is malformed, as on Kafka; null means an idempotent producer.
+    if request.transactional_id.as_ref().is_some_and(|id| id.is_empty()) {
+        return response.with_error_code(errors::INVALID_REQUEST);
+    }
+    if request.transactional_id.is_some() {
         return response.with_error_code(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     }
     let existing = (version >= 3 && request.producer_id.0 >= 0 && request.producer_epoch >= 0)

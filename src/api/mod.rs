@@ -5,8 +5,11 @@
 //! [`SUPPORTED_APIS`] is the single source of truth for the versions served: dispatch checks
 //! it and ApiVersions reports it.
 
+pub mod acls;
 pub mod alter_configs;
+pub mod alter_replica_log_dirs;
 pub mod api_versions;
+pub mod client_quotas;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -16,6 +19,11 @@ pub mod describe_cluster;
 pub mod describe_configs;
 pub mod describe_groups;
 pub mod describe_log_dirs;
+pub mod describe_producers;
+pub mod describe_quorum;
+pub mod describe_topic_partitions;
+pub mod describe_user_scram_credentials;
+pub mod elect_leaders;
 pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
@@ -24,6 +32,7 @@ pub mod incremental_alter_configs;
 pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
+pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
@@ -31,6 +40,7 @@ pub mod offset_commit;
 pub mod offset_delete;
 pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
+pub mod partition_reassignments;
 pub mod produce;
 pub mod sync_group;
 
@@ -82,6 +92,20 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
+    (ApiKey::AlterReplicaLogDirs, 1, 2),
+    (ApiKey::ElectLeaders, 0, 2),
+    (ApiKey::AlterPartitionReassignments, 0, 1),
+    (ApiKey::ListPartitionReassignments, 0, 0),
+    (ApiKey::DescribeClientQuotas, 0, 1),
+    (ApiKey::AlterClientQuotas, 0, 1),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::DescribeQuorum, 0, 2),
+    (ApiKey::DescribeProducers, 0, 0),
+    (ApiKey::ListConfigResources, 0, 1),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// Produce versions below this are advertised but refused (see [`SUPPORTED_APIS`]).
@@ -279,7 +303,7 @@ impl ApiHandler {
         }
         let b = &mut body;
         match api {
-            ApiKey::ApiVersions => ready(&api_versions::handle(decode(b, version)?, version), version),
+            ApiKey::ApiVersions => ready(&api_versions::handle(self, decode(b, version)?, version), version),
             ApiKey::Metadata => ready(&metadata::handle(self, decode(b, version)?, version), version),
             ApiKey::Produce => produce::handle(self, decode(b, version)?, version),
             ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version),
@@ -348,6 +372,33 @@ impl ApiHandler {
                     version,
                 )
             }
+            ApiKey::DescribeTopicPartitions => {
+                ready(&describe_topic_partitions::handle(self, decode(b, version)?), version)
+            }
+            ApiKey::DescribeQuorum => ready(&describe_quorum::handle(self, decode(b, version)?), version),
+            ApiKey::ListConfigResources => ready(
+                &list_config_resources::handle(self, decode(b, version)?, version),
+                version,
+            ),
+            ApiKey::ElectLeaders => ready(&elect_leaders::handle(self, decode(b, version)?), version),
+            ApiKey::AlterPartitionReassignments => {
+                ready(&partition_reassignments::alter(self, decode(b, version)?), version)
+            }
+            ApiKey::ListPartitionReassignments => ready(&partition_reassignments::list(decode(b, version)?), version),
+            ApiKey::AlterReplicaLogDirs => ready(&alter_replica_log_dirs::handle(self, decode(b, version)?), version),
+            ApiKey::DescribeAcls => ready(&acls::describe(decode(b, version)?), version),
+            ApiKey::CreateAcls => ready(&acls::create(decode(b, version)?), version),
+            ApiKey::DeleteAcls => ready(&acls::delete(decode(b, version)?), version),
+            ApiKey::DescribeUserScramCredentials => {
+                ready(&describe_user_scram_credentials::handle(decode(b, version)?), version)
+            }
+            ApiKey::DescribeClientQuotas => ready(&client_quotas::describe(self, decode(b, version)?), version),
+            // A quota change fsyncs the metadata log, like a topic change.
+            ApiKey::AlterClientQuotas => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| client_quotas::alter(self, request)), version)
+            }
+            ApiKey::DescribeProducers => ready(&describe_producers::handle(self, decode(b, version)?), version),
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
     }

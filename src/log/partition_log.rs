@@ -16,7 +16,8 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
 
 use super::producer_state::{
-    self, BatchMetadata, ProducerCheck, ProducerStateManager, load_latest_snapshot, remove_snapshots, write_snapshot,
+    self, BatchMetadata, ProducerCheck, ProducerEntry, ProducerStateManager, load_latest_snapshot, remove_snapshots,
+    write_snapshot,
 };
 use super::recovery::scan_batches;
 use super::segment::{
@@ -1030,6 +1031,11 @@ impl PartitionLog {
     /// How many producers this partition tracks.
     pub fn producer_count(&self) -> usize {
         self.producers.lock().len()
+    }
+
+    /// The producers this partition tracks, by id, with their epoch and last batches.
+    pub fn active_producers(&self) -> Vec<(i64, ProducerEntry)> {
+        self.producers.lock().active()
     }
 }
 

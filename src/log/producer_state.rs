@@ -51,7 +51,7 @@ pub struct ProducerEntry {
 }
 
 impl ProducerEntry {
-    fn last_seq(&self) -> Option<i32> {
+    pub fn last_seq(&self) -> Option<i32> {
         self.batches.back().map(|b| b.last_seq)
     }
 
@@ -165,6 +165,13 @@ impl ProducerStateManager {
 
     pub fn entry(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
+    }
+
+    /// Every tracked producer, by id: what DescribeProducers reports.
+    pub fn active(&self) -> Vec<(i64, ProducerEntry)> {
+        let mut all: Vec<_> = self.producers.iter().map(|(id, e)| (*id, e.clone())).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all
     }
 
     /// Kafka's `findDuplicateBatch` + `ProducerAppendInfo.append` checks for `header`, as if

@@ -41,6 +41,12 @@ pub enum MetadataRecord {
         resource: String,
         configs: BTreeMap<String, String>,
     },
+    /// The full set of quotas of one client-quota entity after an AlterClientQuotas; an empty
+    /// set removes the entity.
+    AlterClientQuotas {
+        entity: BTreeMap<String, Option<String>>,
+        quotas: BTreeMap<String, f64>,
+    },
 }
 
 pub struct MetadataLog {

@@ -1,7 +1,8 @@
-//! What the broker knows about its topics and itself: the topic registry, persisted in a
-//! metadata log, the cluster identity kept in `meta.properties`, and the
+//! What the broker knows about its topics and itself: the topic registry and the client
+//! quotas, persisted in a metadata log, the cluster identity kept in `meta.properties`, and the
 //! producer id allocator.
 
+pub mod client_quotas;
 pub mod cluster;
 pub mod metadata_log;
 pub mod producer_ids;

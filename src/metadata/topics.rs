@@ -12,6 +12,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
+use super::client_quotas::QuotaEntity;
 use super::metadata_log::{MetadataLog, MetadataRecord};
 use crate::config::{BrokerConfig, DynamicScope, TopicConfig, validate_dynamic, validate_topic_overrides};
 use crate::log::{LogManager, PartitionLog};
@@ -115,6 +116,8 @@ pub struct NewTopic {
 struct Registry {
     by_name: BTreeMap<String, Arc<Topic>>,
     by_id: HashMap<Uuid, String>,
+    /// Client-quota entities and their quotas (AlterClientQuotas).
+    quotas: BTreeMap<QuotaEntity, BTreeMap<String, f64>>,
 }
 
 pub struct TopicRegistry {
@@ -139,7 +142,7 @@ impl TopicRegistry {
         for t in state.by_name.values_mut() {
             Arc::make_mut(t).config = TopicConfig::resolve(&broker, &t.overrides);
         }
-        if log.record_count() > 2 * state.by_name.len() + 64 {
+        if log.record_count() > 2 * (state.by_name.len() + state.quotas.len()) + 64 {
             log.rewrite(&snapshot(&broker, &state))?;
         }
         Ok(TopicRegistry {
@@ -171,6 +174,12 @@ impl TopicRegistry {
             .map_err(|e| TopicError::Storage(e.to_string()))?;
         let _ = self.logs.set(logs);
         Ok(())
+    }
+
+    /// How many records the metadata log holds: the quorum's high watermark as DescribeQuorum
+    /// reports it.
+    pub fn metadata_log_end_offset(&self) -> i64 {
+        self.log.lock().record_count() as i64
     }
 
     /// The broker's configuration as it is now, dynamic configs included.
@@ -452,6 +461,49 @@ impl TopicRegistry {
         Ok(())
     }
 
+    /// Every client-quota entity with its quotas.
+    pub fn client_quotas(&self) -> Vec<(QuotaEntity, BTreeMap<String, f64>)> {
+        self.state
+            .read()
+            .quotas
+            .iter()
+            .map(|(e, q)| (e.clone(), q.clone()))
+            .collect()
+    }
+
+    /// Applies quota changes to one entity (`None` removes a key) and persists the result; the
+    /// entity and values must already be validated.
+    pub fn alter_client_quotas(
+        &self,
+        entity: QuotaEntity,
+        changes: &[(String, Option<f64>)],
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let mut log = self.log.lock();
+        let mut quotas = self.state.read().quotas.get(&entity).cloned().unwrap_or_default();
+        let before = quotas.clone();
+        for (key, value) in changes {
+            match value {
+                Some(v) => quotas.insert(key.clone(), *v),
+                None => quotas.remove(key),
+            };
+        }
+        if validate_only || quotas == before {
+            return Ok(());
+        }
+        log.append(&MetadataRecord::AlterClientQuotas {
+            entity: entity.clone(),
+            quotas: quotas.clone(),
+        })?;
+        let mut state = self.state.write();
+        if quotas.is_empty() {
+            state.quotas.remove(&entity);
+        } else {
+            state.quotas.insert(entity, quotas);
+        }
+        Ok(())
+    }
+
     /// Hands a topic's effective log settings to each of its partitions.
     fn push_log_configs(&self, topic: &Topic) {
         let Some(logs) = self.logs.get() else { return };
@@ -506,6 +558,13 @@ fn apply(broker: &mut BrokerConfig, state: &mut Registry, record: MetadataRecord
                 t.overrides = configs;
             }
         }
+        MetadataRecord::AlterClientQuotas { entity, quotas } => {
+            if quotas.is_empty() {
+                state.quotas.remove(&entity);
+            } else {
+                state.quotas.insert(entity, quotas);
+            }
+        }
         MetadataRecord::AlterBrokerConfigs { resource, configs } => {
             let scope = if resource.is_empty() {
                 DynamicScope::ClusterDefault
@@ -542,6 +601,15 @@ fn snapshot(broker: &BrokerConfig, state: &Registry) -> Vec<MetadataRecord> {
         configs: broker.dynamic(scope).clone(),
     })
     .collect();
+    records.extend(
+        state
+            .quotas
+            .iter()
+            .map(|(entity, quotas)| MetadataRecord::AlterClientQuotas {
+                entity: entity.clone(),
+                quotas: quotas.clone(),
+            }),
+    );
     records.extend(state.by_name.values().map(|t| MetadataRecord::CreateTopic {
         name: t.name.clone(),
         id: t.id.to_string(),

@@ -1,0 +1,45 @@
+//! DescribeProducers (KIP-664): the producers each partition tracks — id, epoch, last
+//! sequence and timestamp. No producer has a transaction open here, so the coordinator epoch
+//! and transaction start offset are Kafka's "none" values.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
+use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+
+use super::{ApiHandler, errors};
+
+pub fn handle(api: &Arc<ApiHandler>, request: DescribeProducersRequest) -> DescribeProducersResponse {
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partition_indexes
+                .iter()
+                .map(|&p| {
+                    let out = PartitionResponse::default().with_partition_index(p);
+                    let Some(log) = api.topics.partition_log(t.name.as_str(), p) else {
+                        return out.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
+                    };
+                    let producers = log
+                        .active_producers()
+                        .into_iter()
+                        .map(|(id, entry)| {
+                            ProducerState::default()
+                                .with_producer_id(ProducerId(id))
+                                .with_producer_epoch(i32::from(entry.epoch))
+                                .with_last_sequence(entry.last_seq().unwrap_or(-1))
+                                .with_last_timestamp(entry.last_timestamp)
+                                .with_coordinator_epoch(-1)
+                                .with_current_txn_start_offset(-1)
+                        })
+                        .collect();
+                    out.with_active_producers(producers)
+                })
+                .collect();
+            TopicResponse::default().with_name(t.name).with_partitions(partitions)
+        })
+        .collect();
+    DescribeProducersResponse::default().with_topics(topics)
+}

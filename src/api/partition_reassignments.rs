@@ -1,0 +1,94 @@
+//! AlterPartitionReassignments and ListPartitionReassignments. Every partition has one
+//! replica, on this node, so no reassignment is ever in progress: moving a partition onto this
+//! node is already done, a cancel finds nothing to cancel, and any other broker is refused as
+//! Kafka's controller refuses a broker that is not registered.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::alter_partition_reassignments_response::{
+    ReassignablePartitionResponse, ReassignableTopicResponse,
+};
+use kafka_protocol::messages::{
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ApiHandler, errors};
+
+pub fn alter(
+    api: &Arc<ApiHandler>,
+    request: AlterPartitionReassignmentsRequest,
+) -> AlterPartitionReassignmentsResponse {
+    let node = api.identity.node_id;
+    let responses = request
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = api.topics.get(t.name.as_str());
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let (code, message) = match &topic {
+                        None => (
+                            errors::UNKNOWN_TOPIC_OR_PARTITION,
+                            Some(format!("Unable to find a topic named {}.", t.name.as_str())),
+                        ),
+                        Some(topic) if p.partition_index < 0 || p.partition_index >= topic.partitions => (
+                            errors::UNKNOWN_TOPIC_OR_PARTITION,
+                            Some(format!(
+                                "Unable to find partition {}:{}.",
+                                t.name.as_str(),
+                                p.partition_index
+                            )),
+                        ),
+                        Some(_) => match p.replicas.as_deref() {
+                            None => (
+                                errors::NO_REASSIGNMENT_IN_PROGRESS,
+                                Some("No partition reassignment is in progress for this topic partition.".into()),
+                            ),
+                            Some(replicas) => check_target(replicas, node),
+                        },
+                    };
+                    ReassignablePartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(code)
+                        .with_error_message(message.map(StrBytes::from_string))
+                })
+                .collect();
+            ReassignableTopicResponse::default()
+                .with_name(t.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(request.allow_replication_factor_change)
+        .with_error_message(None)
+        .with_responses(responses)
+}
+
+/// Kafka's manual-assignment checks for a target replica list; the only valid one is this node.
+fn check_target(replicas: &[BrokerId], node: i32) -> (i16, Option<String>) {
+    let invalid = |m: String| (errors::INVALID_REPLICA_ASSIGNMENT, Some(m));
+    if replicas.is_empty() {
+        return invalid("The manual partition assignment includes an empty replica list.".into());
+    }
+    let mut sorted: Vec<i32> = replicas.iter().map(|b| b.0).collect();
+    sorted.sort_unstable();
+    if let Some(other) = sorted.iter().find(|&&b| b != node) {
+        return invalid(format!(
+            "The manual partition assignment includes broker {other}, but no such broker is registered."
+        ));
+    }
+    if sorted.len() > 1 {
+        return invalid(format!(
+            "The manual partition assignment includes the broker {node} more than once."
+        ));
+    }
+    (errors::NONE, None)
+}
+
+pub fn list(_request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse {
+    ListPartitionReassignmentsResponse::default().with_error_message(None)
+}
