@@ -2,6 +2,7 @@
 # Runs one of the Java check programs (src/main/java/dev/rivulet/compat) with Kafka's jars:
 #
 #   run_java.sh CLASS ARGS...      CLASS without the package, e.g. AdminChecks
+#   run_java.sh --compile          only compile
 #
 # Compiles first when a source is newer than the classes (one `mvn compile`, a few seconds),
 # so a CI run pays for Maven once however many checks it runs.
@@ -14,7 +15,7 @@ CLASSES="$HERE/target/classes"
 STAMP="$CLASSES/.compiled"
 
 die() { printf 'run_java.sh: %s\n' "$*" >&2; exit 1; }
-[[ $# -ge 1 ]] || die "usage: run_java.sh CLASS ARGS..."
+[[ $# -ge 1 ]] || die "usage: run_java.sh CLASS ARGS... | --compile"
 class="$1"
 shift
 
@@ -28,6 +29,7 @@ if [[ ! -e "$STAMP" || -n "$(find "$HERE/src" "$HERE/pom.xml" -newer "$STAMP" -t
     fi
     touch "$STAMP"
 fi
+[[ "$class" != "--compile" ]] || exit 0
 
 cp="$("$HERE/kafka.sh" classpath)"
 # Short-lived client JVMs on a small machine: a bounded heap and the serial collector.
