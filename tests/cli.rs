@@ -66,7 +66,11 @@ fn bad_configuration_is_refused_at_start() {
     let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
     for (extra, mention) in [
         (&["--set", "num.partitions=many"][..], "num.partitions"),
-        (&["--set", "no.such.setting=1"][..], "no.such.setting"),
+        // A Kafka key with no effect here still needs a valid value, as on Kafka.
+        (
+            &["--set", "sasl.kerberos.min.time.before.relogin=soon"][..],
+            "sasl.kerberos.min.time.before.relogin",
+        ),
         (&["--set", "message.max.bytes=-5"][..], "message.max.bytes"),
     ] {
         let args = with(extra);
@@ -94,6 +98,43 @@ fn bad_configuration_is_refused_at_start() {
     let args = with(&["--config", missing.to_str().unwrap()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     expect_start_failure(&args, &[]);
+}
+
+/// As on Kafka, a key it does not know is a warning, not a refusal, and every Kafka broker key
+/// is accepted: those with no meaning on one node are logged as having no effect.
+#[test]
+fn kafka_keys_are_accepted_and_unknown_keys_are_warnings() {
+    let dir = temp_data_dir();
+    let mut broker = BrokerProcess::start_with_env(
+        dir.path(),
+        &[
+            "--set",
+            "no.such.setting=1",
+            "--set",
+            "sasl.kerberos.min.time.before.relogin=30000",
+            "--set",
+            "process.roles=broker,controller",
+        ],
+        &[("RIVULET_NUM_REPLICA_FETCHERS", "4"), ("RIVULET_NO_SUCH_THING", "x")],
+    );
+    assert!(broker.is_alive());
+    let log = broker.log();
+    for key in ["no.such.setting", "RIVULET_NO_SUCH_THING"] {
+        assert!(
+            log.lines().any(|l| l.contains("WARN") && l.contains(key)),
+            "a warning names {key}:\n{log}"
+        );
+    }
+    for key in [
+        "sasl.kerberos.min.time.before.relogin",
+        "process.roles",
+        "num.replica.fetchers",
+    ] {
+        assert!(
+            log.lines().any(|l| l.contains("no effect") && l.contains(key)),
+            "{key} logged as having no effect:\n{log}"
+        );
+    }
 }
 
 #[test]

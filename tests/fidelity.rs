@@ -138,8 +138,16 @@ fn produce_raw(conn: &mut KafkaConnection, topic: &str, records: Bytes) -> produ
                         .with_records(Some(records)),
                 ]),
         ]);
-    let response = conn.call(9, &request);
-    response.responses[0].partition_responses[0].clone()
+    // A new topic on Kafka may answer NOT_LEADER_OR_FOLLOWER for a moment: retry, as clients do.
+    wait_for(
+        Duration::from_secs(15),
+        "a produce answer that is not retriable",
+        || {
+            let response = conn.call(9, &request);
+            let p = response.responses[0].partition_responses[0].clone();
+            (p.error_code != 6).then_some(p)
+        },
+    )
 }
 
 fn fetch_request(topic: &str, session_id: i32, epoch: i32) -> FetchRequest {
@@ -696,4 +704,141 @@ fn api_versions_reports_metadata_version() {
         .expect("metadata.version finalized");
     assert!(finalized.max_version_level >= 27, "4.1-IV1 or later");
     assert!(response.finalized_features_epoch >= 0);
+}
+
+// ---- configs --------------------------------------------------------------------------
+
+fn describe_topic_configs(
+    conn: &mut KafkaConnection,
+    topic: &str,
+) -> Vec<describe_configs_response::DescribeConfigsResourceResult> {
+    use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+    let r = conn.call(
+        4,
+        &DescribeConfigsRequest::default()
+            .with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(TOPIC_RESOURCE)
+                    .with_resource_name(s(topic))
+                    .with_configuration_keys(None),
+            ])
+            .with_include_synonyms(true),
+    );
+    assert_eq!(r.results[0].error_code, 0);
+    r.results.into_iter().next().unwrap().configs
+}
+
+fn synonyms_of(
+    configs: &[describe_configs_response::DescribeConfigsResourceResult],
+    key: &str,
+) -> (Option<String>, i8, Vec<(String, i8)>) {
+    let c = configs
+        .iter()
+        .find(|c| c.name.as_str() == key)
+        .unwrap_or_else(|| panic!("{key} described"));
+    (
+        c.value.as_ref().map(|v| v.to_string()),
+        c.config_source,
+        c.synonyms.iter().map(|s| (s.name.to_string(), s.source)).collect(),
+    )
+}
+
+/// Topic config synonyms as Kafka 4.1 reports them: a topic override, then only the broker
+/// key the topic key inherits from; `min.insync.replicas` comes from the cluster-wide dynamic
+/// default a new Kafka 4 cluster starts with.
+#[test]
+fn topic_config_sources_and_synonyms() {
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let topic = target.unique("synonyms");
+    create_topic_raw(&mut conn, &topic, 1, &[("retention.ms", "1000000")]);
+    let configs = describe_topic_configs(&mut conn, &topic);
+    assert_eq!(
+        synonyms_of(&configs, "retention.ms"),
+        (Some("1000000".into()), 1, vec![("retention.ms".into(), 1)]),
+        "an override lists only itself: log.retention.hours holds the value in other units"
+    );
+    assert_eq!(
+        synonyms_of(&configs, "flush.ms"),
+        (Some(i64::MAX.to_string()), 5, vec![]),
+        "log.flush.interval.ms has no value anywhere"
+    );
+    assert_eq!(
+        synonyms_of(&configs, "min.insync.replicas"),
+        (
+            Some("1".into()),
+            3,
+            vec![("min.insync.replicas".into(), 3), ("min.insync.replicas".into(), 5)]
+        )
+    );
+    assert_eq!(
+        synonyms_of(&configs, "max.message.bytes"),
+        (Some("1048588".into()), 5, vec![("message.max.bytes".into(), 5)])
+    );
+}
+
+/// IncrementalAlterConfigs SUBTRACT may empty a list: Kafka stores `cleanup.policy=""`.
+#[test]
+fn subtract_can_empty_a_list() {
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let topic = target.unique("subtract");
+    create_topic_raw(&mut conn, &topic, 1, &[]);
+    let response = conn.call(
+        1,
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            IncrementalResource::default()
+                .with_resource_type(TOPIC_RESOURCE)
+                .with_resource_name(s(&topic))
+                .with_configs(vec![
+                    IncrementalConfig::default()
+                        .with_name(s("cleanup.policy"))
+                        .with_config_operation(3)
+                        .with_value(Some(s("delete"))),
+                ]),
+        ]),
+    );
+    assert_eq!(
+        response.responses[0].error_code, 0,
+        "{:?}",
+        response.responses[0].error_message
+    );
+    let value = wait_for(Duration::from_secs(15), "the emptied list", || {
+        let configs = describe_topic_configs(&mut conn, &topic);
+        let (value, source, _) = synonyms_of(&configs, "cleanup.policy");
+        (source == 1).then_some(value)
+    });
+    assert_eq!(value.as_deref(), Some(""));
+}
+
+/// Every Kafka broker config that Kafka lets change dynamically is accepted, even when it
+/// means nothing on this broker.
+#[test]
+fn dynamic_kafka_broker_configs_are_accepted() {
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let cluster = conn.call(0, &DescribeClusterRequest::default());
+    let node = cluster.brokers[0].broker_id.0.to_string();
+    let alter = |conn: &mut KafkaConnection, op: i8, value: Option<&str>| {
+        let response = conn.call(
+            1,
+            &IncrementalAlterConfigsRequest::default().with_resources(vec![
+                IncrementalResource::default()
+                    .with_resource_type(4)
+                    .with_resource_name(s(&node))
+                    .with_configs(vec![
+                        IncrementalConfig::default()
+                            .with_name(s("sasl.kerberos.min.time.before.relogin"))
+                            .with_config_operation(op)
+                            .with_value(value.map(s)),
+                    ]),
+            ]),
+        );
+        let r = &response.responses[0];
+        (r.error_code, r.error_message.as_ref().map(|m| m.to_string()))
+    };
+    assert_eq!(alter(&mut conn, 0, Some("30000")), (0, None), "SET");
+    assert_eq!(alter(&mut conn, 1, None), (0, None), "DELETE");
+    let (code, _) = alter(&mut conn, 0, Some("soon"));
+    assert_eq!(code, 42, "a bad value is INVALID_REQUEST");
 }

@@ -132,7 +132,18 @@ pub struct TopicRegistry {
 impl TopicRegistry {
     /// Replays the metadata log under `data_dir`.
     pub fn open(broker: Arc<BrokerConfig>, data_dir: &Path) -> io::Result<TopicRegistry> {
-        let (mut log, records) = MetadataLog::open(data_dir)?;
+        let (mut log, mut records) = MetadataLog::open(data_dir)?;
+        if records.is_empty() {
+            // A new cluster starts with `min.insync.replicas` set as a cluster-wide dynamic
+            // default, as Kafka 4's storage formatter records it (KIP-966), so DescribeConfigs
+            // reports it with the same source.
+            let bootstrap = MetadataRecord::AlterBrokerConfigs {
+                resource: String::new(),
+                configs: BTreeMap::from([("min.insync.replicas".to_string(), "1".to_string())]),
+            };
+            log.append(&bootstrap)?;
+            records.push(bootstrap);
+        }
         let mut state = Registry::default();
         let mut broker = (*broker).clone();
         for record in records {

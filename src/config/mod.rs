@@ -18,9 +18,11 @@ pub enum ConfigType {
     Boolean = 1,
     String = 2,
     Int = 3,
+    Short = 4,
     Long = 5,
     Double = 6,
     List = 7,
+    Class = 8,
     Password = 9,
 }
 
@@ -80,8 +82,11 @@ const fn inert(name: &'static str, ty: ConfigType, default: Option<&'static str>
     }
 }
 
+pub mod kafka_keys;
+
 use ConfigType as T;
 use Validator as V;
+use kafka_keys::{KAFKA_DYNAMIC_BROKER_CONFIGS, KAFKA_ONLY_BROKER_CONFIGS};
 
 const LONG_MAX: &str = "9223372036854775807";
 const INT_MAX: &str = "2147483647";
@@ -821,8 +826,14 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A broker key: one this broker uses, or one of Kafka's that it accepts without effect.
 pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
-    BROKER_CONFIGS.iter().find(|d| d.name == name)
+    all_broker_defs().find(|d| d.name == name)
+}
+
+/// Every broker key known here: this broker's own, then the rest of Kafka's.
+pub fn all_broker_defs() -> impl Iterator<Item = &'static ConfigDef> {
+    BROKER_CONFIGS.iter().chain(KAFKA_ONLY_BROKER_CONFIGS.iter())
 }
 
 pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
@@ -839,10 +850,13 @@ pub fn validate_value(name: &str, ty: ConfigType, validator: Validator, value: &
             "false" => "false".to_string(),
             _ => return Err(bad("Expected value to be either true or false")),
         },
-        ConfigType::Int | ConfigType::Long => {
+        ConfigType::Short | ConfigType::Int | ConfigType::Long => {
             let n: i64 = value.parse().map_err(|_| bad("Not a number of the expected type"))?;
             if ty == ConfigType::Int && i32::try_from(n).is_err() {
                 return Err(bad("Not a 32-bit integer"));
+            }
+            if ty == ConfigType::Short && i16::try_from(n).is_err() {
+                return Err(bad("Not a 16-bit integer"));
             }
             match validator {
                 V::AtLeast(min) if n < min => return Err(bad(&format!("Value must be at least {min}"))),
@@ -865,7 +879,7 @@ pub fn validate_value(name: &str, ty: ConfigType, validator: Validator, value: &
             }
             value.to_string()
         }
-        ConfigType::String | ConfigType::Password => {
+        ConfigType::String | ConfigType::Password | ConfigType::Class => {
             if let V::OneOf(allowed) = validator {
                 // Kafka matches enumerated strings case-insensitively for these keys.
                 match allowed.iter().find(|a| a.eq_ignore_ascii_case(value)) {
@@ -878,10 +892,9 @@ pub fn validate_value(name: &str, ty: ConfigType, validator: Validator, value: &
         }
         ConfigType::List => {
             let items: Vec<&str> = value.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            // An empty list is valid (Kafka 4.1 stores `cleanup.policy=""`: neither delete
+            // nor compact).
             if let V::ListOf(allowed) = validator {
-                if items.is_empty() {
-                    return Err(bad("Empty list"));
-                }
                 for item in &items {
                     if !allowed.contains(item) {
                         return Err(bad(&format!("Invalid value {item}; allowed: {}", allowed.join(", "))));
@@ -923,9 +936,12 @@ const DYNAMIC_BROKER_ONLY: &[&str] = &[
 ];
 
 /// Whether AlterConfigs may change a broker key: the key each topic config inherits from
-/// (Kafka's `DynamicLogConfig`) and the cleaner and retention settings.
+/// (Kafka's `DynamicLogConfig`), the cleaner and retention settings, and every other key
+/// Kafka lets change without a restart (stored; those with no meaning here change nothing).
 pub fn is_dynamic(key: &str) -> bool {
-    DYNAMIC_BROKER_ONLY.contains(&key) || TOPIC_CONFIGS.iter().any(|d| d.broker_key == Some(key))
+    DYNAMIC_BROKER_ONLY.contains(&key)
+        || TOPIC_CONFIGS.iter().any(|d| d.broker_key == Some(key))
+        || KAFKA_DYNAMIC_BROKER_CONFIGS.contains(&key)
 }
 
 /// Validates a dynamic broker value; refused keys and values name the key.
@@ -956,10 +972,21 @@ fn broker_synonym_chain(key: &str) -> &'static [&'static str] {
 }
 
 impl BrokerConfig {
-    /// Sets one key after validating it.
+    /// Sets one key after validating it. As on Kafka, a key it does not know is logged and
+    /// ignored rather than refused, and a Kafka key with no meaning on one node is accepted
+    /// (its value must still be valid) and logged as having no effect.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
-        let def = broker_def(key).ok_or_else(|| ConfigError(format!("Unknown configuration key '{key}'")))?;
+        let Some(def) = broker_def(key) else {
+            tracing::warn!(key, "ignoring configuration key: it is not a known Kafka broker config");
+            return Ok(());
+        };
         let canonical = validate_value(key, def.ty, def.validator, value)?;
+        if !def.effective {
+            tracing::info!(
+                key,
+                "Kafka broker config accepted; it has no effect on this single-node broker"
+            );
+        }
         self.explicit.insert(key.to_string(), canonical);
         Ok(())
     }
@@ -984,16 +1011,14 @@ impl BrokerConfig {
             let Some(suffix) = name.strip_prefix("RIVULET_") else {
                 continue;
             };
-            let key = BROKER_CONFIGS
-                .iter()
-                .find(|d| env_name(d.name) == name)
-                .map(|d| d.name)
-                .ok_or_else(|| {
-                    ConfigError(format!(
-                        "Unknown configuration key from environment variable {name} ({})",
-                        suffix.to_ascii_lowercase().replace('_', ".")
-                    ))
-                })?;
+            let Some(key) = all_broker_defs().find(|d| env_name(d.name) == name).map(|d| d.name) else {
+                tracing::warn!(
+                    variable = %name,
+                    key = %suffix.to_ascii_lowercase().replace('_', "."),
+                    "ignoring environment variable: it names no known Kafka broker config"
+                );
+                continue;
+            };
             self.set(key, &value)?;
         }
         Ok(())
@@ -1150,11 +1175,15 @@ impl BrokerConfig {
         (def.default.unwrap_or_default().to_string(), SOURCE_DEFAULT)
     }
 
-    /// The broker synonyms Kafka reports for a topic key: every value of every key in the
-    /// synonym chain, grouped by source (dynamic broker, dynamic default, static, default).
+    /// The broker synonyms Kafka reports for a topic key: the values of the broker key it
+    /// inherits from, by source (dynamic broker, dynamic default, static, default). Kafka
+    /// leaves out the rest of the chain (`log.retention.hours` for `retention.ms`), since
+    /// those keys hold the value in other units.
     pub fn synonyms(&self, def: &TopicConfigDef) -> Vec<(&'static str, String, i8)> {
-        let Some(key) = def.broker_key else { return Vec::new() };
-        self.chain_synonyms(broker_synonym_chain(key))
+        let Some(key) = def.broker_key.and_then(broker_def) else {
+            return Vec::new();
+        };
+        self.chain_synonyms(std::slice::from_ref(&key.name))
     }
 
     /// Synonyms of a broker key as DescribeConfigs on the broker reports them: its chain in
@@ -1206,8 +1235,7 @@ impl BrokerConfig {
 
     /// Every broker key with its value and source, for DescribeConfigs on the broker.
     pub fn describe(&self) -> Vec<(&'static ConfigDef, Option<String>, i8)> {
-        BROKER_CONFIGS
-            .iter()
+        all_broker_defs()
             .map(|d| match self.with_source(d.name) {
                 Some((value, source)) => (d, Some(value), source),
                 None => (d, None, SOURCE_DEFAULT),
@@ -1437,12 +1465,17 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.num_partitions(), 5);
-        let err = c.set("no.such.key", "1").unwrap_err();
-        assert!(err.0.contains("no.such.key"));
+        // Unknown keys are ignored with a warning, as on Kafka; bad values are refused.
+        c.set("no.such.key", "1").unwrap();
+        assert_eq!(c.get("no.such.key"), None);
         let err = c.set("num.partitions", "zero").unwrap_err();
         assert!(err.0.contains("num.partitions"));
-        let err = c.merge_env(vec![("RIVULET_BOGUS_KEY".into(), "1".into())]).unwrap_err();
-        assert!(err.0.contains("RIVULET_BOGUS_KEY"));
+        c.merge_env(vec![("RIVULET_BOGUS_KEY".into(), "1".into())]).unwrap();
+        // Kafka keys without effect here are kept and validated by Kafka's type.
+        c.set("num.io.threads", "16").unwrap();
+        assert_eq!(c.get("num.io.threads"), Some("16"));
+        assert!(c.set("num.io.threads", "many").is_err());
+        assert!(is_dynamic("num.io.threads"), "Kafka changes it without a restart");
     }
 
     #[test]
@@ -1511,9 +1544,8 @@ mod tests {
             vec![
                 ("log.retention.ms", SOURCE_DYNAMIC_BROKER),
                 ("log.retention.ms", SOURCE_DYNAMIC_DEFAULT_BROKER),
-                ("log.retention.hours", SOURCE_STATIC_BROKER),
-                ("log.retention.hours", SOURCE_DEFAULT),
-            ]
+            ],
+            "a topic key lists only the broker key it inherits from, as on Kafka"
         );
         // Describing log.retention.hours on the broker starts at that key.
         let names: Vec<&str> = c
@@ -1576,10 +1608,10 @@ mod documented {
     #[test]
     fn example_file_parses_and_every_key_is_documented() {
         let mut c = BrokerConfig::default();
-        c.merge_toml(include_str!("../config/rivulet.toml")).unwrap();
+        c.merge_toml(include_str!("../../config/rivulet.toml")).unwrap();
         assert_eq!(c.get("log.roll.hours"), Some("168"));
-        let doc = include_str!("../docs/configuration.md");
-        for d in BROKER_CONFIGS {
+        let doc = include_str!("../../docs/configuration.md");
+        for d in all_broker_defs() {
             assert!(
                 doc.contains(&format!("`{}`", d.name)),
                 "{} missing from docs/configuration.md",
