@@ -46,6 +46,7 @@ TOPIC="tc-main-$RUN"
 TOPIC_DEL="tc-del-$RUN"
 TOPIC_PERF="tc-perf-$RUN"
 GROUP="tc-group-$RUN"
+GROUP_ACTIVE="tc-active-$RUN"
 
 PASSED=0
 FAILED=0
@@ -253,6 +254,43 @@ tool kafka-get-offsets --topic "$TOPIC"
 same get-offsets.partitions "$TOPIC:0:5
 $TOPIC:1:3
 $TOPIC:2:1" "$(LC_ALL=C sort "$OUT")"
+
+# ---------------------------------------------------------------------------------------
+# kafka-consumer-groups on a group with a member: a console consumer that stays subscribed
+# (it stops by itself after 60 s without records, or when this script kills it).
+
+timeout 90 "$KAFKA" tool kafka-console-consumer --bootstrap-server "$BOOTSTRAP" --topic "$TOPIC" \
+    --group "$GROUP_ACTIVE" --timeout-ms 60000 </dev/null >/dev/null 2>"$WORK/active.err" &
+ACTIVE_PID=$!
+state=""
+for _ in $(seq 1 30); do
+    tool kafka-consumer-groups --describe --group "$GROUP_ACTIVE" --state
+    state="$(table | sed -E 's/[0-9.]+:[0-9]+ \([0-9]+\)/127.0.0.1:PORT (N)/')"
+    [[ "$state" == *" Stable 1" ]] && break
+    sleep 0.5
+done
+same consumer-groups.describe.state.active "GROUP COORDINATOR (ID) ASSIGNMENT-STRATEGY STATE #MEMBERS
+$GROUP_ACTIVE 127.0.0.1:PORT (N) range Stable 1" "$state"
+
+# The member id is the client id and a UUID; the host is the client's address as Java
+# prints an InetAddress.
+MEMBER_RE='console-consumer-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+tool kafka-consumer-groups --describe --group "$GROUP_ACTIVE" --members
+same consumer-groups.describe.members.active "GROUP CONSUMER-ID HOST CLIENT-ID #PARTITIONS
+$GROUP_ACTIVE MEMBER /127.0.0.1 console-consumer 3" "$(table | sed -E "s/$MEMBER_RE/MEMBER/")"
+
+tool kafka-consumer-groups --describe --group "$GROUP_ACTIVE" --members --verbose
+same consumer-groups.describe.members.verbose "GROUP CONSUMER-ID HOST CLIENT-ID #PARTITIONS CURRENT-EPOCH CURRENT-ASSIGNMENT TARGET-EPOCH TARGET-ASSIGNMENT
+$GROUP_ACTIVE MEMBER /127.0.0.1 console-consumer 3 - $TOPIC:0,1,2 - -" "$(table | sed -E "s/$MEMBER_RE/MEMBER/")"
+
+# SIGTERM: the consumer closes and leaves the group, which is then empty at once.
+kill -TERM "$ACTIVE_PID" 2>/dev/null
+wait "$ACTIVE_PID" 2>/dev/null
+tool kafka-consumer-groups --describe --group "$GROUP_ACTIVE" --state
+same consumer-groups.describe.state.left "GROUP COORDINATOR (ID) ASSIGNMENT-STRATEGY STATE #MEMBERS
+$GROUP_ACTIVE 127.0.0.1:PORT (N) - Empty 0" \
+    "$(table | sed -E 's/[0-9.]+:[0-9]+ \([0-9]+\)/127.0.0.1:PORT (N)/')"
+tool kafka-consumer-groups --delete --group "$GROUP_ACTIVE"
 
 # ---------------------------------------------------------------------------------------
 # kafka-configs: a topic, and the cluster-wide broker defaults
