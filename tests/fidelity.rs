@@ -842,3 +842,149 @@ fn dynamic_kafka_broker_configs_are_accepted() {
     let (code, _) = alter(&mut conn, 0, Some("soon"));
     assert_eq!(code, 42, "a bad value is INVALID_REQUEST");
 }
+
+// ---- groups -----------------------------------------------------------------------------
+
+/// A static member that stops heartbeating leaves the group at its session timeout, as on
+/// Kafka: not a rebalance timeout or a tick later.
+#[test]
+fn a_silent_static_member_expires_at_its_session_timeout() {
+    use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
+    use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
+    use std::time::Instant;
+    const SESSION_MS: i32 = 6000;
+    let target = Target::start(&["--set", "group.initial.rebalance.delay.ms=0"]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let group = target.unique("static-expiry");
+    let coordinator = wait_for(Duration::from_secs(15), "the group coordinator", || {
+        let r = conn.call(3, &FindCoordinatorRequest::default().with_key(s(&group)));
+        (r.error_code == 0).then_some(format!("{}:{}", r.host.as_str(), r.port))
+    });
+    let mut conn = KafkaConnection::connect(&coordinator);
+    // A coordinator still loading its partition answers NOT_COORDINATOR or
+    // COORDINATOR_LOAD_IN_PROGRESS for a moment.
+    let join_request = JoinGroupRequest::default()
+        .with_group_id(GroupId(s(&group)))
+        .with_session_timeout_ms(SESSION_MS)
+        .with_rebalance_timeout_ms(10_000)
+        .with_member_id(s(""))
+        .with_group_instance_id(Some(s("instance-a")))
+        .with_protocol_type(s("consumer"))
+        .with_protocols(vec![
+            JoinGroupRequestProtocol::default()
+                .with_name(s("range"))
+                .with_metadata(Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0])),
+        ]);
+    let join = wait_for(Duration::from_secs(15), "a join", || {
+        let join = conn.call(7, &join_request);
+        assert!([0, 14, 15, 16].contains(&join.error_code), "join: {}", join.error_code);
+        (join.error_code == 0).then_some(join)
+    });
+    let sync = conn.call(
+        5,
+        &SyncGroupRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_generation_id(join.generation_id)
+            .with_member_id(join.member_id.clone())
+            .with_group_instance_id(Some(s("instance-a")))
+            .with_protocol_type(Some(s("consumer")))
+            .with_protocol_name(Some(s("range")))
+            .with_assignments(vec![
+                SyncGroupRequestAssignment::default()
+                    .with_member_id(join.member_id.clone())
+                    .with_assignment(Bytes::from_static(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 0])),
+            ]),
+    );
+    assert_eq!(sync.error_code, 0, "sync");
+    let hb = conn.call(
+        4,
+        &HeartbeatRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_generation_id(join.generation_id)
+            .with_member_id(join.member_id.clone())
+            .with_group_instance_id(Some(s("instance-a"))),
+    );
+    assert_eq!(hb.error_code, 0, "heartbeat");
+    let last_heartbeat = Instant::now();
+
+    let gone = loop {
+        let described = conn.call(
+            5,
+            &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&group))]),
+        );
+        let members = described.groups[0].members.len();
+        if members == 0 {
+            break last_heartbeat.elapsed();
+        }
+        assert!(
+            last_heartbeat.elapsed() < Duration::from_secs(30),
+            "the member never left"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let session = Duration::from_millis(SESSION_MS as u64);
+    eprintln!("member left {gone:?} after its last heartbeat (session timeout {session:?})");
+    assert!(gone >= session - Duration::from_millis(100), "left early: {gone:?}");
+    assert!(gone < session + Duration::from_millis(700), "left late: {gone:?}");
+}
+
+/// The same through librdkafka: closed static members (which send no LeaveGroup) leave the
+/// group one session timeout after they stopped, measured from the close.
+#[test]
+fn closed_static_consumers_expire_at_their_session_timeout() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use std::time::Instant;
+    const SESSION_MS: u64 = 6000;
+    let target = Target::start(&["--set", "group.initial.rebalance.delay.ms=0"]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let topic = target.unique("static-close");
+    create_topic_raw(&mut conn, &topic, 3, &[]);
+    let group = target.unique("static-close-group");
+    let consumers: Vec<BaseConsumer> = (0..3)
+        .map(|i| {
+            let c = plain_consumer(
+                &target.bootstrap,
+                &[
+                    ("group.id", group.as_str()),
+                    ("group.instance.id", &format!("instance-{i}")),
+                    ("session.timeout.ms", &SESSION_MS.to_string()),
+                    ("heartbeat.interval.ms", "500"),
+                ],
+            );
+            c.subscribe(&[topic.as_str()]).expect("subscribe");
+            c
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        for c in &consumers {
+            let _ = c.poll(Duration::from_millis(50));
+        }
+        let assigned: usize = consumers.iter().map(|c| c.assignment().map_or(0, |a| a.count())).sum();
+        if assigned == 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the group never stabilized");
+    }
+    drop(consumers);
+    let closed = Instant::now();
+    let mut coordinator_conn = {
+        let r = conn.call(3, &FindCoordinatorRequest::default().with_key(s(&group)));
+        KafkaConnection::connect(&format!("{}:{}", r.host.as_str(), r.port))
+    };
+    let gone = loop {
+        let described = coordinator_conn.call(
+            5,
+            &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&group))]),
+        );
+        if described.groups[0].members.is_empty() {
+            break closed.elapsed();
+        }
+        assert!(closed.elapsed() < Duration::from_secs(30), "the members never left");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("static members left {gone:?} after the close (session timeout {SESSION_MS} ms)");
+    // The last heartbeat went out at most one heartbeat interval before the close.
+    assert!(gone <= Duration::from_millis(SESSION_MS + 700), "left late: {gone:?}");
+    assert!(gone >= Duration::from_millis(SESSION_MS - 600), "left early: {gone:?}");
+}
