@@ -166,6 +166,7 @@ else
 fi
 # Partition lines: this node leads every partition and is the only replica; the eligible
 # leader replicas (KIP-966) are empty lists, as DescribeTopicPartitions reports them.
+NODE_ID="$(grep -oP '^\tTopic: .*\tLeader: \K[0-9]+' "$OUT" | head -n 1)"
 same topics.describe.partitions $'\tTopic: '"$TOPIC"$'\tPartition: 0\tLeader: N\tReplicas: N\tIsr: N\tElr: \tLastKnownElr: ' \
     "$(tail -n +2 "$OUT" | sed -E 's/(Leader|Replicas|Isr): [0-9]+/\1: N/g')"
 
@@ -336,6 +337,35 @@ same configs.brokers.default.delete-config "Completed updating default config fo
 tool kafka-configs --describe --entity-type brokers --entity-default
 same configs.brokers.default.describe.deleted "0 Default configs for brokers in the cluster are:" \
     "$RC $(grep -vE '^  min\.insync\.replicas=' "$OUT")"
+
+# This broker's own dynamic configs (none to start with), and its defaults for keys the
+# reference broker's server.properties leaves alone.
+tool kafka-configs --describe --entity-type brokers --entity-name "${NODE_ID:-1}"
+same configs.broker.describe "Dynamic configs for broker ${NODE_ID:-1} are:" "$(out)"
+tool kafka-configs --describe --entity-type brokers --entity-name "${NODE_ID:-1}" --all
+same configs.broker.describe.all "  auto.create.topics.enable=true sensitive=false synonyms={DEFAULT_CONFIG:auto.create.topics.enable=true}
+  log.cleaner.threads=1 sensitive=false synonyms={DEFAULT_CONFIG:log.cleaner.threads=1}
+  log.retention.ms=null sensitive=false synonyms={}
+  message.max.bytes=1048588 sensitive=false synonyms={DEFAULT_CONFIG:message.max.bytes=1048588}" \
+    "$(grep -E '^  (auto\.create\.topics\.enable|log\.cleaner\.threads|log\.retention\.ms|message\.max\.bytes)=' "$OUT")"
+tool kafka-configs --alter --entity-type brokers --entity-name "${NODE_ID:-1}" --add-config log.cleaner.threads=2
+same configs.broker.add-config "Completed updating config for broker ${NODE_ID:-1}." "$(out)"
+tool kafka-configs --describe --entity-type brokers --entity-name "${NODE_ID:-1}"
+same configs.broker.describe.added "Dynamic configs for broker ${NODE_ID:-1} are:
+  log.cleaner.threads=2 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:log.cleaner.threads=2, DEFAULT_CONFIG:log.cleaner.threads=1}" "$(out)"
+tool kafka-configs --alter --entity-type brokers --entity-name "${NODE_ID:-1}" --delete-config log.cleaner.threads
+same configs.broker.delete-config "Completed updating config for broker ${NODE_ID:-1}." "$(out)"
+tool kafka-configs --describe --entity-type brokers --entity-name "${NODE_ID:-1}"
+same configs.broker.describe.deleted "Dynamic configs for broker ${NODE_ID:-1} are:" "$(out)"
+# Kafka validates a dynamic change against the running value: the cleaner may at most
+# double its threads at a time (1 to 3 is refused with INVALID_REQUEST).
+tool kafka-configs --alter --entity-type brokers --entity-name "${NODE_ID:-1}" --add-config log.cleaner.threads=3
+same configs.broker.add-config.invalid "1 Caused by: org.apache.kafka.common.errors.InvalidRequestException" \
+    "$RC $(grep -ohE '^Caused by: [A-Za-z.]+' "$ERR" "$OUT" | head -n 1)"
+if [[ $RC -eq 0 ]]; then
+    # Accepted after all: take it back so that later runs start from the default.
+    tool kafka-configs --alter --entity-type brokers --entity-name "${NODE_ID:-1}" --delete-config log.cleaner.threads
+fi
 
 # ---------------------------------------------------------------------------------------
 # kafka-delete-records
