@@ -126,6 +126,23 @@ fn batch(records: &[(Option<&str>, &str)]) -> Bytes {
 }
 
 fn produce_raw(conn: &mut KafkaConnection, topic: &str, records: Bytes) -> produce_response::PartitionProduceResponse {
+    // A new topic on Kafka may answer NOT_LEADER_OR_FOLLOWER for a moment: retry, as clients do.
+    wait_for(
+        Duration::from_secs(15),
+        "a produce answer that is not retriable",
+        || {
+            let p = produce_raw_to(conn, topic, 0, records.clone());
+            (p.error_code != 6).then_some(p)
+        },
+    )
+}
+
+fn produce_raw_to(
+    conn: &mut KafkaConnection,
+    topic: &str,
+    partition: i32,
+    records: Bytes,
+) -> produce_response::PartitionProduceResponse {
     let request = ProduceRequest::default()
         .with_acks(-1)
         .with_timeout_ms(30_000)
@@ -134,20 +151,12 @@ fn produce_raw(conn: &mut KafkaConnection, topic: &str, records: Bytes) -> produ
                 .with_name(topic_name(topic))
                 .with_partition_data(vec![
                     PartitionProduceData::default()
-                        .with_index(0)
+                        .with_index(partition)
                         .with_records(Some(records)),
                 ]),
         ]);
-    // A new topic on Kafka may answer NOT_LEADER_OR_FOLLOWER for a moment: retry, as clients do.
-    wait_for(
-        Duration::from_secs(15),
-        "a produce answer that is not retriable",
-        || {
-            let response = conn.call(9, &request);
-            let p = response.responses[0].partition_responses[0].clone();
-            (p.error_code != 6).then_some(p)
-        },
-    )
+    let response = conn.call(9, &request);
+    response.responses[0].partition_responses[0].clone()
 }
 
 fn fetch_request(topic: &str, session_id: i32, epoch: i32) -> FetchRequest {
@@ -960,8 +969,8 @@ fn closed_static_consumers_expire_at_their_session_timeout() {
         for c in &consumers {
             let _ = c.poll(Duration::from_millis(50));
         }
-        let assigned: usize = consumers.iter().map(|c| c.assignment().map_or(0, |a| a.count())).sum();
-        if assigned == 3 {
+        // Stable with all three: each holds one partition.
+        if consumers.iter().all(|c| c.assignment().is_ok_and(|a| a.count() == 1)) {
             break;
         }
         assert!(Instant::now() < deadline, "the group never stabilized");
@@ -984,7 +993,73 @@ fn closed_static_consumers_expire_at_their_session_timeout() {
         std::thread::sleep(Duration::from_millis(50));
     };
     eprintln!("static members left {gone:?} after the close (session timeout {SESSION_MS} ms)");
+    if gone > Duration::from_millis(SESSION_MS + 700) {
+        eprintln!("{}", target.log());
+    }
     // The last heartbeat went out at most one heartbeat interval before the close.
     assert!(gone <= Duration::from_millis(SESSION_MS + 700), "left late: {gone:?}");
     assert!(gone >= Duration::from_millis(SESSION_MS - 600), "left early: {gone:?}");
+}
+
+// ---- internal topics and oversized requests ---------------------------------------------
+
+/// Clients cannot write the coordinators' internal topics, nor create them by asking for
+/// their metadata.
+#[test]
+fn internal_topics_are_not_writable_by_clients() {
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    // FindCoordinator makes the group coordinator create __consumer_offsets.
+    wait_for(Duration::from_secs(15), "the group coordinator", || {
+        let r = conn.call(3, &FindCoordinatorRequest::default().with_key(s("any-group")));
+        (r.error_code == 0).then_some(())
+    });
+    let response = wait_for(Duration::from_secs(15), "a produce answer", || {
+        let p = produce_raw_to(&mut conn, "__consumer_offsets", 0, batch(&[(Some("k"), "forged")]));
+        (![3, 6].contains(&p.error_code)).then_some(p)
+    });
+    assert_eq!(response.error_code, 17, "INVALID_TOPIC_EXCEPTION");
+    let metadata = conn.call(
+        12,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name("__transaction_state"))),
+            ]))
+            .with_allow_auto_topic_creation(true),
+    );
+    let t = &metadata.topics[0];
+    assert!(
+        t.error_code == 3 || (t.error_code == 0 && t.is_internal),
+        "auto-creation of an internal topic by Metadata: {}",
+        t.error_code
+    );
+}
+
+/// A CreateTopics request for more partitions than Kafka's controller writes in one
+/// operation fails as a whole with POLICY_VIOLATION, creating nothing. (CreatePartitions has
+/// no such bound on Kafka 4.1; here the broker's partition budget bounds it.)
+#[test]
+fn oversized_partition_requests_are_refused() {
+    let target = Target::start(&[]);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let big = target.unique("too-big");
+    let response = conn.call(
+        7,
+        &CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![
+            CreatableTopic::default()
+                .with_name(topic_name(&big))
+                .with_num_partitions(100_000)
+                .with_replication_factor(1),
+        ]),
+    );
+    assert_eq!(response.topics[0].error_code, 44, "POLICY_VIOLATION");
+    let metadata = conn.call(
+        12,
+        &MetadataRequest::default()
+            .with_topics(Some(vec![
+                MetadataRequestTopic::default().with_name(Some(topic_name(&big))),
+            ]))
+            .with_allow_auto_topic_creation(false),
+    );
+    assert_eq!(metadata.topics[0].error_code, 3, "nothing was created");
 }

@@ -12,7 +12,42 @@ use super::{ApiHandler, errors};
 use crate::config::{SOURCE_TOPIC, TOPIC_CONFIGS};
 use crate::metadata::{NewTopic, Topic, TopicError};
 
+/// Kafka's controller writes at most this many records for one request (a topic record plus
+/// one per partition); a larger request fails as a whole.
+pub const MAX_RECORDS_PER_REQUEST: i64 = 10_000;
+
+/// Kafka's message when a request would exceed [`MAX_RECORDS_PER_REQUEST`].
+pub const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
+
 pub fn handle(api: &Arc<ApiHandler>, request: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
+    let default_partitions = i64::from(api.topics.broker_config().num_partitions());
+    let records: i64 = request
+        .topics
+        .iter()
+        .map(|t| {
+            let partitions = match (t.assignments.len(), t.num_partitions) {
+                (0, -1) => default_partitions,
+                (0, n) => i64::from(n.max(0)),
+                (assigned, _) => assigned as i64,
+            };
+            1 + partitions
+        })
+        .sum();
+    if records > MAX_RECORDS_PER_REQUEST {
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|t| {
+                CreatableTopicResult::default()
+                    .with_name(t.name)
+                    .with_num_partitions(-1)
+                    .with_replication_factor(-1)
+                    .with_error_code(errors::POLICY_VIOLATION)
+                    .with_error_message(Some(StrBytes::from_static_str(TOO_MANY_PARTITIONS)))
+            })
+            .collect();
+        return CreateTopicsResponse::default().with_topics(topics);
+    }
     let mut seen = std::collections::HashSet::new();
     let duplicates: std::collections::HashSet<String> = request
         .topics

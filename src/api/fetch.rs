@@ -83,11 +83,14 @@ pub fn handle(api: &Arc<ApiHandler>, request: FetchRequest, version: i16) -> Res
         context,
         by_id,
         version,
+        // The broker's `fetch.max.bytes` bounds every response, as on Kafka: what a client
+        // asks for must not decide how much memory a reply takes.
         max_bytes: if request.max_bytes <= 0 {
             i32::MAX as usize
         } else {
             request.max_bytes as usize
-        },
+        }
+        .min(api.topics.broker_config().fetch_max_bytes()),
         min_bytes: request.min_bytes.max(0) as usize,
         max_wait: Duration::from_millis(request.max_wait_ms.max(0) as u64),
         read_committed: request.isolation_level == READ_COMMITTED,

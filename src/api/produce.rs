@@ -165,6 +165,15 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
     let config = &topic.config;
     let max_bytes = config.max_message_bytes();
     let records = single_batch(records, version)?;
+    // Only the coordinators write their internal topics: a client's forged offset commit or
+    // transaction record would be replayed as the truth at the next start.
+    if topic.is_internal() {
+        return Err((
+            errors::INVALID_TOPIC_EXCEPTION,
+            Some(format!("Cannot append to internal topic {}", topic.name)),
+        )
+            .into());
+    }
     let validated = record::validate_batches(&records, max_bytes).map_err(record_error)?;
     // Transactions are not served, so no producer has one open: Kafka's answer to a
     // transactional batch outside a transaction.

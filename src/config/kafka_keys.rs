@@ -50,7 +50,6 @@ pub static KAFKA_ONLY_BROKER_CONFIGS: &[ConfigDef] = &[
     kafka_key("delegation.token.secret.key", T::Password, None),
     kafka_key("delete.records.purgatory.purge.interval.requests", T::Int, Some("1")),
     kafka_key("early.start.listeners", T::String, None),
-    kafka_key("fetch.max.bytes", T::Int, Some("57671680")),
     kafka_key("fetch.purgatory.purge.interval.requests", T::Int, Some("1000")),
     kafka_key("group.consumer.assignors", T::List, Some("uniform,range")),
     kafka_key("group.consumer.heartbeat.interval.ms", T::Int, Some("5000")),

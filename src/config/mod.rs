@@ -175,6 +175,13 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Largest record batch accepted (topic: max.message.bytes).",
     ),
     def(
+        "fetch.max.bytes",
+        T::Int,
+        Some("57671680"),
+        V::AtLeast(1024),
+        "Most bytes one fetch response carries, whatever the request asks (its first batch is always whole).",
+    ),
+    def(
         "socket.request.max.bytes",
         T::Int,
         Some("104857600"),
@@ -1151,6 +1158,10 @@ impl BrokerConfig {
 
     pub fn num_partitions(&self) -> i32 {
         self.long("num.partitions").unwrap_or(1) as i32
+    }
+
+    pub fn fetch_max_bytes(&self) -> usize {
+        self.long("fetch.max.bytes").unwrap_or(57_671_680).max(0) as usize
     }
 
     pub fn socket_request_max_bytes(&self) -> usize {

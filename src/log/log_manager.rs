@@ -321,9 +321,19 @@ impl LogManager {
     /// should run this on a blocking thread.
     pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
         self.cleaner.forget(topic);
+        self.delete_partitions(topic, 0)
+    }
+
+    /// Removes the partitions of `topic` numbered `first` and above, as [`Self::delete_topic`]
+    /// removes them all (a create that failed part-way is undone this way).
+    pub fn delete_partitions(&self, topic: &str, first: i32) -> Result<(), LogError> {
         let removed: Vec<Arc<PartitionLog>> = {
             let mut logs = self.shared.logs.write();
-            let keys: Vec<(String, i32)> = logs.keys().filter(|(t, _)| t == topic).cloned().collect();
+            let keys: Vec<(String, i32)> = logs
+                .keys()
+                .filter(|(t, p)| t == topic && *p >= first)
+                .cloned()
+                .collect();
             keys.iter().filter_map(|k| logs.remove(k)).collect()
         };
         let mut renamed = Vec::with_capacity(removed.len());

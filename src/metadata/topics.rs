@@ -51,6 +51,8 @@ pub enum TopicError {
     UnknownTopic,
     UnknownTopicId,
     DeletionDisabled,
+    /// A request or the broker's partition budget would be exceeded (POLICY_VIOLATION).
+    PolicyViolation(String),
     Storage(String),
 }
 
@@ -67,6 +69,7 @@ impl TopicError {
             TopicError::UnknownTopic => 3,
             TopicError::UnknownTopicId => 100,
             TopicError::DeletionDisabled => 73,
+            TopicError::PolicyViolation(_) => 44,
             TopicError::Storage(_) => 56, // KAFKA_STORAGE_ERROR
         }
     }
@@ -80,6 +83,7 @@ impl TopicError {
             | TopicError::InvalidReplicaAssignment(m)
             | TopicError::InvalidConfig(m)
             | TopicError::InvalidRequest(m)
+            | TopicError::PolicyViolation(m)
             | TopicError::Storage(m) => Some(m.clone()),
             TopicError::UnknownTopic => Some("This server does not host this topic-partition.".into()),
             TopicError::UnknownTopicId => Some("This server does not host this topic ID.".into()),
@@ -98,6 +102,25 @@ impl From<io::Error> for TopicError {
     fn from(e: io::Error) -> Self {
         TopicError::Storage(e.to_string())
     }
+}
+
+/// Files a partition keeps open: its active segment's log, offset index and time index.
+const FDS_PER_PARTITION: i64 = 3;
+
+/// How many partitions fit in this process's open-file limit, keeping a quarter of it for
+/// connections, segment rolls and the broker's own files.
+fn partition_budget() -> i64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let soft = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0 {
+        i64::try_from(limit.rlim_cur).unwrap_or(i64::MAX)
+    } else {
+        1024
+    };
+    (soft.saturating_mul(3) / 4) / FDS_PER_PARTITION
 }
 
 /// A CreateTopics entry after defaults are applied.
@@ -293,15 +316,11 @@ impl TopicRegistry {
             config: TopicConfig::resolve(&broker, &overrides),
             overrides,
         });
+        self.check_partition_budget(partitions)?;
         if validate_only {
             return Ok(topic);
         }
-        if let Some(logs) = self.logs.get() {
-            for p in 0..partitions {
-                logs.get_or_create(&topic.name, p, topic.config.log_config())
-                    .map_err(|e| TopicError::Storage(e.to_string()))?;
-            }
-        }
+        self.create_logs(&topic, 0)?;
         let record = MetadataRecord::CreateTopic {
             name: topic.name.clone(),
             id: id.to_string(),
@@ -320,6 +339,11 @@ impl TopicRegistry {
     pub fn get_or_auto_create(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
         if let Some(t) = self.get(name) {
             return Ok(t);
+        }
+        // Internal topics are created by their coordinators with their own settings, never
+        // by a client's Metadata request (Kafka answers UNKNOWN_TOPIC_OR_PARTITION).
+        if INTERNAL_TOPICS.contains(&name) {
+            return Err(TopicError::UnknownTopic);
         }
         let new = NewTopic {
             name: name.to_string(),
@@ -371,15 +395,15 @@ impl TopicRegistry {
                 "Topic already has {count} partitions."
             )));
         }
+        self.check_partition_budget(count - topic.partitions)?;
         if validate_only {
             return Ok(());
         }
-        if let Some(logs) = self.logs.get() {
-            for p in topic.partitions..count {
-                logs.get_or_create(name, p, topic.config.log_config())
-                    .map_err(|e| TopicError::Storage(e.to_string()))?;
-            }
-        }
+        let grown = Topic {
+            partitions: count,
+            ..(*topic).clone()
+        };
+        self.create_logs(&grown, topic.partitions)?;
         log.append(&MetadataRecord::CreatePartitions {
             name: name.to_string(),
             count,
@@ -511,6 +535,46 @@ impl TopicRegistry {
             state.quotas.remove(&entity);
         } else {
             state.quotas.insert(entity, quotas);
+        }
+        Ok(())
+    }
+
+    /// Creates the logs of `topic`'s partitions from `first` on. If one cannot be created, those
+    /// made here are removed again: a half-created topic's directories would otherwise be
+    /// adopted by the next topic of that name, or hold the file descriptors that ran out.
+    fn create_logs(&self, topic: &Topic, first: i32) -> Result<(), TopicError> {
+        let Some(logs) = self.logs.get() else { return Ok(()) };
+        let created = (first..topic.partitions).try_for_each(|p| {
+            logs.get_or_create(&topic.name, p, topic.config.log_config())
+                .map(drop)
+                .map_err(|e| TopicError::Storage(e.to_string()))
+        });
+        if let Err(e) = &created {
+            tracing::error!(topic = %topic.name, error = %e, "cannot create the partitions; removing those just made");
+            if let Err(cleanup) = logs.delete_partitions(&topic.name, first) {
+                tracing::error!(topic = %topic.name, error = %cleanup, "cannot remove the partitions of a failed create");
+            }
+        }
+        created
+    }
+
+    /// Refuses `adding` partitions when the broker would hold more than its budget: each
+    /// partition keeps about [`FDS_PER_PARTITION`] files open, and running out of file
+    /// descriptors would stop the broker from serving, or from starting again.
+    fn check_partition_budget(&self, adding: i32) -> Result<(), TopicError> {
+        let held: i64 = self
+            .state
+            .read()
+            .by_name
+            .values()
+            .map(|t| i64::from(t.partitions))
+            .sum();
+        let limit = partition_budget();
+        if held + i64::from(adding) > limit {
+            return Err(TopicError::PolicyViolation(format!(
+                "Cannot add {adding} partitions: this broker holds {held} and can hold at most {limit} with its \
+                 open-file limit (raise `ulimit -n` to hold more)."
+            )));
         }
         Ok(())
     }

@@ -962,6 +962,11 @@ impl Target {
         }
     }
 
+    /// The broker's log so far (empty for an external broker).
+    pub fn log(&self) -> String {
+        self._broker.as_ref().map(|b| b.log()).unwrap_or_default()
+    }
+
     /// A name no other check or run uses.
     pub fn unique(&self, prefix: &str) -> String {
         format!("{prefix}-{}", uuid::Uuid::new_v4().simple())

@@ -1,0 +1,190 @@
+//! Requests that try to make the broker spend what it does not have: each is refused or
+//! bounded, and the broker keeps serving and restarts cleanly afterwards.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use common::protocol::KafkaConnection;
+use common::*;
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::*;
+use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::records::{
+    Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatchEncoder,
+    RecordEncodeOptions, TimestampType,
+};
+
+fn name(v: &str) -> TopicName {
+    TopicName(StrBytes::from_string(v.to_string()))
+}
+
+fn create(conn: &mut KafkaConnection, topic: &str, partitions: i32) -> (i16, Option<String>) {
+    let response = conn.call(
+        7,
+        &CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![
+            CreatableTopic::default()
+                .with_name(name(topic))
+                .with_num_partitions(partitions)
+                .with_replication_factor(1),
+        ]),
+    );
+    let t = &response.topics[0];
+    (t.error_code, t.error_message.as_ref().map(|m| m.to_string()))
+}
+
+fn partition_dirs(broker: &BrokerProcess, topic: &str) -> usize {
+    std::fs::read_dir(broker.data_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("{topic}-")))
+        .count()
+}
+
+fn set_open_file_limit(pid: u32, limit: u64) {
+    let new = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: prlimit reads `new` and writes nothing back (old is null).
+    let rc = unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// CreateTopics with 100,000 partitions is refused as a whole (Kafka's per-request bound);
+/// a topic that would not fit in the broker's open-file limit is refused before any file is
+/// made, and so is growing a topic past it. The broker restarts cleanly afterwards.
+#[test]
+fn partition_counts_are_bounded_and_leave_nothing_behind() {
+    let dir = temp_data_dir();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let mut conn = KafkaConnection::connect(&broker.bootstrap());
+    let (code, message) = create(&mut conn, "huge", 100_000);
+    assert_eq!(code, 44, "POLICY_VIOLATION: {message:?}");
+    assert_eq!(partition_dirs(&broker, "huge"), 0);
+
+    // 600 open files leave room for 150 partitions, 50 of them __consumer_offsets'.
+    set_open_file_limit(broker.pid(), 600);
+    let (code, message) = create(&mut conn, "wide", 400);
+    assert_eq!(code, 44, "over the budget: {message:?}");
+    assert!(message.unwrap_or_default().contains("open-file limit"));
+    assert_eq!(partition_dirs(&broker, "wide"), 0, "nothing is left behind");
+    assert_eq!(create(&mut conn, "narrow", 4), (0, None));
+    let grown = conn.call(
+        3,
+        &CreatePartitionsRequest::default()
+            .with_timeout_ms(30_000)
+            .with_topics(vec![
+                CreatePartitionsTopic::default()
+                    .with_name(name("narrow"))
+                    .with_count(100_000)
+                    .with_assignments(None),
+            ]),
+    );
+    assert_eq!(grown.results[0].error_code, 44, "growing past the budget");
+    assert_eq!(partition_dirs(&broker, "narrow"), 4);
+
+    broker.terminate();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let mut conn = KafkaConnection::connect(&broker.bootstrap());
+    let metadata = conn.call(12, &MetadataRequest::default().with_topics(None));
+    let names: Vec<String> = metadata
+        .topics
+        .iter()
+        .filter(|t| !t.is_internal)
+        .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
+        .collect();
+    assert_eq!(names, vec!["narrow".to_string()], "only the topic that was created");
+}
+
+fn batch_of(size: usize) -> Bytes {
+    let record = Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        timestamp_type: TimestampType::Creation,
+        offset: 0,
+        sequence: NO_SEQUENCE,
+        timestamp: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+        key: None,
+        value: Some(Bytes::from(vec![b'x'; size])),
+        headers: Default::default(),
+    };
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        [&record],
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
+
+/// A fetch asking for 2^31-1 bytes gets at most `fetch.max.bytes` (beyond its first batch,
+/// which always comes whole).
+#[test]
+fn fetch_responses_are_bounded_by_fetch_max_bytes() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "fetch.max.bytes=1048576"]);
+    let mut conn = KafkaConnection::connect(&broker.bootstrap());
+    assert_eq!(create(&mut conn, "big-records", 1).0, 0);
+    for _ in 0..4 {
+        let response = conn.call(
+            9,
+            &ProduceRequest::default()
+                .with_acks(-1)
+                .with_timeout_ms(30_000)
+                .with_topic_data(vec![
+                    TopicProduceData::default()
+                        .with_name(name("big-records"))
+                        .with_partition_data(vec![
+                            PartitionProduceData::default()
+                                .with_index(0)
+                                .with_records(Some(batch_of(600_000))),
+                        ]),
+                ]),
+        );
+        assert_eq!(response.responses[0].partition_responses[0].error_code, 0);
+    }
+    let fetch = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_wait_ms(100)
+        .with_max_bytes(i32::MAX)
+        .with_session_epoch(-1)
+        .with_topics(vec![
+            FetchTopic::default()
+                .with_topic(name("big-records"))
+                .with_partitions(vec![
+                    FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(i32::MAX),
+                ]),
+        ]);
+    let response = conn.call(12, &fetch);
+    let records = response.responses[0].partitions[0].records.clone().unwrap_or_default();
+    assert!(
+        records.len() >= 600_000,
+        "the first batch comes whole: {}",
+        records.len()
+    );
+    assert!(
+        records.len() <= 1_048_576,
+        "bounded by fetch.max.bytes: {}",
+        records.len()
+    );
+    std::thread::sleep(Duration::from_millis(1));
+}
