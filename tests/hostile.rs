@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use common::protocol::KafkaConnection;
+use bytes::Bytes;
+use common::protocol::{KafkaConnection, record_batch};
 use common::*;
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
@@ -14,10 +14,6 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{
-    Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record, RecordBatchEncoder,
-    RecordEncodeOptions, TimestampType,
-};
 
 fn name(v: &str) -> TopicName {
     TopicName(StrBytes::from_string(v.to_string()))
@@ -102,35 +98,7 @@ fn partition_counts_are_bounded_and_leave_nothing_behind() {
 }
 
 fn batch_of(size: usize) -> Bytes {
-    let record = Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-        producer_id: NO_PRODUCER_ID,
-        producer_epoch: NO_PRODUCER_EPOCH,
-        timestamp_type: TimestampType::Creation,
-        offset: 0,
-        sequence: NO_SEQUENCE,
-        timestamp: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64,
-        key: None,
-        value: Some(Bytes::from(vec![b'x'; size])),
-        headers: Default::default(),
-    };
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        [&record],
-        &RecordEncodeOptions {
-            version: 2,
-            compression: Compression::None,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    record_batch([(None, vec![b'x'; size].as_slice())])
 }
 
 /// A fetch asking for 2^31-1 bytes gets at most `fetch.max.bytes` (beyond its first batch,

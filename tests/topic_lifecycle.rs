@@ -361,7 +361,10 @@ fn configs_are_described_altered_validated_and_survive_restart() {
     let plain = describe(&b, ResourceSpecifier::Topic("plain"));
     // Kafka reports the effective value, but with only `log.retention.ms` as its synonym (unset
     // here), the source is the default.
-    assert_eq!(entry(&plain, "retention.ms"), (Some("172800000".into()), DEFAULT, false));
+    assert_eq!(
+        entry(&plain, "retention.ms"),
+        (Some("172800000".into()), DEFAULT, false)
+    );
     assert_eq!(
         entry(&plain, "segment.bytes"),
         (Some("1073741824".into()), DEFAULT, false)

@@ -59,3 +59,47 @@ impl KafkaConnection {
         response
     }
 }
+
+/// One uncompressed v2 batch of `(key, value)` records, CreateTime now, no producer id.
+pub fn record_batch<'a>(records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a [u8])>) -> bytes::Bytes {
+    use kafka_protocol::records::{
+        Compression, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, Record,
+        RecordBatchEncoder, RecordEncodeOptions, TimestampType,
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let records: Vec<Record> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, (k, v))| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+            producer_id: NO_PRODUCER_ID,
+            producer_epoch: NO_PRODUCER_EPOCH,
+            timestamp_type: TimestampType::Creation,
+            offset: i as i64,
+            // The encoder keeps records in one batch while offset minus sequence is constant;
+            // the batch's base sequence is the first record's, NO_SEQUENCE.
+            sequence: NO_SEQUENCE + i as i32,
+            timestamp: now,
+            key: k.map(bytes::Bytes::copy_from_slice),
+            value: Some(bytes::Bytes::copy_from_slice(v)),
+            headers: Default::default(),
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression: Compression::None,
+        },
+    )
+    .expect("encode batch");
+    buf.freeze()
+}
