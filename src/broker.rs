@@ -18,7 +18,7 @@ use crate::fetch_session::FetchSessionCache;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{DirLock, LogManager};
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
-use crate::net::{ConnectionLimits, Listener};
+use crate::net::{ConnectionLimits, Listener, MemoryPool};
 
 /// How long shutdown waits for connections to finish what they owe.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -82,6 +82,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),
         idle_timeout: Duration::from_millis(config.connections_max_idle_ms()),
+        memory_pool: MemoryPool::new(config.queued_max_request_bytes()),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(
@@ -90,6 +91,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             api,
             limits,
             max_connections: config.max_connections(),
+            max_connections_per_ip: config.max_connections_per_ip(),
         }
         .run(stop_rx),
     );

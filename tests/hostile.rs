@@ -156,3 +156,79 @@ fn fetch_responses_are_bounded_by_fetch_max_bytes() {
     );
     std::thread::sleep(Duration::from_millis(1));
 }
+
+fn rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// 200 connections that each claim a 100 MiB frame and send nothing more cost the broker
+/// nothing: frames are read as their bytes arrive. Another client is served meanwhile.
+#[test]
+fn claimed_frame_sizes_cost_no_memory() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    use std::time::Instant;
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let before = rss_bytes(broker.pid());
+    let claims: Vec<TcpStream> = (0..200)
+        .map(|_| {
+            let mut s = TcpStream::connect(broker.addr()).unwrap();
+            // 100 MiB, the largest frame socket.request.max.bytes allows, then a header start.
+            s.write_all(&104_857_600i32.to_be_bytes()).unwrap();
+            s.write_all(&[0, 18, 0, 3]).unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let start = Instant::now();
+    let mut conn = KafkaConnection::connect(&broker.bootstrap());
+    let versions = conn.call(
+        3,
+        &ApiVersionsRequest::default()
+            .with_client_software_name(StrBytes::from_static_str("tests"))
+            .with_client_software_version(StrBytes::from_static_str("1")),
+    );
+    let answered = start.elapsed();
+    assert_eq!(versions.error_code, 0);
+    let during = rss_bytes(broker.pid());
+    eprintln!(
+        "RSS {} MB before, {} MB with 200 claimed 100 MiB frames; another client answered in {answered:?}",
+        before >> 20,
+        during >> 20
+    );
+    assert!(during < 150 << 20, "RSS {} MB", during >> 20);
+    drop(claims);
+}
+
+/// `max.connections.per.ip`: connections beyond it are closed at once, as on Kafka; those
+/// within it are served.
+#[test]
+fn connections_per_ip_are_capped() {
+    use std::io::Read;
+    use std::net::TcpStream;
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "max.connections.per.ip=3"]);
+    let kept: Vec<KafkaConnection> = (0..3).map(|_| KafkaConnection::connect(&broker.bootstrap())).collect();
+    let mut extra = TcpStream::connect(broker.addr()).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(extra.read(&mut byte).unwrap_or(0), 0, "the fourth connection is closed");
+    drop(kept);
+    // Freed places are usable again.
+    let mut again = common::wait_for(Duration::from_secs(10), "a place for a new connection", || {
+        let mut conn = KafkaConnection::connect(&broker.bootstrap());
+        let ok = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            conn.call(0, &ApiVersionsRequest::default()).error_code
+        }));
+        ok.ok().map(|_| conn)
+    });
+    assert_eq!(again.call(0, &ApiVersionsRequest::default()).error_code, 0);
+}

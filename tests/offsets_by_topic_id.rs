@@ -1,5 +1,6 @@
 //! OffsetCommit v10 and OffsetFetch v10 name topics by id (KIP-848): offsets committed that
-//! way are the group's offsets for every client, and an unknown id gets UNKNOWN_TOPIC_ID.
+//! way are the group's offsets for every client, and an unknown id gets UNKNOWN_TOPIC_ID. As on
+//! Kafka 4.1, these versions are served only with `unstable.api.versions.enable=true`.
 
 mod common;
 
@@ -129,7 +130,8 @@ fn offset_fetch_v10(conn: &mut std::net::TcpStream, group: &str, id: [u8; 16], p
 #[test]
 fn offsets_committed_and_fetched_by_topic_id() {
     let dir = temp_data_dir();
-    let broker = BrokerProcess::start(dir.path(), &[]);
+    // Kafka 4.1 serves v10 only with its unstable versions enabled.
+    let broker = BrokerProcess::start(dir.path(), &["--set", "unstable.api.versions.enable=true"]);
     create_topic(&broker.bootstrap(), "by-id", 2, &[]);
     let mut conn = raw_connect(broker.addr());
     let id = topic_id(&mut conn, "by-id");

@@ -12,7 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::errors;
 
+/// Kafka's messages, which `kafka-acls` prints.
 const NO_AUTHORIZER: &str = "No Authorizer is configured.";
+const NO_AUTHORIZER_ON_BROKER: &str = "No Authorizer is configured on the broker";
 
 fn message() -> Option<StrBytes> {
     Some(StrBytes::from_static_str(NO_AUTHORIZER))
@@ -21,7 +23,7 @@ fn message() -> Option<StrBytes> {
 pub fn describe(_request: DescribeAclsRequest) -> DescribeAclsResponse {
     DescribeAclsResponse::default()
         .with_error_code(errors::SECURITY_DISABLED)
-        .with_error_message(message())
+        .with_error_message(Some(StrBytes::from_static_str(NO_AUTHORIZER_ON_BROKER)))
 }
 
 pub fn create(request: CreateAclsRequest) -> CreateAclsResponse {

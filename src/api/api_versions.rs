@@ -4,7 +4,7 @@ use kafka_protocol::messages::api_versions_response::{ApiVersion, FinalizedFeatu
 use kafka_protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, Reply, RequestError, SUPPORTED_APIS, encode, errors};
+use super::{ApiHandler, Reply, RequestError, SUPPORTED_APIS, encode, errors, version_range};
 
 /// The feature levels this broker serves (KIP-584), as `kafka-features describe` shows them:
 /// (name, lowest supported, highest supported, finalized). `metadata.version` spans Kafka's
@@ -17,20 +17,23 @@ const FEATURES: &[(&str, i16, i16, i16)] = &[
     ("transaction.version", 0, 0, 0),
 ];
 
-fn api_keys() -> Vec<ApiVersion> {
+fn api_keys(unstable: bool) -> Vec<ApiVersion> {
     SUPPORTED_APIS
         .iter()
-        .map(|(api, lo, hi)| {
-            ApiVersion::default()
-                .with_api_key(*api as i16)
-                .with_min_version(*lo)
-                .with_max_version(*hi)
+        .filter_map(|(api, _, _)| {
+            let (lo, hi) = version_range(*api, unstable)?;
+            Some(
+                ApiVersion::default()
+                    .with_api_key(*api as i16)
+                    .with_min_version(lo)
+                    .with_max_version(hi),
+            )
         })
         .collect()
 }
 
 pub fn handle(api: &ApiHandler, request: ApiVersionsRequest, version: i16) -> ApiVersionsResponse {
-    let mut response = ApiVersionsResponse::default().with_api_keys(api_keys());
+    let mut response = ApiVersionsResponse::default().with_api_keys(api_keys(api.config.unstable_api_versions()));
     if version >= 3 {
         response.supported_features = FEATURES
             .iter()
@@ -66,10 +69,10 @@ pub fn handle(api: &ApiHandler, request: ApiVersionsRequest, version: i16) -> Ap
 
 /// The KIP-511 reply to a version this broker does not know: error UNSUPPORTED_VERSION with
 /// the supported ranges, encoded as v0 so any client can read it.
-pub fn unsupported_version() -> Result<Reply, RequestError> {
+pub fn unsupported_version(unstable: bool) -> Result<Reply, RequestError> {
     let response = ApiVersionsResponse::default()
         .with_error_code(errors::UNSUPPORTED_VERSION)
-        .with_api_keys(api_keys());
+        .with_api_keys(api_keys(unstable));
     Ok(Reply::UnsupportedApiVersions(encode(&response, 0)?))
 }
 

@@ -12,7 +12,8 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::config::{
-    ConfigType, SOURCE_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_TOPIC, TOPIC_CONFIGS, is_dynamic,
+    ConfigType, SOURCE_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_TOPIC, TOPIC_CONFIGS, TopicConfigDef, broker_def,
+    is_dynamic,
 };
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -54,8 +55,15 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                                 all.extend(broker.synonyms(d));
                                 let value = topic.config.get(d.name).to_string();
                                 let source = all.first().map_or(SOURCE_DEFAULT, |(_, _, s)| *s);
-                                let mut entry =
-                                    entry(d.name, Some(value), source, false, d.ty, version, docs.then_some(""));
+                                let mut entry = entry(
+                                    d.name,
+                                    Some(value),
+                                    source,
+                                    false,
+                                    d.ty,
+                                    version,
+                                    docs.then(|| topic_doc(d)),
+                                );
                                 if synonyms {
                                     entry.synonyms = all.into_iter().map(|(k, v, s)| synonym(k, Some(v), s)).collect();
                                 }
@@ -146,4 +154,13 @@ fn synonym(name: &str, value: Option<String>, source: i8) -> DescribeConfigsSyno
         .with_name(StrBytes::from_string(name.to_string()))
         .with_value(value.map(StrBytes::from_string))
         .with_source(source)
+}
+
+/// A topic key's documentation: that of the broker key it inherits from, which says what the
+/// setting does here.
+fn topic_doc(d: &TopicConfigDef) -> &'static str {
+    match d.broker_key.and_then(broker_def) {
+        Some(broker) if d.effective => broker.doc,
+        _ => "Topic config accepted for compatibility with Kafka; it has no effect on this single-node broker.",
+    }
 }

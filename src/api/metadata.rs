@@ -35,9 +35,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: MetadataRequest, version: i16) -> 
         Some(list) if list.is_empty() && version == 0 => api.topics.all().iter().map(|t| describe(api, t)).collect(),
         Some(list) => list
             .into_iter()
+            // A topic id, when given, names the topic: the Java client sends an empty name
+            // beside it (v12+), as Kafka reads it.
             .map(|requested| match requested.name {
-                Some(name) => lookup_by_name(api, name, allow_auto_create),
-                None => lookup_by_id(api, requested.topic_id),
+                Some(name) if requested.topic_id.is_nil() => lookup_by_name(api, name, allow_auto_create),
+                _ => lookup_by_id(api, requested.topic_id),
             })
             .collect(),
     };

@@ -108,6 +108,11 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
+/// The first version of an API that Kafka 4.1 marks unstable: served and advertised only with
+/// `unstable.api.versions.enable=true`, as on Kafka. (OffsetCommit/OffsetFetch v10 name topics
+/// by id for KIP-848 and are not final in Kafka 4.1.)
+const FIRST_UNSTABLE: &[(ApiKey, i16)] = &[(ApiKey::OffsetCommit, 10), (ApiKey::OffsetFetch, 10)];
+
 /// Produce versions below this are advertised but refused (see [`SUPPORTED_APIS`]).
 pub const PRODUCE_MIN_SERVED: i16 = 3;
 
@@ -175,11 +180,17 @@ impl fmt::Display for RequestError {
 
 impl std::error::Error for RequestError {}
 
-pub fn version_range(api: ApiKey) -> Option<(i16, i16)> {
-    SUPPORTED_APIS
+/// The versions of `api` served: all of them with `unstable`, else up to the last stable one.
+pub fn version_range(api: ApiKey, unstable: bool) -> Option<(i16, i16)> {
+    let (lo, hi) = SUPPORTED_APIS
         .iter()
         .find(|(k, _, _)| *k == api)
-        .map(|(_, lo, hi)| (*lo, *hi))
+        .map(|(_, lo, hi)| (*lo, *hi))?;
+    let hi = match FIRST_UNSTABLE.iter().find(|(k, _)| *k == api) {
+        Some((_, first)) if !unstable => hi.min(first - 1),
+        _ => hi,
+    };
+    Some((lo, hi))
 }
 
 pub fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, RequestError> {
@@ -294,9 +305,10 @@ impl ApiHandler {
         peer: SocketAddr,
     ) -> Result<Reply, RequestError> {
         let version = header.request_api_version;
-        let supported = version_range(api).is_some_and(|(lo, hi)| (lo..=hi).contains(&version));
+        let unstable = self.config.unstable_api_versions();
+        let supported = version_range(api, unstable).is_some_and(|(lo, hi)| (lo..=hi).contains(&version));
         if api == ApiKey::ApiVersions && !supported {
-            return api_versions::unsupported_version();
+            return api_versions::unsupported_version(unstable);
         }
         if !supported || (api == ApiKey::Produce && version < PRODUCE_MIN_SERVED) {
             return Err(RequestError::UnsupportedVersion { api, version });

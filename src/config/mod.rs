@@ -189,6 +189,27 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Largest request frame; larger frames close the connection.",
     ),
     def(
+        "unstable.api.versions.enable",
+        T::Boolean,
+        Some("false"),
+        V::Any,
+        "Also serve the API versions Kafka 4.1 marks unstable (OffsetCommit and OffsetFetch v10).",
+    ),
+    def(
+        "queued.max.request.bytes",
+        T::Long,
+        Some("536870912"),
+        V::Any,
+        "Bytes of requests read but not yet handled, across all connections; a connection whose next frame does not fit waits (-1: unbounded, Kafka's default).",
+    ),
+    def(
+        "max.connections.per.ip",
+        T::Int,
+        Some(INT_MAX),
+        V::AtLeast(0),
+        "Connections from one address at once; further ones are closed at once, as on Kafka.",
+    ),
+    def(
         "max.connections",
         T::Int,
         Some(INT_MAX),
@@ -1162,6 +1183,18 @@ impl BrokerConfig {
 
     pub fn fetch_max_bytes(&self) -> usize {
         self.long("fetch.max.bytes").unwrap_or(57_671_680).max(0) as usize
+    }
+
+    pub fn unstable_api_versions(&self) -> bool {
+        self.get("unstable.api.versions.enable") == Some("true")
+    }
+
+    pub fn queued_max_request_bytes(&self) -> i64 {
+        self.long("queued.max.request.bytes").unwrap_or(536_870_912)
+    }
+
+    pub fn max_connections_per_ip(&self) -> usize {
+        self.long("max.connections.per.ip").unwrap_or(i32::MAX as i64).max(0) as usize
     }
 
     pub fn socket_request_max_bytes(&self) -> usize {

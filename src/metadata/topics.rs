@@ -123,6 +123,38 @@ fn partition_budget() -> i64 {
     (soft.saturating_mul(3) / 4) / FDS_PER_PARTITION
 }
 
+/// Kafka's bound on resizing the log cleaner without a restart: at least one thread, and at
+/// most half or double the current count in one step.
+fn check_cleaner_threads(
+    current: &BrokerConfig,
+    scope: DynamicScope,
+    requested: &BTreeMap<String, String>,
+) -> Result<(), TopicError> {
+    let mut next = current.clone();
+    next.set_dynamic(scope, requested.clone());
+    let threads = |c: &BrokerConfig| {
+        c.get("log.cleaner.threads")
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(1)
+    };
+    let (now, then) = (threads(current), threads(&next));
+    let refuse = |why: String| Err(TopicError::InvalidRequest(why));
+    if then < 1 {
+        return refuse("Log cleaner threads should be at least 1".into());
+    }
+    if then < now / 2 {
+        return refuse(format!(
+            "Log cleaner threads cannot be reduced to less than half the current value {now}"
+        ));
+    }
+    if then > now * 2 {
+        return refuse(format!(
+            "Log cleaner threads cannot be increased to more than double the current value {now}"
+        ));
+    }
+    Ok(())
+}
+
 /// A CreateTopics entry after defaults are applied.
 pub struct NewTopic {
     pub name: String,
@@ -464,6 +496,7 @@ impl TopicRegistry {
                 ))
             })
             .collect::<Result<BTreeMap<String, String>, TopicError>>()?;
+        check_cleaner_threads(&current, scope, &validated)?;
         if validate_only {
             return Ok(());
         }

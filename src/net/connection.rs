@@ -19,6 +19,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::memory_pool::{MemoryPool, PoolLease};
 use crate::api::{ApiHandler, Reply, RequestError};
 
 /// Replies awaiting their turn on one connection before reading stops for back-pressure.
@@ -40,7 +41,13 @@ struct ResponseFrame {
 pub struct ConnectionLimits {
     pub max_request_bytes: usize,
     pub idle_timeout: Duration,
+    /// Shared by every connection: bytes of requests read but not yet handled.
+    pub memory_pool: MemoryPool,
 }
+
+/// How much of a frame is read into memory at a time: a frame's buffer grows with the bytes
+/// that arrived, never with the size its length prefix claims.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// Serves one connection until the client closes it, it misbehaves, or shutdown begins; in
 /// the last case the replies already owed are still written.
@@ -60,21 +67,25 @@ pub async fn serve(
         let frame = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            frame = tokio::time::timeout(limits.idle_timeout, read_frame(&mut reader, &mut buf, limits.max_request_bytes)) => frame,
+            frame = tokio::time::timeout(limits.idle_timeout, read_frame(&mut reader, &mut buf, &limits)) => frame,
         };
         let frame = match frame {
             Err(_) => {
                 tracing::debug!(%peer, "closing idle connection");
                 break;
             }
-            Ok(Ok(Some(frame))) => frame,
+            Ok(Ok(Some((frame, lease)))) => (frame, lease),
             Ok(Ok(None)) => break,
             Ok(Err(e)) => {
                 tracing::warn!(%peer, error = %e, "closing connection: bad frame");
                 break;
             }
         };
-        match handle_frame(&api, frame, peer) {
+        let (frame, lease) = frame;
+        let handled = handle_frame(&api, frame, peer);
+        // The request has been decoded and applied: its bytes go back to the pool.
+        drop(lease);
+        match handled {
             Ok(Some(out)) => {
                 if tx.send(out).await.is_err() {
                     break;
@@ -91,12 +102,14 @@ pub async fn serve(
     let _ = writer_task.await;
 }
 
-/// Reads one size-prefixed frame; `Ok(None)` on a clean end of stream.
+/// Reads one size-prefixed frame as its bytes arrive, holding its size from the memory pool;
+/// `Ok(None)` on a clean end of stream.
 async fn read_frame(
     reader: &mut OwnedReadHalf,
     buf: &mut BytesMut,
-    max_request_bytes: usize,
-) -> Result<Option<Bytes>, String> {
+    limits: &ConnectionLimits,
+) -> Result<Option<(Bytes, PoolLease)>, String> {
+    let max_request_bytes = limits.max_request_bytes;
     let mut size = [0u8; 4];
     match reader.read_exact(&mut size).await {
         Ok(_) => {}
@@ -114,15 +127,25 @@ async fn read_frame(
         return Err(format!("frame of {size} bytes is too short for a request header"));
     }
     let size = size as usize;
+    let mut lease = PoolLease::default();
     buf.clear();
-    buf.reserve(size);
-    // SAFETY-free fill: grow with zeroes then read into the initialised slice.
-    buf.resize(size, 0);
-    reader
-        .read_exact(&mut buf[..])
-        .await
-        .map_err(|e| format!("connection ended inside a {size}-byte frame: {e}"))?;
-    Ok(Some(buf.split().freeze()))
+    while buf.len() < size {
+        let want = (size - buf.len()).min(READ_CHUNK);
+        limits.memory_pool.grow(&mut lease, want).await;
+        buf.reserve(want);
+        let n = reader
+            .read_buf(&mut (&mut *buf).limit(want))
+            .await
+            .map_err(|e| format!("connection failed inside a {size}-byte frame: {e}"))?;
+        if n == 0 {
+            return Err(format!(
+                "connection ended inside a {size}-byte frame after {} bytes",
+                buf.len()
+            ));
+        }
+    }
+    // The frame takes the buffer; a large one is not kept for the next, small, request.
+    Ok(Some((buf.split().freeze(), lease)))
 }
 
 /// Decodes the header and dispatches; `Ok(None)` when no reply is owed (acks=0).
@@ -186,7 +209,12 @@ async fn write_replies(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>,
             Outgoing::Ready(f) => f,
             Outgoing::Pending(handle) => match handle.await {
                 Ok(Some(f)) => f,
-                Ok(None) => continue,
+                // A reply that could not be encoded cannot be skipped: the client matches
+                // replies to requests by order, so the connection must close.
+                Ok(None) => {
+                    tracing::error!(%peer, "a reply could not be produced; closing connection");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(%peer, error = %e, "request task failed; closing connection");
                     return;

@@ -3,6 +3,8 @@
 
 pub mod connection;
 pub mod listener;
+pub mod memory_pool;
 
 pub use connection::ConnectionLimits;
 pub use listener::Listener;
+pub use memory_pool::MemoryPool;
