@@ -18,12 +18,6 @@ KAFKA="$HERE/kafka.sh"
 # Checks that Rivulet does not pass yet, each with the reason. Only these may fail under
 # --allow-known-gaps; a gap that starts passing is reported so that it can be removed.
 declare -A KNOWN_GAPS=(
-    [topics.describe.partitions]="DescribeTopicPartitions not served: the tool falls back to Metadata and prints Elr: N/A"
-    [features.describe]="ApiVersions carries no supported or finalized features"
-    [metadata-quorum.status]="DescribeQuorum not served"
-    [metadata-quorum.replication]="DescribeQuorum not served"
-    [acls.list]="DescribeAcls not served (Kafka without an authorizer answers SECURITY_DISABLED)"
-    [client-metrics.list]="ListConfigResources not served"
     [transactions.list]="transactions not served (ListTransactions)"
 )
 
