@@ -929,6 +929,7 @@ pub fn raw_metadata_brokers(stream: &mut TcpStream, correlation_id: i32) -> Vec<
         .collect()
 }
 
+pub mod faultfs;
 pub mod protocol;
 
 /// The broker a fidelity check runs against. `FIDELITY_BOOTSTRAP=host:port` names a running
