@@ -50,6 +50,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     };
     groups.start();
     logs.set_producer_id_expiration_ms(config.producer_id_expiration_ms());
+    logs.set_visibility_flush_ms(config.log_flush_visibility_ms());
     let producer_ids = {
         let data_dir = data_dir.clone();
         tokio::task::spawn_blocking(move || ProducerIdManager::open(&data_dir))

@@ -45,6 +45,7 @@ pub const GROUP_MAX_SIZE_REACHED: i16 = 81;
 pub const FENCED_INSTANCE_ID: i16 = 82;
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 pub const INVALID_RECORD: i16 = 87;
+pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub const INCONSISTENT_TOPIC_ID: i16 = 103;
 pub const RESOURCE_NOT_FOUND: i16 = 91;

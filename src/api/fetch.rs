@@ -121,8 +121,10 @@ impl FetchPlan {
     async fn run(self) -> Option<Bytes> {
         let deadline = Instant::now() + self.max_wait;
         let results = loop {
-            // Subscribe before reading, so an append between the read and the wait still wakes us.
-            let watches: Vec<_> = self.logs().into_iter().flatten().map(|l| l.subscribe()).collect();
+            // Subscribe before reading, so a high watermark move between the read and the wait
+            // still wakes us. Consumers see only durable data, so the durable offset is what
+            // they wait on.
+            let watches: Vec<_> = self.logs().into_iter().flatten().map(|l| l.durable_watch()).collect();
             let results = self.read_all();
             let bytes: usize = results
                 .iter()
@@ -200,7 +202,7 @@ impl FetchPlan {
                     };
                 }
                 let limit = (p.max_bytes.max(0) as usize).min(remaining);
-                match log.read(p.fetch_offset, limit, !returned_any) {
+                match log.fetch(p.fetch_offset, limit, !returned_any) {
                     Ok(slice) => {
                         remaining = remaining.saturating_sub(slice.records.len());
                         returned_any |= !slice.records.is_empty();

@@ -64,12 +64,20 @@ fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<(i64, i64)>, i16>
         errors::KAFKA_STORAGE_ERROR
     };
     match timestamp {
-        // The high watermark; without transactions it equals the last stable offset.
+        // The high watermark (the durable offset); without transactions it equals the last
+        // stable offset.
         LATEST => Ok(Some((log.high_watermark(), -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
         LATEST_TIERED => Ok(None),
-        MAX_TIMESTAMP => log.max_timestamp().map_err(storage),
-        ts if ts >= 0 => log.offset_for_timestamp(ts).map_err(storage),
+        // A record past the high watermark is not visible yet, as on Kafka.
+        MAX_TIMESTAMP => Ok(log
+            .max_timestamp()
+            .map_err(storage)?
+            .filter(|(o, _)| *o < log.high_watermark())),
+        ts if ts >= 0 => Ok(log
+            .offset_for_timestamp(ts)
+            .map_err(storage)?
+            .filter(|(o, _)| *o < log.high_watermark())),
         _ => Err(errors::INVALID_REQUEST),
     }
 }

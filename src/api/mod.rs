@@ -248,8 +248,10 @@ where
             Ok(Reply::Deferred(Box::pin(async move {
                 let result = rx.await.unwrap_or_else(|_| closed());
                 let (response, durable) = respond(result, version);
-                if let Some(durable) = durable {
-                    api.groups.wait_durable(&durable).await;
+                if let Some(durable) = durable
+                    && let Err(e) = api.groups.wait_durable(&durable).await
+                {
+                    return not_durable(&e);
                 }
                 encode_logged(&response, version)
             })))
@@ -270,10 +272,20 @@ pub fn reply_when_durable<R: Encodable + Send + 'static>(
     let waits: Vec<_> = durable.iter().map(|d| api.groups.wait_durable(d)).collect();
     Ok(Reply::Deferred(Box::pin(async move {
         for wait in waits {
-            wait.await;
+            if let Err(e) = wait.await {
+                return not_durable(&e);
+            }
         }
         encode_logged(&response, version)
     })))
+}
+
+/// A coordinator write that could not be made durable is never answered as a success: the
+/// connection closes without a reply, so the client looks for its coordinator again and
+/// retries (and the failed `__consumer_offsets` log refuses what follows with an error).
+fn not_durable(e: &crate::log::LogError) -> Option<Bytes> {
+    tracing::warn!(error = %e, "a coordinator write was not made durable; closing the connection without a reply");
+    None
 }
 
 /// The error code of one partition of a batched coordinator call: its slot in the results,

@@ -50,6 +50,7 @@ fn fetch(
     api: &ApiHandler,
     group_id: &str,
     requested: Option<Vec<(String, Vec<i32>)>>,
+    require_stable: bool,
 ) -> Result<Vec<(String, Vec<Fetched>)>, i16> {
     let flat: Option<Vec<(String, i32)>> = requested.as_ref().map(|topics| {
         topics
@@ -57,10 +58,11 @@ fn fetch(
             .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
             .collect()
     });
-    let found = api.groups.fetch_offsets(group_id, flat.as_deref())?;
+    let found = api.groups.fetch_offsets(group_id, flat.as_deref(), require_stable)?;
     let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
-    for ((topic, partition), committed) in found {
-        let fetched = Fetched::new(partition, committed, errors::NONE);
+    for ((topic, partition), committed, error) in found {
+        // An unstable partition carries no offset, only the error (KIP-447).
+        let fetched = Fetched::new(partition, committed.filter(|_| error == errors::NONE), error);
         match out.last_mut() {
             Some((t, ps)) if *t == topic => ps.push(fetched),
             _ => out.push((topic, vec![fetched])),
@@ -94,7 +96,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
                         .collect()
                 });
                 let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(api, g.group_id.as_str(), requested) {
+                match fetch(api, g.group_id.as_str(), requested, request.require_stable) {
                     Err(code) => group.with_error_code(code),
                     Ok(topics) => group.with_topics(
                         topics
@@ -145,7 +147,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
         None if version >= 2 => None,
         None => Some(Vec::new()),
     };
-    let topics = match fetch(api, request.group_id.as_str(), requested.clone()) {
+    // require_stable exists from v7.
+    let require_stable = version >= 7 && request.require_stable;
+    let topics = match fetch(api, request.group_id.as_str(), requested.clone(), require_stable) {
         Ok(topics) => topics,
         // v2+ carries the group's error at the top; v1 repeats it on every partition.
         Err(code) if version >= 2 => return OffsetFetchResponse::default().with_error_code(code),

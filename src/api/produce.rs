@@ -56,8 +56,8 @@ pub fn now_ms() -> i64 {
 pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> Result<Reply, RequestError> {
     let acks = request.acks;
     let mut responses = Vec::with_capacity(request.topic_data.len());
-    // (log, offset to be durable up to) for acks=all.
-    let mut durable: Vec<(Arc<PartitionLog>, i64)> = Vec::new();
+    // (log, offset to be durable up to, where its answer is) for acks=all.
+    let mut durable: Vec<(Arc<PartitionLog>, i64, (usize, usize))> = Vec::new();
     for topic_data in request.topic_data {
         let topic = if version >= 13 {
             api.topics.get_by_id(&topic_data.topic_id)
@@ -95,9 +95,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                     out.log_append_time_ms = info.log_append_time;
                     out.log_start_offset = info.log_start_offset;
                     if acks == -1 {
-                        durable.push((log.clone(), info.last_offset + 1));
+                        durable.push((log.clone(), info.last_offset + 1, (responses.len(), partitions.len())));
                     } else {
-                        api.logs.maybe_schedule_flush(&log);
+                        // Not visible to consumers until fsynced: have it fsynced soon.
+                        api.logs.schedule_visibility_flush(&log);
                     }
                 }
                 Err(refused) => {
@@ -141,14 +142,25 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
     if acks == 0 {
         return Ok(Reply::None);
     }
-    let response = ProduceResponse::default().with_responses(responses);
+    let mut response = ProduceResponse::default().with_responses(responses);
     if durable.is_empty() {
         return Ok(Reply::Ready(encode(&response, version)?));
     }
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
-        for (log, offset) in durable {
-            api.logs.wait_durable(&log, offset).await;
+        for (log, offset, (t, p)) in durable {
+            // A write that did not become durable is not acknowledged, whatever it was told
+            // before: the partition answers KAFKA_STORAGE_ERROR, as a Kafka log-dir failure.
+            if api.logs.wait_durable(&log, offset).await.is_err()
+                && let Some(out) = response
+                    .responses
+                    .get_mut(t)
+                    .and_then(|r| r.partition_responses.get_mut(p))
+            {
+                out.error_code = errors::KAFKA_STORAGE_ERROR;
+                out.base_offset = -1;
+                out.log_append_time_ms = -1;
+            }
         }
         match encode(&response, version) {
             Ok(body) => Some(body),

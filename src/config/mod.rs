@@ -189,6 +189,13 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Largest request frame; larger frames close the connection.",
     ),
     def(
+        "log.flush.visibility.ms",
+        T::Long,
+        Some("0"),
+        V::AtLeast(0),
+        "Consumers read only fsynced data; acks=0/1 writes are fsynced within this many ms (0: at once, sharing one fsync with every write of that moment). A larger value trades visibility latency for fewer fsyncs.",
+    ),
+    def(
         "unstable.api.versions.enable",
         T::Boolean,
         Some("false"),
@@ -1183,6 +1190,10 @@ impl BrokerConfig {
 
     pub fn fetch_max_bytes(&self) -> usize {
         self.long("fetch.max.bytes").unwrap_or(57_671_680).max(0) as usize
+    }
+
+    pub fn log_flush_visibility_ms(&self) -> u64 {
+        self.long("log.flush.visibility.ms").unwrap_or(0).max(0) as u64
     }
 
     pub fn unstable_api_versions(&self) -> bool {

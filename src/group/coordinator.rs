@@ -273,7 +273,7 @@ impl GroupCoordinator {
         offsets_log::partition_for(group_id, self.partitions)
     }
 
-    pub fn wait_durable(&self, durable: &Durable) -> impl Future<Output = ()> + Send + 'static {
+    pub fn wait_durable(&self, durable: &Durable) -> impl Future<Output = Result<(), LogError>> + Send + 'static {
         let logs = self.logs.clone();
         let durable = durable.clone();
         async move { logs.wait_durable(&durable.log, durable.offset).await }
@@ -1126,8 +1126,11 @@ impl GroupCoordinator {
             .collect();
         match self.append(group_id, &records) {
             Ok(durable) => {
+                group.settle_offsets();
                 for (o, v) in offsets.iter().zip(values) {
-                    group.offsets.insert((o.topic.clone(), o.partition), v);
+                    group
+                        .pending_offsets
+                        .insert((o.topic.clone(), o.partition), (v, durable.clone()));
                 }
                 (vec![errors::NONE; offsets.len()], Some(durable))
             }
@@ -1137,12 +1140,17 @@ impl GroupCoordinator {
 
     /// Committed offsets of `partitions` (all committed ones when `None`); a partition with
     /// no commit comes back as `None`, without an error.
+    ///
+    /// Only durable commits are visible. With `require_stable` (KIP-447), a partition whose
+    /// latest commit is not durable yet answers UNSTABLE_OFFSET_COMMIT, so the client asks again
+    /// instead of starting from an older offset.
     #[allow(clippy::type_complexity)]
     pub fn fetch_offsets(
         &self,
         group_id: &str,
         partitions: Option<&[(String, i32)]>,
-    ) -> Result<Vec<((String, i32), Option<OffsetAndMetadata>)>, i16> {
+        require_stable: bool,
+    ) -> Result<Vec<((String, i32), Option<OffsetAndMetadata>, i16)>, i16> {
         if !valid_group_id(group_id) {
             return Err(errors::INVALID_GROUP_ID);
         }
@@ -1150,15 +1158,43 @@ impl GroupCoordinator {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
         }
         let group = self.get(group_id);
-        let group = group.as_ref().map(|g| g.lock());
+        let mut group = group.as_ref().map(|g| g.lock());
+        if let Some(g) = group.as_deref_mut() {
+            g.settle_offsets();
+        }
         let group = group.as_deref().filter(|g| !g.is(GroupState::Dead));
+        let code = |g: &GroupMetadata, tp: &(String, i32)| {
+            if require_stable && g.pending_offsets.contains_key(tp) {
+                errors::UNSTABLE_OFFSET_COMMIT
+            } else {
+                errors::NONE
+            }
+        };
         Ok(match (partitions, group) {
             (Some(parts), Some(g)) => parts
                 .iter()
-                .map(|tp| (tp.clone(), g.offsets.get(tp).cloned()))
+                .map(|tp| (tp.clone(), g.offsets.get(tp).cloned(), code(g, tp)))
                 .collect(),
-            (Some(parts), None) => parts.iter().map(|tp| (tp.clone(), None)).collect(),
-            (None, Some(g)) => g.offsets.iter().map(|(tp, o)| (tp.clone(), Some(o.clone()))).collect(),
+            (Some(parts), None) => parts.iter().map(|tp| (tp.clone(), None, errors::NONE)).collect(),
+            (None, Some(g)) => {
+                let mut all: Vec<(String, i32)> = g.offsets.keys().cloned().collect();
+                if require_stable {
+                    all.extend(
+                        g.pending_offsets
+                            .keys()
+                            .filter(|tp| !g.offsets.contains_key(*tp))
+                            .cloned(),
+                    );
+                    all.sort();
+                }
+                all.into_iter()
+                    .map(|tp| {
+                        let value = g.offsets.get(&tp).cloned();
+                        let code = code(g, &tp);
+                        (tp, value, code)
+                    })
+                    .collect()
+            }
             (None, None) => Vec::new(),
         })
     }
@@ -1228,7 +1264,12 @@ impl GroupCoordinator {
                     GroupState::Dead => errors::GROUP_ID_NOT_FOUND,
                     GroupState::Empty => {
                         group.transition_to(GroupState::Dead, now_ms());
-                        let all: Vec<(String, i32)> = group.offsets.keys().cloned().collect();
+                        let all: Vec<(String, i32)> = group
+                            .offsets
+                            .keys()
+                            .chain(group.pending_offsets.keys())
+                            .cloned()
+                            .collect();
                         durable.extend(self.remove_offsets_and_maybe_group(&mut group, &all));
                         tracing::info!(group = %group_id, "deleted group");
                         errors::NONE
@@ -1251,12 +1292,14 @@ impl GroupCoordinator {
         partitions: &[(String, i32)],
     ) -> Option<Durable> {
         let mut records: Vec<(Vec<u8>, Option<Vec<u8>>)> = Vec::new();
+        group.settle_offsets();
         for tp in partitions {
-            if group.offsets.remove(tp).is_some() {
+            let pending = group.pending_offsets.remove(tp).is_some();
+            if group.offsets.remove(tp).is_some() || pending {
                 records.push((offsets_log::offset_key(&group.group_id, &tp.0, tp.1), None));
             }
         }
-        if group.is(GroupState::Empty) && group.offsets.is_empty() {
+        if group.is(GroupState::Empty) && group.offsets.is_empty() && group.pending_offsets.is_empty() {
             group.transition_to(GroupState::Dead, now_ms());
         }
         if group.is(GroupState::Dead) && group.generation_id > 0 {
@@ -1334,6 +1377,7 @@ impl GroupCoordinator {
         for group_ref in self.all_groups() {
             let group_id = {
                 let mut group = group_ref.lock();
+                group.settle_offsets();
                 // Offsets age from when the group emptied, or from their own commit.
                 let since_emptied = match (&group.protocol_type, group.state()) {
                     (Some(_), GroupState::Empty) => Some(group.state_timestamp),
@@ -1356,7 +1400,8 @@ impl GroupCoordinator {
                     })
                     .map(|(tp, _)| tp.clone())
                     .collect();
-                let was_empty_without_offsets = group.is(GroupState::Empty) && group.offsets.is_empty();
+                let was_empty_without_offsets =
+                    group.is(GroupState::Empty) && group.offsets.is_empty() && group.pending_offsets.is_empty();
                 if expired.is_empty() && !was_empty_without_offsets {
                     continue;
                 }
@@ -1864,6 +1909,14 @@ mod tests {
         }
     }
 
+    /// Waits for a commit to be durable, as the OffsetCommit answer does.
+    fn durably((codes, durable): (Vec<i16>, Option<Durable>)) -> Vec<i16> {
+        if let Some(d) = durable {
+            d.log.flush().unwrap();
+        }
+        codes
+    }
+
     #[test]
     fn offsets_commit_fetch_and_validation() {
         let f = fixture(config());
@@ -1871,15 +1924,24 @@ mod tests {
         // Standalone commit creates the group.
         let (codes, durable) = c.commit_offsets("simple", "", None, -1, &[commit("t", 0, 5), commit("t", 1, 7)]);
         assert_eq!(codes, vec![0, 0]);
-        assert!(durable.is_some());
-        let all = c.fetch_offsets("simple", None).unwrap();
+        let durable = durable.expect("a write to make durable");
+        // Not durable yet: invisible, and unstable for a reader that asks for stability.
+        assert!(c.fetch_offsets("simple", None, false).unwrap().is_empty());
+        let unstable = c.fetch_offsets("simple", Some(&[("t".into(), 1)]), true).unwrap();
+        assert_eq!((&unstable[0].1, unstable[0].2), (&None, errors::UNSTABLE_OFFSET_COMMIT));
+        durable.log.flush().unwrap();
+        let all = c.fetch_offsets("simple", None, true).unwrap();
         assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|(_, _, code)| *code == errors::NONE));
         let some = c
-            .fetch_offsets("simple", Some(&[("t".into(), 1), ("t".into(), 9)]))
+            .fetch_offsets("simple", Some(&[("t".into(), 1), ("t".into(), 9)]), false)
             .unwrap();
         assert_eq!(some[0].1.as_ref().map(|o| o.offset), Some(7));
         assert_eq!(some[1].1, None, "no commit: -1 without an error");
-        assert_eq!(c.fetch_offsets("unknown", Some(&[("t".into(), 0)])).unwrap()[0].1, None);
+        assert_eq!(
+            c.fetch_offsets("unknown", Some(&[("t".into(), 0)]), false).unwrap()[0].1,
+            None
+        );
         // A group generation that never existed.
         let (codes, _) = c.commit_offsets("nogroup", "m", None, 3, &[commit("t", 0, 1)]);
         assert_eq!(codes, vec![errors::ILLEGAL_GENERATION]);
@@ -1910,7 +1972,7 @@ mod tests {
     fn admin_apis() {
         let f = fixture(config());
         let c = &f.coordinator;
-        c.commit_offsets("simple", "", None, -1, &[commit("t", 0, 5), commit("u", 0, 1)]);
+        durably(c.commit_offsets("simple", "", None, -1, &[commit("t", 0, 5), commit("u", 0, 1)]));
         let (a, ja) = join_new(c, "live");
         ready(ja);
         let listed = c.list_groups(&[]).unwrap();
@@ -1956,7 +2018,7 @@ mod tests {
         );
         let (codes, _) = c.delete_offsets("simple", &[("t".into(), 0)]).unwrap();
         assert_eq!(codes, vec![0]);
-        assert_eq!(c.fetch_offsets("simple", None).unwrap().len(), 1);
+        assert_eq!(c.fetch_offsets("simple", None, false).unwrap().len(), 1);
         let (codes, _) = c.delete_groups(&["simple".into()]);
         assert_eq!(codes, vec![0]);
         assert!(c.describe_group("simple").unwrap().is_none());
@@ -1973,7 +2035,7 @@ mod tests {
             ..config()
         });
         let c = &f.coordinator;
-        c.commit_offsets("simple", "", None, -1, &[commit("t", 0, 5)]);
+        durably(c.commit_offsets("simple", "", None, -1, &[commit("t", 0, 5)]));
         assert_eq!(c.expire_offsets(now_ms()), 0);
         assert_eq!(c.expire_offsets(now_ms() + 2000), 1);
         assert!(
@@ -1995,15 +2057,15 @@ mod tests {
             let (a, ja) = join_new(&c, "live");
             ready(ja);
             let s = ready(sync(&c, "live", &a, 1, &[(&a, b"assigned")]));
-            c.wait_durable(s.durable.as_ref().unwrap()).await;
+            c.wait_durable(s.durable.as_ref().unwrap()).await.unwrap();
             c.commit_offsets("live", &a, None, 1, &[commit("t", 2, 42)]);
             member = a;
             c.shutdown();
             logs.shutdown().unwrap();
         }
         let (c, _topics, _logs) = open_in(dir.path(), config());
-        let simple = c.fetch_offsets("simple", None).unwrap();
-        let offsets: Vec<i64> = simple.iter().map(|(_, o)| o.as_ref().unwrap().offset).collect();
+        let simple = c.fetch_offsets("simple", None, false).unwrap();
+        let offsets: Vec<i64> = simple.iter().map(|(_, o, _)| o.as_ref().unwrap().offset).collect();
         assert_eq!(offsets, vec![8, 6]);
         assert!(c.describe_group("gone").unwrap().is_none());
         let (state, generation, members, leader) = c.group_snapshot("live").unwrap();
@@ -2014,7 +2076,14 @@ mod tests {
         assert_eq!(c.heartbeat("live", &member, None, 1), 0);
         let s = ready(sync(&c, "live", &member, 1, &[]));
         assert_eq!(&s.assignment[..], b"assigned");
-        assert_eq!(c.fetch_offsets("live", None).unwrap()[0].1.as_ref().unwrap().offset, 42);
+        assert_eq!(
+            c.fetch_offsets("live", None, false).unwrap()[0]
+                .1
+                .as_ref()
+                .unwrap()
+                .offset,
+            42
+        );
     }
 
     #[test]

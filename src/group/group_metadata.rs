@@ -282,9 +282,28 @@ pub struct GroupMetadata {
     /// Topics the members subscribe to (consumer protocol only; `None` when unknown).
     pub subscribed_topics: Option<HashSet<String>>,
     pub offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+    /// Commits written to `__consumer_offsets` but not yet fsynced: invisible to OffsetFetch
+    /// (and every other reader) until durable, so no client acts on an offset a power loss
+    /// could take back. [`Self::settle_offsets`] moves them into `offsets`.
+    pub pending_offsets: BTreeMap<(String, i32), (OffsetAndMetadata, Durable)>,
 }
 
 impl GroupMetadata {
+    /// Makes visible the pending commits that are now durable.
+    pub fn settle_offsets(&mut self) {
+        let durable: Vec<(String, i32)> = self
+            .pending_offsets
+            .iter()
+            .filter(|(_, (_, d))| d.log.durable_offset() >= d.offset)
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        for tp in durable {
+            if let Some((value, _)) = self.pending_offsets.remove(&tp) {
+                self.offsets.insert(tp, value);
+            }
+        }
+    }
+
     pub fn new(group_id: impl Into<String>, now_ms: i64) -> GroupMetadata {
         GroupMetadata {
             group_id: group_id.into(),
@@ -303,6 +322,7 @@ impl GroupMetadata {
             sync_deadline: None,
             subscribed_topics: None,
             offsets: BTreeMap::new(),
+            pending_offsets: BTreeMap::new(),
         }
     }
 

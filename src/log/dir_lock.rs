@@ -1,7 +1,7 @@
 //! The data directory's `.lock`: one broker at a time may own a data directory, as Kafka's
 //! LogManager enforces, so two processes never append to the same segments.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -15,7 +15,7 @@ pub struct DirLock {
 
 impl DirLock {
     pub fn acquire(data_dir: &Path) -> io::Result<DirLock> {
-        fs::create_dir_all(data_dir)?;
+        super::create_dir_durably(data_dir)?;
         let path = data_dir.join(".lock");
         let file = OpenOptions::new()
             .create(true)

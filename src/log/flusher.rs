@@ -7,6 +7,10 @@
 //! one fsync pays for all the writes that arrived during the previous one.
 //!
 //! Between requests the thread runs a periodic task (time-based flushes, checkpoints).
+//!
+//! Flushes may also be asked for a little later ([`Flusher::request_within`]): data written
+//! with acks=0/1 becomes visible to consumers only once fsynced, and a short delay lets one
+//! fsync cover more of it.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -18,6 +22,8 @@ use super::PartitionLog;
 
 struct Queue {
     pending: Vec<Arc<PartitionLog>>,
+    /// Flushes asked for by a deadline, earliest first once sorted.
+    deferred: Vec<(Instant, Arc<PartitionLog>)>,
     stop: bool,
 }
 
@@ -37,6 +43,7 @@ impl Flusher {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 pending: Vec::new(),
+                deferred: Vec::new(),
                 stop: false,
             }),
             wake: Condvar::new(),
@@ -64,6 +71,24 @@ impl Flusher {
         self.shared.wake.notify_one();
     }
 
+    /// Asks for `log` to be fsynced within `delay` (at once if zero); a log already waiting
+    /// keeps its earlier deadline.
+    pub fn request_within(&self, log: &Arc<PartitionLog>, delay: Duration) {
+        if delay.is_zero() {
+            return self.request(log);
+        }
+        let mut queue = self.shared.queue.lock();
+        if queue.stop
+            || queue.pending.iter().any(|l| Arc::ptr_eq(l, log))
+            || queue.deferred.iter().any(|(_, l)| Arc::ptr_eq(l, log))
+        {
+            return;
+        }
+        queue.deferred.push((Instant::now() + delay, log.clone()));
+        drop(queue);
+        self.shared.wake.notify_one();
+    }
+
     /// Serves what is queued, then stops the thread and waits for it. Idempotent.
     pub fn stop(&self) {
         self.shared.queue.lock().stop = true;
@@ -87,8 +112,30 @@ fn run(shared: &Shared, tick: Duration, mut periodic: impl FnMut()) {
     loop {
         let (batch, stop) = {
             let mut queue = shared.queue.lock();
-            while queue.pending.is_empty() && !queue.stop {
-                if shared.wake.wait_until(&mut queue, next_tick).timed_out() {
+            loop {
+                let now = Instant::now();
+                // Deferred flushes that are due join this round.
+                let mut i = 0;
+                while i < queue.deferred.len() {
+                    if queue.deferred[i].0 <= now || queue.stop {
+                        let (_, log) = queue.deferred.swap_remove(i);
+                        if !queue.pending.iter().any(|l| Arc::ptr_eq(l, &log)) {
+                            queue.pending.push(log);
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                if !queue.pending.is_empty() || queue.stop {
+                    break;
+                }
+                let wake_at = queue
+                    .deferred
+                    .iter()
+                    .map(|(at, _)| *at)
+                    .min()
+                    .map_or(next_tick, |at| at.min(next_tick));
+                if shared.wake.wait_until(&mut queue, wake_at).timed_out() && Instant::now() >= next_tick {
                     break;
                 }
             }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
@@ -42,6 +42,8 @@ struct Shared {
     start_checkpoint: Mutex<OffsetCheckpoint>,
     /// `producer.id.expiration.ms`.
     producer_id_expiration_ms: AtomicI64,
+    /// `log.flush.visibility.ms`.
+    visibility_flush_ms: AtomicU64,
 }
 
 impl Shared {
@@ -137,7 +139,7 @@ impl LogManager {
     /// Opens every partition directory under `data_dir` (creating `data_dir` if needed),
     /// recovering them if the last shutdown was not clean, and starts the flusher.
     pub fn open(data_dir: &Path, config_for: impl Fn(&str) -> LogConfig) -> Result<Arc<LogManager>, LogError> {
-        fs::create_dir_all(data_dir)?;
+        super::create_dir_durably(data_dir)?;
         let marker = data_dir.join(CLEAN_SHUTDOWN_FILE);
         let clean_start = marker.exists();
         let checkpoint = RecoveryPointCheckpoint::in_dir(data_dir);
@@ -201,6 +203,7 @@ impl LogManager {
             checkpoint: Mutex::new(checkpoint),
             start_checkpoint: Mutex::new(start_checkpoint),
             producer_id_expiration_ms: AtomicI64::new(86_400_000),
+            visibility_flush_ms: AtomicU64::new(0),
         });
         if recover {
             // Recovered logs were fsynced up to their end; record that before anything else.
@@ -367,17 +370,24 @@ impl LogManager {
 
     /// Resolves once every offset below `offset` of `log` is fsynced (`acks=all`). The fsync is
     /// done by the flusher thread, shared with every other waiter of the same round.
-    pub async fn wait_durable(&self, log: &Arc<PartitionLog>, offset: i64) {
+    ///
+    /// Fails if the log failed (a write or fsync error) before `offset` became durable: the
+    /// write must then be answered with an error, never as a success.
+    pub async fn wait_durable(&self, log: &Arc<PartitionLog>, offset: i64) -> Result<(), LogError> {
         let mut durable = log.durable_watch();
         loop {
-            if *durable.borrow_and_update() >= offset || log.is_closed() {
-                return;
+            if *durable.borrow_and_update() >= offset {
+                return Ok(());
+            }
+            if let Some(why) = log.failure() {
+                return Err(LogError::Failed(why.to_string()));
+            }
+            if log.is_closed() {
+                return Err(LogError::Closed);
             }
             self.flusher.request(log);
-            match tokio::time::timeout(DURABLE_RETRY, durable.wait_for(|d| *d >= offset)).await {
-                Ok(_) => return,
-                Err(_elapsed) => continue,
-            }
+            // A failure wakes the watch too, so the check above sees it.
+            let _ = tokio::time::timeout(DURABLE_RETRY, durable.changed()).await;
         }
     }
 
@@ -386,6 +396,19 @@ impl LogManager {
         if log.flush_due(now_ms()) {
             self.flusher.request(log);
         }
+    }
+
+    /// After an acks=0/1 append: consumers see only fsynced data, so the flusher makes it
+    /// durable within `log.flush.visibility.ms` (at once by default, sharing the fsync with
+    /// every other write of that round).
+    pub fn schedule_visibility_flush(&self, log: &Arc<PartitionLog>) {
+        let delay = Duration::from_millis(self.shared.visibility_flush_ms.load(Ordering::Relaxed));
+        self.flusher.request_within(log, delay);
+    }
+
+    /// Sets `log.flush.visibility.ms`.
+    pub fn set_visibility_flush_ms(&self, ms: u64) {
+        self.shared.visibility_flush_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Starts the background threads (retention, the log cleaner) with `config`. Idempotent: a
@@ -578,6 +601,7 @@ mod tests {
         for _ in 0..30 {
             log.append(&mut batch(5, 0), 0, false).unwrap();
         }
+        log.flush().unwrap();
         assert!(manager.delete_records(&log, 151).is_err(), "beyond the high watermark");
         assert_eq!(manager.delete_records(&log, 42).unwrap(), 42);
         assert!(log.segment_base_offsets()[0] > 0, "segments wholly below 42 went");
@@ -677,7 +701,7 @@ mod tests {
                 let log = logs[i % 3].clone();
                 tasks.push(tokio::spawn(async move {
                     let info = log.append(&mut batch(1 + i % 3, 0), 0, false).unwrap();
-                    manager.wait_durable(&log, info.last_offset + 1).await;
+                    manager.wait_durable(&log, info.last_offset + 1).await.unwrap();
                     assert!(log.durable_offset() > info.last_offset);
                     assert!(log.recovery_point() > info.last_offset);
                 }));
@@ -692,6 +716,7 @@ mod tests {
                 manager.wait_durable(log, log.log_end_offset()),
             )
             .await
+            .unwrap()
             .unwrap();
         });
         for log in &logs {

@@ -196,6 +196,9 @@ pub enum LogError {
     Closed,
     /// An idempotent producer's batch broke the sequence or epoch rules.
     Producer(producer_state::ProducerStateError),
+    /// A write or fsync failed in a way that may have lost data; the log refuses writes until
+    /// the broker restarts (KAFKA_STORAGE_ERROR).
+    Failed(String),
 }
 
 impl fmt::Display for LogError {
@@ -213,6 +216,7 @@ impl fmt::Display for LogError {
             LogError::Io(e) => write!(f, "log I/O error: {e}"),
             LogError::Closed => f.write_str("log is closed"),
             LogError::Producer(e) => write!(f, "{e}"),
+            LogError::Failed(why) => write!(f, "log failed: {why}"),
         }
     }
 }
@@ -276,6 +280,33 @@ pub fn now_ms() -> i64 {
 /// Makes a directory's entries (new, renamed or removed files) durable.
 pub(crate) fn fsync_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and any missing parents so that they survive a power loss: each new
+/// directory's entry is fsynced in its parent (files fsynced inside a directory whose own
+/// entry was never fsynced are lost with it).
+pub fn create_dir_durably(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut missing = Vec::new();
+    let mut at = Some(dir);
+    while let Some(d) = at {
+        if d.as_os_str().is_empty() || d.exists() {
+            break;
+        }
+        missing.push(d);
+        at = d.parent();
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    for d in missing.iter().rev() {
+        let parent = match d.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        fsync_dir(parent)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use parking_lot::{Mutex, MutexGuard, RwLock};
@@ -55,6 +55,11 @@ pub struct PartitionLog {
     /// Segment files were created or removed since the directory was last fsynced.
     dir_dirty: AtomicBool,
     closed: AtomicBool,
+    /// Set at the first write or fsync error that may have lost data (anything but a full
+    /// disk): from then on the log refuses appends and its durable offset and recovery point
+    /// never move, because Linux reports a failed writeback once and a retried fsync would
+    /// claim data that is gone.
+    failure: OnceLock<String>,
     last_flush_ms: AtomicI64,
     /// Largest batch max timestamp in the log and the last offset of the first batch that had it.
     max_timestamp: Mutex<(i64, i64)>,
@@ -299,6 +304,7 @@ impl PartitionLog {
             maintenance: Mutex::new(()),
             dir_dirty: AtomicBool::new(dir_dirty),
             closed: AtomicBool::new(false),
+            failure: OnceLock::new(),
             last_flush_ms: AtomicI64::new(now),
             max_timestamp: Mutex::new(max_timestamp),
             producers: Mutex::new(producers),
@@ -372,6 +378,9 @@ impl PartitionLog {
         let mut metas = self.writer.lock();
         if self.is_closed() {
             return Err(LogError::Closed);
+        }
+        if let Some(why) = self.failure.get() {
+            return Err(LogError::Failed(why.clone()));
         }
         if records.is_empty() {
             return Err(RecordError::CorruptMessage("append of zero batches".into()).into());
@@ -460,7 +469,14 @@ impl PartitionLog {
         if active.should_roll(&config, records.len() as u64, append_max_timestamp, last_offset, now_ms) {
             active = self.roll(&active, base_offset, &config, now_ms)?;
         }
-        active.append(records, &metas, config.index_interval_bytes)?;
+        if let Err(e) = active.append(records, &metas, config.index_interval_bytes) {
+            // A full disk is the one write error that loses nothing: the partial batch was cut
+            // off and the log resumes once space returns. Any other may have.
+            if e.raw_os_error() != Some(libc::ENOSPC) {
+                self.fail(&format!("write to {} failed: {e}", active.log_path().display()));
+            }
+            return Err(e.into());
+        }
         if !produced.is_empty() {
             let mut producers = self.producers.lock();
             for (producer_id, epoch, batch) in produced {
@@ -515,12 +531,33 @@ impl PartitionLog {
     }
 
     /// Whole batches from the one holding `offset`, all from one segment, at most `max_bytes`
-    /// unless `min_one_batch` and the first batch alone is larger (KIP-74).
+    /// unless `min_one_batch` and the first batch alone is larger (KIP-74). Reads up to the log
+    /// end: what the broker itself reads back; clients read through [`Self::fetch`].
     pub fn read(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice, LogError> {
+        self.read_below(offset, max_bytes, min_one_batch, i64::MAX)
+    }
+
+    /// [`Self::read`] as a consumer sees the log: only below the high watermark. An offset
+    /// between the high watermark and the log end reads nothing (not out of range), as on
+    /// Kafka; a fetch waiting for it wakes when the high watermark moves
+    /// ([`Self::durable_watch`]).
+    pub fn fetch(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice, LogError> {
+        self.read_below(offset, max_bytes, min_one_batch, self.high_watermark())
+    }
+
+    fn read_below(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        upper: i64,
+    ) -> Result<FetchSlice, LogError> {
+        let high_watermark = self.high_watermark();
         let (log_end, log_start, segments) = self.snapshot();
+        let upper = upper.min(log_end);
         let slice = |records: Bytes| FetchSlice {
             records,
-            high_watermark: log_end,
+            high_watermark: high_watermark.min(log_end),
             log_start_offset: log_start,
             log_end_offset: log_end,
         };
@@ -531,7 +568,7 @@ impl PartitionLog {
                 log_end,
             });
         }
-        if offset == log_end {
+        if offset >= upper {
             return Ok(slice(Bytes::new()));
         }
         let first = segments
@@ -542,7 +579,7 @@ impl PartitionLog {
             let Some((pos, header)) = segment.translate_offset(offset, limit)? else {
                 continue;
             };
-            if header.base_offset >= log_end {
+            if header.base_offset >= upper {
                 break;
             }
             let first_size = header.total_size();
@@ -559,7 +596,7 @@ impl PartitionLog {
             let mut end = 0usize;
             while buf.len() - end >= BATCH_HEADER_SIZE {
                 let Ok(h) = BatchHeader::parse(&buf[end..]) else { break };
-                if h.base_offset >= log_end || buf.len() - end < h.total_size() {
+                if h.base_offset >= upper || buf.len() - end < h.total_size() {
                     break;
                 }
                 end += h.total_size();
@@ -794,9 +831,11 @@ impl PartitionLog {
         self.log_end_offset.load(Ordering::Acquire)
     }
 
-    /// Everything appended is committed on a single node.
+    /// On one node there are no replicas to commit to: what is committed is what is fsynced.
+    /// Consumers read, and commit, only below this offset, so nothing they saw can be taken back
+    /// by a power loss.
     pub fn high_watermark(&self) -> i64 {
-        self.log_end_offset()
+        self.durable_offset().min(self.log_end_offset())
     }
 
     /// The first record with timestamp >= `timestamp`, as (offset, timestamp).
@@ -870,16 +909,24 @@ impl PartitionLog {
     }
 
     fn flush_locked(&self) -> Result<(), LogError> {
+        if let Some(why) = self.failure.get() {
+            return Err(LogError::Failed(why.clone()));
+        }
         let log_end = self.log_end_offset.load(Ordering::SeqCst);
         let segments = self.segments.read().clone();
         for segment in segments.iter() {
-            segment.flush()?;
+            if let Err(e) = segment.flush() {
+                let why = format!("fsync of {} failed: {e}", segment.log_path().display());
+                self.fail(&why);
+                return Err(LogError::Failed(why));
+            }
         }
         if self.dir_dirty.swap(false, Ordering::SeqCst)
             && let Err(e) = fsync_dir(&self.dir)
         {
-            self.dir_dirty.store(true, Ordering::SeqCst);
-            return Err(e.into());
+            let why = format!("fsync of directory {} failed: {e}", self.dir.display());
+            self.fail(&why);
+            return Err(LogError::Failed(why));
         }
         self.recovery_point.store(log_end, Ordering::Release);
         self.durable_tx.send_if_modified(|durable| {
@@ -906,6 +953,28 @@ impl PartitionLog {
 
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point.load(Ordering::Acquire)
+    }
+
+    /// Marks the log failed (fail-stop storage) with one clear log line, and wakes whoever
+    /// waits for durability so they answer with the error instead of waiting on.
+    fn fail(&self, why: &str) {
+        if self.failure.set(why.to_string()).is_ok() {
+            tracing::error!(
+                topic = %self.topic,
+                partition = self.partition,
+                durable_offset = self.durable_offset(),
+                log_end_offset = self.log_end_offset(),
+                "{why}: this partition now refuses writes and stays durable only up to its durable \
+                 offset; data past it may be lost. Check the disk, then restart the broker: recovery \
+                 keeps what was fsynced."
+            );
+        }
+        self.durable_tx.send_modify(|_| {});
+    }
+
+    /// Why the log failed, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
     }
 
     pub fn size_bytes(&self) -> u64 {
@@ -1158,12 +1227,17 @@ mod tests {
         assert_eq!((info.base_offset, info.last_offset), (9, 14));
         expected.extend_from_slice(&multi);
 
+        // Consumers see nothing before the fsync; the broker's own reads see everything.
+        assert!(log.fetch(0, 1 << 20, false).unwrap().records.is_empty());
+        assert_eq!(log.high_watermark(), 0, "nothing is durable yet");
         let slice = log.read(0, 1 << 20, false).unwrap();
         assert_eq!(&slice.records[..], &expected[..]);
         assert_eq!(
             (slice.high_watermark, slice.log_end_offset, slice.log_start_offset),
-            (15, 15, 0)
+            (0, 15, 0)
         );
+        log.flush().unwrap();
+        assert_eq!(&log.fetch(0, 1 << 20, false).unwrap().records[..], &expected[..]);
         assert_eq!(log.log_end_offset(), 15);
         assert_eq!(log.high_watermark(), 15);
         assert_eq!(log.size_bytes(), expected.len() as u64);
@@ -1716,6 +1790,31 @@ mod tests {
         assert!(log.segments.read().last().unwrap().offset_index_entries() > 0);
         assert_eq!(read_all(&log).len(), 30);
         assert_eq!(log.append(&mut batch(1, 0), 0, false).unwrap().base_offset, end);
+    }
+
+    #[test]
+    fn a_failed_log_refuses_writes_and_never_claims_durability() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        log.append(&mut batch(2, 0), 0, false).unwrap();
+        log.flush().unwrap();
+        log.append(&mut batch(3, 0), 0, false).unwrap();
+        let mut watch = log.durable_watch();
+        watch.borrow_and_update();
+        log.fail("fsync of a segment failed: Input/output error (os error 5)");
+        assert!(watch.has_changed().unwrap(), "durability waiters are woken");
+        assert!(matches!(
+            log.append(&mut batch(1, 0), 0, false),
+            Err(LogError::Failed(_))
+        ));
+        assert!(matches!(log.flush(), Err(LogError::Failed(_))));
+        assert_eq!(
+            log.durable_offset(),
+            2,
+            "what was fsynced before stays durable, nothing more"
+        );
+        assert_eq!(log.recovery_point(), 2);
+        assert_eq!(log.high_watermark(), 2, "consumers never see the unflushed batch");
     }
 
     #[test]

@@ -273,6 +273,7 @@ mod tests {
         for _ in 0..20 {
             log.append(&mut sized_batch(2, now, 500), now, false).unwrap();
         }
+        log.flush().unwrap();
         let bases = log.segment_base_offsets();
         let end = log.log_end_offset();
         assert!(matches!(

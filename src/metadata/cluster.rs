@@ -14,7 +14,7 @@ pub struct ClusterIdentity {
 impl ClusterIdentity {
     /// Reads the identity, or creates one with a fresh cluster id on first start.
     pub fn load_or_create(data_dir: &Path, node_id: i32) -> io::Result<ClusterIdentity> {
-        fs::create_dir_all(data_dir)?;
+        crate::log::create_dir_durably(data_dir)?;
         let path = data_dir.join("meta.properties");
         if let Ok(text) = fs::read_to_string(&path) {
             let value = |key: &str| {
@@ -47,6 +47,8 @@ impl ClusterIdentity {
         )?;
         f.sync_all()?;
         fs::rename(&tmp, &path)?;
+        // The rename is only durable once the directory is.
+        fs::File::open(data_dir)?.sync_all()?;
         Ok(identity)
     }
 }

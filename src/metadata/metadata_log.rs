@@ -53,12 +53,15 @@ pub struct MetadataLog {
     path: PathBuf,
     file: File,
     records: usize,
+    /// Set at the first failed write or fsync: like a partition log, the metadata log then
+    /// refuses every change until a restart, since a retried fsync could claim lost data.
+    failure: Option<String>,
 }
 
 impl MetadataLog {
     /// Opens the log, returning it and the records it holds, in order.
     pub fn open(data_dir: &Path) -> io::Result<(MetadataLog, Vec<MetadataRecord>)> {
-        fs::create_dir_all(data_dir)?;
+        crate::log::create_dir_durably(data_dir)?;
         let path = data_dir.join("cluster-metadata.log");
         let mut records = Vec::new();
         let mut good_len = 0u64;
@@ -81,7 +84,12 @@ impl MetadataLog {
                 }
             }
         }
+        let existed = path.exists();
         let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        if !existed {
+            // A new file's entry must be durable before any record in it can be.
+            File::open(data_dir)?.sync_all()?;
+        }
         if file.metadata()?.len() != good_len {
             file.set_len(good_len)?;
             file.sync_all()?;
@@ -92,6 +100,7 @@ impl MetadataLog {
                 path,
                 file,
                 records: count,
+                failure: None,
             },
             records,
         ))
@@ -99,10 +108,32 @@ impl MetadataLog {
 
     /// Appends one record durably.
     pub fn append(&mut self, record: &MetadataRecord) -> io::Result<()> {
+        if let Some(why) = &self.failure {
+            return Err(io::Error::other(format!("metadata log failed earlier: {why}")));
+        }
         let mut line = serde_json::to_vec(record).map_err(io::Error::other)?;
         line.push(b'\n');
-        self.file.write_all(&line)?;
-        self.file.sync_data()?;
+        let before = self.file.metadata()?.len();
+        if let Err(e) = self.file.write_all(&line) {
+            // A full disk loses nothing once the partial line is cut off: refuse this change
+            // and keep serving. Anything else may have lost data.
+            if e.raw_os_error() == Some(libc::ENOSPC) && self.file.set_len(before).is_ok() {
+                return Err(e);
+            }
+            let why = format!("write to {} failed: {e}", self.path.display());
+            tracing::error!("{why}: topic, config and quota changes are refused until the broker restarts");
+            self.failure = Some(why);
+            return Err(e);
+        }
+        if let Err(e) = self.file.sync_data() {
+            let why = format!("fsync of {} failed: {e}", self.path.display());
+            tracing::error!(
+                "{why}: topic, config and quota changes are refused until the broker restarts; \
+                 check the disk"
+            );
+            self.failure = Some(why);
+            return Err(e);
+        }
         self.records += 1;
         Ok(())
     }
