@@ -30,6 +30,12 @@ impl KafkaConnection {
 
     /// Sends `request` as version `version` and returns the decoded response.
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
+        self.try_call(version, request).expect("request round trip")
+    }
+
+    /// [`Self::call`] that reports a broken connection (a broker killed mid-request) instead
+    /// of panicking.
+    pub fn try_call<R: Request>(&mut self, version: i16, request: &R) -> std::io::Result<R::Response> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
         let header = RequestHeader::default()
@@ -45,18 +51,18 @@ impl KafkaConnection {
         let mut frame = Vec::with_capacity(body.len() + 4);
         frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
         frame.extend_from_slice(&body);
-        self.stream.write_all(&frame).expect("send request");
+        self.stream.write_all(&frame)?;
 
         let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len).expect("read response length");
+        self.stream.read_exact(&mut len)?;
         let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
-        self.stream.read_exact(&mut buf).expect("read response");
+        self.stream.read_exact(&mut buf)?;
         let mut buf = bytes::Bytes::from(buf);
         let header = ResponseHeader::decode(&mut buf, R::Response::header_version(version)).expect("decode header");
         assert_eq!(header.correlation_id, correlation_id, "correlation id");
         let response = R::Response::decode(&mut buf, version).expect("decode response");
         assert_eq!(buf.remaining(), 0, "trailing bytes after the response");
-        response
+        Ok(response)
     }
 }
 
