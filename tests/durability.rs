@@ -265,7 +265,9 @@ fn power_cuts_lose_no_acknowledged_record_and_no_commit_outruns_the_log() {
                         let values: Vec<String> =
                             (0..1 + n % 5).map(|i| format!("c{cut}-p{partition}-{n}-{i}")).collect();
                         n += 1;
-                        match produce(&mut conn, partition, &values) {
+                        let acks = if partition == ACKS_ONE_PARTITION { 1 } else { -1 };
+                        match produce_with_acks(&mut conn, partition, &values, acks) {
+                            Ok(0) if acks == 1 => {}
                             Ok(0) => acknowledged
                                 .lock()
                                 .unwrap()
