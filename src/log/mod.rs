@@ -199,6 +199,8 @@ pub enum LogError {
     /// A write or fsync failed in a way that may have lost data; the log refuses writes until
     /// the broker restarts (KAFKA_STORAGE_ERROR).
     Failed(String),
+    /// Fsynced data failed its checks at start; it is left in place and the start stops.
+    Damaged(String),
 }
 
 impl fmt::Display for LogError {
@@ -217,6 +219,7 @@ impl fmt::Display for LogError {
             LogError::Closed => f.write_str("log is closed"),
             LogError::Producer(e) => write!(f, "{e}"),
             LogError::Failed(why) => write!(f, "log failed: {why}"),
+            LogError::Damaged(why) => write!(f, "{why}"),
         }
     }
 }

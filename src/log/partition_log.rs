@@ -180,7 +180,9 @@ impl PartitionLog {
     /// `recovery_point` on is CRC-checked and the log cut at the first torn, corrupt or
     /// out-of-sequence batch, later segments removed, indexes rebuilt and the survivors fsynced.
     /// Without it the files are trusted, but missing or damaged indexes are rebuilt and the tail
-    /// of the active segment is still checked.
+    /// of the active segment is still checked. Only the unflushed tail (from `recovery_point`
+    /// on) is ever cut: damage below it stops the open with [`LogError::Damaged`], naming the
+    /// file, since that data was fsynced and acknowledged.
     pub fn open(
         dir: &Path,
         topic: &str,
@@ -216,6 +218,14 @@ impl PartitionLog {
                 && let Some(next) = expected_next
                 && base < next
             {
+                if base < recovery_point {
+                    return Err(LogError::Damaged(format!(
+                        "{}: segment {base} overlaps the offsets before it (up to {next}), below the recovery \
+                         point {recovery_point}: that data was fsynced, so nothing is removed. Copy the partition \
+                         directory aside and remove the segment that should not be there to start",
+                        dir.display()
+                    )));
+                }
                 tracing::warn!(
                     topic,
                     partition,
@@ -239,7 +249,7 @@ impl PartitionLog {
                     offset_limit: bases.get(i + 1).copied(),
                 }
             };
-            let (segment, cut) = LogSegment::load(dir, base, &config, mode, is_last, now)?;
+            let (segment, cut) = LogSegment::load(dir, base, &config, mode, is_last, now, recovery_point)?;
             if let Some(cut) = cut {
                 tracing::warn!(
                     topic,
@@ -753,7 +763,7 @@ impl PartitionLog {
             let mode = LoadMode::Trust {
                 offset_limit: next_base,
             };
-            let (segment, cut) = LogSegment::load(&self.dir, base, &config, mode, false, now)?;
+            let (segment, cut) = LogSegment::load(&self.dir, base, &config, mode, false, now, i64::MIN)?;
             if let Some(cut) = cut {
                 tracing::warn!(topic = %self.topic, partition = self.partition, reason = %cut.reason, "cleaned segment was cut on load");
             }
@@ -1772,6 +1782,48 @@ mod tests {
             assert!(h.base_offset <= offset && offset <= h.last_offset());
         }
         assert_eq!(log.offset_for_timestamp(30).unwrap().map(|(_, ts)| ts), Some(30));
+    }
+
+    #[test]
+    fn damage_below_the_recovery_point_stops_the_open_and_removes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), small_config());
+        for i in 0..60 {
+            log.append(&mut sized_batch(1 + i % 3, i as i64, 200), 0, false)
+                .unwrap();
+        }
+        let bases = log.segment_base_offsets();
+        let end = log.log_end_offset();
+        log.close().unwrap();
+        drop(log);
+        let pdir = dir.path().join("t-0");
+        // Bit rot in the middle of the second segment, whose index is gone so it is rescanned.
+        let victim = pdir.join(segment_file_name(bases[1], "log"));
+        let mut bytes = fs::read(&victim).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+        fs::write(&victim, &bytes).unwrap();
+        fs::remove_file(pdir.join(segment_file_name(bases[1], "index"))).unwrap();
+        let files_before: Vec<_> = bases.iter().map(|b| pdir.join(segment_file_name(*b, "log"))).collect();
+        let sizes_before: Vec<u64> = files_before.iter().map(|f| fs::metadata(f).unwrap().len()).collect();
+
+        for recover in [false, true] {
+            let err = PartitionLog::open(&pdir, "t", 0, small_config(), end, recover)
+                .err()
+                .expect("the open stops");
+            assert!(matches!(err, LogError::Damaged(_)), "{err}");
+            assert!(
+                err.to_string().contains(&victim.display().to_string()),
+                "names the file: {err}"
+            );
+            let sizes: Vec<u64> = files_before.iter().map(|f| fs::metadata(f).unwrap().len()).collect();
+            assert_eq!(sizes, sizes_before, "no segment was cut or removed");
+        }
+
+        // The same damage above the recovery point is an unflushed tail: cut, as before.
+        let log = PartitionLog::open(&pdir, "t", 0, small_config(), bases[1], true).unwrap();
+        assert!(log.log_end_offset() < end);
+        assert!(log.log_end_offset() >= bases[1]);
     }
 
     #[test]

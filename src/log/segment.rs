@@ -235,6 +235,9 @@ impl LogSegment {
 
     /// Opens an existing segment, checking as much as `mode` asks. Returns the cut it had to make,
     /// if the file held a torn or corrupt tail.
+    ///
+    /// Offsets below `durable_below` were fsynced: damage among them is refused (see
+    /// [`Self::recover_keeping`]), never cut away.
     pub(crate) fn load(
         dir: &Path,
         base_offset: i64,
@@ -242,6 +245,7 @@ impl LogSegment {
         mode: LoadMode,
         active: bool,
         now_ms: i64,
+        durable_below: i64,
     ) -> Result<(LogSegment, Option<Truncation>), LogError> {
         let log_path = dir.join(segment_file_name(base_offset, LOG_FILE_SUFFIX));
         let index_path = dir.join(segment_file_name(base_offset, INDEX_FILE_SUFFIX));
@@ -274,7 +278,7 @@ impl LogSegment {
         };
         let mut rebuilt = true;
         let cut = match mode {
-            LoadMode::Recover => segment.recover(config, true)?,
+            LoadMode::Recover => segment.recover_keeping(config, true, durable_below)?,
             LoadMode::Trust { offset_limit } => {
                 if segment.indexes_trustworthy(file_len, offset_limit) {
                     segment.state_from_indexes(file_len)?;
@@ -282,15 +286,15 @@ impl LogSegment {
                     None
                 } else {
                     tracing::info!(segment = %segment.log_path.display(), "rebuilding missing or damaged indexes");
-                    segment.recover(config, true)?
+                    segment.recover_keeping(config, true, durable_below)?
                 }
             }
             LoadMode::TailCheck => {
                 if segment.indexes_trustworthy(file_len, None) {
-                    segment.check_tail(file_len, config)?
+                    segment.check_tail(file_len, config, durable_below)?
                 } else {
                     tracing::info!(segment = %segment.log_path.display(), "rebuilding missing or damaged indexes");
-                    segment.recover(config, true)?
+                    segment.recover_keeping(config, true, durable_below)?
                 }
             }
         };
@@ -347,7 +351,12 @@ impl LogSegment {
 
     /// CRC-checks the batches from the last offset index entry to the end of the file. Anything
     /// unexpected there falls back to a full recovery of the segment.
-    fn check_tail(&self, file_len: u64, config: &LogConfig) -> Result<Option<Truncation>, LogError> {
+    fn check_tail(
+        &self,
+        file_len: u64,
+        config: &LogConfig,
+        durable_below: i64,
+    ) -> Result<Option<Truncation>, LogError> {
         let index_interval = config.index_interval_bytes;
         let last_entry = self.offset_index.read().last_entry();
         let (start, expected_base) = match last_entry {
@@ -364,7 +373,7 @@ impl LogSegment {
                             segment = %self.log_path.display(),
                             "last offset index entry does not point at its batch; recovering the segment"
                         );
-                        return self.recover(config, true);
+                        return self.recover_keeping(config, true, durable_below);
                     }
                 }
             }
@@ -384,7 +393,7 @@ impl LogSegment {
             outcome
         };
         if outcome.stop_reason.is_some() {
-            return self.recover(config, true);
+            return self.recover_keeping(config, true, durable_below);
         }
         Ok(None)
     }
@@ -392,6 +401,19 @@ impl LogSegment {
     /// Rebuilds both indexes from the batches in the file, cutting the file at the first batch
     /// that is torn, corrupt (when `verify_crc`), or does not continue the offsets before it.
     fn recover(&self, config: &LogConfig, verify_crc: bool) -> Result<Option<Truncation>, LogError> {
+        self.recover_keeping(config, verify_crc, i64::MIN)
+    }
+
+    /// Rebuilds the indexes by walking the file and cuts it after the last good batch, unless
+    /// the cut would remove offsets below `durable_below` (the recovery point): those were
+    /// fsynced, so damage there is bit rot or tampering, not a torn write, and it stops the
+    /// start with a message naming the file rather than deleting acknowledged records.
+    fn recover_keeping(
+        &self,
+        config: &LogConfig,
+        verify_crc: bool,
+        durable_below: i64,
+    ) -> Result<Option<Truncation>, LogError> {
         let index_interval = config.index_interval_bytes;
         let file_len = self.file.metadata()?.len();
         let mut st = self.state.lock();
@@ -407,6 +429,17 @@ impl LogSegment {
             index_batch(&mut st, &mut oi, &mut ti, &BatchMeta::scanned(b), index_interval)
         })?;
         let next_offset = outcome.next_offset.unwrap_or(self.base_offset);
+        if outcome.valid_end < file_len && next_offset < durable_below {
+            let reason = outcome.stop_reason.unwrap_or_else(|| "trailing bytes".to_string());
+            return Err(LogError::Damaged(format!(
+                "{file}: the data at byte {at} (offset {next_offset}) is damaged ({reason}), below the \
+                 recovery point {durable_below}: it was fsynced, so it is not cut away. To start, copy the \
+                 partition directory aside, then restore this file from a copy, or truncate it to {at} bytes \
+                 (losing the rest of this segment) and delete its .index and .timeindex files",
+                file = self.log_path.display(),
+                at = outcome.valid_end,
+            )));
+        }
         st.next_offset = Some(next_offset);
         self.size.store(outcome.valid_end, Ordering::Release);
         if outcome.valid_end < file_len {
@@ -816,6 +849,7 @@ mod tests {
             },
             false,
             0,
+            i64::MIN,
         )
         .unwrap();
         assert!(cut.is_none());
@@ -823,7 +857,7 @@ mod tests {
         assert_eq!(seg.max_timestamp(), (1041, 219));
         drop(seg);
 
-        let (seg, cut) = LogSegment::load(dir.path(), 100, &cfg(), LoadMode::TailCheck, true, 0).unwrap();
+        let (seg, cut) = LogSegment::load(dir.path(), 100, &cfg(), LoadMode::TailCheck, true, 0, i64::MIN).unwrap();
         assert!(cut.is_none());
         assert_eq!(seg.next_offset(), Some(220));
         assert_eq!(seg.offset_index_entries(), entries);
@@ -840,7 +874,7 @@ mod tests {
         let good_len = seg.size();
         seg.file().write_all_at(&[0xab; 100], good_len).unwrap();
         drop(seg);
-        let (seg, cut) = LogSegment::load(dir.path(), 0, &cfg(), LoadMode::Recover, true, 0).unwrap();
+        let (seg, cut) = LogSegment::load(dir.path(), 0, &cfg(), LoadMode::Recover, true, 0, i64::MIN).unwrap();
         let cut = cut.unwrap();
         assert_eq!(cut.valid_end, good_len);
         assert_eq!(cut.file_len, good_len + 100);
