@@ -18,6 +18,7 @@ use parking_lot::{Mutex, RwLock};
 use super::checkpoint::{OffsetCheckpoint, RecoveryPointCheckpoint};
 use super::cleaner::{self, LogCleaner};
 use super::flusher::Flusher;
+use super::partition_metadata;
 use super::retention::{self, DeletionQueue};
 use super::{BackgroundConfig, BackgroundControl, LogConfig, LogError, PartitionLog, fsync_dir, now_ms};
 
@@ -309,6 +310,48 @@ impl LogManager {
         Ok(log)
     }
 
+    /// [`Self::get_or_create`] for a partition of the topic with id `topic_id`, which the
+    /// directory records in `partition.metadata`. A directory left by an older topic of the same
+    /// name (deleted before its directories were moved away, say by a crash) is moved away now,
+    /// so the new topic starts empty instead of inheriting its records. A directory without
+    /// the file (written before topic ids were kept) is adopted.
+    pub fn get_or_create_for(
+        &self,
+        topic: &str,
+        partition: i32,
+        topic_id: uuid::Uuid,
+        config: LogConfig,
+    ) -> Result<Arc<PartitionLog>, LogError> {
+        if let Some(log) = self.get(topic, partition) {
+            match partition_metadata::read_topic_id(log.dir()) {
+                Ok(Some(id)) if id == topic_id => return Ok(log),
+                Ok(None) => {
+                    partition_metadata::write_topic_id(log.dir(), topic_id)?;
+                    return Ok(log);
+                }
+                Ok(Some(other)) => tracing::warn!(
+                    topic,
+                    partition,
+                    stored = %other,
+                    expected = %topic_id,
+                    "partition directory belongs to an older topic of the same name; deleting it"
+                ),
+                Err(e) => {
+                    tracing::warn!(topic, partition, error = %e, "unreadable partition.metadata; deleting the directory")
+                }
+            }
+            self.delete_partitions_matching(topic, |p| p == partition)?;
+        }
+        let log = self.get_or_create(topic, partition, config)?;
+        partition_metadata::write_topic_id(log.dir(), topic_id)?;
+        Ok(log)
+    }
+
+    /// The topic id recorded in a partition's directory, if any.
+    pub fn stored_topic_id(&self, log: &PartitionLog) -> Option<uuid::Uuid> {
+        partition_metadata::read_topic_id(log.dir()).ok().flatten()
+    }
+
     pub fn partitions(&self) -> Vec<Arc<PartitionLog>> {
         self.shared.all_logs()
     }
@@ -330,13 +373,13 @@ impl LogManager {
     /// Removes the partitions of `topic` numbered `first` and above, as [`Self::delete_topic`]
     /// removes them all (a create that failed part-way is undone this way).
     pub fn delete_partitions(&self, topic: &str, first: i32) -> Result<(), LogError> {
+        self.delete_partitions_matching(topic, |p| p >= first)
+    }
+
+    fn delete_partitions_matching(&self, topic: &str, which: impl Fn(i32) -> bool) -> Result<(), LogError> {
         let removed: Vec<Arc<PartitionLog>> = {
             let mut logs = self.shared.logs.write();
-            let keys: Vec<(String, i32)> = logs
-                .keys()
-                .filter(|(t, p)| t == topic && *p >= first)
-                .cloned()
-                .collect();
+            let keys: Vec<(String, i32)> = logs.keys().filter(|(t, p)| t == topic && which(*p)).cloned().collect();
             keys.iter().filter_map(|k| logs.remove(k)).collect()
         };
         let mut renamed = Vec::with_capacity(removed.len());

@@ -32,6 +32,7 @@ mod index_file;
 pub mod log_manager;
 pub mod offset_index;
 pub mod partition_log;
+pub mod partition_metadata;
 pub mod producer_state;
 pub mod recovery;
 pub mod retention;

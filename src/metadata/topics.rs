@@ -226,14 +226,38 @@ impl TopicRegistry {
         for t in &topics {
             for p in 0..t.partitions {
                 let log = logs
-                    .get_or_create(&t.name, p, t.config.log_config())
+                    .get_or_create_for(&t.name, p, t.id, t.config.log_config())
                     .map_err(|e| TopicError::Storage(e.to_string()))?;
                 log.update_config(t.config.log_config());
             }
         }
+        // Directories of topics the metadata log no longer has: a deletion (or a failed create)
+        // that a crash interrupted before its directories were moved away. Those that record a
+        // topic id were written by this broker and are deleted; others are left alone.
+        let mut orphans: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for (name, partition) in logs.topics_on_disk() {
-            if !self.state.read().by_name.contains_key(&name) {
-                tracing::warn!(topic = %name, partition, "partition directory belongs to no known topic; left untouched");
+            let known = self
+                .state
+                .read()
+                .by_name
+                .get(&name)
+                .is_some_and(|t| partition < t.partitions);
+            if !known {
+                orphans.entry(name).or_default().push(partition);
+            }
+        }
+        for (name, partitions) in orphans {
+            let recorded = partitions.iter().all(|p| {
+                logs.get(&name, *p)
+                    .is_some_and(|log| logs.stored_topic_id(&log).is_some())
+            });
+            if recorded {
+                tracing::warn!(topic = %name, ?partitions, "deleting partition directories of a topic that no longer exists");
+                let first = partitions.iter().copied().min().unwrap_or(0);
+                logs.delete_partitions(&name, first)
+                    .map_err(|e| TopicError::Storage(e.to_string()))?;
+            } else {
+                tracing::warn!(topic = %name, ?partitions, "partition directory belongs to no known topic and records no topic id; left untouched");
             }
         }
         logs.start_background(self.broker_config().background_config())
@@ -578,7 +602,7 @@ impl TopicRegistry {
     fn create_logs(&self, topic: &Topic, first: i32) -> Result<(), TopicError> {
         let Some(logs) = self.logs.get() else { return Ok(()) };
         let created = (first..topic.partitions).try_for_each(|p| {
-            logs.get_or_create(&topic.name, p, topic.config.log_config())
+            logs.get_or_create_for(&topic.name, p, topic.id, topic.config.log_config())
                 .map(drop)
                 .map_err(|e| TopicError::Storage(e.to_string()))
         });
