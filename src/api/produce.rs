@@ -22,6 +22,40 @@ use crate::record::batch::{BatchSummary, ValidatedBatches};
 use crate::record::builder::NO_TIMESTAMP;
 use crate::record::{self, BatchHeader, Compression, RecordBatchBuilder, RecordError};
 
+/// Rate limit for storage-error log lines.
+static STORAGE_ERROR_REPORTS: RateLimitedReport = RateLimitedReport::new(10_000);
+
+/// Lets one report through per interval and counts the ones held back.
+struct RateLimitedReport {
+    interval_ms: i64,
+    last_ms: std::sync::atomic::AtomicI64,
+    held: std::sync::atomic::AtomicU64,
+}
+
+impl RateLimitedReport {
+    const fn new(interval_ms: i64) -> Self {
+        RateLimitedReport {
+            interval_ms,
+            last_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            held: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(events since the last report)` when a report is due.
+    fn due(&self) -> Option<u64> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = now_ms();
+        let last = self.last_ms.load(Relaxed);
+        if now.saturating_sub(last) >= self.interval_ms
+            && self.last_ms.compare_exchange(last, now, Relaxed, Relaxed).is_ok()
+        {
+            return Some(self.held.swap(0, Relaxed) + 1);
+        }
+        self.held.fetch_add(1, Relaxed);
+        None
+    }
+}
+
 thread_local! {
     /// Reused across requests so appends do not allocate a fresh buffer each time.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
@@ -258,8 +292,14 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
                     };
                     (code, Some(p.to_string()))
                 }
+                // The failure was logged once when the log failed.
+                LogError::Failed(why) => (errors::KAFKA_STORAGE_ERROR, Some(why)),
                 other => {
-                    tracing::error!(topic = %topic.name, partition = log.partition(), error = %other, "append failed");
+                    // A full disk fails every produce until space returns: say so at most every
+                    // ten seconds, with how many were refused meanwhile.
+                    if let Some(refused) = STORAGE_ERROR_REPORTS.due() {
+                        tracing::error!(topic = %topic.name, partition = log.partition(), error = %other, refused, "append failed");
+                    }
                     (errors::KAFKA_STORAGE_ERROR, Some(other.to_string()))
                 }
             })
