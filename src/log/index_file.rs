@@ -4,17 +4,23 @@
 //! touch memory; when the segment rolls or the log closes it is trimmed to the entries in use, so
 //! a cleanly closed index has exactly `entries * entry_size` bytes. The loader relies on that to
 //! tell a trustworthy index from one left preallocated (and perhaps half-written) by a crash.
+//!
+//! A trimmed (sealed) index is mapped lazily, on its first lookup, as Kafka's `LazyIndex`: a log
+//! of tens of thousands of segments would otherwise hold two mappings per segment and run out
+//! of the kernel's `vm.max_map_count`, though reads touch only a few of them.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use memmap2::MmapMut;
 
 pub(crate) struct IndexFile {
     path: PathBuf,
     file: File,
-    mmap: Option<MmapMut>,
+    /// Unset until first needed; `None` inside when the file is empty (or cannot be mapped).
+    mmap: OnceLock<Option<MmapMut>>,
     entry_size: usize,
     entries: usize,
     max_entries: usize,
@@ -61,7 +67,7 @@ impl IndexFile {
         let mut index = IndexFile {
             path: path.to_path_buf(),
             file,
-            mmap: None,
+            mmap: OnceLock::new(),
             entry_size,
             entries,
             max_entries: entries,
@@ -102,7 +108,40 @@ impl IndexFile {
             return None;
         }
         let start = i * self.entry_size;
-        self.mmap.as_ref()?.get(start..start + self.entry_size)
+        self.mapped()?.get(start..start + self.entry_size)
+    }
+
+    /// Whether the file is mapped now.
+    #[cfg(test)]
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self.mmap.get(), Some(Some(_)))
+    }
+
+    fn mapped(&self) -> Option<&MmapMut> {
+        self.mmap.get_or_init(|| self.map_now()).as_ref()
+    }
+
+    fn mapped_mut(&mut self) -> Option<&mut MmapMut> {
+        if self.mmap.get().is_none() {
+            let _ = self.mmap.set(self.map_now());
+        }
+        self.mmap.get_mut().and_then(Option::as_mut)
+    }
+
+    fn map_now(&self) -> Option<MmapMut> {
+        let len = self.file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len == 0 {
+            return None;
+        }
+        // SAFETY: the file is private to this broker's data directory and only resized by this
+        // struct, which drops the mapping first; nothing else truncates it while mapped.
+        match unsafe { MmapMut::map_mut(&self.file) } {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(index = %self.path.display(), error = %e, "cannot map index; lookups scan the segment instead");
+                None
+            }
+        }
     }
 
     /// Appends one entry; false when the file is full.
@@ -111,7 +150,7 @@ impl IndexFile {
             return false;
         }
         let start = self.entries * self.entry_size;
-        match self.mmap.as_mut().and_then(|m| m.get_mut(start..start + bytes.len())) {
+        match self.mapped_mut().and_then(|m| m.get_mut(start..start + bytes.len())) {
             Some(dst) => {
                 dst.copy_from_slice(bytes);
                 self.entries += 1;
@@ -132,7 +171,7 @@ impl IndexFile {
         // all of them would fault in and dirty every page. Punching a hole frees the range
         // instead, which reads back as zeros through the mapping too.
         if (to - from < PUNCH_HOLE_MIN_BYTES || !punch_hole(&self.file, from as u64, (to - from) as u64))
-            && let Some(bytes) = self.mmap.as_mut().and_then(|m| m.get_mut(from..to))
+            && let Some(bytes) = self.mapped_mut().and_then(|m| m.get_mut(from..to))
         {
             bytes.fill(0);
         }
@@ -152,9 +191,11 @@ impl IndexFile {
         self.remap((self.entries * self.entry_size) as u64)
     }
 
+    /// Resizes the file; an active (preallocated) index is mapped at once, a trimmed one when
+    /// first read.
     fn remap(&mut self, len: u64) -> io::Result<()> {
         // Unmap before changing the length: touching a mapping past the end of its file faults.
-        if let Some(m) = self.mmap.take() {
+        if let Some(Some(m)) = self.mmap.take() {
             m.flush_async()?;
         }
         if self.file.metadata()?.len() != len {
@@ -162,17 +203,17 @@ impl IndexFile {
         }
         self.max_entries = usize::try_from(len / self.entry_size as u64).unwrap_or(usize::MAX);
         self.entries = self.entries.min(self.max_entries);
-        if len > 0 {
-            // SAFETY: the file is private to this broker's data directory and only resized by this
-            // struct, which drops the mapping first; nothing else truncates it while mapped.
-            self.mmap = Some(unsafe { MmapMut::map_mut(&self.file)? });
+        let trimmed = len == (self.entries * self.entry_size) as u64;
+        if len > 0 && !trimmed {
+            // SAFETY: as in `map_now`.
+            let _ = self.mmap.set(Some(unsafe { MmapMut::map_mut(&self.file)? }));
         }
         Ok(())
     }
 
     /// Writes dirty pages and the file length to disk.
     pub(crate) fn sync(&self) -> io::Result<()> {
-        if let Some(m) = &self.mmap {
+        if let Some(Some(m)) = self.mmap.get() {
             m.flush()?;
         }
         self.file.sync_all()
@@ -205,7 +246,9 @@ mod tests {
         let f = IndexFile::open(&path, 8, 100, false).unwrap();
         assert!(f.was_trimmed());
         assert_eq!(f.entries(), 3);
+        assert!(!f.is_mapped(), "a sealed index is mapped only when first read");
         assert_eq!(f.entry(2).unwrap(), &2u64.to_be_bytes());
+        assert!(f.is_mapped());
         assert!(f.entry(3).is_none());
         drop(f);
 
@@ -248,7 +291,7 @@ mod tests {
         assert_eq!(f.entries(), 3);
         assert_eq!(f.entry(2).unwrap(), &3u64.to_be_bytes());
         assert_eq!(
-            f.mmap.as_ref().unwrap()[6 << 20..(6 << 20) + 8],
+            f.mapped().unwrap()[6 << 20..(6 << 20) + 8],
             [0u8; 8],
             "stale bytes are gone"
         );
