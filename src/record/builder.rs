@@ -6,8 +6,8 @@ use super::batch::{
     ATTRIBUTES_POS, BATCH_HEADER_SIZE, BatchHeader, CONTROL_MASK, CRC_POS, DELETE_HORIZON_MASK, LOG_OVERHEAD, MAGIC_V2,
     RecordError, TIMESTAMP_TYPE_MASK, TRANSACTIONAL_MASK, compute_crc,
 };
-use super::compression::{Compression, compress};
-use super::records::Record;
+use super::compression::{Compression, Encoder, compress};
+use super::records::{Record, RecordView};
 use super::varint::{write_varint, write_varlong};
 
 /// Kafka's "no producer" values for producer id, epoch and sequence.
@@ -207,6 +207,23 @@ impl RecordBatchBuilder {
         }
     }
 
+    fn attributes(&self) -> i16 {
+        let mut attributes = self.compression.id();
+        if self.log_append_time.is_some() {
+            attributes |= TIMESTAMP_TYPE_MASK;
+        }
+        if self.transactional {
+            attributes |= TRANSACTIONAL_MASK;
+        }
+        if self.control {
+            attributes |= CONTROL_MASK;
+        }
+        if self.delete_horizon_ms.is_some() {
+            attributes |= DELETE_HORIZON_MASK;
+        }
+        attributes
+    }
+
     pub fn try_build(&self) -> Result<Vec<u8>, RecordError> {
         let base_timestamp = self
             .delete_horizon_ms
@@ -248,19 +265,7 @@ impl RecordBatchBuilder {
         let batch_length = i32::try_from(BATCH_HEADER_SIZE - LOG_OVERHEAD + body.len())
             .map_err(|_| RecordError::InvalidRecord("batch larger than 2 GiB".into()))?;
 
-        let mut attributes = self.compression.id();
-        if self.log_append_time.is_some() {
-            attributes |= TIMESTAMP_TYPE_MASK;
-        }
-        if self.transactional {
-            attributes |= TRANSACTIONAL_MASK;
-        }
-        if self.control {
-            attributes |= CONTROL_MASK;
-        }
-        if self.delete_horizon_ms.is_some() {
-            attributes |= DELETE_HORIZON_MASK;
-        }
+        let attributes = self.attributes();
 
         let mut out = Vec::with_capacity(BATCH_HEADER_SIZE + body.len());
         out.extend_from_slice(&self.base_offset.to_be_bytes());
@@ -279,6 +284,148 @@ impl RecordBatchBuilder {
         debug_assert_eq!(out.len(), BATCH_HEADER_SIZE);
         debug_assert_eq!(&out[ATTRIBUTES_POS..ATTRIBUTES_POS + 2], &attributes.to_be_bytes());
         out.extend_from_slice(&body);
+        let crc = compute_crc(&out);
+        out[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
+        Ok(out)
+    }
+}
+
+/// Builds one batch record by record straight into the codec's streaming encoder: what a
+/// rewrite of a large batch (recompression for a topic's `compression.type`, compaction)
+/// holds is the compressed output and one record, never the batch's records themselves.
+/// The output is bounded: [`append`](Self::append) fails with MESSAGE_TOO_LARGE as soon as the
+/// encoded batch grows past `max_size`.
+pub struct StreamingBatchBuilder {
+    template: RecordBatchBuilder,
+    encoder: Encoder,
+    record: Vec<u8>,
+    base_timestamp: Option<i64>,
+    max_timestamp: i64,
+    count: i32,
+    last_delta: i64,
+    max_size: usize,
+}
+
+impl StreamingBatchBuilder {
+    /// A new version of the batch with `header` in `compression`, as
+    /// [`RecordBatchBuilder::like`]; `template` settings (compression level, leader epoch,
+    /// delete horizon) are taken from the builder passed to [`from_template`](Self::from_template).
+    pub fn like(header: &BatchHeader, compression: Compression) -> Result<Self, RecordError> {
+        Self::from_template(RecordBatchBuilder::like(header, compression), usize::MAX)
+    }
+
+    /// Streams records into a batch configured like `template` (whose own records are
+    /// ignored), refusing output over `max_size` bytes.
+    pub fn from_template(template: RecordBatchBuilder, max_size: usize) -> Result<Self, RecordError> {
+        let out = vec![0u8; BATCH_HEADER_SIZE];
+        let encoder = Encoder::new(template.compression, template.compression_level, out)?;
+        Ok(StreamingBatchBuilder {
+            template,
+            encoder,
+            record: Vec::with_capacity(64),
+            base_timestamp: None,
+            max_timestamp: NO_TIMESTAMP,
+            count: 0,
+            last_delta: -1,
+            max_size,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Appends `record` at `offset_delta` from the base offset; deltas must increase.
+    pub fn append(&mut self, offset_delta: i32, record: &RecordView<'_>) -> Result<(), RecordError> {
+        if i64::from(offset_delta) <= self.last_delta {
+            return Err(RecordError::InvalidRecord(format!(
+                "record offsets must increase (delta {offset_delta} after {})",
+                self.last_delta
+            )));
+        }
+        let base_timestamp = *self
+            .base_timestamp
+            .get_or_insert(self.template.delete_horizon_ms.unwrap_or(record.timestamp));
+        self.last_delta = i64::from(offset_delta);
+        self.max_timestamp = self.max_timestamp.max(record.timestamp);
+        self.count = self
+            .count
+            .checked_add(1)
+            .ok_or_else(|| RecordError::InvalidRecord("too many records for one batch".into()))?;
+
+        let body = &mut self.record;
+        body.clear();
+        body.push(0); // attributes
+        write_varlong(body, record.timestamp.wrapping_sub(base_timestamp));
+        write_varint(body, offset_delta);
+        write_len_prefixed(body, record.key)?;
+        write_len_prefixed(body, record.value)?;
+        let header_count =
+            i32::try_from(record.header_count()).map_err(|_| RecordError::InvalidRecord("too many headers".into()))?;
+        write_varint(body, header_count);
+        for (k, v) in record.headers() {
+            write_len_prefixed(body, Some(k))?;
+            write_len_prefixed(body, v)?;
+        }
+        let len =
+            i32::try_from(body.len()).map_err(|_| RecordError::InvalidRecord("record larger than 2 GiB".into()))?;
+        let mut prefix = Vec::with_capacity(5);
+        write_varint(&mut prefix, len);
+        self.encoder.write(&prefix)?;
+        self.encoder.write(&self.record)?;
+        if self.encoder.output_len() > self.max_size {
+            return Err(RecordError::MessageTooLarge {
+                size: self.encoder.output_len(),
+                max: self.max_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Finishes the codec stream and writes the header.
+    pub fn finish(self) -> Result<Vec<u8>, RecordError> {
+        let t = &self.template;
+        let last_offset_delta = match t.last_offset_delta {
+            Some(d) if i64::from(d) >= self.last_delta => d,
+            Some(d) => {
+                return Err(RecordError::InvalidRecord(format!(
+                    "last offset delta {d} is below the last record's delta {}",
+                    self.last_delta
+                )));
+            }
+            None => i32::try_from(self.last_delta.max(0))
+                .map_err(|_| RecordError::InvalidRecord("batch spans too many offsets".into()))?,
+        };
+        let base_timestamp = t.delete_horizon_ms.or(self.base_timestamp).unwrap_or(NO_TIMESTAMP);
+        let max_timestamp = t.log_append_time.unwrap_or(self.max_timestamp);
+        let mut out = self.encoder.finish()?;
+        if out.len() > self.max_size {
+            return Err(RecordError::MessageTooLarge {
+                size: out.len(),
+                max: self.max_size,
+            });
+        }
+        let batch_length = i32::try_from(out.len() - LOG_OVERHEAD)
+            .map_err(|_| RecordError::InvalidRecord("batch larger than 2 GiB".into()))?;
+        let mut header = Vec::with_capacity(BATCH_HEADER_SIZE);
+        header.extend_from_slice(&t.base_offset.to_be_bytes());
+        header.extend_from_slice(&batch_length.to_be_bytes());
+        header.extend_from_slice(&t.partition_leader_epoch.to_be_bytes());
+        header.push(MAGIC_V2 as u8);
+        header.extend_from_slice(&0u32.to_be_bytes());
+        header.extend_from_slice(&t.attributes().to_be_bytes());
+        header.extend_from_slice(&last_offset_delta.to_be_bytes());
+        header.extend_from_slice(&base_timestamp.to_be_bytes());
+        header.extend_from_slice(&max_timestamp.to_be_bytes());
+        header.extend_from_slice(&t.producer_id.to_be_bytes());
+        header.extend_from_slice(&t.producer_epoch.to_be_bytes());
+        header.extend_from_slice(&t.base_sequence.to_be_bytes());
+        header.extend_from_slice(&self.count.to_be_bytes());
+        out[..BATCH_HEADER_SIZE].copy_from_slice(&header);
         let crc = compute_crc(&out);
         out[CRC_POS..CRC_POS + 4].copy_from_slice(&crc.to_be_bytes());
         Ok(out)

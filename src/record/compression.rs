@@ -33,6 +33,15 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Every codec, in id order.
+    pub const ALL: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
     pub fn from_id(id: i16) -> Result<Compression, RecordError> {
         match id {
             0 => Ok(Compression::None),
@@ -112,8 +121,14 @@ pub fn decompress_with_limit(codec: Compression, data: &[u8], limit: usize) -> R
     }
 }
 
+fn is_too_big(e: &RecordError) -> bool {
+    matches!(e, RecordError::CorruptMessage(m) if m.starts_with(TOO_BIG))
+}
+
+const TOO_BIG: &str = "decompressed batch exceeds the limit";
+
 fn too_big(limit: usize) -> RecordError {
-    corrupt(format!("decompressed batch exceeds the limit of {limit} bytes"))
+    corrupt(format!("{TOO_BIG} of {limit} bytes"))
 }
 
 fn read_capped(reader: impl Read, limit: usize, codec: &str) -> Result<Vec<u8>, RecordError> {
@@ -165,6 +180,214 @@ fn snappy_decompress(data: &[u8], limit: usize) -> Result<Vec<u8>, RecordError> 
         pos += len;
     }
     Ok(out)
+}
+
+/// Largest zstd window a streaming decoder accepts (2^24 = 16 MiB): the window is the
+/// decoder's working memory, and producers at every level up to 19 stay within it (levels
+/// 20-22 may declare larger windows; such frames are refused as corrupt).
+const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
+/// A streaming decoder over one batch's compressed records: output is produced as it is
+/// read, so a caller that consumes records one by one never holds the whole decompressed
+/// batch. Snappy, which has no streaming form here, is decoded a block at a time; a single
+/// raw snappy block (librdkafka's framing) is bounded by `limit`.
+pub fn decoder<'a>(codec: Compression, data: &'a [u8], limit: usize) -> Result<Box<dyn Read + 'a>, RecordError> {
+    Ok(match codec {
+        Compression::None => Box::new(data),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(data)),
+        Compression::Snappy => Box::new(SnappyReader::new(data, limit)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(data)),
+        Compression::Zstd => {
+            let mut d = zstd::stream::read::Decoder::with_buffer(data).map_err(|e| corrupt(format!("zstd: {e}")))?;
+            d.window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| corrupt(format!("zstd: {e}")))?;
+            Box::new(d)
+        }
+    })
+}
+
+/// Reads snappy-java's xerial chunks (or one raw block) a block at a time.
+struct SnappyReader<'a> {
+    data: &'a [u8],
+    pos: usize,
+    xerial: bool,
+    block: Vec<u8>,
+    block_pos: usize,
+    limit: usize,
+    produced: usize,
+}
+
+impl<'a> SnappyReader<'a> {
+    fn new(data: &'a [u8], limit: usize) -> Self {
+        let xerial = data.len() >= XERIAL_HEADER_LEN && data[..XERIAL_MAGIC.len()] == XERIAL_MAGIC;
+        SnappyReader {
+            data,
+            pos: if xerial { XERIAL_HEADER_LEN } else { 0 },
+            xerial,
+            block: Vec::new(),
+            block_pos: 0,
+            limit,
+            produced: 0,
+        }
+    }
+
+    /// Decodes the next block into `self.block`; false at the end of the stream.
+    fn next_block(&mut self) -> Result<bool, RecordError> {
+        if self.pos >= self.data.len() {
+            return Ok(false);
+        }
+        let block = if self.xerial {
+            let len_bytes: [u8; 4] = self
+                .data
+                .get(self.pos..self.pos + 4)
+                .and_then(|b| b.try_into().ok())
+                .ok_or_else(|| corrupt("snappy: truncated xerial chunk length"))?;
+            let len = usize::try_from(i32::from_be_bytes(len_bytes))
+                .map_err(|_| corrupt("snappy: negative xerial chunk length"))?;
+            self.pos += 4;
+            let block = self
+                .data
+                .get(self.pos..self.pos.saturating_add(len))
+                .ok_or_else(|| corrupt("snappy: truncated xerial chunk"))?;
+            self.pos += len;
+            block
+        } else {
+            self.pos = self.data.len();
+            self.data
+        };
+        self.block.clear();
+        self.block_pos = 0;
+        let remaining = self.limit.saturating_sub(self.produced);
+        snappy_raw_block(block, &mut self.block, remaining)?;
+        self.produced += self.block.len();
+        Ok(true)
+    }
+}
+
+impl Read for SnappyReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.block_pos >= self.block.len() {
+            match self.next_block() {
+                Ok(true) => {}
+                Ok(false) => return Ok(0),
+                // The limit, told apart from corrupt data so the caller reports it as such.
+                Err(e) if is_too_big(&e) => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::OutOfMemory, e.to_string()));
+                }
+                Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())),
+            }
+        }
+        let n = buf.len().min(self.block.len() - self.block_pos);
+        buf[..n].copy_from_slice(&self.block[self.block_pos..self.block_pos + n]);
+        self.block_pos += n;
+        Ok(n)
+    }
+}
+
+/// A streaming encoder writing one batch's records into an output buffer that already holds
+/// the batch header's placeholder, so a rewritten batch is never held uncompressed.
+pub enum Encoder {
+    None(Vec<u8>),
+    Gzip(flate2::write::GzEncoder<Vec<u8>>),
+    Snappy { out: Vec<u8>, pending: Vec<u8> },
+    Lz4(Box<lz4_flex::frame::FrameEncoder<Vec<u8>>>),
+    Zstd(zstd::stream::write::Encoder<'static, Vec<u8>>),
+}
+
+impl Encoder {
+    /// Starts encoding after the bytes already in `out`. `level` as for [`compress`].
+    pub fn new(codec: Compression, level: Option<i32>, mut out: Vec<u8>) -> Result<Encoder, RecordError> {
+        let io = |e: std::io::Error| RecordError::InvalidRecord(format!("{codec} compression failed: {e}"));
+        Ok(match codec {
+            Compression::None => Encoder::None(out),
+            Compression::Gzip => {
+                let level = level.map_or(flate2::Compression::default(), |l| {
+                    flate2::Compression::new(l.clamp(0, 9) as u32)
+                });
+                Encoder::Gzip(flate2::write::GzEncoder::new(out, level))
+            }
+            Compression::Snappy => {
+                out.extend_from_slice(&XERIAL_MAGIC);
+                out.extend_from_slice(&1i32.to_be_bytes());
+                out.extend_from_slice(&1i32.to_be_bytes());
+                Encoder::Snappy {
+                    out,
+                    pending: Vec::with_capacity(XERIAL_BLOCK_SIZE),
+                }
+            }
+            Compression::Lz4 => {
+                let info = lz4_flex::frame::FrameInfo::new()
+                    .block_size(lz4_flex::frame::BlockSize::Max64KB)
+                    .block_mode(lz4_flex::frame::BlockMode::Independent);
+                Encoder::Lz4(Box::new(lz4_flex::frame::FrameEncoder::with_frame_info(info, out)))
+            }
+            Compression::Zstd => {
+                Encoder::Zstd(zstd::stream::write::Encoder::new(out, level.unwrap_or(3).clamp(1, 22)).map_err(io)?)
+            }
+        })
+    }
+
+    /// Bytes of output so far (compressors hold some back until they finish).
+    pub fn output_len(&self) -> usize {
+        match self {
+            Encoder::None(out) => out.len(),
+            Encoder::Gzip(e) => e.get_ref().len(),
+            Encoder::Snappy { out, .. } => out.len(),
+            Encoder::Lz4(e) => e.get_ref().len(),
+            Encoder::Zstd(e) => e.get_ref().len(),
+        }
+    }
+
+    pub fn write(&mut self, mut data: &[u8]) -> Result<(), RecordError> {
+        let io = |e: std::io::Error| RecordError::InvalidRecord(format!("compression failed: {e}"));
+        match self {
+            Encoder::None(out) => out.extend_from_slice(data),
+            Encoder::Gzip(e) => e.write_all(data).map_err(io)?,
+            Encoder::Snappy { out, pending } => {
+                while !data.is_empty() {
+                    let n = (XERIAL_BLOCK_SIZE - pending.len()).min(data.len());
+                    pending.extend_from_slice(&data[..n]);
+                    data = &data[n..];
+                    if pending.len() == XERIAL_BLOCK_SIZE {
+                        snappy_chunk(out, pending)?;
+                    }
+                }
+            }
+            Encoder::Lz4(e) => e.write_all(data).map_err(io)?,
+            Encoder::Zstd(e) => e.write_all(data).map_err(io)?,
+        }
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<Vec<u8>, RecordError> {
+        let io = |e: std::io::Error| RecordError::InvalidRecord(format!("compression failed: {e}"));
+        match self {
+            Encoder::None(out) => Ok(out),
+            Encoder::Gzip(e) => e.finish().map_err(io),
+            Encoder::Snappy { mut out, mut pending } => {
+                if !pending.is_empty() {
+                    snappy_chunk(&mut out, &mut pending)?;
+                }
+                Ok(out)
+            }
+            Encoder::Lz4(e) => e
+                .finish()
+                .map_err(|e| RecordError::InvalidRecord(format!("lz4 compression failed: {e}"))),
+            Encoder::Zstd(e) => e.finish().map_err(io),
+        }
+    }
+}
+
+/// Appends `pending` to `out` as one xerial chunk and empties it.
+fn snappy_chunk(out: &mut Vec<u8>, pending: &mut Vec<u8>) -> Result<(), RecordError> {
+    let block = snap::raw::Encoder::new()
+        .compress_vec(pending)
+        .map_err(|e| RecordError::InvalidRecord(format!("snappy compression failed: {e}")))?;
+    let len = i32::try_from(block.len()).map_err(|_| RecordError::InvalidRecord("snappy block too large".into()))?;
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&block);
+    pending.clear();
+    Ok(())
 }
 
 /// Compresses `data`. `level` applies to gzip (0-9) and zstd (1-22); lz4 and snappy have none.
@@ -308,6 +531,35 @@ mod tests {
             );
         }
         assert!(decompress_with_limit(Compression::None, &zeros, 10).is_err());
+    }
+
+    #[test]
+    fn streaming_codecs_match_the_whole_buffer_ones() {
+        let data = payload();
+        for c in Compression::ALL {
+            let mut enc = Encoder::new(c, None, b"head".to_vec()).unwrap();
+            for chunk in data.chunks(7_000) {
+                enc.write(chunk).unwrap();
+            }
+            let out = enc.finish().unwrap();
+            assert_eq!(&out[..4], b"head");
+            assert_eq!(decompress(c, &out[4..]).unwrap(), data, "{c}");
+            let mut streamed = Vec::new();
+            decoder(c, &out[4..], usize::MAX)
+                .unwrap()
+                .read_to_end(&mut streamed)
+                .unwrap();
+            assert_eq!(streamed, data, "{c}");
+        }
+        // A raw snappy block over the limit is refused before it is decoded.
+        let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
+        let mut out = Vec::new();
+        assert!(
+            decoder(Compression::Snappy, &raw, 1000)
+                .unwrap()
+                .read_to_end(&mut out)
+                .is_err()
+        );
     }
 
     #[test]

@@ -8,12 +8,21 @@
 //! headerCount varint, [headerKeyLength varint, headerKey, headerValueLength varint, headerValue]*
 //! ```
 //!
+//! [`RecordStream`] is the one decoder: Kafka's `DefaultRecordBatch.RecordIterator`. It reads
+//! records one at a time through a streaming decompressor, so a batch of millions of tiny
+//! records never becomes millions of allocations nor one huge decompressed buffer, and it
+//! checks the records against the header as Kafka's iterator does: exactly `recordsCount`
+//! records, each exactly as long as it says, and nothing after the last. Those faults are
+//! Kafka's `InvalidRecordException` (INVALID_RECORD), whatever the CRC says.
+//!
 //! Headers are kept as an ordered list: duplicate keys are legal and clients rely on their order.
+
+use std::io::Read;
 
 use bytes::Bytes;
 
 use super::batch::{BATCH_HEADER_SIZE, BatchHeader, RecordError, corrupt};
-use super::compression::{Compression, decompress};
+use super::compression::{Compression, MAX_DECOMPRESSED_BYTES, decoder};
 use super::varint::{read_varint, read_varlong};
 
 /// One decoded record with its absolute offset and effective timestamp.
@@ -28,131 +37,383 @@ pub struct Record {
 
 /// Decodes every record of the single batch in `batch` (which must be exactly one complete
 /// batch), decompressing it if needed. With LogAppendTime every record gets the batch's max
-/// timestamp, as Kafka consumers see it.
+/// timestamp, as Kafka consumers see it. Holds every record at once: for batches from clients
+/// or of unknown size, iterate with [`RecordStream`] or [`record_iter`] instead.
 pub fn records(batch: &[u8]) -> Result<Vec<Record>, RecordError> {
-    let header = BatchHeader::parse(batch)?;
-    if batch.len() < header.total_size() {
-        return Err(corrupt(format!(
-            "batch claims {} bytes but only {} are present",
-            header.total_size(),
-            batch.len()
-        )));
-    }
-    let body = &batch[BATCH_HEADER_SIZE..header.total_size()];
-    let data = match header.compression()? {
-        Compression::None => Bytes::copy_from_slice(body),
-        codec => Bytes::from(decompress(codec, body)?),
-    };
-    decode_records(&header, &data)
+    record_iter(batch, MAX_DECOMPRESSED_BYTES)?.collect()
 }
 
-fn decode_records(header: &BatchHeader, data: &Bytes) -> Result<Vec<Record>, RecordError> {
-    let count = usize::try_from(header.records_count)
-        .map_err(|_| RecordError::InvalidRecord(format!("negative record count {}", header.records_count)))?;
-    // A record takes at least 7 bytes, so a huge declared count cannot force a huge allocation.
-    let mut out = Vec::with_capacity(count.min(data.len() / 7 + 1));
-    let log_append_time = header.timestamp_type_is_log_append();
-    let mut pos = 0usize;
-    for _ in 0..count {
-        out.push(decode_record(header, data, &mut pos, log_append_time)?);
-    }
-    if pos != data.len() {
-        return Err(RecordError::InvalidRecord(format!(
-            "{} bytes remain after the {count} records the batch declares",
-            data.len() - pos
-        )));
-    }
-    Ok(out)
+/// The records of the single batch in `batch` as owned [`Record`]s, one at a time, with at
+/// most `limit` decompressed bytes read.
+pub fn record_iter(batch: &[u8], limit: usize) -> Result<Records<'_>, RecordError> {
+    Ok(Records {
+        stream: RecordStream::new(batch, limit)?,
+    })
 }
 
-fn slice_len(data: &[u8], pos: usize, len: usize, what: &str) -> Result<(), RecordError> {
-    if len > data.len().saturating_sub(pos) {
-        return Err(corrupt(format!(
-            "{what} of {len} bytes runs past the end of the record data"
-        )));
+/// Owned records from a [`RecordStream`]; stops after the first error.
+pub struct Records<'a> {
+    stream: RecordStream<'a>,
+}
+
+impl Records<'_> {
+    pub fn header(&self) -> &BatchHeader {
+        self.stream.header()
     }
-    Ok(())
+}
+
+impl Iterator for Records<'_> {
+    type Item = Result<Record, RecordError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.stream.next_record() {
+            Ok(Some(view)) => Some(Ok(view.to_record())),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+/// One record as it sits in the batch, borrowed from the decoder's buffer until the next
+/// record is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordView<'r> {
+    /// Record attributes (unused by v2; Kafka refuses compressed inner records by them).
+    pub attributes: i8,
+    pub offset_delta: i32,
+    pub timestamp_delta: i64,
+    /// Base offset plus offset delta.
+    pub offset: i64,
+    /// Base timestamp plus timestamp delta, or the batch's max timestamp with LogAppendTime.
+    pub timestamp: i64,
+    pub key: Option<&'r [u8]>,
+    pub value: Option<&'r [u8]>,
+    header_count: usize,
+    /// The encoded headers, already checked.
+    header_bytes: &'r [u8],
+    /// Bytes the record takes in the batch, its length varint included.
+    pub size_in_bytes: usize,
+}
+
+impl<'r> RecordView<'r> {
+    /// The headers in order, duplicates included.
+    pub fn headers(&self) -> impl Iterator<Item = (&'r [u8], Option<&'r [u8]>)> + use<'r> {
+        let bytes = self.header_bytes;
+        let mut pos = 0usize;
+        (0..self.header_count).map_while(move |_| {
+            let key = read_field(bytes, &mut pos, "header key").ok()??;
+            let value = read_field(bytes, &mut pos, "header value").ok()?;
+            Some((key, value))
+        })
+    }
+
+    pub fn header_count(&self) -> usize {
+        self.header_count
+    }
+
+    pub fn to_record(&self) -> Record {
+        Record {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(Bytes::copy_from_slice),
+            value: self.value.map(Bytes::copy_from_slice),
+            headers: self
+                .headers()
+                .map(|(k, v)| (String::from_utf8_lossy(k).into_owned(), v.map(Bytes::copy_from_slice)))
+                .collect(),
+        }
+    }
+}
+
+/// Decompressed bytes pulled from the codec at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+enum Input<'a> {
+    /// Uncompressed records, read in place.
+    Slice { data: &'a [u8], pos: usize },
+    /// A streaming decoder and a window over its output: `buf[start..end]` not yet consumed.
+    Stream {
+        reader: Box<dyn Read + 'a>,
+        buf: Vec<u8>,
+        start: usize,
+        end: usize,
+        eof: bool,
+        /// Decompressed bytes read so far, against `limit`.
+        produced: usize,
+        limit: usize,
+    },
+}
+
+impl Input<'_> {
+    fn available(&self) -> &[u8] {
+        match self {
+            Input::Slice { data, pos } => &data[*pos..],
+            Input::Stream { buf, start, end, .. } => &buf[*start..*end],
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        match self {
+            Input::Slice { data, pos } => *pos = (*pos + n).min(data.len()),
+            Input::Stream { start, end, .. } => *start = (*start + n).min(*end),
+        }
+    }
+
+    /// Makes at least `n` bytes available unless the records end first. Reads at most one
+    /// byte past the decompression limit (to tell "exactly at" from "over"), so the buffer
+    /// never grows past what the limit allows, whatever a length field claims.
+    fn fill(&mut self, n: usize) -> Result<(), RecordError> {
+        let Input::Stream {
+            reader,
+            buf,
+            start,
+            end,
+            eof,
+            produced,
+            limit,
+        } = self
+        else {
+            return Ok(());
+        };
+        let have = *end - *start;
+        if have >= n || *eof {
+            return Ok(());
+        }
+        let target = n.min(have + limit.saturating_sub(*produced).saturating_add(1));
+        buf.copy_within(*start..*end, 0);
+        *start = 0;
+        *end = have;
+        let size = target.max(READ_CHUNK.min(have + limit.saturating_sub(*produced).saturating_add(1)));
+        if buf.len() < size {
+            buf.resize(size, 0);
+        }
+        while *end < target {
+            let room = buf.len() - *end;
+            let got = match reader.read(&mut buf[*end..*end + room]) {
+                Ok(got) => got,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::OutOfMemory => return Err(over_limit(*limit)),
+                Err(e) => return Err(corrupt(format!("failed to decompress record stream: {e}"))),
+            };
+            if got == 0 {
+                *eof = true;
+                break;
+            }
+            *produced += got;
+            *end += got;
+            if *produced > *limit {
+                return Err(over_limit(*limit));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn over_limit(limit: usize) -> RecordError {
+    RecordError::InvalidRecord(format!(
+        "the batch decompresses to more than the limit of {limit} bytes derived from max.message.bytes"
+    ))
+}
+
+fn invalid(why: impl Into<String>) -> RecordError {
+    RecordError::InvalidRecord(why.into())
+}
+
+/// Inner-record faults are Kafka's InvalidRecordException, never a corrupt batch: the CRC
+/// already vouched for the bytes.
+fn structure(e: RecordError) -> RecordError {
+    match e {
+        RecordError::CorruptMessage(why) => invalid(format!("Found invalid record structure: {why}")),
+        other => other,
+    }
+}
+
+/// Kafka's `DefaultRecordBatch.RecordIterator` over one batch: decodes records one at a time
+/// (through the codec's streaming decoder) and checks them against the header.
+pub struct RecordStream<'a> {
+    header: BatchHeader,
+    input: Input<'a>,
+    records_count: usize,
+    read: usize,
+    /// Bytes of the last returned record, consumed when the next one is asked for.
+    pending: usize,
+    log_append_time: bool,
+}
+
+impl<'a> RecordStream<'a> {
+    /// Starts decoding the single complete batch in `batch`, reading at most `limit`
+    /// decompressed bytes (uncompressed batches are bounded by their own size).
+    pub fn new(batch: &'a [u8], limit: usize) -> Result<RecordStream<'a>, RecordError> {
+        let header = BatchHeader::parse(batch)?;
+        if batch.len() < header.total_size() {
+            return Err(corrupt(format!(
+                "batch claims {} bytes but only {} are present",
+                header.total_size(),
+                batch.len()
+            )));
+        }
+        let records_count = usize::try_from(header.records_count).map_err(|_| {
+            invalid(format!(
+                "Found invalid record count {} in magic v2 batch",
+                header.records_count
+            ))
+        })?;
+        let body = &batch[BATCH_HEADER_SIZE..header.total_size()];
+        let input = match header.compression()? {
+            Compression::None => Input::Slice { data: body, pos: 0 },
+            codec => Input::Stream {
+                reader: decoder(codec, body, limit)?,
+                buf: Vec::new(),
+                start: 0,
+                end: 0,
+                eof: false,
+                produced: 0,
+                limit,
+            },
+        };
+        Ok(RecordStream {
+            log_append_time: header.timestamp_type_is_log_append(),
+            header,
+            input,
+            records_count,
+            read: 0,
+            pending: 0,
+        })
+    }
+
+    pub fn header(&self) -> &BatchHeader {
+        &self.header
+    }
+
+    /// Records returned so far.
+    pub fn records_read(&self) -> usize {
+        self.read
+    }
+
+    /// The next record, `None` after the last one the header declares; then the records
+    /// must have ended too.
+    pub fn next_record(&mut self) -> Result<Option<RecordView<'_>>, RecordError> {
+        self.input.consume(std::mem::take(&mut self.pending));
+        if self.read >= self.records_count {
+            return Ok(None);
+        }
+        // The length varint: at most five bytes.
+        self.input.fill(5)?;
+        let mut pos = 0usize;
+        let length = {
+            let avail = self.input.available();
+            if avail.is_empty() {
+                return Err(invalid("Incorrect declared batch size, premature EOF reached"));
+            }
+            read_varint(avail, &mut pos).map_err(structure)?
+        };
+        let length = usize::try_from(length).map_err(|_| invalid(format!("Invalid record size {length}")))?;
+        let total = pos + length;
+        self.input.fill(total)?;
+        let available = self.input.available().len();
+        if available < total {
+            return Err(invalid(format!(
+                "Invalid record size: expected {length} bytes in record payload, but the record payload reached EOF \
+                 after {} bytes",
+                available - pos
+            )));
+        }
+        self.read += 1;
+        if self.read == self.records_count {
+            // Kafka's ensureNoneRemaining, checked as the last record is read.
+            self.input.fill(total + 1)?;
+            if self.input.available().len() > total {
+                return Err(invalid(
+                    "Incorrect declared batch size, records still remaining in file",
+                ));
+            }
+        }
+        self.pending = total;
+        let data = &self.input.available()[pos..total];
+        parse_record(&self.header, data, self.log_append_time).map(Some)
+    }
 }
 
 /// Reads a varint-length-prefixed byte field; -1 means null.
-fn read_nullable_bytes(data: &Bytes, end: usize, pos: &mut usize, what: &str) -> Result<Option<Bytes>, RecordError> {
-    let window = &data[..end];
-    let len = read_varint(window, pos)?;
+fn read_field<'r>(data: &'r [u8], pos: &mut usize, what: &str) -> Result<Option<&'r [u8]>, RecordError> {
+    let len = read_varint(data, pos).map_err(structure)?;
     if len < 0 {
         if len != -1 {
-            return Err(RecordError::InvalidRecord(format!("{what} has negative length {len}")));
+            return Err(invalid(format!("{what} has negative length {len}")));
         }
         return Ok(None);
     }
     let len = len as usize;
-    slice_len(window, *pos, len, what)?;
-    let value = data.slice(*pos..*pos + len);
+    if len > data.len().saturating_sub(*pos) {
+        return Err(invalid(format!(
+            "{what} of {len} bytes runs past the end of its record"
+        )));
+    }
+    let value = &data[*pos..*pos + len];
     *pos += len;
     Ok(Some(value))
 }
 
-fn decode_record(
+/// Decodes one record body (after its length varint) that must take exactly `data`.
+fn parse_record<'r>(
     header: &BatchHeader,
-    data: &Bytes,
-    pos: &mut usize,
+    data: &'r [u8],
     log_append_time: bool,
-) -> Result<Record, RecordError> {
-    let length = read_varint(data, pos)?;
-    let length =
-        usize::try_from(length).map_err(|_| RecordError::InvalidRecord(format!("negative record length {length}")))?;
-    slice_len(data, *pos, length, "record")?;
-    let start = *pos;
-    let end = start + length;
-    let window = &data[..end];
-
-    // attributes: unused by v2, but must be present.
-    if *pos >= end {
-        return Err(corrupt("record is missing its attributes"));
-    }
-    *pos += 1;
-    let timestamp_delta = read_varlong(window, pos)?;
-    let offset_delta = read_varint(window, pos)?;
-    let key = read_nullable_bytes(data, end, pos, "record key")?;
-    let value = read_nullable_bytes(data, end, pos, "record value")?;
-    let header_count = read_varint(window, pos)?;
+) -> Result<RecordView<'r>, RecordError> {
+    let length = data.len();
+    let Some(&attributes) = data.first() else {
+        return Err(invalid(
+            "Found invalid record structure: record is missing its attributes",
+        ));
+    };
+    let mut pos = 1usize;
+    let timestamp_delta = read_varlong(data, &mut pos).map_err(structure)?;
+    let offset_delta = read_varint(data, &mut pos).map_err(structure)?;
+    let key = read_field(data, &mut pos, "record key")?;
+    let value = read_field(data, &mut pos, "record value")?;
+    let header_count = read_varint(data, &mut pos).map_err(structure)?;
     let header_count = usize::try_from(header_count)
-        .map_err(|_| RecordError::InvalidRecord(format!("negative header count {header_count}")))?;
-    let mut headers = Vec::with_capacity(header_count.min(length / 2 + 1));
-    for _ in 0..header_count {
-        let key_len = read_varint(window, pos)?;
-        let key_len = usize::try_from(key_len)
-            .map_err(|_| RecordError::InvalidRecord(format!("header key has negative length {key_len}")))?;
-        slice_len(window, *pos, key_len, "header key")?;
-        let key = String::from_utf8_lossy(&window[*pos..*pos + key_len]).into_owned();
-        *pos += key_len;
-        let value = read_nullable_bytes(data, end, pos, "header value")?;
-        headers.push((key, value));
-    }
-    if *pos != end {
-        return Err(RecordError::InvalidRecord(format!(
-            "record declares {length} bytes but its fields take {}",
-            *pos - start
+        .map_err(|_| invalid(format!("Found invalid number of record headers {header_count}")))?;
+    if header_count > length - pos {
+        return Err(invalid(format!(
+            "Found invalid number of record headers. {header_count} is larger than the remaining size of the buffer"
         )));
     }
-
+    let headers_start = pos;
+    for _ in 0..header_count {
+        if read_field(data, &mut pos, "header key")?.is_none() {
+            return Err(invalid("Invalid negative header key size -1"));
+        }
+        read_field(data, &mut pos, "header value")?;
+    }
+    if pos != length {
+        return Err(invalid(format!(
+            "Invalid record size: expected to read {length} bytes in record payload, but instead read {pos}"
+        )));
+    }
     let offset = header
         .base_offset
         .checked_add(i64::from(offset_delta))
-        .ok_or_else(|| corrupt("record offset overflows"))?;
+        .ok_or_else(|| invalid("Found invalid record structure: record offset overflows"))?;
     let timestamp = if log_append_time {
         header.max_timestamp
     } else {
         header
             .base_timestamp
             .checked_add(timestamp_delta)
-            .ok_or_else(|| corrupt("record timestamp overflows"))?
+            .ok_or_else(|| invalid("Found invalid record structure: record timestamp overflows"))?
     };
-    Ok(Record {
+    Ok(RecordView {
+        attributes: attributes as i8,
+        offset_delta,
+        timestamp_delta,
         offset,
         timestamp,
         key,
         value,
-        headers,
+        header_count,
+        header_bytes: &data[headers_start..pos],
+        size_in_bytes: crate::record::varint::varint_size(length as i32) + length,
     })
 }
 
