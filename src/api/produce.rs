@@ -1,10 +1,15 @@
-//! Produce: validate each partition's batches (size, CRC, keys on compacted topics, the
-//! topic's timestamp bounds), rewrite those whose codec differs from the topic's
-//! `compression.type`, append them, and answer when the acks level is met (acks=all after
-//! fsync through the group-commit flusher, acks=1 after the write, acks=0 never).
+//! Produce: validate each partition's batches (size, CRC, every record against its header,
+//! keys on compacted topics, the topic's timestamp bounds), rewrite those whose codec differs
+//! from the topic's `compression.type`, append them, and answer when the acks level is met
+//! (acks=all after fsync through the group-commit flusher, acks=1 after the write, acks=0
+//! never).
+//!
+//! Validating a compressed or large batch is codec work whose cost the client chooses, so it
+//! runs with its append on a bounded blocking pool, and the answer is deferred; each
+//! partition's appends keep their arrival order (see `queue`).
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -13,14 +18,17 @@ use kafka_protocol::messages::produce_response::{
 };
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use tokio::sync::Semaphore;
 
 use super::{ApiHandler, Reply, RequestError, encode, errors};
 use crate::log::producer_state::ProducerStateError;
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
 use crate::record::batch::{BatchSummary, ValidatedBatches};
-use crate::record::builder::NO_TIMESTAMP;
-use crate::record::{self, BatchHeader, Compression, RecordBatchBuilder, RecordError};
+use crate::record::{
+    self, BatchHeader, Compression, LogValidator, RecordBatchBuilder, RecordError, RecordProblem, RecordStream,
+    StreamingBatchBuilder,
+};
 
 /// Rate limit for storage-error log lines.
 static STORAGE_ERROR_REPORTS: RateLimitedReport = RateLimitedReport::new(10_000);
@@ -92,6 +100,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
     let mut responses = Vec::with_capacity(request.topic_data.len());
     // (log, offset to be durable up to, where its answer is) for acks=all.
     let mut durable: Vec<(Arc<PartitionLog>, i64, (usize, usize))> = Vec::new();
+    // Partitions whose append waits for the codec pool or for such an append before it.
+    let mut jobs: Vec<Job> = Vec::new();
     for topic_data in request.topic_data {
         let topic = if version >= 13 {
             api.topics.get_by_id(&topic_data.topic_id)
@@ -123,46 +133,25 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 partitions.push(out);
                 continue;
             };
-            match append(topic, &log, data.records.unwrap_or_default(), version) {
-                Ok(info) => {
-                    out.base_offset = info.base_offset;
-                    out.log_append_time_ms = info.log_append_time;
-                    out.log_start_offset = info.log_start_offset;
-                    if acks == -1 {
-                        durable.push((log.clone(), info.last_offset + 1, (responses.len(), partitions.len())));
-                    } else {
-                        // Not visible to consumers until fsynced: have it fsynced soon.
-                        api.logs.schedule_visibility_flush(&log);
-                    }
-                }
-                Err(refused) => {
-                    let Refused {
-                        code,
-                        message,
-                        record_errors,
-                    } = refused;
-                    tracing::debug!(topic = %topic.name, partition = data.index, code, ?message, "produce refused");
-                    out.error_code = code;
-                    // Kafka sends a message only with record errors (its other produce errors
-                    // carry the code alone); clients print it when failing those records.
-                    if !record_errors.is_empty() {
-                        out.error_message = message.map(StrBytes::from_string);
-                        out.record_errors = record_errors
-                            .into_iter()
-                            .map(|(index, m)| {
-                                BatchIndexAndErrorMessage::default()
-                                    .with_batch_index(index)
-                                    .with_batch_index_error_message(Some(StrBytes::from_string(m)))
-                            })
-                            .collect();
-                    }
-                    // KIP-951 leader hints exist from v10; the codec refuses them earlier.
-                    if version >= 10 {
-                        out.current_leader = LeaderIdAndEpoch::default()
-                            .with_leader_id(api.identity.node_id.into())
-                            .with_leader_epoch(errors::LEADER_EPOCH);
-                    }
-                }
+            let records = data.records.unwrap_or_default();
+            let slot = (responses.len(), partitions.len());
+            let heavy = needs_codec_pool(&records);
+            if heavy || queue::is_busy(&log) {
+                // Its answer is filled in when its turn comes.
+                jobs.push(Job {
+                    slot,
+                    turn: queue::take_turn(&log),
+                    topic: topic.clone(),
+                    log,
+                    records,
+                    heavy,
+                });
+                partitions.push(out);
+                continue;
+            }
+            let result = append(topic, &log, records, version);
+            if let Some(wait) = settle(api, &mut out, topic, &log, result, acks, version) {
+                durable.push((wait.0, wait.1, slot));
             }
             partitions.push(out);
         }
@@ -173,15 +162,42 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 .with_partition_responses(partitions),
         );
     }
-    if acks == 0 {
-        return Ok(Reply::None);
-    }
     let mut response = ProduceResponse::default().with_responses(responses);
-    if durable.is_empty() {
+    if jobs.is_empty() && durable.is_empty() {
+        if acks == 0 {
+            return Ok(Reply::None);
+        }
         return Ok(Reply::Ready(encode(&response, version)?));
     }
     let api = api.clone();
-    Ok(Reply::Deferred(Box::pin(async move {
+    let finish = async move {
+        for job in jobs {
+            let Job {
+                slot: (t, p),
+                turn,
+                topic,
+                log,
+                records,
+                heavy,
+            } = job;
+            let turn = turn.wait().await;
+            let result = if heavy {
+                run_on_codec_pool(topic.clone(), log.clone(), records, version).await
+            } else {
+                append(&topic, &log, records, version)
+            };
+            turn.finish();
+            let Some(out) = response
+                .responses
+                .get_mut(t)
+                .and_then(|r| r.partition_responses.get_mut(p))
+            else {
+                continue;
+            };
+            if let Some(wait) = settle(&api, out, &topic, &log, result, acks, version) {
+                durable.push((wait.0, wait.1, (t, p)));
+            }
+        }
         for (log, offset, (t, p)) in durable {
             // A write that did not become durable is not acknowledged, whatever it was told
             // before: the partition answers KAFKA_STORAGE_ERROR, as a Kafka log-dir failure.
@@ -196,6 +212,15 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 out.log_append_time_ms = -1;
             }
         }
+        response
+    };
+    if acks == 0 {
+        // Nobody waits for the answer, but the appends still happen, in their turn.
+        tokio::spawn(finish);
+        return Ok(Reply::None);
+    }
+    Ok(Reply::Deferred(Box::pin(async move {
+        let response = finish.await;
         match encode(&response, version) {
             Ok(body) => Some(body),
             Err(e) => {
@@ -204,6 +229,183 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
             }
         }
     })))
+}
+
+/// One partition of a produce whose append runs later, in its partition's turn.
+struct Job {
+    slot: (usize, usize),
+    turn: queue::Turn,
+    topic: Arc<Topic>,
+    log: Arc<PartitionLog>,
+    records: Bytes,
+    heavy: bool,
+}
+
+/// Records up to this size, uncompressed, are validated and appended on the connection's
+/// task: reading them costs about as much as copying them.
+const INLINE_BYTES: usize = 256 * 1024;
+
+/// True when validating the records means codec work (a compressed batch: its decompressed
+/// size is not known before it is read) or reading a large batch; such appends run on the
+/// codec pool so that the async workers keep serving every other connection.
+fn needs_codec_pool(records: &[u8]) -> bool {
+    let compressed = records
+        .get(21..23)
+        .is_some_and(|a| i16::from_be_bytes([a[0], a[1]]) & 0x07 != 0);
+    compressed || records.len() > INLINE_BYTES
+}
+
+/// The bounded pool for produce's codec work: blocking threads, at most half the cores busy
+/// at once, so the async workers always keep a core.
+fn codec_permits() -> &'static Semaphore {
+    static PERMITS: LazyLock<Semaphore> = LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Semaphore::new((cores / 2).max(1))
+    });
+    &PERMITS
+}
+
+async fn run_on_codec_pool(
+    topic: Arc<Topic>,
+    log: Arc<PartitionLog>,
+    records: Bytes,
+    version: i16,
+) -> Result<crate::log::AppendInfo, Refused> {
+    // The semaphore is never closed, so acquiring only waits.
+    let _permit = codec_permits().acquire().await;
+    match tokio::task::spawn_blocking(move || append(&topic, &log, records, version)).await {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(error = %e, "produce validation task failed");
+            Err((errors::UNKNOWN_SERVER_ERROR, Some(e.to_string())).into())
+        }
+    }
+}
+
+/// Fills one partition's answer from its append; returns what acks=all must wait for.
+fn settle(
+    api: &ApiHandler,
+    out: &mut PartitionProduceResponse,
+    topic: &Topic,
+    log: &Arc<PartitionLog>,
+    result: Result<crate::log::AppendInfo, Refused>,
+    acks: i16,
+    version: i16,
+) -> Option<(Arc<PartitionLog>, i64)> {
+    match result {
+        Ok(info) => {
+            out.base_offset = info.base_offset;
+            out.log_append_time_ms = info.log_append_time;
+            out.log_start_offset = info.log_start_offset;
+            if acks == -1 {
+                return Some((log.clone(), info.last_offset + 1));
+            }
+            // Not visible to consumers until fsynced: have it fsynced soon.
+            api.logs.schedule_visibility_flush(log);
+            None
+        }
+        Err(refused) => {
+            let Refused {
+                code,
+                message,
+                record_errors,
+            } = refused;
+            tracing::debug!(topic = %topic.name, partition = log.partition(), code, ?message, "produce refused");
+            out.error_code = code;
+            // Kafka sends a message only with record errors (its other produce errors
+            // carry the code alone); clients print it when failing those records.
+            if !record_errors.is_empty() {
+                out.error_message = message.map(StrBytes::from_string);
+                out.record_errors = record_errors
+                    .into_iter()
+                    .map(|(index, m)| {
+                        BatchIndexAndErrorMessage::default()
+                            .with_batch_index(index)
+                            .with_batch_index_error_message(Some(StrBytes::from_string(m)))
+                    })
+                    .collect();
+            }
+            // KIP-951 leader hints exist from v10; the codec refuses them earlier.
+            if version >= 10 {
+                out.current_leader = LeaderIdAndEpoch::default()
+                    .with_leader_id(api.identity.node_id.into())
+                    .with_leader_epoch(errors::LEADER_EPOCH);
+            }
+            None
+        }
+    }
+}
+
+/// Per partition, the produces waiting for the codec pool or behind one, in arrival order:
+/// a produce takes a turn on the connection task as it arrives, and appends only once the
+/// previous turn on that partition has finished. A connection's produces to a partition are
+/// therefore appended in the order it sent them (which idempotent producers' sequence numbers
+/// need), however long one batch's codec work takes. A partition with no turn pending appends
+/// at once, as before.
+mod queue {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, LazyLock};
+
+    use parking_lot::Mutex;
+    use tokio::sync::oneshot;
+
+    use crate::log::PartitionLog;
+
+    /// The last turn taken per partition (keyed by its log's address, which stays valid
+    /// while the turn's job holds the log): its ticket and the signal of its end.
+    static LAST_TURN: LazyLock<Mutex<HashMap<usize, LastTurn>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
+
+    /// A turn's ticket and the signal that it has finished.
+    type LastTurn = (u64, oneshot::Receiver<()>);
+    static NEXT_TICKET: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) struct Turn {
+        key: usize,
+        ticket: u64,
+        previous: Option<oneshot::Receiver<()>>,
+        done: oneshot::Sender<()>,
+    }
+
+    fn key(log: &Arc<PartitionLog>) -> usize {
+        Arc::as_ptr(log) as usize
+    }
+
+    pub(super) fn is_busy(log: &Arc<PartitionLog>) -> bool {
+        LAST_TURN.lock().contains_key(&key(log))
+    }
+
+    pub(super) fn take_turn(log: &Arc<PartitionLog>) -> Turn {
+        let key = key(log);
+        let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
+        let (done, signal) = oneshot::channel();
+        let previous = LAST_TURN.lock().insert(key, (ticket, signal)).map(|(_, s)| s);
+        Turn {
+            key,
+            ticket,
+            previous,
+            done,
+        }
+    }
+
+    impl Turn {
+        /// Waits until the previous turn on the partition has finished (or was dropped).
+        pub(super) async fn wait(mut self) -> Turn {
+            if let Some(previous) = self.previous.take() {
+                let _ = previous.await;
+            }
+            self
+        }
+
+        /// Lets the next turn go; the last turn leaves the partition idle.
+        pub(super) fn finish(self) {
+            let _ = self.done.send(());
+            let mut last = LAST_TURN.lock();
+            if last.get(&self.key).is_some_and(|(ticket, _)| *ticket == self.ticket) {
+                last.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Validates and appends one partition's records; errors carry Kafka's code and message.
@@ -236,28 +438,37 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
             .into());
     }
     let now = now_ms();
-    validate_records(topic, log.partition(), &records, &validated, now)?;
-    // Batches in another codec than the topic's compression.type are rewritten; everything
+    let checked = validate_records(topic, log.partition(), &records, &validated, now)?;
+    // Batches in another codec than the topic's compression.type are rewritten, and so are
+    // those whose inner offsets are not 0, 1, 2, … (Kafka assigns fresh ones); everything
     // else is stored byte for byte.
     let target = config.compression();
-    let rewrite = |b: &BatchSummary| target.is_some_and(|(codec, _)| !b.is_control && b.compression != codec);
-    let recompressed = if validated.batches.iter().any(rewrite) {
+    let limit = record::decompressed_limit(max_bytes);
+    let rewrite_to = |i: usize, b: &BatchSummary| -> Option<(Compression, Option<i32>)> {
+        if b.is_control {
+            return None;
+        }
+        match target {
+            Some((codec, level)) if b.compression != codec => Some((codec, level)),
+            _ if !checked[i] => Some((b.compression, None)),
+            _ => None,
+        }
+    };
+    let recompressed = if validated
+        .batches
+        .iter()
+        .enumerate()
+        .any(|(i, b)| rewrite_to(i, b).is_some())
+    {
         let mut out = Vec::with_capacity(records.len());
-        for batch in &validated.batches {
+        for (i, batch) in validated.batches.iter().enumerate() {
             let bytes = &records[batch.position..batch.position + batch.size];
-            match target {
-                Some((codec, level)) if rewrite(batch) => {
-                    let rebuilt = recompress(bytes, codec, level).map_err(record_error)?;
-                    if rebuilt.len() > max_bytes {
-                        return Err(record_error(RecordError::MessageTooLarge {
-                            size: rebuilt.len(),
-                            max: max_bytes,
-                        })
-                        .into());
-                    }
+            match rewrite_to(i, batch) {
+                Some((codec, level)) => {
+                    let rebuilt = recompress(bytes, codec, level, max_bytes, limit).map_err(record_error)?;
                     out.extend_from_slice(&rebuilt);
                 }
-                _ => out.extend_from_slice(bytes),
+                None => out.extend_from_slice(bytes),
             }
         }
         Some(out)
@@ -307,56 +518,58 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
     })
 }
 
-/// Kafka's per-record checks (LogValidator): a record without a key on a compacted topic, and
-/// with CreateTime a timestamp outside `message.timestamp.before.max.ms` /
-/// `message.timestamp.after.max.ms` of the broker's clock. Every offending record is reported
-/// by its index in the batch (KIP-467), so clients fail exactly those records and retry the
-/// rest. Records are only decoded when a check can fail: a compacted topic, or a batch whose
-/// timestamps may lie outside the bounds.
+/// Kafka's per-record checks ([`LogValidator`]): every record of every batch is read and
+/// checked against its header (a malformed batch is refused even with a valid CRC), and the
+/// topic's rules are applied: a record without a key on a compacted topic, and with CreateTime
+/// a timestamp outside `message.timestamp.before.max.ms` / `message.timestamp.after.max.ms` of
+/// the broker's clock. Every offending record is reported by its index in the batch (KIP-467),
+/// so clients fail exactly those records and retry the rest. Returns, per batch, whether its
+/// inner offsets are in order (control batches, which are not read, count as in order).
 fn validate_records(
     topic: &Topic,
     partition: i32,
     records: &Bytes,
     validated: &ValidatedBatches,
     now: i64,
-) -> Result<(), Refused> {
+) -> Result<Vec<bool>, Refused> {
     let config = &topic.config;
-    let compacted = config.is_compacted();
-    let check_time = !config.log_append_time();
     let (before, after) = config.timestamp_bounds();
     let (lo, hi) = (now.saturating_sub(before), now.saturating_add(after));
-    let bounded_below = before < now;
+    let validator = LogValidator {
+        compacted: config.is_compacted(),
+        timestamp_bounds: (!config.log_append_time()).then_some((lo, hi)),
+        decompressed_limit: record::decompressed_limit(config.max_message_bytes()),
+    };
+    let mut in_order = Vec::with_capacity(validated.batches.len());
     let mut record_errors = Vec::new();
+    let mut total_errors = 0usize;
     let mut timestamp_error = false;
-    for batch in validated.batches.iter().filter(|b| !b.is_control) {
-        let may_be_late = check_time && (batch.max_timestamp > hi || bounded_below);
-        if !compacted && !may_be_late {
+    for batch in &validated.batches {
+        if batch.is_control {
+            in_order.push(true);
             continue;
         }
         let bytes = &records[batch.position..batch.position + batch.size];
-        for (index, r) in record::records(bytes).map_err(record_error)?.iter().enumerate() {
-            if compacted && r.key.is_none() {
-                record_errors.push((
-                    index as i32,
-                    format!(
-                        "Compacted topic cannot accept message without key in topic partition {}-{partition}",
-                        topic.name
-                    ),
-                ));
-            } else if check_time && r.timestamp != NO_TIMESTAMP && (r.timestamp < lo || r.timestamp > hi) {
-                timestamp_error = true;
-                record_errors.push((
-                    index as i32,
-                    format!(
-                        "Timestamp {} of message with offset {} is out of range. The timestamp should be within [{lo}, {hi}]",
-                        r.timestamp, r.offset
-                    ),
-                ));
-            }
+        let checked = validator.validate_batch(bytes).map_err(record_error)?;
+        in_order.push(checked.offsets_in_order);
+        total_errors += checked.record_error_count;
+        timestamp_error |= checked.timestamp_error;
+        for (index, problem) in checked.record_errors {
+            let message = match problem {
+                RecordProblem::MissingKey => format!(
+                    "Compacted topic cannot accept message without key in topic partition {}-{partition}",
+                    topic.name
+                ),
+                RecordProblem::TimestampOutOfRange { timestamp, offset } => format!(
+                    "Timestamp {timestamp} of message with offset {offset} is out of range. The timestamp should be \
+                     within [{lo}, {hi}]"
+                ),
+            };
+            record_errors.push((index, message));
         }
     }
     if record_errors.is_empty() {
-        return Ok(());
+        return Ok(in_order);
     }
     let (code, message) = if timestamp_error {
         (
@@ -372,9 +585,8 @@ fn validate_records(
         (
             errors::INVALID_RECORD,
             format!(
-                "One or more records have been rejected due to {} record errors in total, and only showing the \
-                 first three errors at most: [{}]",
-                record_errors.len(),
+                "One or more records have been rejected due to {total_errors} record errors in total, and only \
+                 showing the first three errors at most: [{}]",
                 shown.join(", ")
             ),
         )
@@ -386,17 +598,28 @@ fn validate_records(
     })
 }
 
-/// Rewrites one batch in `codec`, keeping its offsets, timestamps, headers and producer
-/// fields (Kafka's recompression for a topic `compression.type`).
-fn recompress(batch: &[u8], codec: Compression, level: Option<i32>) -> Result<Vec<u8>, RecordError> {
-    let header = BatchHeader::parse(batch)?;
-    let mut builder = RecordBatchBuilder::like(&header, codec)
+/// Rewrites one batch in `codec` (Kafka's recompression for a topic `compression.type`, and
+/// its fresh offsets for inner offsets out of order), keeping timestamps, headers and producer
+/// fields. Records stream from the decoder into the encoder one at a time; the result is
+/// refused (MESSAGE_TOO_LARGE) as soon as it grows past `max_size`.
+fn recompress(
+    batch: &[u8],
+    codec: Compression,
+    level: Option<i32>,
+    max_size: usize,
+    limit: usize,
+) -> Result<Vec<u8>, RecordError> {
+    let mut stream = RecordStream::new(batch, limit)?;
+    let template = RecordBatchBuilder::like(stream.header(), codec)
         .compression_level(level)
         .partition_leader_epoch(errors::LEADER_EPOCH);
-    for r in &record::records(batch)? {
-        builder.append_record(r);
+    let mut builder = StreamingBatchBuilder::from_template(template, max_size)?;
+    let mut offset_delta = 0i32;
+    while let Some(r) = stream.next_record()? {
+        builder.append(offset_delta, &r)?;
+        offset_delta = offset_delta.saturating_add(1);
     }
-    builder.try_build()
+    builder.finish()
 }
 
 /// Kafka's `ProduceRequest.validateRecords`: from v3 a partition carries exactly one complete
