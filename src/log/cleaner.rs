@@ -48,7 +48,7 @@ use super::segment::{
     TIME_INDEX_FILE_SUFFIX, segment_file_name, with_suffix,
 };
 use super::{BackgroundConfig, BackgroundControl, LogConfig, LogError, PartitionLog, fsync_dir, now_ms};
-use crate::record::{BatchHeader, Record, RecordBatchBuilder, records};
+use crate::record::{BatchHeader, RecordBatchBuilder, RecordStream, RecordView, StreamingBatchBuilder};
 
 /// Bytes Kafka's `SkimpyOffsetMap` spends per key (a 16-byte hash and an 8-byte offset).
 const BYTES_PER_MAP_ENTRY: u64 = 24;
@@ -334,8 +334,9 @@ impl LogCleaner {
                             full = true;
                             return Ok(false);
                         }
-                        for r in records(bytes)? {
-                            if let (Some(key), true) = (&r.key, r.offset >= section.first_dirty) {
+                        let mut stream = RecordStream::new(bytes, usize::MAX)?;
+                        while let Some(r) = stream.next_record()? {
+                            if let (Some(key), true) = (r.key, r.offset >= section.first_dirty) {
                                 map.insert(key_hash(key), r.offset);
                             }
                         }
@@ -543,35 +544,49 @@ fn filter_batch(
     if header.is_control() || header.base_offset >= end {
         return Ok(Some(Kept::Verbatim));
     }
-    let all = records(bytes)?;
+    // Stored batches were bounded when produced; records are read one at a time, twice
+    // (decide, then rewrite) rather than held, so a batch of millions of records costs one.
     let tombstones_expired = header.delete_horizon_ms().is_some_and(|h| now >= h);
-    let keep = |r: &Record| -> bool {
-        let Some(key) = &r.key else { return false };
+    let keep = |r: &RecordView<'_>| -> bool {
+        let Some(key) = r.key else { return false };
         if r.offset < end && map.get(&key_hash(key)).is_some_and(|&latest| latest > r.offset) {
             return false;
         }
         r.value.is_some() || !tombstones_expired
     };
-    let kept: Vec<&Record> = all.iter().filter(|r| keep(r)).collect();
-    stats.records_removed += (all.len() - kept.len()) as u64;
-    let has_tombstones = kept.iter().any(|r| r.value.is_none());
+    let (mut all, mut kept, mut has_tombstones) = (0u64, 0u64, false);
+    let mut stream = RecordStream::new(bytes, usize::MAX)?;
+    while let Some(r) = stream.next_record()? {
+        all += 1;
+        if keep(&r) {
+            kept += 1;
+            has_tombstones |= r.value.is_none();
+        }
+    }
+    stats.records_removed += all - kept;
     let needs_horizon = has_tombstones && header.delete_horizon_ms().is_none();
-    if kept.is_empty() {
+    if kept == 0 {
         return Ok(None);
     }
-    if kept.len() == all.len() && !needs_horizon {
+    if kept == all && !needs_horizon {
         return Ok(Some(Kept::Verbatim));
     }
-    let mut builder = RecordBatchBuilder::like(header, header.compression()?);
+    let mut template = RecordBatchBuilder::like(header, header.compression()?);
     if needs_horizon {
-        builder = builder.delete_horizon_ms(Some(horizon));
+        template = template.delete_horizon_ms(Some(horizon));
     } else if !has_tombstones {
-        builder = builder.delete_horizon_ms(None);
+        template = template.delete_horizon_ms(None);
     }
-    for r in kept {
-        builder.append_record(r);
+    let mut builder = StreamingBatchBuilder::from_template(template, usize::MAX)?;
+    let mut stream = RecordStream::new(bytes, usize::MAX)?;
+    while let Some(r) = stream.next_record()? {
+        if keep(&r) {
+            let delta = i32::try_from(r.offset - header.base_offset)
+                .map_err(|_| crate::record::RecordError::InvalidRecord("record offset out of its batch".into()))?;
+            builder.append(delta, &r)?;
+        }
     }
-    Ok(Some(Kept::Rebuilt(builder.try_build()?)))
+    Ok(Some(Kept::Rebuilt(builder.finish()?)))
 }
 
 /// Removes the files of a cleaned segment that will not be used.
@@ -622,7 +637,7 @@ pub(crate) fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Compression;
+    use crate::record::{Compression, Record, records};
     use std::collections::BTreeMap;
 
     fn config() -> LogConfig {
