@@ -133,7 +133,11 @@ fn try_read_from(
 }
 
 fn committed(conn: &mut KafkaConnection, partition: i32) -> i64 {
-    let response = conn.call(
+    try_committed(conn, partition).expect("OffsetFetch round trip")
+}
+
+fn try_committed(conn: &mut KafkaConnection, partition: i32) -> std::io::Result<i64> {
+    let response = conn.try_call(
         7,
         &OffsetFetchRequest::default()
             .with_group_id(GroupId(s(GROUP)))
@@ -144,11 +148,8 @@ fn committed(conn: &mut KafkaConnection, partition: i32) -> i64 {
             ]))
             .with_require_stable(true),
     );
-    let p = &response.topics[0].partitions[0];
-    if p.error_code != 0 {
-        return -1;
-    }
-    p.committed_offset
+    let p = &response?.topics[0].partitions[0];
+    Ok(if p.error_code != 0 { -1 } else { p.committed_offset })
 }
 
 fn commit(conn: &mut KafkaConnection, partition: i32, offset: i64) -> std::io::Result<i16> {
@@ -194,6 +195,23 @@ fn power_cuts_lose_no_acknowledged_record_and_no_commit_outruns_the_log() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(30);
+    cycles_under_load(cuts, true);
+}
+
+/// The same load through kill -9 alone (the page cache survives): `RIVULET_KILL_CYCLES`
+/// cycles (10 by default).
+#[test]
+fn kill_9_cycles_lose_no_acknowledged_record() {
+    let cycles: usize = std::env::var("RIVULET_KILL_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    cycles_under_load(cycles, false);
+}
+
+/// Runs `cuts` cycles of load then SIGKILL (and, with `power`, a power cut), checking after
+/// each restart what survived.
+fn cycles_under_load(cuts: usize, power: bool) {
     let seed: u64 = std::env::var("RIVULET_POWER_CUT_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -203,7 +221,8 @@ fn power_cuts_lose_no_acknowledged_record_and_no_commit_outruns_the_log() {
                 .unwrap()
                 .as_nanos() as u64
         });
-    eprintln!("power cuts: {cuts}, seed {seed} (RIVULET_POWER_CUT_SEED)");
+    let what = if power { "power cuts" } else { "kill -9 cycles" };
+    eprintln!("{what}: {cuts}, seed {seed} (RIVULET_POWER_CUT_SEED)");
     let mut rng = Lcg(seed);
     let ffs = FaultFs::mount();
     let data = ffs.path().join("data");
@@ -259,7 +278,9 @@ fn power_cuts_lose_no_acknowledged_record_and_no_commit_outruns_the_log() {
                 let acknowledged = acknowledged.clone();
                 let bootstrap = broker.bootstrap();
                 thread::spawn(move || {
-                    let mut conn = KafkaConnection::connect(&bootstrap);
+                    let Ok(mut conn) = KafkaConnection::try_connect(&bootstrap) else {
+                        return;
+                    };
                     let mut n = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         let values: Vec<String> =
@@ -286,9 +307,17 @@ fn power_cuts_lose_no_acknowledged_record_and_no_commit_outruns_the_log() {
             let bootstrap = broker.bootstrap();
             thread::spawn(move || {
                 let mut commits = 0usize;
-                let mut conn = KafkaConnection::connect(&bootstrap);
+                let Ok(mut conn) = KafkaConnection::try_connect(&bootstrap) else {
+                    return 0;
+                };
                 // Where the reader is, from the group's committed offsets.
-                let mut positions: Vec<i64> = (0..PARTITIONS).map(|p| committed(&mut conn, p).max(0)).collect();
+                let mut positions = Vec::new();
+                for p in 0..PARTITIONS {
+                    match try_committed(&mut conn, p) {
+                        Ok(offset) => positions.push(offset.max(0)),
+                        Err(_) => return 0,
+                    }
+                }
                 while !stop.load(Ordering::Relaxed) {
                     for partition in 0..PARTITIONS {
                         let at = positions[partition as usize];
@@ -314,11 +343,13 @@ fn power_cuts_lose_no_acknowledged_record_and_no_commit_outruns_the_log() {
             p.join().expect("producer thread");
         }
         reader_commits += reader.join().unwrap_or(0);
-        ffs.power_cut();
+        if power {
+            ffs.power_cut();
+        }
         total_acknowledged = acknowledged.lock().unwrap().values().map(Vec::len).sum();
     }
     eprintln!(
-        "{cuts} power cuts: {total_acknowledged} acknowledged records, 0 lost, 0 duplicated; {reader_commits} commits, none past the log"
+        "{cuts} {what}: {total_acknowledged} acknowledged records, 0 lost, 0 duplicated, 0 holes; {reader_commits} commits, none past the log"
     );
     assert!(total_acknowledged > 0, "the load acknowledged nothing");
 }

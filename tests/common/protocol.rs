@@ -19,13 +19,18 @@ pub struct KafkaConnection {
 impl KafkaConnection {
     /// Connects to `bootstrap` (`host:port`).
     pub fn connect(bootstrap: &str) -> KafkaConnection {
-        let stream = TcpStream::connect(bootstrap).unwrap_or_else(|e| panic!("connect to {bootstrap}: {e}"));
-        stream.set_nodelay(true).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        KafkaConnection {
+        Self::try_connect(bootstrap).unwrap_or_else(|e| panic!("connect to {bootstrap}: {e}"))
+    }
+
+    /// [`Self::connect`] that reports a refused connection (a broker already killed).
+    pub fn try_connect(bootstrap: &str) -> std::io::Result<KafkaConnection> {
+        let stream = TcpStream::connect(bootstrap)?;
+        stream.set_nodelay(true)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        Ok(KafkaConnection {
             stream,
             next_correlation_id: 1,
-        }
+        })
     }
 
     /// Sends `request` as version `version` and returns the decoded response.
