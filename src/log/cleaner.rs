@@ -363,6 +363,11 @@ impl LogCleaner {
             .cloned()
             .collect();
         let horizon = now.saturating_add(config.delete_retention_ms);
+        let last_batches: HashMap<i64, i64> = log
+            .active_producers()
+            .into_iter()
+            .filter_map(|(id, entry)| Some((id, entry.batches.back()?.last_offset)))
+            .collect();
         let mut stats = CleanStats {
             segments_before: victims.len(),
             bytes_before: victims.iter().map(|s| s.size()).sum(),
@@ -390,7 +395,7 @@ impl LogCleaner {
                     if control.is_stopped() {
                         return Err(LogError::Closed);
                     }
-                    let kept = filter_batch(header, bytes, &map, end, now, horizon, &mut stats)?;
+                    let kept = filter_batch(header, bytes, &map, &last_batches, end, now, horizon, &mut stats)?;
                     let Some(batch) = kept else { return Ok(true) };
                     let (bytes, header) = match &batch {
                         Kept::Verbatim => (bytes, *header),
@@ -532,10 +537,16 @@ enum Kept {
 /// Kafka's `shouldRetainRecord` over one batch: drops records superseded by a later offset of
 /// the same key, keyless records, and tombstones past their delete horizon; sets the horizon
 /// on batches that keep tombstones without one. Batches at or past `end` are kept as they are.
+///
+/// A batch that was its producer's last (`last_batches`: producer id → last offset of its last
+/// batch) is kept even when all its records go, emptied, as Kafka's cleaner keeps it: the
+/// producer's epoch and sequence must survive so its next batch is not taken as out of order.
+#[allow(clippy::too_many_arguments)]
 fn filter_batch(
     header: &BatchHeader,
     bytes: &[u8],
     map: &HashMap<u128, i64>,
+    last_batches: &HashMap<i64, i64>,
     end: i64,
     now: i64,
     horizon: i64,
@@ -566,7 +577,17 @@ fn filter_batch(
     stats.records_removed += all - kept;
     let needs_horizon = has_tombstones && header.delete_horizon_ms().is_none();
     if kept == 0 {
-        return Ok(None);
+        let producers_last =
+            header.producer_id >= 0 && last_batches.get(&header.producer_id) == Some(&header.last_offset());
+        return Ok(
+            match producers_last
+                .then(|| crate::record::batch::empty_like(bytes))
+                .flatten()
+            {
+                Some(empty) => Some(Kept::Rebuilt(empty)),
+                None => None,
+            },
+        );
     }
     if kept == all && !needs_horizon {
         return Ok(Some(Kept::Verbatim));
@@ -798,6 +819,48 @@ mod tests {
         log.close().unwrap();
         let reopened = PartitionLog::open(&dir.path().join("t-0"), "t", 0, config(), 0, true).unwrap();
         assert_eq!(read_records(&reopened), after);
+    }
+
+    /// A producer's last batch survives cleaning, emptied, so its sequence does: the producer's
+    /// next batch is still in order after the log is reopened from disk.
+    #[test]
+    fn a_producers_last_batch_is_kept_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), config());
+        let now = now_ms();
+        let producer = 4242;
+        let mut idempotent = RecordBatchBuilder::new(Compression::None).producer(producer, 0, 0);
+        for i in 0..3 {
+            idempotent.append(now, Some(format!("key-{i}").as_bytes()), Some(b"first"), &[]);
+        }
+        let mut first = idempotent.build();
+        log.append(&mut first, now, false).unwrap();
+        let producer_last = log.log_end_offset() - 1;
+        // Later values of the same keys from elsewhere supersede all three records.
+        fill(&log, 3, 40, Compression::None, now);
+        let cleaner = LogCleaner::open(dir.path());
+        assert!(clean_all(&cleaner, &log, now, 1 << 20) >= 1);
+        let mut kept = None;
+        for segment in log.segments_snapshot().iter() {
+            segment
+                .for_each_batch(READ_BUFFER, |_, h, bytes| {
+                    if h.producer_id == producer {
+                        kept = Some((*h, records(bytes).unwrap().len()));
+                    }
+                    Ok(true)
+                })
+                .unwrap();
+        }
+        let (header, count) = kept.expect("the producer's last batch is still in the log");
+        assert_eq!(count, 0, "emptied of its superseded records");
+        assert_eq!((header.base_sequence, header.last_offset()), (0, producer_last));
+        log.close().unwrap();
+        let reopened = PartitionLog::open(&dir.path().join("t-0"), "t", 0, config(), 0, true).unwrap();
+        let mut next = RecordBatchBuilder::new(Compression::None).producer(producer, 0, 3);
+        next.append(now, Some(b"key-9"), Some(b"next"), &[]);
+        reopened
+            .append(&mut next.build(), now, false)
+            .expect("the producer's next sequence is accepted");
     }
 
     #[test]

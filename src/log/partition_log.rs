@@ -25,10 +25,10 @@ use super::segment::{
     SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, parse_segment_file_name, segment_file_name,
 };
 use super::{AppendInfo, FetchSlice, LogConfig, LogError, fsync_dir, now_ms};
+use crate::record::RecordStream;
 use crate::record::batch::{
     BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
-use crate::record::records::records;
 
 type SegmentList = Arc<Vec<Arc<LogSegment>>>;
 
@@ -864,11 +864,12 @@ impl PartitionLog {
                     return Ok(None);
                 }
                 let bytes = segment.read_at(at, header.total_size())?;
-                let found = records(&bytes)?
-                    .into_iter()
-                    .find(|r| r.timestamp >= timestamp && r.offset >= log_start && r.offset < log_end);
-                if let Some(r) = found {
-                    return Ok(Some((r.offset, r.timestamp)));
+                // Stored batches were bounded when produced: stream them, one record at a time.
+                let mut stream = RecordStream::new(&bytes, usize::MAX)?;
+                while let Some(r) = stream.next_record()? {
+                    if r.timestamp >= timestamp && r.offset >= log_start && r.offset < log_end {
+                        return Ok(Some((r.offset, r.timestamp)));
+                    }
                 }
                 pos = at + header.total_size() as u64;
             }
@@ -896,13 +897,14 @@ impl PartitionLog {
             return Ok(None);
         };
         let bytes = segment.read_at(pos, header.total_size())?;
-        let best = records(&bytes)?.into_iter().filter(|r| r.offset >= log_start).fold(
-            None::<(i64, i64)>,
-            |best, r| match best {
-                Some((_, ts)) if ts >= r.timestamp => best,
-                _ => Some((r.offset, r.timestamp)),
-            },
-        );
+        // The first record with the batch's largest timestamp wins.
+        let mut best: Option<(i64, i64)> = None;
+        let mut stream = RecordStream::new(&bytes, usize::MAX)?;
+        while let Some(r) = stream.next_record()? {
+            if r.offset >= log_start && best.is_none_or(|(_, ts)| r.timestamp > ts) {
+                best = Some((r.offset, r.timestamp));
+            }
+        }
         Ok(best.or(Some((header.last_offset(), header.max_timestamp))))
     }
 
@@ -1165,6 +1167,7 @@ mod tests {
     use crate::log::producer_state::ProducerStateError;
     use crate::log::test_util::{batch, sized_batch};
     use crate::record::batch::validate_batches;
+    use crate::record::records::records;
     use crate::record::{Compression, RecordBatchBuilder};
     use std::os::unix::fs::FileExt;
 

@@ -386,6 +386,23 @@ pub fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     put(batch, BASE_OFFSET_POS, &base_offset.to_be_bytes());
 }
 
+/// The header of `batch` as a batch of no records (Kafka's `writeEmptyHeader`): offsets, producer
+/// fields and sequence kept, uncompressed, both timestamps the batch's max timestamp. The log
+/// cleaner keeps a producer's last batch this way when it removes all its records, so the
+/// producer's sequence survives compaction. `None` if `batch` is shorter than a header.
+pub fn empty_like(batch: &[u8]) -> Option<Vec<u8>> {
+    let mut out = batch.get(..BATCH_HEADER_SIZE)?.to_vec();
+    let attributes = get_i16(&out, ATTRIBUTES_POS) & (TIMESTAMP_TYPE_MASK | TRANSACTIONAL_MASK | CONTROL_MASK);
+    put(&mut out, LENGTH_POS, &MIN_BATCH_LENGTH.to_be_bytes());
+    put(&mut out, ATTRIBUTES_POS, &attributes.to_be_bytes());
+    let max_timestamp = get_i64(&out, MAX_TIMESTAMP_POS);
+    put(&mut out, BASE_TIMESTAMP_POS, &max_timestamp.to_be_bytes());
+    put(&mut out, RECORDS_COUNT_POS, &0i32.to_be_bytes());
+    let crc = compute_crc(&out);
+    put(&mut out, CRC_POS, &crc.to_be_bytes());
+    Some(out)
+}
+
 /// Rewrites the partition leader epoch, which is also outside the CRC-covered range.
 pub fn set_partition_leader_epoch(batch: &mut [u8], epoch: i32) {
     put(batch, PARTITION_LEADER_EPOCH_POS, &epoch.to_be_bytes());
