@@ -579,15 +579,10 @@ fn filter_batch(
     if kept == 0 {
         let producers_last =
             header.producer_id >= 0 && last_batches.get(&header.producer_id) == Some(&header.last_offset());
-        return Ok(
-            match producers_last
-                .then(|| crate::record::batch::empty_like(bytes))
-                .flatten()
-            {
-                Some(empty) => Some(Kept::Rebuilt(empty)),
-                None => None,
-            },
-        );
+        return Ok(producers_last
+            .then(|| crate::record::batch::empty_like(bytes))
+            .flatten()
+            .map(Kept::Rebuilt));
     }
     if kept == all && !needs_horizon {
         return Ok(Some(Kept::Verbatim));
