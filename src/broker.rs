@@ -28,8 +28,8 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let config = Arc::new(config);
     let data_dir = config.data_dir();
     let node_id = config.node_id();
-    let listen = config.listen_addr()?;
-    let advertised_cfg = config.advertised()?;
+    let listener_specs = config.listeners()?;
+    let mut advertised_cfg = config.advertised_listeners()?;
 
     let (_dir_lock, identity, topics, logs) = {
         let config = config.clone();
@@ -59,17 +59,27 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             .context("cannot read the producer id block")?
     };
 
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let bound = listener.local_addr()?;
-    let advertised = match advertised_cfg {
-        Some((host, port)) => Advertised { host, port },
-        None => Advertised {
-            host: advertise_host(bound),
-            port: bound.port(),
-        },
-    };
+    let mut listeners = Vec::with_capacity(listener_specs.len());
+    let mut advertised = Vec::with_capacity(listener_specs.len());
+    let mut bound_addrs = Vec::with_capacity(listener_specs.len());
+    for spec in &listener_specs {
+        let listener = TcpListener::bind(spec.addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (listener {})", spec.addr, spec.name))?;
+        let bound = listener.local_addr()?;
+        advertised.push(match advertised_cfg.remove(&spec.name) {
+            Some((host, port)) => Advertised { host, port },
+            None => Advertised {
+                host: advertise_host(bound),
+                port: bound.port(),
+            },
+        });
+        bound_addrs.push(bound);
+        listeners.push(listener);
+    }
+    for name in advertised_cfg.keys() {
+        tracing::warn!(listener = %name, "advertised.listeners names a listener that listeners does not open; ignored");
+    }
     let api = Arc::new(ApiHandler {
         config: config.clone(),
         identity: identity.clone(),
@@ -88,7 +98,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let (stop_tx, stop_rx) = watch::channel(false);
     let server = tokio::spawn(
         Listener {
-            listener,
+            listeners,
             api,
             limits,
             max_connections: config.max_connections(),
@@ -96,13 +106,16 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         }
         .run(stop_rx),
     );
-    tracing::info!(
-        cluster_id = %identity.cluster_id,
-        node_id,
-        data_dir = %data_dir.display(),
-        advertised = %format!("{}:{}", advertised.host, advertised.port),
-        "listening on {bound}"
-    );
+    for ((spec, bound), advertised) in listener_specs.iter().zip(&bound_addrs).zip(&advertised) {
+        tracing::info!(
+            cluster_id = %identity.cluster_id,
+            node_id,
+            data_dir = %data_dir.display(),
+            listener = %spec.name,
+            advertised = %format!("{}:{}", advertised.host, advertised.port),
+            "listening on {bound}"
+        );
+    }
 
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
@@ -125,7 +138,10 @@ type Storage = (DirLock, ClusterIdentity, Arc<TopicRegistry>, Arc<LogManager>);
 fn open_storage(config: Arc<BrokerConfig>, data_dir: &std::path::Path, node_id: i32) -> anyhow::Result<Storage> {
     let lock =
         DirLock::acquire(data_dir).with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
-    let identity = ClusterIdentity::load_or_create(data_dir, node_id)
+    // CLUSTER_ID names a new data directory's cluster, as the apache/kafka image formats its
+    // storage with it; an existing directory keeps its own.
+    let cluster_id = std::env::var("CLUSTER_ID").ok().filter(|id| !id.is_empty());
+    let identity = ClusterIdentity::load_or_create(data_dir, node_id, cluster_id.as_deref())
         .with_context(|| format!("cannot use data directory {}", data_dir.display()))?;
     let topics = Arc::new(TopicRegistry::open(config, data_dir).context("cannot read the metadata log")?);
     let registry = topics.clone();

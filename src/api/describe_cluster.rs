@@ -6,12 +6,16 @@ use kafka_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, errors};
+use super::{Advertised, ApiHandler, errors};
 use crate::auth::{ResourceType, authorized_operations};
 
 const ENDPOINT_BROKERS: i8 = 1;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeClusterRequest) -> DescribeClusterResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    advertised: &Advertised,
+    request: DescribeClusterRequest,
+) -> DescribeClusterResponse {
     let response = DescribeClusterResponse::default()
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(StrBytes::from_string(api.identity.cluster_id.clone()))
@@ -31,7 +35,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeClusterRequest) -> Describ
     response.with_brokers(vec![
         DescribeClusterBroker::default()
             .with_broker_id(api.identity.node_id.into())
-            .with_host(StrBytes::from_string(api.advertised.host.clone()))
-            .with_port(api.advertised.port as i32),
+            .with_host(StrBytes::from_string(advertised.host.clone()))
+            .with_port(advertised.port as i32),
     ])
 }

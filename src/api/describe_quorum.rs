@@ -9,7 +9,7 @@ use kafka_protocol::messages::{BrokerId, DescribeQuorumRequest, DescribeQuorumRe
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::{ApiHandler, errors};
+use super::{Advertised, ApiHandler, errors};
 use crate::log::now_ms;
 
 /// Kafka's metadata topic, the only partition a quorum has.
@@ -17,7 +17,11 @@ const METADATA_TOPIC: &str = "__cluster_metadata";
 /// The leader epoch of the quorum: one election ever happened, at the first start.
 const QUORUM_EPOCH: i32 = 1;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeQuorumRequest) -> DescribeQuorumResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    advertised: &Advertised,
+    request: DescribeQuorumRequest,
+) -> DescribeQuorumResponse {
     let asks_for_metadata = request.topics.len() == 1
         && request.topics[0].topic_name.as_str() == METADATA_TOPIC
         && request.topics[0].partitions.len() == 1
@@ -53,8 +57,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeQuorumRequest) -> Describe
         .with_nodes(vec![Node::default().with_node_id(node).with_listeners(vec![
                 Listener::default()
                     .with_name(StrBytes::from_static_str("CONTROLLER"))
-                    .with_host(StrBytes::from_string(api.advertised.host.clone()))
-                    .with_port(api.advertised.port),
+                    .with_host(StrBytes::from_string(advertised.host.clone()))
+                    .with_port(advertised.port),
             ])])
 }
 

@@ -8,13 +8,18 @@ use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, errors};
+use super::{Advertised, ApiHandler, errors};
 
 /// Kafka's `CoordinatorType`: 0 groups, 1 transactional ids.
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
 
-pub fn handle(api: &Arc<ApiHandler>, request: FindCoordinatorRequest, version: i16) -> FindCoordinatorResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    advertised: &Advertised,
+    request: FindCoordinatorRequest,
+    version: i16,
+) -> FindCoordinatorResponse {
     let key_type = if version >= 1 { request.key_type } else { KEY_TYPE_GROUP };
     let (error, message) = match key_type {
         KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => (errors::NONE, None),
@@ -27,8 +32,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: FindCoordinatorRequest, version: i
     let (node, host, port) = if error == errors::NONE {
         (
             api.identity.node_id,
-            StrBytes::from_string(api.advertised.host.clone()),
-            i32::from(api.advertised.port),
+            StrBytes::from_string(advertised.host.clone()),
+            i32::from(advertised.port),
         )
     } else {
         (-1, StrBytes::default(), -1)

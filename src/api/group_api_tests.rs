@@ -56,10 +56,10 @@ fn fixture() -> Fixture {
             cluster_id: "c".into(),
             node_id: 1,
         },
-        advertised: Advertised {
+        advertised: vec![Advertised {
             host: "localhost".into(),
             port: 9092,
-        },
+        }],
         topics,
         logs,
         fetch_sessions: FetchSessionCache::default(),
@@ -105,7 +105,7 @@ async fn every_version_of_every_group_api_encodes() {
             .with_key(s("g"))
             .with_key_type(if v >= 1 { 1 } else { 0 })
             .with_coordinator_keys(if v >= 4 { vec![s("g"), s("h")] } else { vec![] });
-        let r = find_coordinator::handle(api, req, v);
+        let r = find_coordinator::handle(api, &api.advertised[0], req, v);
         if v >= 4 {
             assert_eq!(r.coordinators.len(), 2);
             assert!(
@@ -120,6 +120,7 @@ async fn every_version_of_every_group_api_encodes() {
         if v >= 1 {
             let bad = find_coordinator::handle(
                 api,
+                &api.advertised[0],
                 FindCoordinatorRequest::default().with_key(s("g")).with_key_type(7),
                 v,
             );

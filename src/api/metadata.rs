@@ -11,17 +11,22 @@ use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, Topi
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::{ApiHandler, errors};
+use super::{Advertised, ApiHandler, errors};
 use crate::auth::{OPERATIONS_OMITTED, ResourceType, authorized_operations};
 use crate::metadata::{Topic, TopicError, topics::validate_name};
 
-pub fn handle(api: &Arc<ApiHandler>, request: MetadataRequest, version: i16) -> MetadataResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    advertised: &Advertised,
+    request: MetadataRequest,
+    version: i16,
+) -> MetadataResponse {
     let node: BrokerId = api.identity.node_id.into();
     let brokers = vec![
         MetadataResponseBroker::default()
             .with_node_id(node)
-            .with_host(StrBytes::from_string(api.advertised.host.clone()))
-            .with_port(api.advertised.port as i32),
+            .with_host(StrBytes::from_string(advertised.host.clone()))
+            .with_port(advertised.port as i32),
     ];
     // Before v4 a request could not opt out of auto-creation.
     let allow_auto_create = (version < 4 || request.allow_auto_topic_creation) && api.config.auto_create_topics();

@@ -127,7 +127,9 @@ pub struct Advertised {
 pub struct ApiHandler {
     pub config: Arc<BrokerConfig>,
     pub identity: ClusterIdentity,
-    pub advertised: Advertised,
+    /// Where clients reach this broker, per listener (in `listeners` order): each request is
+    /// answered with the address of the listener it came through, as Kafka does.
+    pub advertised: Vec<Advertised>,
     pub topics: Arc<TopicRegistry>,
     pub logs: Arc<LogManager>,
     pub fetch_sessions: FetchSessionCache,
@@ -315,7 +317,9 @@ impl ApiHandler {
         header: &RequestHeader,
         mut body: Bytes,
         peer: SocketAddr,
+        listener: usize,
     ) -> Result<Reply, RequestError> {
+        let advertised = &self.advertised[listener.min(self.advertised.len().saturating_sub(1))];
         let version = header.request_api_version;
         let unstable = self.config.unstable_api_versions();
         let supported = version_range(api, unstable).is_some_and(|(lo, hi)| (lo..=hi).contains(&version));
@@ -328,7 +332,10 @@ impl ApiHandler {
         let b = &mut body;
         match api {
             ApiKey::ApiVersions => ready(&api_versions::handle(self, decode(b, version)?, version), version),
-            ApiKey::Metadata => ready(&metadata::handle(self, decode(b, version)?, version), version),
+            ApiKey::Metadata => ready(
+                &metadata::handle(self, advertised, decode(b, version)?, version),
+                version,
+            ),
             ApiKey::Produce => produce::handle(self, decode(b, version)?, version),
             ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version),
             ApiKey::ListOffsets => ready(&list_offsets::handle(self, decode(b, version)?, version), version),
@@ -353,7 +360,10 @@ impl ApiHandler {
                 ready(&block_in_place(|| create_partitions::handle(self, request)), version)
             }
             ApiKey::DescribeConfigs => ready(&describe_configs::handle(self, decode(b, version)?, version), version),
-            ApiKey::DescribeCluster => ready(&describe_cluster::handle(self, decode(b, version)?), version),
+            ApiKey::DescribeCluster => ready(
+                &describe_cluster::handle(self, advertised, decode(b, version)?),
+                version,
+            ),
             ApiKey::OffsetForLeaderEpoch => ready(&offset_for_leader_epoch::handle(self, decode(b, version)?), version),
             ApiKey::DescribeLogDirs => ready(&describe_log_dirs::handle(self, decode(b, version)?), version),
             // Config changes fsync the metadata log, like topic changes.
@@ -373,7 +383,10 @@ impl ApiHandler {
                 let request = decode(b, version)?;
                 ready(&block_in_place(|| delete_records::handle(self, request)), version)
             }
-            ApiKey::FindCoordinator => ready(&find_coordinator::handle(self, decode(b, version)?, version), version),
+            ApiKey::FindCoordinator => ready(
+                &find_coordinator::handle(self, advertised, decode(b, version)?, version),
+                version,
+            ),
             ApiKey::JoinGroup => {
                 let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
                 // Kafka reports the client's address as Java's InetAddress prints it.
@@ -399,7 +412,7 @@ impl ApiHandler {
             ApiKey::DescribeTopicPartitions => {
                 ready(&describe_topic_partitions::handle(self, decode(b, version)?), version)
             }
-            ApiKey::DescribeQuorum => ready(&describe_quorum::handle(self, decode(b, version)?), version),
+            ApiKey::DescribeQuorum => ready(&describe_quorum::handle(self, advertised, decode(b, version)?), version),
             ApiKey::ListConfigResources => ready(
                 &list_config_resources::handle(self, decode(b, version)?, version),
                 version,

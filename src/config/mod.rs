@@ -620,14 +620,21 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "One process is both broker and controller.",
     ),
     inert("controller.quorum.voters", T::List, Some(""), "No quorum: one node."),
-    inert(
+    def(
         "controller.listener.names",
         T::List,
         None,
-        "No separate controller listener.",
+        V::Any,
+        "Listeners named here (KRaft controller listeners) are not opened: this node answers controller requests on its broker listeners.",
     ),
     inert("inter.broker.listener.name", T::String, None, "No other brokers."),
-    inert("listener.security.protocol.map", T::String, None, "PLAINTEXT only."),
+    def(
+        "listener.security.protocol.map",
+        T::String,
+        Some("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
+        V::Any,
+        "Security protocol of each listener name; only PLAINTEXT is served yet, so a listener mapped to another protocol stops the start.",
+    ),
 ];
 
 /// A topic-level config: its name, the broker key it inherits its default from, and the
@@ -1040,8 +1047,18 @@ impl BrokerConfig {
         Ok(())
     }
 
-    /// Layers `RIVULET_*` variables; the name of each is the key in upper snake case.
+    /// Layers environment variables: `KAFKA_*` as the official `apache/kafka` image reads them
+    /// (see [`kafka_env_key`]), then `RIVULET_*` (the key in upper snake case), which win.
     pub fn merge_env<I: IntoIterator<Item = (String, String)>>(&mut self, vars: I) -> Result<(), ConfigError> {
+        let vars: Vec<(String, String)> = vars.into_iter().collect();
+        for (name, value) in &vars {
+            let Some(key) = kafka_env_key(name) else { continue };
+            if broker_def(&key).is_none() {
+                tracing::warn!(variable = %name, key = %key, "ignoring environment variable: it names no known Kafka broker config");
+                continue;
+            }
+            self.set(&key, value)?;
+        }
         for (name, value) in vars {
             let Some(suffix) = name.strip_prefix("RIVULET_") else {
                 continue;
@@ -1136,29 +1153,107 @@ impl BrokerConfig {
         self.long("node.id").unwrap_or(1) as i32
     }
 
-    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+    /// The listeners to open, in `listeners` order, as Kafka names them (`NAME://HOST:PORT`; a
+    /// bare `HOST:PORT` is `PLAINTEXT`). Controller listeners (`controller.listener.names`)
+    /// are left out: a combined KRaft node's compose file names one, and this node has no
+    /// separate controller to serve on it.
+    pub fn listeners(&self) -> Result<Vec<ListenerSpec>, ConfigError> {
         let raw = self.get("listeners").unwrap_or_default();
-        parse_listener("listeners", raw)
+        let controllers: Vec<String> = self
+            .get("controller.listener.names")
+            .unwrap_or_default()
+            .split(',')
+            .map(|n| n.trim().to_ascii_uppercase())
+            .filter(|n| !n.is_empty())
+            .collect();
+        let protocols = self.protocol_map()?;
+        let mut out: Vec<ListenerSpec> = Vec::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let (name, hostport) = split_listener(entry);
+            if controllers.contains(&name) {
+                continue;
+            }
+            if out.iter().any(|l| l.name == name) {
+                return Err(ConfigError(format!(
+                    "Invalid value {raw} for configuration listeners: each listener must have a different name, {name} is repeated"
+                )));
+            }
+            let protocol = protocols.get(&name).cloned().unwrap_or_else(|| name.clone());
+            if protocol != "PLAINTEXT" {
+                return Err(ConfigError(format!(
+                    "listener {name} uses security protocol {protocol}, which this broker does not serve yet (PLAINTEXT only)"
+                )));
+            }
+            out.push(ListenerSpec {
+                addr: parse_listener("listeners", hostport)?,
+                name,
+            });
+        }
+        if out.is_empty() {
+            return Err(ConfigError(format!(
+                "Invalid value {raw} for configuration listeners: no broker listener"
+            )));
+        }
+        Ok(out)
     }
 
-    /// The advertised `host:port`; `None` means "use the bound listen address".
-    pub fn advertised(&self) -> Result<Option<(String, u16)>, ConfigError> {
+    fn protocol_map(&self) -> Result<BTreeMap<String, String>, ConfigError> {
+        let raw = self.get("listener.security.protocol.map").unwrap_or_default();
+        raw.split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| {
+                let (name, protocol) = e.split_once(':').ok_or_else(|| {
+                    ConfigError(format!(
+                        "Invalid value {raw} for configuration listener.security.protocol.map: expected NAME:PROTOCOL"
+                    ))
+                })?;
+                Ok((name.trim().to_ascii_uppercase(), protocol.trim().to_ascii_uppercase()))
+            })
+            .collect()
+    }
+
+    /// The first listener's address (the `--listen` shorthand sets the only one).
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        Ok(self.listeners()?[0].addr)
+    }
+
+    /// Advertised `host:port` by listener name, from `advertised.listeners` (a bare
+    /// `HOST:PORT` is the first listener's); a listener not named there advertises its bound
+    /// address.
+    pub fn advertised_listeners(&self) -> Result<BTreeMap<String, (String, u16)>, ConfigError> {
         let Some(raw) = self.get("advertised.listeners") else {
-            return Ok(None);
+            return Ok(BTreeMap::new());
         };
-        let hostport = strip_listener_scheme(raw);
-        let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
-            ConfigError(format!(
-                "Invalid value {raw} for configuration advertised.listeners: expected HOST:PORT"
-            ))
-        })?;
-        let port: u16 = port.parse().map_err(|_| {
-            ConfigError(format!(
-                "Invalid value {raw} for configuration advertised.listeners: bad port"
-            ))
-        })?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        Ok(Some((host.to_string(), port)))
+        let first = self.listeners()?.remove(0).name;
+        let mut out = BTreeMap::new();
+        for entry in raw.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            let name = if entry.contains("://") {
+                split_listener(entry).0
+            } else {
+                first.clone()
+            };
+            let hostport = split_listener(entry).1;
+            let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
+                ConfigError(format!(
+                    "Invalid value {raw} for configuration advertised.listeners: expected HOST:PORT"
+                ))
+            })?;
+            let port: u16 = port.parse().map_err(|_| {
+                ConfigError(format!(
+                    "Invalid value {raw} for configuration advertised.listeners: bad port"
+                ))
+            })?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            out.insert(name, (host.to_string(), port));
+        }
+        Ok(out)
+    }
+
+    /// The first listener's advertised `host:port`; `None` means its bound address.
+    pub fn advertised(&self) -> Result<Option<(String, u16)>, ConfigError> {
+        let first = self.listeners()?.remove(0).name;
+        Ok(self.advertised_listeners()?.remove(&first))
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -1436,6 +1531,40 @@ pub fn validate_topic_overrides(configs: &BTreeMap<String, String>) -> Result<BT
     Ok(validated)
 }
 
+/// The config key a `KAFKA_*` variable sets, as the `apache/kafka` image maps them: the prefix
+/// dropped, `___` for `-`, `__` for `_`, `_` for `.`, lower case. The image's own variables
+/// that are not configs (JVM and logging options, `KAFKA_VERSION`, ...) give `None`.
+pub fn kafka_env_key(name: &str) -> Option<String> {
+    const NOT_CONFIGS: &[&str] = &[
+        "KAFKA_HEAP_OPTS",
+        "KAFKA_JVM_PERFORMANCE_OPTS",
+        "KAFKA_GC_LOG_OPTS",
+        "KAFKA_LOG4J_OPTS",
+        "KAFKA_LOG4J_LOGGERS",
+        "KAFKA_LOG4J_ROOT_LOGLEVEL",
+        "KAFKA_TOOLS_LOG4J_LOGLEVEL",
+        "KAFKA_JMX_OPTS",
+        "KAFKA_JMX_PORT",
+        "KAFKA_JMX_HOSTNAME",
+        "KAFKA_OPTS",
+        "KAFKA_DEBUG",
+        "KAFKA_HOME",
+        "KAFKA_VERSION",
+        "KAFKA_DATA_DIR",
+    ];
+    let rest = name.strip_prefix("KAFKA_")?;
+    if rest.is_empty() || NOT_CONFIGS.contains(&name) {
+        return None;
+    }
+    Some(
+        rest.replace("___", "-")
+            .replace("__", "\u{1}")
+            .replace('_', ".")
+            .replace('\u{1}', "_")
+            .to_ascii_lowercase(),
+    )
+}
+
 /// `RIVULET_` + the key in upper snake case.
 pub fn env_name(key: &str) -> String {
     format!("RIVULET_{}", key.to_ascii_uppercase().replace(['.', '-'], "_"))
@@ -1475,13 +1604,23 @@ fn flatten_toml(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String
     Ok(())
 }
 
-fn strip_listener_scheme(raw: &str) -> &str {
-    let first = raw.split(',').next().unwrap_or(raw).trim();
-    first.split_once("://").map(|(_, rest)| rest).unwrap_or(first)
+/// A listener to open: Kafka's listener name and the address to bind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerSpec {
+    pub name: String,
+    pub addr: SocketAddr,
 }
 
-fn parse_listener(key: &str, raw: &str) -> Result<SocketAddr, ConfigError> {
-    let hostport = strip_listener_scheme(raw);
+/// `NAME://HOST:PORT` as (upper-case name, `HOST:PORT`); no scheme is `PLAINTEXT`.
+fn split_listener(entry: &str) -> (String, &str) {
+    match entry.split_once("://") {
+        Some((name, rest)) => (name.trim().to_ascii_uppercase(), rest.trim()),
+        None => ("PLAINTEXT".to_string(), entry.trim()),
+    }
+}
+
+fn parse_listener(key: &str, hostport: &str) -> Result<SocketAddr, ConfigError> {
+    let raw = hostport;
     let (host, port) = hostport.rsplit_once(':').ok_or_else(|| {
         ConfigError(format!(
             "Invalid value {raw} for configuration {key}: expected HOST:PORT"
@@ -1652,6 +1791,59 @@ mod tests {
         assert_eq!(c.listen_addr().unwrap(), "0.0.0.0:19092".parse().unwrap());
         c.set("advertised.listeners", "PLAINTEXT://kafka:9092").unwrap();
         assert_eq!(c.advertised().unwrap(), Some(("kafka".to_string(), 9092)));
+
+        // A compose file written for apache/kafka: two broker listeners and a controller one.
+        let mut c = BrokerConfig::default();
+        c.set(
+            "listeners",
+            "PLAINTEXT://0.0.0.0:9092,PLAINTEXT_HOST://0.0.0.0:29092,CONTROLLER://0.0.0.0:9093",
+        )
+        .unwrap();
+        c.set(
+            "listener.security.protocol.map",
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,PLAINTEXT_HOST:PLAINTEXT",
+        )
+        .unwrap();
+        c.set("controller.listener.names", "CONTROLLER").unwrap();
+        c.set(
+            "advertised.listeners",
+            "PLAINTEXT://kafka:9092,PLAINTEXT_HOST://localhost:29092",
+        )
+        .unwrap();
+        let names: Vec<String> = c.listeners().unwrap().into_iter().map(|l| l.name).collect();
+        assert_eq!(names, vec!["PLAINTEXT", "PLAINTEXT_HOST"]);
+        let advertised = c.advertised_listeners().unwrap();
+        assert_eq!(advertised["PLAINTEXT_HOST"], ("localhost".to_string(), 29092));
+        assert_eq!(advertised["PLAINTEXT"], ("kafka".to_string(), 9092));
+
+        c.set("listeners", "SSL://0.0.0.0:9093").unwrap();
+        assert!(c.listeners().unwrap_err().0.contains("SSL"), "TLS is not served yet");
+    }
+
+    #[test]
+    fn kafka_environment_variables() {
+        assert_eq!(kafka_env_key("KAFKA_NUM_PARTITIONS").as_deref(), Some("num.partitions"));
+        assert_eq!(
+            kafka_env_key("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP").as_deref(),
+            Some("listener.security.protocol.map")
+        );
+        assert_eq!(kafka_env_key("KAFKA_A__B___C").as_deref(), Some("a_b-c"));
+        assert_eq!(kafka_env_key("KAFKA_HEAP_OPTS"), None);
+        assert_eq!(kafka_env_key("PATH"), None);
+        let mut c = BrokerConfig::default();
+        c.merge_env(vec![
+            ("KAFKA_NUM_PARTITIONS".into(), "3".into()),
+            ("KAFKA_PROCESS_ROLES".into(), "broker,controller".into()),
+            ("KAFKA_HEAP_OPTS".into(), "-Xmx1G".into()),
+        ])
+        .unwrap();
+        assert_eq!(c.num_partitions(), 3);
+        c.merge_env(vec![
+            ("KAFKA_NUM_PARTITIONS".into(), "3".into()),
+            ("RIVULET_NUM_PARTITIONS".into(), "5".into()),
+        ])
+        .unwrap();
+        assert_eq!(c.num_partitions(), 5, "RIVULET_ wins over KAFKA_");
     }
 }
 

@@ -12,8 +12,9 @@ pub struct ClusterIdentity {
 }
 
 impl ClusterIdentity {
-    /// Reads the identity, or creates one with a fresh cluster id on first start.
-    pub fn load_or_create(data_dir: &Path, node_id: i32) -> io::Result<ClusterIdentity> {
+    /// Reads the identity, or creates one on first start with `cluster_id` (Kafka's 22-character
+    /// base64 form) or a fresh id.
+    pub fn load_or_create(data_dir: &Path, node_id: i32, cluster_id: Option<&str>) -> io::Result<ClusterIdentity> {
         crate::log::create_dir_durably(data_dir)?;
         let path = data_dir.join("meta.properties");
         if let Ok(text) = fs::read_to_string(&path) {
@@ -34,10 +35,16 @@ impl ClusterIdentity {
             }
             return Ok(ClusterIdentity { cluster_id, node_id });
         }
-        let identity = ClusterIdentity {
-            cluster_id: new_cluster_id(),
-            node_id,
+        let cluster_id = match cluster_id {
+            Some(id) if crate::log::partition_metadata::parse_kafka_uuid(id).is_some() => id.to_string(),
+            Some(id) => {
+                return Err(io::Error::other(format!(
+                    "cluster id {id} is not a 22-character base64 UUID (kafka-storage random-uuid makes one)"
+                )));
+            }
+            None => new_cluster_id(),
         };
+        let identity = ClusterIdentity { cluster_id, node_id };
         let tmp = path.with_extension("properties.tmp");
         let mut f = fs::File::create(&tmp)?;
         write!(
@@ -65,10 +72,15 @@ mod tests {
     #[test]
     fn identity_is_stable_and_checked() {
         let dir = tempfile::tempdir().unwrap();
-        let a = ClusterIdentity::load_or_create(dir.path(), 1).unwrap();
+        let a = ClusterIdentity::load_or_create(dir.path(), 1, None).unwrap();
         assert_eq!(a.cluster_id.len(), 22);
-        let b = ClusterIdentity::load_or_create(dir.path(), 1).unwrap();
-        assert_eq!(a, b);
-        assert!(ClusterIdentity::load_or_create(dir.path(), 2).is_err());
+        let b = ClusterIdentity::load_or_create(dir.path(), 1, Some("MkU3OEVBNTcwNTJENDM2Qk")).unwrap();
+        assert_eq!(a, b, "an existing directory keeps its cluster id");
+        assert!(ClusterIdentity::load_or_create(dir.path(), 2, None).is_err());
+        let fresh = tempfile::tempdir().unwrap();
+        let c = ClusterIdentity::load_or_create(fresh.path(), 1, Some("MkU3OEVBNTcwNTJENDM2Qk")).unwrap();
+        assert_eq!(c.cluster_id, "MkU3OEVBNTcwNTJENDM2Qk");
+        let other = tempfile::tempdir().unwrap();
+        assert!(ClusterIdentity::load_or_create(other.path(), 1, Some("not-an-id")).is_err());
     }
 }

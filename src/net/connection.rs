@@ -54,6 +54,7 @@ const READ_CHUNK: usize = 64 * 1024;
 pub async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
+    listener: usize,
     api: Arc<ApiHandler>,
     limits: Arc<ConnectionLimits>,
     mut shutdown: watch::Receiver<bool>,
@@ -82,7 +83,7 @@ pub async fn serve(
             }
         };
         let (frame, lease) = frame;
-        let handled = handle_frame(&api, frame, peer);
+        let handled = handle_frame(&api, frame, peer, listener);
         // The request has been decoded and applied: its bytes go back to the pool.
         drop(lease);
         match handled {
@@ -149,7 +150,12 @@ async fn read_frame(
 }
 
 /// Decodes the header and dispatches; `Ok(None)` when no reply is owed (acks=0).
-fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes, peer: SocketAddr) -> Result<Option<Outgoing>, RequestError> {
+fn handle_frame(
+    api: &Arc<ApiHandler>,
+    mut frame: Bytes,
+    peer: SocketAddr,
+    listener: usize,
+) -> Result<Option<Outgoing>, RequestError> {
     // Every header version starts with api key, api version and correlation id.
     let Some(&[k0, k1, v0, v1, c0, c1, c2, c3]) = frame.get(..8) else {
         return Err(RequestError::Malformed(format!(
@@ -175,7 +181,7 @@ fn handle_frame(api: &Arc<ApiHandler>, mut frame: Bytes, peer: SocketAddr) -> Re
         Err(e) => return Err(RequestError::Malformed(format!("bad request header: {e}"))),
     };
     let correlation_id = header.correlation_id;
-    let reply = api.handle(api_key, &header, frame, peer)?;
+    let reply = api.handle(api_key, &header, frame, peer, listener)?;
     let response_version = reply.response_version(api_version);
     let header_version = api_key.response_header_version(response_version);
     Ok(match reply {

@@ -17,7 +17,9 @@ use super::connection::{self, ConnectionLimits};
 use crate::api::ApiHandler;
 
 pub struct Listener {
-    pub listener: TcpListener,
+    /// Bound sockets, one per named listener; a connection knows which one it came through
+    /// (its index here), so Metadata can answer with that listener's advertised address.
+    pub listeners: Vec<TcpListener>,
     pub api: Arc<ApiHandler>,
     pub limits: Arc<ConnectionLimits>,
     pub max_connections: usize,
@@ -57,61 +59,99 @@ const REFUSAL_REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 impl Listener {
     /// Accepts until `shutdown` turns true, then waits for open connections to finish.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.max_connections.clamp(1, Semaphore::MAX_PERMITS)));
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let shared = Arc::new(Shared {
+            permits: Arc::new(Semaphore::new(self.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
+            per_ip: PerIpCounts::default(),
+            refusals: Mutex::new((0, None)),
+            api: self.api,
+            limits: self.limits,
+            max_connections_per_ip: self.max_connections_per_ip,
+        });
         // Every connection task holds a sender; when all are dropped, they have all ended.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
-        let per_ip = Arc::new(PerIpCounts::default());
-        let mut refused = 0u64;
-        let mut last_report: Option<Instant> = None;
-        loop {
-            let permit = tokio::select! {
-                _ = shutdown.changed() => break,
-                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            };
-            let accepted = tokio::select! {
-                _ = shutdown.changed() => break,
-                a = self.listener.accept() => a,
-            };
-            let (stream, peer) = match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            if !per_ip.try_add(peer.ip(), self.max_connections_per_ip) {
-                refused += 1;
-                if last_report.is_none_or(|t| t.elapsed() >= REFUSAL_REPORT_INTERVAL) {
-                    tracing::warn!(
-                        ip = %peer.ip(),
-                        limit = self.max_connections_per_ip,
-                        refused,
-                        "closing connections over max.connections.per.ip"
-                    );
-                    last_report = Some(Instant::now());
-                    refused = 0;
-                }
-                drop(stream);
+        let accept_loops: Vec<_> = self
+            .listeners
+            .into_iter()
+            .enumerate()
+            .map(|(index, listener)| {
+                tokio::spawn(accept_loop(
+                    listener,
+                    index,
+                    shared.clone(),
+                    shutdown.clone(),
+                    done_tx.clone(),
+                ))
+            })
+            .collect();
+        drop(done_tx);
+        for accept in accept_loops {
+            let _ = accept.await;
+        }
+        let _ = done_rx.recv().await;
+    }
+}
+
+/// What every listener's accept loop shares: the broker-wide connection limits.
+struct Shared {
+    permits: Arc<Semaphore>,
+    per_ip: PerIpCounts,
+    /// Connections refused since the last report, and when that was.
+    refusals: Mutex<(u64, Option<Instant>)>,
+    api: Arc<ApiHandler>,
+    limits: Arc<ConnectionLimits>,
+    max_connections_per_ip: usize,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    index: usize,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    done_tx: mpsc::Sender<()>,
+) {
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.changed() => break,
+            p = shared.permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let accepted = tokio::select! {
+            _ = shutdown.changed() => break,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                 continue;
             }
-            tracing::debug!(%peer, "accepted connection");
-            let per_ip = per_ip.clone();
-            let api = self.api.clone();
-            let limits = self.limits.clone();
-            let shutdown = shutdown.clone();
-            let done = done_tx.clone();
-            tokio::spawn(async move {
-                connection::serve(stream, peer, api, limits, shutdown).await;
-                per_ip.remove(peer.ip());
-                drop(permit);
-                drop(done);
-            });
+        };
+        if !shared.per_ip.try_add(peer.ip(), shared.max_connections_per_ip) {
+            let mut refusals = shared.refusals.lock();
+            refusals.0 += 1;
+            if refusals.1.is_none_or(|t| t.elapsed() >= REFUSAL_REPORT_INTERVAL) {
+                tracing::warn!(
+                    ip = %peer.ip(),
+                    limit = shared.max_connections_per_ip,
+                    refused = refusals.0,
+                    "closing connections over max.connections.per.ip"
+                );
+                *refusals = (0, Some(Instant::now()));
+            }
+            drop(stream);
+            continue;
         }
-        drop(self.listener);
-        drop(done_tx);
-        let _ = done_rx.recv().await;
+        tracing::debug!(%peer, listener = index, "accepted connection");
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        let done = done_tx.clone();
+        tokio::spawn(async move {
+            connection::serve(stream, peer, index, shared.api.clone(), shared.limits.clone(), shutdown).await;
+            shared.per_ip.remove(peer.ip());
+            drop(permit);
+            drop(done);
+        });
     }
 }

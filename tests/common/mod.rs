@@ -59,11 +59,16 @@ impl BrokerProcess {
     pub fn start_with_env(data_dir: &Path, extra_args: &[&str], envs: &[(&str, &str)]) -> BrokerProcess {
         let mut cmd = broker_command();
         cmd.envs(envs.iter().copied());
-        cmd.arg("serve")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(data_dir);
+        cmd.arg("serve");
+        // A test that sets its own listeners (by --set or environment) keeps them.
+        let own_listeners = extra_args.iter().any(|a| a.starts_with("listeners="))
+            || envs
+                .iter()
+                .any(|(k, _)| *k == "KAFKA_LISTENERS" || *k == "RIVULET_LISTENERS");
+        if !own_listeners {
+            cmd.arg("--listen").arg("127.0.0.1:0");
+        }
+        cmd.arg("--data-dir").arg(data_dir);
         if !extra_args.contains(&"--log-level") {
             cmd.arg("--log-level").arg("info");
         }
