@@ -179,11 +179,14 @@ impl Input<'_> {
         if have >= n || *eof {
             return Ok(());
         }
-        let target = n.min(have + limit.saturating_sub(*produced).saturating_add(1));
+        // What may still be decompressed, plus one byte to detect going over the limit;
+        // saturating, since an unbounded stream's limit is usize::MAX.
+        let allowed = have.saturating_add(limit.saturating_sub(*produced).saturating_add(1));
+        let target = n.min(allowed);
         buf.copy_within(*start..*end, 0);
         *start = 0;
         *end = have;
-        let size = target.max(READ_CHUNK.min(have + limit.saturating_sub(*produced).saturating_add(1)));
+        let size = target.max(READ_CHUNK.min(allowed));
         if buf.len() < size {
             buf.resize(size, 0);
         }
@@ -431,6 +434,27 @@ mod tests {
         Compression::Lz4,
         Compression::Zstd,
     ];
+
+    /// An unbounded stream (stored batches are read with no limit) over compressed records
+    /// that straddle the 64 KiB read chunks.
+    #[test]
+    fn unbounded_streams_read_records_across_chunks() {
+        for c in CODECS {
+            let mut b = RecordBatchBuilder::new(c);
+            let value = vec![b'v'; 10_000];
+            for i in 0..50 {
+                b.append(i, Some(format!("k{i}").as_bytes()), Some(&value), &[]);
+            }
+            let batch = b.build();
+            let mut stream = RecordStream::new(&batch, usize::MAX).unwrap();
+            let mut n = 0;
+            while let Some(r) = stream.next_record().unwrap() {
+                assert_eq!(r.value.map(<[u8]>::len), Some(10_000), "{c}");
+                n += 1;
+            }
+            assert_eq!(n, 50, "{c}");
+        }
+    }
 
     #[test]
     fn round_trip_all_codecs() {
