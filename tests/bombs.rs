@@ -124,8 +124,9 @@ fn bomb() -> Bytes {
 }
 
 fn produce(conn: &mut KafkaConnection, topic: &str, records: Bytes) -> (i16, i64, Option<String>) {
+    // acks=all: what was acknowledged is also visible (consumers see only durable data).
     let request = ProduceRequest::default()
-        .with_acks(1)
+        .with_acks(-1)
         .with_timeout_ms(60_000)
         .with_topic_data(vec![
             TopicProduceData::default()
