@@ -30,6 +30,14 @@ const TOPIC_RESOURCE: i8 = 2;
 const INVALID_RECORD: i16 = 87;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 
+/// The broker a check runs against, a connection to it, and a name unique to the check.
+fn check_setup(prefix: &str) -> (Target, KafkaConnection, String) {
+    let target = Target::start(&[]);
+    let conn = KafkaConnection::connect(&target.bootstrap);
+    let name = target.unique(prefix);
+    (target, conn, name)
+}
+
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
 }
@@ -153,9 +161,7 @@ fn fetched_bytes(response: &FetchResponse) -> usize {
 /// as Kafka's fetch manager does; the Java consumer and franz-go reset sessions this way.
 #[test]
 fn full_fetch_naming_a_session_replaces_it() {
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("fetch-session-reset");
+    let (_broker, mut conn, topic) = check_setup("fetch-session-reset");
     create_topic_raw(&mut conn, &topic, 1, &[]);
     let produced = produce_raw(&mut conn, &topic, batch(&[(Some("k"), "v")]));
     assert_eq!(produced.error_code, 0, "produce");
@@ -190,9 +196,7 @@ fn full_fetch_naming_a_session_replaces_it() {
 /// message, as Kafka sends them.
 #[test]
 fn successful_admin_responses_carry_null_messages() {
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("null-messages");
+    let (_broker, mut conn, topic) = check_setup("null-messages");
     let created = create_topic_raw(&mut conn, &topic, 1, &[]);
     assert_eq!(created.error_message, None, "CreateTopics success message");
 
@@ -238,9 +242,7 @@ fn successful_admin_responses_carry_null_messages() {
 /// fail exactly those and retry the rest.
 #[test]
 fn keyless_records_on_a_compacted_topic_are_listed() {
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("record-errors");
+    let (_broker, mut conn, topic) = check_setup("record-errors");
     create_topic_raw(&mut conn, &topic, 1, &[("cleanup.policy", "compact")]);
     let keys: Vec<String> = (0..100).map(|i| format!("key-{i}")).collect();
     let records: Vec<(Option<&str>, &str)> = (0..100)
@@ -273,9 +275,7 @@ fn authorized_operations_without_an_authorizer() {
     const TOPIC_OPERATIONS: i32 =
         (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 11);
     const CLUSTER_OPERATIONS: i32 = (1 << 5) | (1 << 7) | (1 << 8) | (1 << 9) | (1 << 10) | (1 << 11) | (1 << 12);
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("authorized-operations");
+    let (_broker, mut conn, topic) = check_setup("authorized-operations");
     create_topic_raw(&mut conn, &topic, 1, &[]);
 
     let metadata = conn.call(
@@ -313,9 +313,7 @@ fn authorized_operations_without_an_authorizer() {
 /// with an error (a client can recover), and a sessionless fetch needs no session at all.
 #[test]
 fn sessionless_and_unknown_session_fetches() {
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("fetch-sessionless");
+    let (_broker, mut conn, topic) = check_setup("fetch-sessionless");
     create_topic_raw(&mut conn, &topic, 1, &[]);
     produce_raw(&mut conn, &topic, batch(&[(Some("k"), "v")]));
     let sessionless = conn.call(12, &fetch_request(&topic, 0, -1));
@@ -334,9 +332,7 @@ const TOPIC_OPERATIONS: i32 = (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 
 #[test]
 fn describe_topic_partitions_pages_with_a_cursor() {
     use kafka_protocol::messages::describe_topic_partitions_request::{Cursor, TopicRequest};
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("dtp");
+    let (target, mut conn, topic) = check_setup("dtp");
     create_topic_raw(&mut conn, &topic, 5, &[]);
     let missing = target.unique("dtp-missing");
     let request = |cursor: Option<Cursor>| {
@@ -441,9 +437,7 @@ fn acl_apis_without_an_authorizer() {
 fn client_quotas_are_stored_and_described() {
     use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
     use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let user = target.unique("quota-user");
+    let (_broker, mut conn, user) = check_setup("quota-user");
     let alter = |conn: &mut KafkaConnection, ops: Vec<OpData>| {
         let response = conn.call(
             1,
@@ -521,9 +515,7 @@ fn client_quotas_are_stored_and_described() {
 fn elections_and_reassignments_on_one_node() {
     use kafka_protocol::messages::alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
     use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("elect");
+    let (_broker, mut conn, topic) = check_setup("elect");
     create_topic_raw(&mut conn, &topic, 2, &[]);
     let elect = conn.call(
         2,
@@ -591,9 +583,7 @@ fn elections_and_reassignments_on_one_node() {
 fn scram_credentials_and_producers() {
     use kafka_protocol::messages::describe_producers_request::TopicRequest;
     use kafka_protocol::messages::describe_user_scram_credentials_request::UserName;
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let user = target.unique("nobody");
+    let (target, mut conn, user) = check_setup("nobody");
     let scram = conn.call(
         0,
         &DescribeUserScramCredentialsRequest::default().with_users(Some(vec![UserName::default().with_name(s(&user))])),
@@ -718,9 +708,7 @@ fn synonyms_of(
 /// default a new Kafka 4 cluster starts with.
 #[test]
 fn topic_config_sources_and_synonyms() {
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("synonyms");
+    let (_broker, mut conn, topic) = check_setup("synonyms");
     create_topic_raw(&mut conn, &topic, 1, &[("retention.ms", "1000000")]);
     let configs = describe_topic_configs(&mut conn, &topic);
     assert_eq!(
@@ -750,9 +738,7 @@ fn topic_config_sources_and_synonyms() {
 /// IncrementalAlterConfigs SUBTRACT may empty a list: Kafka stores `cleanup.policy=""`.
 #[test]
 fn subtract_can_empty_a_list() {
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let topic = target.unique("subtract");
+    let (_broker, mut conn, topic) = check_setup("subtract");
     create_topic_raw(&mut conn, &topic, 1, &[]);
     let response = conn.call(
         1,
@@ -1001,9 +987,7 @@ fn internal_topics_are_not_writable_by_clients() {
 /// no such bound on Kafka 4.1; here the broker's partition budget bounds it.)
 #[test]
 fn oversized_partition_requests_are_refused() {
-    let target = Target::start(&[]);
-    let mut conn = KafkaConnection::connect(&target.bootstrap);
-    let big = target.unique("too-big");
+    let (_broker, mut conn, big) = check_setup("too-big");
     let response = conn.call(
         7,
         &CreateTopicsRequest::default().with_timeout_ms(30_000).with_topics(vec![
