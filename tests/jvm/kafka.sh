@@ -13,6 +13,10 @@
 #                         (default: the process that ran start-kafka)
 #   KAFKA_MAX_LIFETIME    start-kafka: seconds after which the broker is killed anyway (3600)
 #   KAFKA_START_TIMEOUT   start-kafka: seconds to wait for the broker to come up (90)
+#   KAFKA_EXTRA_PROPERTIES
+#                         start-kafka: server properties, one KEY=VALUE a line, appended to
+#                         the generated server.properties (a repeated key overrides the
+#                         default above it, e.g. node.id=0 or num.partitions=4)
 #   KAFKA_TOOL_HEAP       tool: heap for a tool's JVM (256m)
 set -euo pipefail
 
@@ -165,6 +169,11 @@ log.retention.hours=168
 log.segment.bytes=1073741824
 log.retention.check.interval.ms=300000
 EOF
+    # Test suites whose own brokers run with other settings: Properties keeps the last
+    # value of a repeated key.
+    if [[ -n "${KAFKA_EXTRA_PROPERTIES:-}" ]]; then
+        printf '%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$dir/server.properties"
+    fi
 
     # The broker logs to kafka.log; the format step and anything printed before log4j
     # starts go to kafka.out.
@@ -266,7 +275,7 @@ case "$cmd" in
     stop-kafka) stop_kafka "$@" ;;
     tool) [[ $# -ge 1 ]] || die "usage: kafka.sh tool NAME ARGS..."; run_tool "$@" ;;
     *)
-        sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac
