@@ -50,7 +50,11 @@ fn each_listener_advertises_its_own_address() {
         ("CLUSTER_ID", "MkU3OEVBNTcwNTJENDM2Qk"),
     ];
     let broker = BrokerProcess::start_with_env(dir.path(), &[], &env);
-    let listeners = listening(&broker.log());
+    // The start returns at the first listener's line; the second follows.
+    let listeners = wait_for(std::time::Duration::from_secs(10), "both listeners' lines", || {
+        let l = listening(&broker.log());
+        (l.len() >= 2).then_some(l)
+    });
     let names: Vec<&str> = listeners.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
