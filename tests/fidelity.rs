@@ -321,7 +321,6 @@ fn sessionless_and_unknown_session_fetches() {
     assert!(fetched_bytes(&sessionless) > 0);
     let unknown = conn.call(12, &fetch_request(&topic, 123_456_789, 3));
     assert_eq!(unknown.error_code, FETCH_SESSION_ID_NOT_FOUND);
-    std::thread::sleep(Duration::from_millis(1));
 }
 
 // ---- admin APIs a single-node Kafka without an authorizer answers ------------------------

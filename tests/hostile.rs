@@ -154,7 +154,6 @@ fn fetch_responses_are_bounded_by_fetch_max_bytes() {
         "bounded by fetch.max.bytes: {}",
         records.len()
     );
-    std::thread::sleep(Duration::from_millis(1));
 }
 
 fn rss_bytes(pid: u32) -> u64 {
@@ -231,4 +230,41 @@ fn connections_per_ip_are_capped() {
         ok.ok().map(|_| conn)
     });
     assert_eq!(again.call(0, &ApiVersionsRequest::default()).error_code, 0);
+}
+
+/// A quota of NaN or infinity is refused: it is no rate, and a stored one would make the
+/// metadata log unreadable at the next start.
+#[test]
+fn non_finite_quotas_are_refused_and_the_metadata_log_stays_readable() {
+    use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
+    let dir = temp_data_dir();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let mut conn = KafkaConnection::connect(&broker.bootstrap());
+    for value in [f64::NAN, f64::INFINITY] {
+        let response = conn.call(
+            1,
+            &AlterClientQuotasRequest::default().with_entries(vec![
+                EntryData::default()
+                    .with_entity(vec![
+                        EntityData::default()
+                            .with_entity_type(StrBytes::from_static_str("user"))
+                            .with_entity_name(Some(StrBytes::from_static_str("alice"))),
+                    ])
+                    .with_ops(vec![
+                        OpData::default()
+                            .with_key(StrBytes::from_static_str("request_percentage"))
+                            .with_value(value),
+                    ]),
+            ]),
+        );
+        assert_eq!(response.entries[0].error_code, 42, "{value}: INVALID_REQUEST");
+    }
+    assert_eq!(create(&mut conn, "after-quotas", 1).0, 0);
+    broker.terminate();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    assert_eq!(
+        watermarks(&broker.bootstrap(), "after-quotas", 0),
+        (0, 0),
+        "the topic survived the restart"
+    );
 }

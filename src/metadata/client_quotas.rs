@@ -79,6 +79,10 @@ pub fn validate_value(entity: &QuotaEntity, key: &str, value: f64) -> Result<(),
     let Some(kind) = kind else {
         return Err(format!("Invalid configuration key {key}"));
     };
+    // NaN and infinity are no rates, and could not be stored in the metadata log's JSON.
+    if !value.is_finite() {
+        return Err(format!("Quota {key} must be a finite number"));
+    }
     if value <= 0.0 {
         return Err(format!("Quota {key} must be greater than 0"));
     }

@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +54,9 @@ pub enum MetadataRecord {
 pub struct MetadataLog {
     path: PathBuf,
     file: File,
-    records: usize,
+    /// Records in the file; shared so readers (ApiVersions, DescribeQuorum) need not take the
+    /// lock that appends hold across their fsync.
+    records: Arc<AtomicUsize>,
     /// Set at the first failed write or fsync: like a partition log, the metadata log then
     /// refuses every change until a restart, since a retried fsync could claim lost data.
     failure: Option<String>,
@@ -99,7 +103,7 @@ impl MetadataLog {
             MetadataLog {
                 path,
                 file,
-                records: count,
+                records: Arc::new(AtomicUsize::new(count)),
                 failure: None,
             },
             records,
@@ -134,12 +138,17 @@ impl MetadataLog {
             self.failure = Some(why);
             return Err(e);
         }
-        self.records += 1;
+        self.records.fetch_add(1, Ordering::Release);
         Ok(())
     }
 
     pub fn record_count(&self) -> usize {
-        self.records
+        self.records.load(Ordering::Acquire)
+    }
+
+    /// The live record count, readable without this log's lock.
+    pub fn record_counter(&self) -> Arc<AtomicUsize> {
+        self.records.clone()
     }
 
     /// Replaces the log with `snapshot` atomically.
@@ -159,7 +168,7 @@ impl MetadataLog {
             File::open(dir)?.sync_all()?;
         }
         self.file = OpenOptions::new().append(true).open(&self.path)?;
-        self.records = snapshot.len();
+        self.records.store(snapshot.len(), Ordering::Release);
         Ok(())
     }
 }

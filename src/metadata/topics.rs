@@ -181,6 +181,8 @@ pub struct TopicRegistry {
     state: RwLock<Registry>,
     /// Serializes changes: check, persist, apply.
     log: Mutex<MetadataLog>,
+    /// The metadata log's record count, read without its lock.
+    metadata_records: Arc<std::sync::atomic::AtomicUsize>,
     logs: OnceLock<Arc<LogManager>>,
 }
 
@@ -214,6 +216,7 @@ impl TopicRegistry {
         Ok(TopicRegistry {
             broker: RwLock::new(Arc::new(broker)),
             state: RwLock::new(state),
+            metadata_records: log.record_counter(),
             log: Mutex::new(log),
             logs: OnceLock::new(),
         })
@@ -269,7 +272,7 @@ impl TopicRegistry {
     /// How many records the metadata log holds: the quorum's high watermark as DescribeQuorum
     /// reports it.
     pub fn metadata_log_end_offset(&self) -> i64 {
-        self.log.lock().record_count() as i64
+        self.metadata_records.load(std::sync::atomic::Ordering::Acquire) as i64
     }
 
     /// The broker's configuration as it is now, dynamic configs included.
