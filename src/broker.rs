@@ -19,6 +19,7 @@ use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{DirLock, LogManager};
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
 use crate::net::{ConnectionLimits, Listener, MemoryPool};
+use crate::txn::{TransactionCoordinator, TxnConfig};
 
 /// How long shutdown waits for connections to finish what they owe.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -59,6 +60,17 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             .context("cannot read the producer id block")?
     };
 
+    let producer_ids = Arc::new(producer_ids);
+    let txn = {
+        let txn_config = TxnConfig::from_broker(&config);
+        let (topics, logs, ids, groups) = (topics.clone(), logs.clone(), producer_ids.clone(), groups.clone());
+        tokio::task::spawn_blocking(move || TransactionCoordinator::open(txn_config, topics, logs, ids, groups))
+            .await
+            .context("transaction coordinator load task failed")?
+            .map_err(|e| anyhow::anyhow!("cannot load transactions: {e}"))?
+    };
+    txn.start();
+
     let mut listeners = Vec::with_capacity(listener_specs.len());
     let mut advertised = Vec::with_capacity(listener_specs.len());
     let mut bound_addrs = Vec::with_capacity(listener_specs.len());
@@ -88,7 +100,8 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         logs: logs.clone(),
         fetch_sessions: FetchSessionCache::default(),
         groups: groups.clone(),
-        producer_ids: Arc::new(producer_ids),
+        producer_ids,
+        txn: txn.clone(),
     });
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),
@@ -122,6 +135,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let _ = stop_tx.send(true);
     // Rebalances would otherwise hold JoinGroup replies past the drain timeout.
     groups.shutdown();
+    txn.shutdown();
     if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
         tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; closing anyway");
     }

@@ -15,3 +15,4 @@ pub mod log;
 pub mod metadata;
 pub mod net;
 pub mod record;
+pub mod txn;

@@ -31,8 +31,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeProducersRequest) -> Descr
                                 .with_producer_epoch(i32::from(entry.epoch))
                                 .with_last_sequence(entry.last_seq().unwrap_or(-1))
                                 .with_last_timestamp(entry.last_timestamp)
-                                .with_coordinator_epoch(-1)
-                                .with_current_txn_start_offset(-1)
+                                .with_coordinator_epoch(entry.coordinator_epoch)
+                                .with_current_txn_start_offset(entry.current_txn_first_offset.unwrap_or(-1))
                         })
                         .collect();
                     out.with_active_producers(producers)

@@ -27,6 +27,10 @@ pub const POLICY_VIOLATION: i16 = 44;
 pub const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 pub const INVALID_PRODUCER_EPOCH: i16 = 47;
 pub const INVALID_TXN_STATE: i16 = 48;
+pub const INVALID_PRODUCER_ID_MAPPING: i16 = 49;
+pub const INVALID_TRANSACTION_TIMEOUT: i16 = 50;
+pub const CONCURRENT_TRANSACTIONS: i16 = 51;
+pub const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
 pub const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 pub const KAFKA_STORAGE_ERROR: i16 = 56;
 pub const SECURITY_DISABLED: i16 = 54;
@@ -49,6 +53,10 @@ pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
 pub const UNKNOWN_TOPIC_ID: i16 = 100;
 pub const INCONSISTENT_TOPIC_ID: i16 = 103;
 pub const RESOURCE_NOT_FOUND: i16 = 91;
+pub const PRODUCER_FENCED: i16 = 90;
+pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
+pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
+pub const INVALID_PARTITIONS: i16 = 37;
 pub const DUPLICATE_RESOURCE: i16 = 92;
 pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 119;
 
@@ -62,5 +70,26 @@ pub fn check_leader_epoch(current_leader_epoch: i32) -> i16 {
         e if e < 0 || e == LEADER_EPOCH => NONE,
         e if e < LEADER_EPOCH => FENCED_LEADER_EPOCH,
         _ => UNKNOWN_LEADER_EPOCH,
+    }
+}
+
+/// The code for a producer-state refusal of a batch or marker.
+pub fn producer_state_code(e: &crate::log::producer_state::ProducerStateError) -> i16 {
+    use crate::log::producer_state::ProducerStateError as E;
+    match e {
+        E::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
+        E::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
+        E::ExpectedTransactional { .. } => INVALID_TXN_STATE,
+        E::CoordinatorFenced { .. } => TRANSACTION_COORDINATOR_FENCED,
+    }
+}
+
+/// PRODUCER_FENCED as a client of `version` understands it: versions before `first_version`
+/// knew only INVALID_PRODUCER_EPOCH, which Kafka answers them instead.
+pub fn fenced_for_version(code: i16, version: i16, first_version: i16) -> i16 {
+    if code == PRODUCER_FENCED && version < first_version {
+        INVALID_PRODUCER_EPOCH
+    } else {
+        code
     }
 }

@@ -9,15 +9,17 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{AbortedTransaction, FetchableTopicResponse, PartitionData};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::{ApiHandler, Reply, RequestError, encode, errors};
 use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
+use crate::log::transaction_index::AbortedTxn;
 use crate::log::{FetchSlice, LogError, PartitionLog};
+use crate::record::BatchHeader;
 
 /// Kafka's read_committed isolation level.
 const READ_COMMITTED: i8 = 1;
@@ -115,6 +117,35 @@ struct PartitionResult {
     key: PartitionKey,
     error: i16,
     slice: Option<FetchSlice>,
+    last_stable_offset: i64,
+    /// read_committed: the aborted transactions within the returned records.
+    aborted: Vec<AbortedTxn>,
+}
+
+impl PartitionResult {
+    fn failed(key: PartitionKey, error: i16) -> PartitionResult {
+        PartitionResult {
+            key,
+            error,
+            slice: None,
+            last_stable_offset: -1,
+            aborted: Vec::new(),
+        }
+    }
+}
+
+/// The offset after the last whole batch in `records`.
+fn end_offset(records: &[u8]) -> Option<i64> {
+    let mut pos = 0usize;
+    let mut end = None;
+    while let Ok(h) = BatchHeader::parse(&records[pos..]) {
+        end = Some(h.last_offset() + 1);
+        pos += h.total_size();
+        if pos >= records.len() {
+            break;
+        }
+    }
+    end
 }
 
 impl FetchPlan {
@@ -187,48 +218,40 @@ impl FetchPlan {
             .map(|(p, log)| {
                 let key = p.key.clone();
                 let Some(log) = log else {
-                    return PartitionResult {
-                        key,
-                        error: unknown,
-                        slice: None,
-                    };
+                    return PartitionResult::failed(key, unknown);
                 };
                 let epoch_error = errors::check_leader_epoch(p.current_leader_epoch);
                 if epoch_error != errors::NONE {
-                    return PartitionResult {
-                        key,
-                        error: epoch_error,
-                        slice: None,
-                    };
+                    return PartitionResult::failed(key, epoch_error);
                 }
                 let limit = (p.max_bytes.max(0) as usize).min(remaining);
-                match log.fetch(p.fetch_offset, limit, !returned_any) {
+                let read = if self.read_committed {
+                    log.fetch_committed(p.fetch_offset, limit, !returned_any)
+                } else {
+                    log.fetch(p.fetch_offset, limit, !returned_any)
+                };
+                match read {
                     Ok(slice) => {
                         remaining = remaining.saturating_sub(slice.records.len());
                         returned_any |= !slice.records.is_empty();
+                        let aborted = match end_offset(&slice.records) {
+                            Some(end) if self.read_committed => log.aborted_transactions(p.fetch_offset, end),
+                            _ => Vec::new(),
+                        };
                         PartitionResult {
                             key,
                             error: errors::NONE,
+                            // Taken after the read, so it is never below what was returned.
+                            last_stable_offset: log.last_stable_offset().min(slice.high_watermark),
                             slice: Some(slice),
+                            aborted,
                         }
                     }
-                    Err(LogError::OffsetOutOfRange { .. }) => PartitionResult {
-                        key,
-                        error: errors::OFFSET_OUT_OF_RANGE,
-                        slice: None,
-                    },
-                    Err(LogError::Closed) => PartitionResult {
-                        key,
-                        error: unknown,
-                        slice: None,
-                    },
+                    Err(LogError::OffsetOutOfRange { .. }) => PartitionResult::failed(key, errors::OFFSET_OUT_OF_RANGE),
+                    Err(LogError::Closed) => PartitionResult::failed(key, unknown),
                     Err(e) => {
                         tracing::error!(topic = %p.key.topic, partition = p.key.partition, error = %e, "read failed");
-                        PartitionResult {
-                            key,
-                            error: errors::KAFKA_STORAGE_ERROR,
-                            slice: None,
-                        }
+                        PartitionResult::failed(key, errors::KAFKA_STORAGE_ERROR)
                     }
                 }
             })
@@ -240,7 +263,7 @@ impl FetchPlan {
             .iter()
             .map(|r| {
                 let state = match &r.slice {
-                    Some(s) => (s.high_watermark, s.high_watermark, s.log_start_offset, r.error),
+                    Some(s) => (s.high_watermark, r.last_stable_offset, s.log_start_offset, r.error),
                     None => (-1, -1, -1, r.error),
                 };
                 let has_records = r.slice.as_ref().is_some_and(|s| !s.records.is_empty());
@@ -263,12 +286,21 @@ impl FetchPlan {
                 .with_records(Some(Bytes::new()));
             if let Some(slice) = r.slice {
                 data.high_watermark = slice.high_watermark;
-                data.last_stable_offset = slice.high_watermark;
+                data.last_stable_offset = r.last_stable_offset;
                 data.log_start_offset = slice.log_start_offset;
                 data.records = Some(slice.records);
             }
             if self.read_committed {
-                data.aborted_transactions = Some(Vec::new());
+                data.aborted_transactions = Some(
+                    r.aborted
+                        .iter()
+                        .map(|t| {
+                            AbortedTransaction::default()
+                                .with_producer_id(ProducerId(t.producer_id))
+                                .with_first_offset(t.first_offset)
+                        })
+                        .collect(),
+                );
             }
             let same_topic = topics.last().is_some_and(|t| {
                 if self.by_id {

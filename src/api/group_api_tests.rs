@@ -50,6 +50,15 @@ fn fixture() -> Fixture {
         ..GroupConfig::default()
     };
     let groups = GroupCoordinator::open(group_config, topics.clone(), logs.clone()).unwrap();
+    let producer_ids = Arc::new(crate::metadata::ProducerIdManager::open(dir.path()).unwrap());
+    let txn = crate::txn::TransactionCoordinator::open(
+        crate::txn::TxnConfig::default(),
+        topics.clone(),
+        logs.clone(),
+        producer_ids.clone(),
+        groups.clone(),
+    )
+    .unwrap();
     let api = Arc::new(ApiHandler {
         config,
         identity: ClusterIdentity {
@@ -64,7 +73,8 @@ fn fixture() -> Fixture {
         logs,
         fetch_sessions: FetchSessionCache::default(),
         groups,
-        producer_ids: Arc::new(crate::metadata::ProducerIdManager::open(dir.path()).unwrap()),
+        producer_ids,
+        txn,
     });
     Fixture { _dir: dir, api }
 }

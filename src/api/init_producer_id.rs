@@ -1,41 +1,53 @@
-//! InitProducerId: gives an idempotent producer its id and epoch (see
-//! [`ProducerIdManager`](crate::metadata::ProducerIdManager)).
+//! InitProducerId: gives a producer its id and epoch.
 //!
-//! Transactions are not served: a request with a transactional id is refused with
-//! TRANSACTIONAL_ID_AUTHORIZATION_FAILED, which every client treats as fatal at once (the
-//! Java producer's `initTransactions()` throws, librdkafka raises a fatal error) instead of
-//! retrying as it would a coordinator error. `transaction_timeout_ms` only matters with a
-//! transactional id and is ignored.
+//! Without a transactional id the producer is idempotent only (see
+//! [`ProducerIdManager`](crate::metadata::ProducerIdManager)). With one, the transaction
+//! coordinator answers: the id's producer id with a bumped epoch, which fences every older
+//! producer of the same transactional id and aborts the transaction it left open.
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
-use super::{ApiHandler, errors};
+use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
 
-pub fn handle(api: &Arc<ApiHandler>, request: InitProducerIdRequest, version: i16) -> InitProducerIdResponse {
+pub fn handle(api: &Arc<ApiHandler>, request: InitProducerIdRequest, version: i16) -> Result<Reply, RequestError> {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    // An empty transactional id is malformed, as on Kafka; null means an idempotent producer.
-    if request.transactional_id.as_ref().is_some_and(|id| id.is_empty()) {
-        return response.with_error_code(errors::INVALID_REQUEST);
-    }
-    if request.transactional_id.is_some() {
-        return response.with_error_code(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
-    }
+    // KIP-360 (v3+): the id and epoch the producer holds, if any.
     let existing = (version >= 3 && request.producer_id.0 >= 0 && request.producer_epoch >= 0)
         .then_some((request.producer_id.0, request.producer_epoch));
-    let allocated = match existing {
-        Some((id, epoch)) => api.producer_ids.bump(id, epoch),
-        None => api.producer_ids.new_producer(),
+    let Some(transactional_id) = request.transactional_id else {
+        // A new block of ids fsyncs the allocator's file.
+        let allocated = super::block_in_place(|| match existing {
+            Some((id, epoch)) => api.producer_ids.bump(id, epoch),
+            None => api.producer_ids.new_producer(),
+        });
+        let response = match allocated {
+            Ok((id, epoch)) => response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot allocate a producer id");
+                // Retriable for every client: it asks again.
+                response.with_error_code(errors::COORDINATOR_NOT_AVAILABLE)
+            }
+        };
+        return ready(&response, version);
     };
-    match allocated {
-        Ok((id, epoch)) => response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot allocate a producer id");
-            // Retriable for every client: it asks again.
-            response.with_error_code(errors::COORDINATOR_NOT_AVAILABLE)
-        }
+    // An empty transactional id is malformed, as on Kafka; null means an idempotent producer.
+    if transactional_id.is_empty() {
+        return ready(&response.with_error_code(errors::INVALID_REQUEST), version);
     }
+    let api = api.clone();
+    Ok(Reply::Deferred(Box::pin(async move {
+        let result = api
+            .txn
+            .init_producer_id(transactional_id.as_str(), request.transaction_timeout_ms, existing)
+            .await;
+        let response = match result {
+            Ok((id, epoch)) => response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch),
+            Err(code) => response.with_error_code(errors::fenced_for_version(code, version, 4)),
+        };
+        encode_logged(&response, version)
+    })))
 }

@@ -37,7 +37,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, version: i16) 
                     if epoch_error != errors::NONE {
                         return out.with_error_code(epoch_error);
                     }
-                    match lookup(&log, p.timestamp) {
+                    // isolation_level exists from v2: 1 is read_committed.
+                    let read_committed = version >= 2 && request.isolation_level == 1;
+                    match lookup(&log, p.timestamp, read_committed) {
                         Ok(Some((offset, timestamp))) => out
                             .with_offset(offset)
                             .with_timestamp(timestamp)
@@ -58,26 +60,29 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, version: i16) 
 
 /// The (offset, timestamp) answering one query; `None` when no record matches (Kafka then
 /// answers offset -1, timestamp -1).
-fn lookup(log: &PartitionLog, timestamp: i64) -> Result<Option<(i64, i64)>, i16> {
+fn lookup(log: &PartitionLog, timestamp: i64, read_committed: bool) -> Result<Option<(i64, i64)>, i16> {
     let storage = |e| {
         tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "offset lookup failed");
         errors::KAFKA_STORAGE_ERROR
     };
+    // What a consumer of this isolation level can read.
+    let visible = if read_committed {
+        log.last_stable_offset()
+    } else {
+        log.high_watermark()
+    };
     match timestamp {
-        // The high watermark (the durable offset); without transactions it equals the last
-        // stable offset.
-        LATEST => Ok(Some((log.high_watermark(), -1))),
+        // The high watermark (the durable offset), or for read_committed the last stable
+        // offset, below which no transaction is open.
+        LATEST => Ok(Some((visible, -1))),
         EARLIEST | EARLIEST_LOCAL => Ok(Some((log.log_start_offset(), -1))),
         LATEST_TIERED => Ok(None),
-        // A record past the high watermark is not visible yet, as on Kafka.
-        MAX_TIMESTAMP => Ok(log
-            .max_timestamp()
-            .map_err(storage)?
-            .filter(|(o, _)| *o < log.high_watermark())),
+        // A record past what the consumer may read is not visible yet, as on Kafka.
+        MAX_TIMESTAMP => Ok(log.max_timestamp().map_err(storage)?.filter(|(o, _)| *o < visible)),
         ts if ts >= 0 => Ok(log
             .offset_for_timestamp(ts)
             .map_err(storage)?
-            .filter(|(o, _)| *o < log.high_watermark())),
+            .filter(|(o, _)| *o < visible)),
         _ => Err(errors::INVALID_REQUEST),
     }
 }

@@ -6,6 +6,8 @@
 //! it and ApiVersions reports it.
 
 pub mod acls;
+pub mod add_offsets_to_txn;
+pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
@@ -22,8 +24,10 @@ pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
 pub mod describe_topic_partitions;
+pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
 pub mod elect_leaders;
+pub mod end_txn;
 pub mod errors;
 pub mod fetch;
 pub mod find_coordinator;
@@ -35,6 +39,7 @@ pub mod leave_group;
 pub mod list_config_resources;
 pub mod list_groups;
 pub mod list_offsets;
+pub mod list_transactions;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_delete;
@@ -43,6 +48,8 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 pub mod sync_group;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 use std::fmt;
 use std::future::Future;
@@ -60,6 +67,7 @@ use crate::group::coordinator::Pending;
 use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
+use crate::txn::TransactionCoordinator;
 
 /// Served APIs and version ranges (Kafka 4.1's). Produce is advertised from v0 although
 /// v0-2 requests are refused, as Kafka 4 does: older librdkafka disables compression when
@@ -92,6 +100,15 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::InitProducerId, 0, 5),
+    // Transactions v1 (KIP-98): the versions of KIP-890's transactions v2 (AddPartitionsToTxn
+    // v5, EndTxn v5) come with the `transaction.version` feature at 2.
+    (ApiKey::AddPartitionsToTxn, 0, 4),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::WriteTxnMarkers, 1, 1),
+    (ApiKey::TxnOffsetCommit, 0, 5),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
@@ -135,6 +152,7 @@ pub struct ApiHandler {
     pub fetch_sessions: FetchSessionCache,
     pub groups: Arc<GroupCoordinator>,
     pub producer_ids: Arc<ProducerIdManager>,
+    pub txn: Arc<TransactionCoordinator>,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
@@ -301,7 +319,7 @@ pub fn slot_code(slot: Result<usize, i16>, codes: &[i16]) -> i16 {
 
 /// Runs blocking work on this worker thread after handing its other tasks to the rest of
 /// the runtime; outside a multi-threaded runtime it just runs the work.
-fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
@@ -401,14 +419,14 @@ impl ApiHandler {
             ApiKey::ListGroups => ready(&list_groups::handle(self, decode(b, version)?, version), version),
             ApiKey::DeleteGroups => delete_groups::handle(self, decode(b, version)?, version),
             ApiKey::OffsetDelete => offset_delete::handle(self, decode(b, version)?, version),
-            // A new block of ids fsyncs the allocator's file.
-            ApiKey::InitProducerId => {
-                let request = decode(b, version)?;
-                ready(
-                    &block_in_place(|| init_producer_id::handle(self, request, version)),
-                    version,
-                )
-            }
+            ApiKey::InitProducerId => init_producer_id::handle(self, decode(b, version)?, version),
+            ApiKey::AddPartitionsToTxn => add_partitions_to_txn::handle(self, decode(b, version)?, version),
+            ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(self, decode(b, version)?, version),
+            ApiKey::EndTxn => end_txn::handle(self, decode(b, version)?, version),
+            ApiKey::TxnOffsetCommit => txn_offset_commit::handle(self, decode(b, version)?, version),
+            ApiKey::WriteTxnMarkers => write_txn_markers::handle(self, decode(b, version)?, version),
+            ApiKey::ListTransactions => ready(&list_transactions::handle(self, decode(b, version)?, version), version),
+            ApiKey::DescribeTransactions => ready(&describe_transactions::handle(self, decode(b, version)?), version),
             ApiKey::DescribeTopicPartitions => {
                 ready(&describe_topic_partitions::handle(self, decode(b, version)?), version)
             }

@@ -21,7 +21,6 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Semaphore;
 
 use super::{ApiHandler, Reply, RequestError, encode, errors};
-use crate::log::producer_state::ProducerStateError;
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
 use crate::record::batch::{BatchSummary, ValidatedBatches};
@@ -97,6 +96,7 @@ pub fn now_ms() -> i64 {
 
 pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> Result<Reply, RequestError> {
     let acks = request.acks;
+    let transactional_id = request.transactional_id.clone();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     // (log, offset to be durable up to, where its answer is) for acks=all.
     let mut durable: Vec<(Arc<PartitionLog>, i64, (usize, usize))> = Vec::new();
@@ -134,6 +134,18 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 continue;
             };
             let records = data.records.unwrap_or_default();
+            if let Some((code, message)) = check_transaction(
+                api,
+                transactional_id.as_ref().map(|t| t.as_str()),
+                topic,
+                data.index,
+                &records,
+            ) {
+                out.error_code = code;
+                out.error_message = Some(StrBytes::from_string(message));
+                partitions.push(out);
+                continue;
+            }
             let slot = (responses.len(), partitions.len());
             let heavy = needs_codec_pool(&records);
             if heavy || queue::is_busy(&log) {
@@ -248,6 +260,61 @@ const INLINE_BYTES: usize = 256 * 1024;
 /// True when validating the records means codec work (a compressed batch: its decompressed
 /// size is not known before it is read) or reading a large batch; such appends run on the
 /// codec pool so that the async workers keep serving every other connection.
+/// Kafka's checks on who may write transactional batches: a client never writes control
+/// batches, and a transactional batch must come from the producer that holds the request's
+/// transactional id with this partition in its open transaction (KIP-890's verification, which
+/// keeps a late or fenced producer from leaving a transaction open in the log).
+fn check_transaction(
+    api: &ApiHandler,
+    transactional_id: Option<&str>,
+    topic: &Topic,
+    partition: i32,
+    records: &[u8],
+) -> Option<(i16, String)> {
+    let header = BatchHeader::parse(records).ok()?;
+    if header.is_control() {
+        return Some((
+            errors::INVALID_RECORD,
+            "Clients are not allowed to write control records".into(),
+        ));
+    }
+    if !header.is_transactional() {
+        return None;
+    }
+    let Some(id) = transactional_id else {
+        return Some((
+            errors::INVALID_TXN_STATE,
+            "Transactional records must name their transactional id".into(),
+        ));
+    };
+    let code = api.txn.verify(
+        id,
+        header.producer_id,
+        header.producer_epoch,
+        &[(topic.name.clone(), partition)],
+    );
+    let why = match code {
+        errors::NONE => return None,
+        errors::PRODUCER_FENCED => {
+            return Some((
+                errors::INVALID_PRODUCER_EPOCH,
+                format!(
+                    "Producer epoch {} of transactional id {id} is not current",
+                    header.producer_epoch
+                ),
+            ));
+        }
+        errors::INVALID_PRODUCER_ID_MAPPING => {
+            format!("Producer id {} does not hold transactional id {id}", header.producer_id)
+        }
+        _ => format!(
+            "Partition {}-{partition} is not part of an open transaction of transactional id {id}",
+            topic.name
+        ),
+    };
+    Some((code, why))
+}
+
 fn needs_codec_pool(records: &[u8]) -> bool {
     let compressed = records
         .get(21..23)
@@ -423,20 +490,6 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
             .into());
     }
     let validated = record::validate_batches(&records, max_bytes).map_err(record_error)?;
-    // Transactions are not served, so no producer has one open: Kafka's answer to a
-    // transactional batch outside a transaction.
-    if validated.batches.iter().any(|b| {
-        records
-            .get(b.position..)
-            .and_then(|bytes| BatchHeader::parse(bytes).ok())
-            .is_some_and(|h| h.is_transactional())
-    }) {
-        return Err((
-            errors::INVALID_TXN_STATE,
-            Some("Transactional records are not supported by this broker; transactions are not served".into()),
-        )
-            .into());
-    }
     let now = now_ms();
     let checked = validate_records(topic, log.partition(), &records, &validated, now)?;
     // Batches in another codec than the topic's compression.type are rewritten, and so are
@@ -496,13 +549,7 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
         result
             .map_err(|e| match e {
                 LogError::Record(r) => record_error(r),
-                LogError::Producer(p) => {
-                    let code = match p {
-                        ProducerStateError::InvalidProducerEpoch { .. } => errors::INVALID_PRODUCER_EPOCH,
-                        ProducerStateError::OutOfOrderSequence { .. } => errors::OUT_OF_ORDER_SEQUENCE_NUMBER,
-                    };
-                    (code, Some(p.to_string()))
-                }
+                LogError::Producer(p) => (errors::producer_state_code(&p), Some(p.to_string())),
                 // The failure was logged once when the log failed.
                 LogError::Failed(why) => (errors::KAFKA_STORAGE_ERROR, Some(why)),
                 other => {

@@ -23,6 +23,8 @@
 //! ticker task every [`TICK`]; the join barrier itself completes inline, as soon as the last
 //! member rejoins.
 
+mod txn_offsets;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +44,7 @@ use crate::api::errors;
 use crate::log::{LogError, LogManager, PartitionLog, now_ms};
 use crate::metadata::topics::NewTopic;
 use crate::metadata::{TopicError, TopicRegistry};
-use crate::record::{self, BatchHeader, Compression, RecordBatchBuilder};
+use crate::record::{self, Compression, ControlRecordType, RecordBatchBuilder};
 
 /// How often deadlines are checked.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -145,6 +147,8 @@ pub struct GroupCoordinator {
 struct Loading {
     metadata: Option<offsets_log::GroupMetadataValue>,
     offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
+    /// Offsets of transactions without a marker yet, by producer id.
+    txn_offsets: HashMap<i64, BTreeMap<(String, i32), OffsetAndMetadata>>,
 }
 
 impl GroupCoordinator {
@@ -374,7 +378,7 @@ impl GroupCoordinator {
         let now_ms = now_ms();
         let mut map = self.groups.write();
         for (group_id, state) in loading {
-            if state.metadata.is_none() && state.offsets.is_empty() {
+            if state.metadata.is_none() && state.offsets.is_empty() && state.txn_offsets.is_empty() {
                 continue;
             }
             let mut group = match state.metadata {
@@ -382,6 +386,7 @@ impl GroupCoordinator {
                 None => GroupMetadata::new(group_id.clone(), now_ms),
             };
             group.offsets = state.offsets;
+            group.pending_txn_offsets = state.txn_offsets;
             map.insert(group_id, Arc::new(Mutex::new(group)));
         }
         if records > 0 {
@@ -1164,7 +1169,7 @@ impl GroupCoordinator {
         }
         let group = group.as_deref().filter(|g| !g.is(GroupState::Dead));
         let code = |g: &GroupMetadata, tp: &(String, i32)| {
-            if require_stable && g.pending_offsets.contains_key(tp) {
+            if require_stable && (g.pending_offsets.contains_key(tp) || g.has_pending_txn_offset(tp)) {
                 errors::UNSTABLE_OFFSET_COMMIT
             } else {
                 errors::NONE
@@ -1507,44 +1512,85 @@ fn validate_offset_commit(
 
 /// Applies every record of one `__consumer_offsets` partition; returns how many it read.
 fn replay_partition(log: &PartitionLog, loading: &mut HashMap<String, Loading>) -> Result<usize, LogError> {
-    let mut offset = log.log_start_offset();
-    let end = log.log_end_offset();
+    // Offsets of transactions whose marker has not been read yet, by producer id.
+    let mut open_txns: HashMap<i64, Vec<GroupOffset>> = HashMap::new();
     let mut count = 0usize;
-    while offset < end {
-        let slice = log.read(offset, REPLAY_READ_BYTES, true)?;
-        if slice.records.is_empty() {
-            break;
-        }
-        let buf = &slice.records[..];
-        let mut pos = 0usize;
-        while pos < buf.len() {
-            let header = BatchHeader::parse(&buf[pos..])?;
-            let size = header.total_size();
-            if buf.len() - pos < size {
-                break;
-            }
-            let batch = &buf[pos..pos + size];
-            pos += size;
-            offset = header.last_offset() + 1;
-            if header.is_control() {
-                continue;
-            }
-            let records = match record::records(batch) {
-                Ok(r) => r,
+    log.for_each_batch(REPLAY_READ_BYTES, |header, batch| {
+        if header.is_control() {
+            match record::read_marker(batch) {
+                Ok(Some(marker)) => {
+                    let commit = marker.kind == ControlRecordType::Commit;
+                    for (group, tp, value) in open_txns.remove(&header.producer_id).unwrap_or_default() {
+                        if commit {
+                            loading.entry(group).or_default().offsets.insert(tp, value);
+                        }
+                    }
+                }
+                Ok(None) => {}
                 Err(e) => {
-                    tracing::warn!(partition = log.partition(), offset = header.base_offset, error = %e, "skipping an unreadable __consumer_offsets batch");
-                    continue;
-                }
-            };
-            for r in records {
-                count += 1;
-                if let Err(e) = apply_record(r.key.as_deref(), r.value.as_deref(), loading) {
-                    tracing::warn!(partition = log.partition(), offset = r.offset, error = %e, "skipping a malformed __consumer_offsets record");
+                    tracing::warn!(partition = log.partition(), offset = header.base_offset, error = %e, "skipping an unreadable transaction marker");
                 }
             }
+            return;
+        }
+        let records = match record::records(batch) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(partition = log.partition(), offset = header.base_offset, error = %e, "skipping an unreadable __consumer_offsets batch");
+                return;
+            }
+        };
+        for r in records {
+            count += 1;
+            let applied = if header.is_transactional() {
+                txn_offset_record(r.key.as_deref(), r.value.as_deref())
+                    .map(|o| open_txns.entry(header.producer_id).or_default().extend(o))
+            } else {
+                apply_record(r.key.as_deref(), r.value.as_deref(), loading)
+            };
+            if let Err(e) = applied {
+                tracing::warn!(partition = log.partition(), offset = r.offset, error = %e, "skipping a malformed __consumer_offsets record");
+            }
+        }
+    })?;
+    // Transactions still open at the end of the log wait for their marker.
+    for (producer_id, offsets) in open_txns {
+        for (group, tp, value) in offsets {
+            loading
+                .entry(group)
+                .or_default()
+                .txn_offsets
+                .entry(producer_id)
+                .or_default()
+                .insert(tp, value);
         }
     }
     Ok(count)
+}
+
+/// A group, one of its partitions and an offset committed for it.
+type GroupOffset = (String, (String, i32), OffsetAndMetadata);
+
+/// A transactional offset commit record as (group, partition, offset); other keys are none.
+fn txn_offset_record(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Result<Option<GroupOffset>, offsets_log::SchemaError> {
+    let (Some(key), Some(value)) = (key, value) else {
+        return Ok(None);
+    };
+    match offsets_log::decode_key(key)? {
+        RecordKey::Offset {
+            group,
+            topic,
+            partition,
+        } => Ok(Some((
+            group,
+            (topic, partition),
+            offsets_log::decode_offset_value(value)?.into(),
+        ))),
+        _ => Ok(None),
+    }
 }
 
 fn apply_record(

@@ -286,10 +286,18 @@ pub struct GroupMetadata {
     /// (and every other reader) until durable, so no client acts on an offset a power loss
     /// could take back. [`Self::settle_offsets`] moves them into `offsets`.
     pub pending_offsets: BTreeMap<(String, i32), (OffsetAndMetadata, Durable)>,
+    /// Offsets committed inside open transactions (TxnOffsetCommit), by producer id: they
+    /// become commits when the transaction's COMMIT marker is written and vanish on ABORT.
+    pub pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), OffsetAndMetadata>>,
 }
 
 impl GroupMetadata {
     /// Makes visible the pending commits that are now durable.
+    /// Whether an offset for `tp` waits for a transaction to end.
+    pub fn has_pending_txn_offset(&self, tp: &(String, i32)) -> bool {
+        self.pending_txn_offsets.values().any(|o| o.contains_key(tp))
+    }
+
     pub fn settle_offsets(&mut self) {
         let durable: Vec<(String, i32)> = self
             .pending_offsets
@@ -323,6 +331,7 @@ impl GroupMetadata {
             subscribed_topics: None,
             offsets: BTreeMap::new(),
             pending_offsets: BTreeMap::new(),
+            pending_txn_offsets: HashMap::new(),
         }
     }
 

@@ -47,6 +47,7 @@ use super::segment::{
     BatchMeta, CLEANED_FILE_SUFFIX, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LogSegment, SWAP_FILE_SUFFIX,
     TIME_INDEX_FILE_SUFFIX, segment_file_name, with_suffix,
 };
+use super::transaction_index::AbortedTxns;
 use super::{BackgroundConfig, BackgroundControl, LogConfig, LogError, PartitionLog, fsync_dir, now_ms};
 use crate::record::{BatchHeader, RecordBatchBuilder, RecordStream, RecordView, StreamingBatchBuilder};
 
@@ -199,7 +200,11 @@ impl LogCleaner {
         let dirty_from = inactive
             .partition_point(|s| s.base_offset() <= first_dirty)
             .saturating_sub(1);
-        let mut first_uncleanable = active_base;
+        // An open transaction's records may still be aborted: nothing from its first offset on
+        // is cleaned (Kafka's first unstable offset bound).
+        let mut first_uncleanable = log
+            .first_unstable_offset()
+            .map_or(active_base, |o| o.max(first_dirty).min(active_base));
         if config.min_compaction_lag_ms > 0
             && let Some(young) = inactive[dirty_from..]
                 .iter()
@@ -308,6 +313,11 @@ impl LogCleaner {
         // 1. The offset map over the dirty section.
         let capacity = ((dedupe_buffer_size / BYTES_PER_MAP_ENTRY) as f64 * MAP_LOAD_FACTOR).max(1.0) as usize;
         let mut map: HashMap<u128, i64> = HashMap::new();
+        // Aborted transactions' records are removed, and never shadow a committed value.
+        let aborted_txns = AbortedTxns::from_entries(log.aborted_snapshot());
+        let is_aborted = |h: &BatchHeader| {
+            h.is_transactional() && !h.is_control() && aborted_txns.is_aborted(h.producer_id, h.base_offset)
+        };
         let mut end = section.first_dirty;
         let dirty_from = inactive
             .partition_point(|s| s.base_offset() <= section.first_dirty)
@@ -328,7 +338,7 @@ impl LogCleaner {
                     if header.base_offset >= section.first_uncleanable {
                         return Ok(false);
                     }
-                    if !header.is_control() {
+                    if !header.is_control() && !is_aborted(header) {
                         let count = usize::try_from(header.records_count).unwrap_or(0);
                         if !map.is_empty() && map.len() + count > capacity {
                             full = true;
@@ -395,7 +405,17 @@ impl LogCleaner {
                     if control.is_stopped() {
                         return Err(LogError::Closed);
                     }
-                    let kept = filter_batch(header, bytes, &map, &last_batches, end, now, horizon, &mut stats)?;
+                    let kept = filter_batch(
+                        header,
+                        bytes,
+                        is_aborted(header),
+                        &map,
+                        &last_batches,
+                        end,
+                        now,
+                        horizon,
+                        &mut stats,
+                    )?;
                     let Some(batch) = kept else { return Ok(true) };
                     let (bytes, header) = match &batch {
                         Kept::Verbatim => (bytes, *header),
@@ -545,6 +565,7 @@ enum Kept {
 fn filter_batch(
     header: &BatchHeader,
     bytes: &[u8],
+    aborted: bool,
     map: &HashMap<u128, i64>,
     last_batches: &HashMap<i64, i64>,
     end: i64,
@@ -559,6 +580,9 @@ fn filter_batch(
     // (decide, then rewrite) rather than held, so a batch of millions of records costs one.
     let tombstones_expired = header.delete_horizon_ms().is_some_and(|h| now >= h);
     let keep = |r: &RecordView<'_>| -> bool {
+        if aborted {
+            return false;
+        }
         let Some(key) = r.key else { return false };
         if r.offset < end && map.get(&key_hash(key)).is_some_and(|&latest| latest > r.offset) {
             return false;

@@ -38,6 +38,9 @@ pub mod recovery;
 pub mod retention;
 pub mod segment;
 pub mod time_index;
+pub mod transaction_index;
+#[cfg(test)]
+mod txn_log_tests;
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -16,19 +16,20 @@ use parking_lot::{Mutex, MutexGuard, RwLock};
 use tokio::sync::watch;
 
 use super::producer_state::{
-    self, BatchMetadata, ProducerCheck, ProducerEntry, ProducerStateManager, load_latest_snapshot, remove_snapshots,
-    write_snapshot,
+    self, BatchMetadata, CompletedTxn, ProducerCheck, ProducerEntry, ProducerStateManager, load_latest_snapshot,
+    remove_snapshots, write_snapshot,
 };
 use super::recovery::scan_batches;
 use super::segment::{
     BatchMeta, CLEANED_FILE_SUFFIX, DELETED_FILE_SUFFIX, INDEX_FILE_SUFFIX, LOG_FILE_SUFFIX, LoadMode, LogSegment,
     SWAP_FILE_SUFFIX, TIME_INDEX_FILE_SUFFIX, parse_segment_file_name, segment_file_name,
 };
+use super::transaction_index::{AbortedTxn, AbortedTxns};
 use super::{AppendInfo, FetchSlice, LogConfig, LogError, fsync_dir, now_ms};
-use crate::record::RecordStream;
 use crate::record::batch::{
     BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
+use crate::record::{ControlRecordType, RecordStream, build_marker, read_marker};
 
 type SegmentList = Arc<Vec<Arc<LogSegment>>>;
 
@@ -66,6 +67,8 @@ pub struct PartitionLog {
     /// Idempotent producers' sequence state. Changed only under the writer lock (expiry aside);
     /// never locked while waiting for the writer lock.
     producers: Mutex<ProducerStateManager>,
+    /// Aborted transactions and their `.txnindex` files. Changed under the writer lock.
+    aborted: Mutex<AbortedTxns>,
     end_tx: watch::Sender<i64>,
     durable_tx: watch::Sender<i64>,
 }
@@ -293,7 +296,9 @@ impl PartitionLog {
         let log_start = segments.first().map_or(0, |s| s.base_offset());
         let max_timestamp = log_max_timestamp(&segments);
         dir_dirty |= remove_snapshots(dir, |o| o > log_end || o < log_start)?;
-        let producers = rebuild_producer_state(dir, &segments, log_end)?;
+        let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
+        let mut aborted = AbortedTxns::load(dir, &bases)?;
+        let producers = rebuild_producer_state(dir, &segments, log_end, &mut aborted)?;
 
         let log = PartitionLog {
             topic: topic.to_string(),
@@ -318,6 +323,7 @@ impl PartitionLog {
             last_flush_ms: AtomicI64::new(now),
             max_timestamp: Mutex::new(max_timestamp),
             producers: Mutex::new(producers),
+            aborted: Mutex::new(aborted),
             end_tx: watch::Sender::new(log_end),
             durable_tx: watch::Sender::new(if recover { 0 } else { log_end }),
         };
@@ -403,6 +409,9 @@ impl PartitionLog {
         let mut append_max_timestamp = -1i64;
         // Producer batches of this append, recorded in the producer state once written.
         let mut produced: Vec<(i64, i16, BatchMetadata)> = Vec::new();
+        let mut transactional: Vec<bool> = Vec::new();
+        // A transaction marker of this append (appended alone), applied once written.
+        let mut marker = None;
         let producers = self.producers.lock();
         while pos < records.len() {
             let header = BatchHeader::parse(&records[pos..])?;
@@ -416,6 +425,17 @@ impl PartitionLog {
             }
             if header.last_offset_delta < 0 {
                 return Err(RecordError::InvalidRecord("negative last offset delta".into()).into());
+            }
+            if header.is_control() {
+                if pos != 0 || size != records.len() {
+                    return Err(RecordError::InvalidRecord("a control batch must be appended alone".into()).into());
+                }
+                if let Some(m) = read_marker(&records[..size])? {
+                    producers
+                        .check_marker(header.producer_id, header.producer_epoch, &m)
+                        .map_err(LogError::Producer)?;
+                    marker = Some((header.producer_id, header.producer_epoch, m));
+                }
             }
             let check = producers.check(&header, &produced).map_err(LogError::Producer)?;
             if let ProducerCheck::Duplicate(original) = check {
@@ -453,6 +473,7 @@ impl PartitionLog {
                 max_timestamp,
             });
             if check == ProducerCheck::Append {
+                transactional.push(header.is_transactional());
                 produced.push((
                     header.producer_id,
                     header.producer_epoch,
@@ -489,8 +510,17 @@ impl PartitionLog {
         }
         if !produced.is_empty() {
             let mut producers = self.producers.lock();
-            for (producer_id, epoch, batch) in produced {
-                producers.record(producer_id, epoch, batch);
+            for ((producer_id, epoch, batch), transactional) in produced.into_iter().zip(transactional) {
+                producers.record(producer_id, epoch, batch, transactional);
+            }
+        }
+        if let Some((producer_id, epoch, m)) = marker {
+            let completed = self
+                .producers
+                .lock()
+                .complete_txn(producer_id, epoch, &m, base_offset, now_ms);
+            if let Some(txn) = completed.filter(|t| t.aborted) {
+                self.record_aborted(active.base_offset(), &txn);
             }
         }
 
@@ -514,6 +544,73 @@ impl PartitionLog {
             duplicate: false,
             flush_due: self.flush_due(now_ms),
         })
+    }
+
+    /// Adds an aborted transaction to the index of the segment holding its marker. Caller
+    /// holds the writer lock. A failed index write fails the log: a restart would otherwise
+    /// hand read_committed consumers the aborted records.
+    fn record_aborted(&self, segment_base: i64, txn: &CompletedTxn) {
+        let entry = AbortedTxn {
+            producer_id: txn.producer_id,
+            first_offset: txn.first_offset,
+            last_offset: txn.last_offset,
+            last_stable_offset: txn.last_stable_offset,
+        };
+        if let Err(e) = self.aborted.lock().push(&self.dir, segment_base, entry) {
+            self.fail(&format!(
+                "write to the transaction index of segment {segment_base} failed: {e}"
+            ));
+        }
+    }
+
+    /// Appends a COMMIT or ABORT marker for `producer_id` (Kafka's WriteTxnMarkers on the
+    /// partition leader). Returns where it landed.
+    pub fn append_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        kind: ControlRecordType,
+        coordinator_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let mut batch = build_marker(producer_id, producer_epoch, kind, coordinator_epoch, now_ms);
+        self.append(&mut batch, now_ms, false)
+    }
+
+    /// The first offset of the oldest open transaction, if one is open.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.producers.lock().first_unstable_offset()
+    }
+
+    /// Kafka's last stable offset: read_committed consumers read below it. Never past the
+    /// high watermark, so what they see is durable.
+    pub fn last_stable_offset(&self) -> i64 {
+        let hw = self.high_watermark();
+        self.first_unstable_offset().map_or(hw, |o| o.min(hw))
+    }
+
+    /// The aborted transactions overlapping `[from, upper)`, in the order they ended.
+    pub fn aborted_transactions(&self, from: i64, upper: i64) -> Vec<AbortedTxn> {
+        self.aborted.lock().collect(from, upper)
+    }
+
+    /// Every aborted transaction still in the log (the cleaner's view).
+    pub(crate) fn aborted_snapshot(&self) -> Vec<AbortedTxn> {
+        self.aborted.lock().entries().to_vec()
+    }
+
+    /// The open transactions as (first offset, producer id), oldest first.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.producers.lock().ongoing_transactions()
+    }
+
+    /// Re-files the aborted-transaction entries after segments came or went. Caller holds the
+    /// writer lock.
+    fn refile_aborted(&self, segments: &[Arc<LogSegment>]) {
+        let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
+        if let Err(e) = self.aborted.lock().rewrite(&self.dir, &bases, self.log_start_offset()) {
+            self.fail(&format!("rewriting the transaction index failed: {e}"));
+        }
     }
 
     /// Seals the active segment and starts a new one at `base_offset`. Caller holds the writer lock.
@@ -553,6 +650,37 @@ impl PartitionLog {
     /// ([`Self::durable_watch`]).
     pub fn fetch(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice, LogError> {
         self.read_below(offset, max_bytes, min_one_batch, self.high_watermark())
+    }
+
+    /// Calls `f` with every stored batch from the log start to the log end, in order: how the
+    /// coordinators rebuild their state at start. Reads `chunk` bytes at a time.
+    pub fn for_each_batch(&self, chunk: usize, mut f: impl FnMut(&BatchHeader, &[u8])) -> Result<(), LogError> {
+        let mut offset = self.log_start_offset();
+        let end = self.log_end_offset();
+        while offset < end {
+            let slice = self.read(offset, chunk, true)?;
+            if slice.records.is_empty() {
+                break;
+            }
+            let buf = &slice.records[..];
+            let mut pos = 0usize;
+            while pos < buf.len() {
+                let header = BatchHeader::parse(&buf[pos..])?;
+                let size = header.total_size();
+                if buf.len() - pos < size {
+                    break;
+                }
+                f(&header, &buf[pos..pos + size]);
+                pos += size;
+                offset = header.last_offset() + 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::fetch`] for a read_committed consumer: only below the last stable offset.
+    pub fn fetch_committed(&self, offset: i64, max_bytes: usize, min_one_batch: bool) -> Result<FetchSlice, LogError> {
+        self.read_below(offset, max_bytes, min_one_batch, self.last_stable_offset())
     }
 
     fn read_below(
@@ -776,6 +904,7 @@ impl PartitionLog {
         next.extend(replacement);
         next.extend_from_slice(&current[start + old.len()..]);
         *self.max_timestamp.lock() = log_max_timestamp(&next);
+        self.refile_aborted(&next);
         *self.segments.write() = Arc::new(next);
         Ok(renamed)
     }
@@ -810,6 +939,7 @@ impl PartitionLog {
         *self.max_timestamp.lock() = log_max_timestamp(&kept);
         *self.segments.write() = Arc::new(kept);
         let start = self.log_start_offset.fetch_max(first, Ordering::SeqCst).max(first);
+        self.refile_aborted(&self.segments.read().clone());
         self.dir_dirty.store(true, Ordering::SeqCst);
         if let Err(e) = remove_snapshots(&self.dir, |o| o < first) {
             tracing::warn!(topic = %self.topic, partition = self.partition, error = %e, "could not remove old producer state snapshots");
@@ -932,6 +1062,11 @@ impl PartitionLog {
                 self.fail(&why);
                 return Err(LogError::Failed(why));
             }
+        }
+        if let Err(e) = self.aborted.lock().sync(&self.dir) {
+            let why = format!("fsync of a transaction index in {} failed: {e}", self.dir.display());
+            self.fail(&why);
+            return Err(LogError::Failed(why));
         }
         if self.dir_dirty.swap(false, Ordering::SeqCst)
             && let Err(e) = fsync_dir(&self.dir)
@@ -1067,7 +1202,11 @@ impl PartitionLog {
         tracing::info!(topic = %self.topic, partition = self.partition, from = log_end, to = new_end, "truncated log");
         *self.max_timestamp.lock() = log_max_timestamp(&kept);
         remove_snapshots(&self.dir, |o| o > new_end)?;
-        *self.producers.lock() = rebuild_producer_state(&self.dir, &kept, new_end)?;
+        let bases: Vec<i64> = kept.iter().map(|s| s.base_offset()).collect();
+        let mut aborted = self.aborted.lock();
+        aborted.truncate(&self.dir, new_end, &bases)?;
+        *self.producers.lock() = rebuild_producer_state(&self.dir, &kept, new_end, &mut aborted)?;
+        drop(aborted);
         *self.segments.write() = Arc::new(kept);
         self.log_end_offset.store(new_end, Ordering::SeqCst);
         self.dir_dirty.store(true, Ordering::SeqCst);
@@ -1122,33 +1261,90 @@ impl PartitionLog {
 
 /// The producer state at `log_end`: the newest snapshot at or below it, then the headers of
 /// the batches after the snapshot (or of the whole log when there is none).
+///
+/// Transaction markers in the scanned batches close their transactions; the aborted ones are
+/// filed again in `aborted`, which must hold nothing at or past the snapshot's offset (those
+/// entries are dropped first and rebuilt from the markers themselves, so a crash between a
+/// marker and its index entry loses nothing).
 fn rebuild_producer_state(
     dir: &Path,
     segments: &[Arc<LogSegment>],
     log_end: i64,
+    aborted: &mut AbortedTxns,
 ) -> Result<ProducerStateManager, LogError> {
     let (from, mut state) = load_latest_snapshot(dir, log_end)?.unwrap_or((i64::MIN, ProducerStateManager::new()));
     if from >= log_end {
         return Ok(state);
     }
+    let bases: Vec<i64> = segments.iter().map(|s| s.base_offset()).collect();
+    aborted.truncate(dir, from.max(0), &bases)?;
     let first = segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1);
     for segment in segments.iter().skip(first) {
         let mut done = false;
+        let mut error = None;
         segment.find_batch(0, segment.size(), |h| {
             if h.base_offset >= log_end {
                 done = true;
                 return true;
             }
-            if h.last_offset() >= from {
+            if h.last_offset() < from {
+                return false;
+            }
+            if !h.is_control() {
                 state.update(h, h.base_offset, h.last_offset(), h.max_timestamp);
+                return false;
+            }
+            match replay_marker(segment, h, &mut state) {
+                Ok(Some(txn)) if txn.aborted => {
+                    let entry = AbortedTxn {
+                        producer_id: txn.producer_id,
+                        first_offset: txn.first_offset,
+                        last_offset: txn.last_offset,
+                        last_stable_offset: txn.last_stable_offset,
+                    };
+                    if let Err(e) = aborted.push(dir, segment.base_offset(), entry) {
+                        error = Some(LogError::from(e));
+                        return true;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    error = Some(e);
+                    return true;
+                }
             }
             false
         })?;
+        if let Some(e) = error {
+            return Err(e);
+        }
         if done {
             break;
         }
     }
     Ok(state)
+}
+
+/// Applies the marker in the control batch `header` of `segment` to `state`.
+fn replay_marker(
+    segment: &LogSegment,
+    header: &BatchHeader,
+    state: &mut ProducerStateManager,
+) -> Result<Option<CompletedTxn>, LogError> {
+    let Some((pos, _)) = segment.translate_offset(header.base_offset, segment.size())? else {
+        return Ok(None);
+    };
+    let bytes = segment.read_at(pos, header.total_size())?;
+    let Some(marker) = read_marker(&bytes)? else {
+        return Ok(None);
+    };
+    Ok(state.complete_txn(
+        header.producer_id,
+        header.producer_epoch,
+        &marker,
+        header.base_offset,
+        header.max_timestamp,
+    ))
 }
 
 fn remove_segment_files(dir: &Path, base: i64) -> Result<(), LogError> {

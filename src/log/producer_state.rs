@@ -9,25 +9,32 @@
 //! `<offset:020>.snapshot` when a segment rolls and when the log closes; opening a log loads
 //! the newest snapshot at or below the log end and scans only the batches after it.
 //!
+//! Transactions: a producer's transactional batches open a transaction at the offset of the
+//! first one; its COMMIT or ABORT marker closes it. The open transactions' first offsets give
+//! the partition's first unstable offset, below which the last stable offset stays.
+//!
 //! Snapshot format (big-endian): `u16` version, `u32` CRC-32C of everything after it, `i32`
-//! entry count, then per producer `i64` id, `i16` epoch, `i64` last timestamp, `u8` batch
-//! count and per batch `i32` first sequence, `i32` last sequence, `i64` first offset, `i64`
-//! last offset, `i64` max timestamp. A snapshot whose CRC does not match is ignored.
+//! entry count, then per producer `i64` id, `i16` epoch, `i64` last timestamp, `i64` first
+//! offset of its open transaction (-1 for none), `i32` coordinator epoch, `u8` batch count and
+//! per batch `i32` first sequence, `i32` last sequence, `i64` first offset, `i64` last offset,
+//! `i64` max timestamp. Version 1 (before transactions) lacks the two transaction fields and
+//! is still read. A snapshot whose CRC does not match is ignored.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use crate::record::BatchHeader;
+use crate::record::{BatchHeader, ControlRecordType, EndTxnMarker};
 
 /// Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`: batches per producer checked for
 /// duplicates (the producer keeps at most five requests in flight per partition).
 pub const MAX_CACHED_BATCHES: usize = 5;
 pub const SNAPSHOT_FILE_SUFFIX: &str = "snapshot";
-const SNAPSHOT_VERSION: u16 = 1;
-const ENTRY_HEADER_BYTES: usize = 8 + 2 + 8 + 1;
+const SNAPSHOT_VERSION: u16 = 2;
+const SNAPSHOT_VERSION_WITHOUT_TXNS: u16 = 1;
+const ENTRY_HEADER_BYTES: usize = 8 + 2 + 8 + 8 + 4 + 1;
 const BATCH_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 
 /// One appended batch of a producer.
@@ -48,6 +55,10 @@ pub struct ProducerEntry {
     pub batches: VecDeque<BatchMetadata>,
     /// Max timestamp of the producer's last batch; expiry is measured from it.
     pub last_timestamp: i64,
+    /// Offset of the first batch of the producer's open transaction.
+    pub current_txn_first_offset: Option<i64>,
+    /// Epoch of the transaction coordinator that wrote the producer's last marker.
+    pub coordinator_epoch: i32,
 }
 
 impl ProducerEntry {
@@ -80,6 +91,10 @@ pub enum ProducerStateError {
         first_seq: i32,
         expected: Option<i32>,
     },
+    /// A plain batch from a producer with an open transaction (INVALID_TXN_STATE).
+    ExpectedTransactional { producer_id: i64 },
+    /// A marker from an older transaction coordinator (TRANSACTION_COORDINATOR_FENCED).
+    CoordinatorFenced { producer_id: i64, epoch: i32, current: i32 },
 }
 
 impl fmt::Display for ProducerStateError {
@@ -110,6 +125,18 @@ impl fmt::Display for ProducerStateError {
             } => write!(
                 f,
                 "Invalid sequence number for new epoch {epoch} of producer {producer_id}: {first_seq} (must be 0)"
+            ),
+            ProducerStateError::ExpectedTransactional { producer_id } => write!(
+                f,
+                "Expected transactional write from producer {producer_id}, which has an open transaction"
+            ),
+            ProducerStateError::CoordinatorFenced {
+                producer_id,
+                epoch,
+                current,
+            } => write!(
+                f,
+                "Marker for producer {producer_id} has coordinator epoch {epoch}, which is smaller than the last seen {current}"
             ),
         }
     }
@@ -144,10 +171,24 @@ pub fn last_seq_of(first: i32, delta: i32) -> i32 {
     }
 }
 
+/// A transaction closed by its marker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedTxn {
+    pub producer_id: i64,
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
+    pub aborted: bool,
+    /// The partition's last stable offset once this transaction is closed.
+    pub last_stable_offset: i64,
+}
+
 /// Per-partition producer state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// Open transactions: first offset -> producer id.
+    ongoing: BTreeMap<i64, i64>,
 }
 
 impl ProducerStateManager {
@@ -192,6 +233,11 @@ impl ProducerStateManager {
         let first_seq = header.base_sequence;
         let last_seq = last_seq_of(first_seq, header.last_offset_delta);
         let stored = self.producers.get(&producer_id);
+        if !header.is_transactional()
+            && stored.is_some_and(|e| e.current_txn_first_offset.is_some() && e.epoch == epoch)
+        {
+            return Err(ProducerStateError::ExpectedTransactional { producer_id });
+        }
         // The producer's state with this append's earlier batches applied.
         let pending_last = pending.iter().rev().find(|(id, _, _)| *id == producer_id);
         let (current_epoch, current_last_seq) = match (pending_last, stored) {
@@ -212,6 +258,19 @@ impl ProducerStateManager {
         let Some(current_epoch) = current_epoch else {
             return Ok(ProducerCheck::Append);
         };
+        // The group coordinator's transactional offset commits carry no sequence numbers; only
+        // their epoch is checked, as Kafka checks writes of coordinator origin.
+        if first_seq < 0 {
+            return if epoch < current_epoch {
+                Err(ProducerStateError::InvalidProducerEpoch {
+                    producer_id,
+                    epoch,
+                    current: current_epoch,
+                })
+            } else {
+                Ok(ProducerCheck::Append)
+            };
+        }
         if epoch < current_epoch {
             return Err(ProducerStateError::InvalidProducerEpoch {
                 producer_id,
@@ -254,26 +313,107 @@ impl ProducerStateManager {
             last_offset,
             timestamp,
         };
-        self.record(header.producer_id, header.producer_epoch, batch);
+        self.record(
+            header.producer_id,
+            header.producer_epoch,
+            batch,
+            header.is_transactional(),
+        );
     }
 
-    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchMetadata) {
-        self.producers
-            .entry(producer_id)
-            .or_insert_with(|| ProducerEntry {
+    /// Records a written batch; a transactional one opens the producer's transaction if none
+    /// is open.
+    pub fn record(&mut self, producer_id: i64, epoch: i16, batch: BatchMetadata, transactional: bool) {
+        let entry = self.producers.entry(producer_id).or_insert_with(|| ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_timestamp: batch.timestamp,
+            current_txn_first_offset: None,
+            coordinator_epoch: -1,
+        });
+        entry.push(epoch, batch);
+        if transactional && entry.current_txn_first_offset.is_none() {
+            entry.current_txn_first_offset = Some(batch.first_offset);
+            self.ongoing.insert(batch.first_offset, producer_id);
+        }
+    }
+
+    /// Kafka's checks on a transaction marker: the producer's epoch and the coordinator's epoch
+    /// may not go back.
+    pub fn check_marker(&self, producer_id: i64, epoch: i16, marker: &EndTxnMarker) -> Result<(), ProducerStateError> {
+        let Some(entry) = self.producers.get(&producer_id) else {
+            return Ok(());
+        };
+        if epoch < entry.epoch {
+            return Err(ProducerStateError::InvalidProducerEpoch {
+                producer_id,
                 epoch,
-                batches: VecDeque::new(),
-                last_timestamp: batch.timestamp,
-            })
-            .push(epoch, batch);
+                current: entry.epoch,
+            });
+        }
+        if marker.coordinator_epoch < entry.coordinator_epoch {
+            return Err(ProducerStateError::CoordinatorFenced {
+                producer_id,
+                epoch: marker.coordinator_epoch,
+                current: entry.coordinator_epoch,
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies a written marker at `offset`: closes the producer's transaction and returns it
+    /// (`None` when none was open), with the last stable offset once it is closed.
+    pub fn complete_txn(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        marker: &EndTxnMarker,
+        offset: i64,
+        timestamp: i64,
+    ) -> Option<CompletedTxn> {
+        let entry = self.producers.entry(producer_id).or_insert_with(|| ProducerEntry {
+            epoch,
+            batches: VecDeque::new(),
+            last_timestamp: timestamp,
+            current_txn_first_offset: None,
+            coordinator_epoch: marker.coordinator_epoch,
+        });
+        if epoch != entry.epoch {
+            // A bumped epoch (a fenced producer's transaction aborted) starts sequences afresh.
+            entry.batches.clear();
+            entry.epoch = epoch;
+        }
+        entry.coordinator_epoch = marker.coordinator_epoch;
+        entry.last_timestamp = entry.last_timestamp.max(timestamp);
+        let first_offset = entry.current_txn_first_offset.take()?;
+        self.ongoing.remove(&first_offset);
+        Some(CompletedTxn {
+            producer_id,
+            first_offset,
+            last_offset: offset,
+            aborted: marker.kind == ControlRecordType::Abort,
+            last_stable_offset: self.first_unstable_offset().unwrap_or(offset + 1),
+        })
+    }
+
+    /// The first offset of the oldest open transaction: nothing at or past it is stable.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.keys().next().copied()
+    }
+
+    /// The open transactions as (first offset, producer id), oldest first.
+    pub fn ongoing_transactions(&self) -> Vec<(i64, i64)> {
+        self.ongoing.iter().map(|(o, p)| (*o, *p)).collect()
     }
 
     /// Forgets producers whose last batch is older than `expiration_ms` (Kafka's
     /// `producer.id.expiration.ms`). Returns how many went.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, e| now_ms.saturating_sub(e.last_timestamp) < expiration_ms);
+        // A producer with an open transaction stays until the transaction ends.
+        self.producers.retain(|_, e| {
+            e.current_txn_first_offset.is_some() || now_ms.saturating_sub(e.last_timestamp) < expiration_ms
+        });
         before - self.producers.len()
     }
 
@@ -288,6 +428,8 @@ impl ProducerStateManager {
             body.extend_from_slice(&id.to_be_bytes());
             body.extend_from_slice(&entry.epoch.to_be_bytes());
             body.extend_from_slice(&entry.last_timestamp.to_be_bytes());
+            body.extend_from_slice(&entry.current_txn_first_offset.unwrap_or(-1).to_be_bytes());
+            body.extend_from_slice(&entry.coordinator_epoch.to_be_bytes());
             body.push(entry.batches.len() as u8);
             for b in &entry.batches {
                 body.extend_from_slice(&b.first_seq.to_be_bytes());
@@ -309,9 +451,10 @@ impl ProducerStateManager {
         let version = u16::from_be_bytes(bytes.get(0..2)?.try_into().ok()?);
         let crc = u32::from_be_bytes(bytes.get(2..6)?.try_into().ok()?);
         let body = bytes.get(6..)?;
-        if version != SNAPSHOT_VERSION || crc32c::crc32c(body) != crc {
+        if !(version == SNAPSHOT_VERSION || version == SNAPSHOT_VERSION_WITHOUT_TXNS) || crc32c::crc32c(body) != crc {
             return None;
         }
+        let with_txns = version == SNAPSHOT_VERSION;
         let mut r = Reader { buf: body, pos: 0 };
         let count = r.i32()?;
         let mut producers = HashMap::with_capacity(usize::try_from(count).ok()?.min(1 << 16));
@@ -319,6 +462,11 @@ impl ProducerStateManager {
             let id = r.i64()?;
             let epoch = r.i16()?;
             let last_timestamp = r.i64()?;
+            let (current_txn_first_offset, coordinator_epoch) = if with_txns {
+                (Some(r.i64()?).filter(|o| *o >= 0), r.i32()?)
+            } else {
+                (None, -1)
+            };
             let n = r.u8()?;
             let mut batches = VecDeque::with_capacity(usize::from(n));
             for _ in 0..n {
@@ -339,10 +487,16 @@ impl ProducerStateManager {
                     epoch,
                     batches,
                     last_timestamp,
+                    current_txn_first_offset,
+                    coordinator_epoch,
                 },
             );
         }
-        (r.pos == body.len()).then_some(ProducerStateManager { producers })
+        let ongoing = producers
+            .iter()
+            .filter_map(|(id, e)| e.current_txn_first_offset.map(|o| (o, *id)))
+            .collect();
+        (r.pos == body.len()).then_some(ProducerStateManager { producers, ongoing })
     }
 }
 

@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod builder;
 pub mod compression;
+pub mod control;
 pub mod records;
 pub mod validator;
 pub mod varint;
@@ -20,5 +21,6 @@ pub use batch::{
 };
 pub use builder::{RecordBatchBuilder, StreamingBatchBuilder};
 pub use compression::{Compression, compress, decompress, decompress_with_limit};
+pub use control::{ControlRecordType, EndTxnMarker, build_marker, read_marker};
 pub use records::{Record, RecordStream, RecordView, Records, record_iter, records};
 pub use validator::{BatchValidation, LogValidator, RecordProblem, batch_max_timestamp, decompressed_limit};

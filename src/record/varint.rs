@@ -17,6 +17,13 @@ pub fn read_varlong(buf: &[u8], pos: &mut usize) -> Result<i64, RecordError> {
     Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
 }
 
+/// Reads an unsigned varint (at most 5 bytes) at `*pos`, advancing it: the lengths and tag
+/// numbers of Kafka's flexible schemas.
+pub fn read_unsigned_varint(buf: &[u8], pos: &mut usize) -> Result<u32, RecordError> {
+    let raw = read_unsigned(buf, pos, 5)?;
+    u32::try_from(raw).map_err(|_| corrupt("varint overflows 32 bits"))
+}
+
 fn read_unsigned(buf: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, RecordError> {
     let mut value: u64 = 0;
     for i in 0..max_bytes {

@@ -1,0 +1,128 @@
+//! AddPartitionsToTxn: a transactional producer names the partitions it is about to write,
+//! which starts its transaction. v0-3 carry one transaction from a client; v4+ carry a batch
+//! of transactions, each possibly `verify_only` (KIP-890: a partition leader asking whether a
+//! partition is already in the transaction, without adding it).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::add_partitions_to_txn_response::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnResult, AddPartitionsToTxnTopicResult,
+};
+use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, TopicName};
+
+use super::{ApiHandler, Reply, RequestError, encode_logged, errors};
+
+type Partitions = Vec<(String, i32)>;
+
+/// The partitions named, and the error every partition gets when one does not exist
+/// (UNKNOWN_TOPIC_OR_PARTITION for it, OPERATION_NOT_ATTEMPTED for the others, as on Kafka).
+fn resolve(api: &ApiHandler, topics: &[AddPartitionsToTxnTopic]) -> (Partitions, HashSet<(String, i32)>) {
+    let mut all = Vec::new();
+    let mut unknown = HashSet::new();
+    for t in topics {
+        let known = api.topics.get(t.name.as_str());
+        for p in &t.partitions {
+            let tp = (t.name.to_string(), *p);
+            if !known.as_ref().is_some_and(|k| (0..k.partitions).contains(p)) {
+                unknown.insert(tp.clone());
+            }
+            all.push(tp);
+        }
+    }
+    (all, unknown)
+}
+
+fn topic_results(
+    topics: &[AddPartitionsToTxnTopic],
+    code_of: impl Fn(&(String, i32)) -> i16,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    topics
+        .iter()
+        .map(|t| {
+            let results = t
+                .partitions
+                .iter()
+                .map(|p| {
+                    AddPartitionsToTxnPartitionResult::default()
+                        .with_partition_index(*p)
+                        .with_partition_error_code(code_of(&(t.name.to_string(), *p)))
+                })
+                .collect();
+            AddPartitionsToTxnTopicResult::default()
+                .with_name(TopicName(t.name.0.clone()))
+                .with_results_by_partition(results)
+        })
+        .collect()
+}
+
+/// Adds (or verifies) one transaction's partitions; the code of each partition.
+async fn add_one(
+    api: &Arc<ApiHandler>,
+    id: &str,
+    producer_id: i64,
+    epoch: i16,
+    verify_only: bool,
+    topics: &[AddPartitionsToTxnTopic],
+    version: i16,
+) -> Vec<AddPartitionsToTxnTopicResult> {
+    let (partitions, unknown) = resolve(api, topics);
+    if !unknown.is_empty() {
+        return topic_results(topics, |tp| {
+            if unknown.contains(tp) {
+                errors::UNKNOWN_TOPIC_OR_PARTITION
+            } else {
+                errors::OPERATION_NOT_ATTEMPTED
+            }
+        });
+    }
+    if verify_only {
+        return topic_results(topics, |tp| {
+            api.txn.verify(id, producer_id, epoch, std::slice::from_ref(tp))
+        });
+    }
+    let code = match api.txn.add_partitions(id, producer_id, epoch, &partitions).await {
+        Ok(()) => errors::NONE,
+        Err(code) => errors::fenced_for_version(code, version, 2),
+    };
+    topic_results(topics, |_| code)
+}
+
+pub fn handle(api: &Arc<ApiHandler>, request: AddPartitionsToTxnRequest, version: i16) -> Result<Reply, RequestError> {
+    let api = api.clone();
+    Ok(Reply::Deferred(Box::pin(async move {
+        let mut response = AddPartitionsToTxnResponse::default();
+        if version <= 3 {
+            response.results_by_topic_v3_and_below = add_one(
+                &api,
+                request.v3_and_below_transactional_id.as_str(),
+                request.v3_and_below_producer_id.0,
+                request.v3_and_below_producer_epoch,
+                false,
+                &request.v3_and_below_topics,
+                version,
+            )
+            .await;
+        } else {
+            for txn in &request.transactions {
+                let topic_results = add_one(
+                    &api,
+                    txn.transactional_id.as_str(),
+                    txn.producer_id.0,
+                    txn.producer_epoch,
+                    txn.verify_only,
+                    &txn.topics,
+                    version,
+                )
+                .await;
+                response.results_by_transaction.push(
+                    AddPartitionsToTxnResult::default()
+                        .with_transactional_id(txn.transactional_id.clone())
+                        .with_topic_results(topic_results),
+                );
+            }
+        }
+        encode_logged(&response, version)
+    })))
+}

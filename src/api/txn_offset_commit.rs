@@ -1,0 +1,96 @@
+//! TxnOffsetCommit: offsets committed as part of a transaction (consume-transform-produce),
+//! visible to the group only once the transaction commits. The producer must have added the
+//! group's offsets partition to its transaction first (AddOffsetsToTxn).
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::txn_offset_commit_response::{
+    TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
+
+use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable, slot_code};
+use crate::group::coordinator::OffsetCommit;
+
+pub fn handle(api: &Arc<ApiHandler>, request: TxnOffsetCommitRequest, version: i16) -> Result<Reply, RequestError> {
+    let max_metadata = api.groups.config().offset_metadata_max_bytes;
+    let group_id = request.group_id.as_str();
+    let producer_id = request.producer_id.0;
+    let epoch = request.producer_epoch;
+    let offsets_partition = api.txn.offsets_partition(group_id);
+    let verified = api.txn.verify(
+        request.transactional_id.as_str(),
+        producer_id,
+        epoch,
+        std::slice::from_ref(&offsets_partition),
+    );
+    let refused = (verified != errors::NONE).then(|| errors::fenced_for_version(verified, version, 2));
+    let mut commits: Vec<OffsetCommit> = Vec::new();
+    let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());
+    for topic in &request.topics {
+        let known = api.topics.get(topic.name.as_str());
+        let mut out = Vec::with_capacity(topic.partitions.len());
+        for p in &topic.partitions {
+            let metadata = p.committed_metadata.as_ref().map(|m| m.as_str()).unwrap_or_default();
+            if let Some(code) = refused {
+                out.push(Err(code));
+            } else if !known
+                .as_ref()
+                .is_some_and(|t| (0..t.partitions).contains(&p.partition_index))
+            {
+                out.push(Err(errors::UNKNOWN_TOPIC_OR_PARTITION));
+            } else if metadata.len() > max_metadata {
+                out.push(Err(errors::OFFSET_METADATA_TOO_LARGE));
+            } else {
+                out.push(Ok(commits.len()));
+                commits.push(OffsetCommit {
+                    topic: topic.name.to_string(),
+                    partition: p.partition_index,
+                    offset: p.committed_offset,
+                    leader_epoch: if version >= 2 { p.committed_leader_epoch } else { -1 },
+                    metadata: metadata.to_string(),
+                    retention_ms: None,
+                });
+            }
+        }
+        slots.push(out);
+    }
+    let (codes, durable) = if commits.is_empty() {
+        (Vec::new(), None)
+    } else {
+        // KIP-447 (v3+): the committer's group membership.
+        let (member_id, instance, generation) = if version >= 3 {
+            (
+                request.member_id.as_str(),
+                request.group_instance_id.as_ref().map(|s| s.as_str()),
+                request.generation_id,
+            )
+        } else {
+            ("", None, -1)
+        };
+        api.groups
+            .commit_txn_offsets(group_id, producer_id, epoch, member_id, instance, generation, &commits)
+    };
+    let topics = request
+        .topics
+        .into_iter()
+        .zip(slots)
+        .map(|(topic, slots)| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(slots)
+                .map(|(p, slot)| {
+                    TxnOffsetCommitResponsePartition::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(slot_code(slot, &codes))
+                })
+                .collect();
+            TxnOffsetCommitResponseTopic::default()
+                .with_name(topic.name)
+                .with_partitions(partitions)
+        })
+        .collect();
+    let response = TxnOffsetCommitResponse::default().with_topics(topics);
+    reply_when_durable(api, response, durable.as_slice(), version)
+}
