@@ -27,7 +27,7 @@ pub fn handle(
     // A broker listener only answers for brokers; controllers are asked on their own listener.
     if request.endpoint_type != ENDPOINT_BROKERS {
         return response
-            .with_error_code(errors::UNSUPPORTED_ENDPOINT_TYPE)
+            .with_error_code(errors::MISMATCHED_ENDPOINT_TYPE)
             .with_error_message(Some(StrBytes::from_static_str(
                 "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER",
             )));

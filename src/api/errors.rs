@@ -58,7 +58,8 @@ pub const TRANSACTIONAL_ID_NOT_FOUND: i16 = 105;
 pub const OPERATION_NOT_ATTEMPTED: i16 = 55;
 pub const INVALID_PARTITIONS: i16 = 37;
 pub const DUPLICATE_RESOURCE: i16 = 92;
-pub const UNSUPPORTED_ENDPOINT_TYPE: i16 = 119;
+pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
+pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
 
 /// The leader epoch of every partition: one node never changes leaders.
 pub const LEADER_EPOCH: i32 = 0;
