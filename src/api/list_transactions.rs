@@ -1,5 +1,6 @@
 //! ListTransactions: the transactional ids this coordinator knows, filtered by state,
-//! producer id and (v1+) how long the transaction has been open.
+//! producer id, (v1+) how long the transaction has been open and (v2+, KIP-1152) a regular
+//! expression the whole transactional id must match (RE2 syntax, as Kafka's RE2J).
 
 use std::sync::Arc;
 
@@ -7,7 +8,9 @@ use kafka_protocol::messages::list_transactions_response::TransactionState;
 use kafka_protocol::messages::{ListTransactionsRequest, ListTransactionsResponse, ProducerId, TransactionalId};
 use kafka_protocol::protocol::StrBytes;
 
-use super::ApiHandler;
+use regex::Regex;
+
+use super::{ApiHandler, errors};
 use crate::log::now_ms;
 use crate::txn::TxnState;
 
@@ -24,6 +27,13 @@ const STATES: &[TxnState] = &[
 ];
 
 pub fn handle(api: &Arc<ApiHandler>, request: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
+    let pattern = match request.transactional_id_pattern.as_ref().filter(|p| version >= 2 && !p.is_empty()) {
+        None => None,
+        Some(p) => match Regex::new(&format!("^(?:{})$", p.as_str())) {
+            Ok(re) => Some(re),
+            Err(_) => return ListTransactionsResponse::default().with_error_code(errors::INVALID_REGULAR_EXPRESSION),
+        },
+    };
     let unknown: Vec<StrBytes> = request
         .state_filters
         .iter()
@@ -43,6 +53,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListTransactionsRequest, version: 
             request.producer_id_filters.is_empty() || request.producer_id_filters.contains(&ProducerId(t.producer_id))
         })
         .filter(|t| duration < 0 || now.saturating_sub(t.start_ms) >= duration)
+        .filter(|t| pattern.as_ref().is_none_or(|re| re.is_match(&t.transactional_id)))
         .map(|t| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(StrBytes::from_string(t.transactional_id)))
