@@ -71,11 +71,15 @@ impl ProducerEntry {
             self.batches.clear();
             self.epoch = epoch;
         }
+        self.last_timestamp = batch.timestamp;
+        // A write without sequence numbers (the coordinator's) has nothing to deduplicate.
+        if batch.first_seq < 0 {
+            return;
+        }
         if self.batches.len() == MAX_CACHED_BATCHES {
             self.batches.pop_front();
         }
         self.batches.push_back(batch);
-        self.last_timestamp = batch.timestamp;
     }
 }
 
@@ -245,6 +249,19 @@ impl ProducerStateManager {
             (None, Some(entry)) => (Some(entry.epoch), entry.last_seq()),
             (None, None) => (None, None),
         };
+        // The group coordinator's transactional offset commits carry no sequence numbers: they
+        // are never duplicates, and only their epoch is checked, as Kafka checks writes of
+        // coordinator origin.
+        if first_seq < 0 {
+            return match current_epoch {
+                Some(current) if epoch < current => Err(ProducerStateError::InvalidProducerEpoch {
+                    producer_id,
+                    epoch,
+                    current,
+                }),
+                _ => Ok(ProducerCheck::Append),
+            };
+        }
         if pending_last.is_none()
             && let Some(entry) = stored
             && entry.epoch == epoch
@@ -258,19 +275,7 @@ impl ProducerStateManager {
         let Some(current_epoch) = current_epoch else {
             return Ok(ProducerCheck::Append);
         };
-        // The group coordinator's transactional offset commits carry no sequence numbers; only
-        // their epoch is checked, as Kafka checks writes of coordinator origin.
-        if first_seq < 0 {
-            return if epoch < current_epoch {
-                Err(ProducerStateError::InvalidProducerEpoch {
-                    producer_id,
-                    epoch,
-                    current: current_epoch,
-                })
-            } else {
-                Ok(ProducerCheck::Append)
-            };
-        }
+
         if epoch < current_epoch {
             return Err(ProducerStateError::InvalidProducerEpoch {
                 producer_id,
@@ -683,6 +688,19 @@ mod tests {
         assert_eq!(append(&mut s, &header(2, 0, 0, 3), 2), ProducerCheck::Append);
         assert_eq!(last_seq_of(i32::MAX, 2), 1);
         assert_eq!(append(&mut s, &header(2, 0, 3, 1), 5), ProducerCheck::Append);
+    }
+
+    #[test]
+    fn writes_without_sequences_are_never_duplicates() {
+        let mut s = ProducerStateManager::new();
+        for offset in 0..3 {
+            assert_eq!(append(&mut s, &header(9, 2, -1, 1), offset), ProducerCheck::Append);
+        }
+        assert!(s.entry(9).unwrap().batches.is_empty());
+        assert!(matches!(
+            s.check(&header(9, 1, -1, 1), &[]),
+            Err(ProducerStateError::InvalidProducerEpoch { current: 2, .. })
+        ));
     }
 
     #[test]
