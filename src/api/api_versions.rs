@@ -8,13 +8,14 @@ use super::{ApiHandler, Reply, RequestError, SUPPORTED_APIS, encode, errors, ver
 
 /// The feature levels this broker serves (KIP-584), as `kafka-features describe` shows them:
 /// (name, lowest supported, highest supported, finalized). `metadata.version` spans Kafka's
-/// KRaft range, 3.3-IV3 (7) to 4.1-IV1 (27). Group protocol KIP-848 (`group.version` 1) and
-/// transactions v2 (`transaction.version` 2) are not served, so both stay at level 0, which
-/// Kafka leaves out of the finalized list.
+/// KRaft range, 3.3-IV3 (7) to 4.1-IV1 (27). Transactions v2 (KIP-890) is finalized at 2, as
+/// a new Kafka 4.1 cluster has it, so clients bump the epoch at every transaction end; older
+/// clients keep using v1. Group protocol KIP-848 (`group.version` 1) is not served, so it
+/// stays at level 0, which Kafka leaves out of the finalized list.
 const FEATURES: &[(&str, i16, i16, i16)] = &[
     ("group.version", 0, 0, 0),
     ("metadata.version", 7, 27, 27),
-    ("transaction.version", 0, 0, 0),
+    ("transaction.version", 0, 2, 2),
 ];
 
 fn api_keys(unstable: bool) -> Vec<ApiVersion> {

@@ -1,5 +1,7 @@
 //! EndTxn: commits or aborts the producer's transaction. The reply comes once the decision
-//! is durable and every partition of the transaction holds its marker.
+//! is durable and every partition of the transaction holds its marker. v5 is transactions v2
+//! (KIP-890): the epoch is bumped at every end and the reply carries the producer's next id
+//! and epoch.
 
 use std::sync::Arc;
 
@@ -17,16 +19,18 @@ pub fn handle(api: &Arc<ApiHandler>, request: EndTxnRequest, version: i16) -> Re
                 request.producer_id.0,
                 request.producer_epoch,
                 request.committed,
+                version >= 5,
             )
             .await;
-        let code = match result {
-            Ok(()) => errors::NONE,
-            Err(code) => errors::fenced_for_version(code, version, 2),
+        let response = match result {
+            Ok((id, epoch)) => EndTxnResponse::default()
+                .with_producer_id(ProducerId(id))
+                .with_producer_epoch(epoch),
+            Err(code) => EndTxnResponse::default()
+                .with_error_code(errors::fenced_for_version(code, version, 2))
+                .with_producer_id(ProducerId(-1))
+                .with_producer_epoch(-1),
         };
-        let response = EndTxnResponse::default()
-            .with_error_code(code)
-            .with_producer_id(ProducerId(-1))
-            .with_producer_epoch(-1);
         encode_logged(&response, version)
     })))
 }

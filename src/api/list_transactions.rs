@@ -27,7 +27,11 @@ const STATES: &[TxnState] = &[
 ];
 
 pub fn handle(api: &Arc<ApiHandler>, request: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
-    let pattern = match request.transactional_id_pattern.as_ref().filter(|p| version >= 2 && !p.is_empty()) {
+    let pattern = match request
+        .transactional_id_pattern
+        .as_ref()
+        .filter(|p| version >= 2 && !p.is_empty())
+    {
         None => None,
         Some(p) => match Regex::new(&format!("^(?:{})$", p.as_str())) {
             Ok(re) => Some(re),

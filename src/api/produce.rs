@@ -21,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Semaphore;
 
 use super::{ApiHandler, Reply, RequestError, encode, errors};
+use crate::group::Durable;
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
 use crate::record::batch::{BatchSummary, ValidatedBatches};
@@ -134,19 +135,24 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 continue;
             };
             let records = data.records.unwrap_or_default();
-            if let Some((code, message)) = check_transaction(
-                api,
-                transactional_id.as_ref().map(|t| t.as_str()),
-                topic,
-                data.index,
-                &records,
-            ) {
-                out.error_code = code;
-                out.error_message = Some(StrBytes::from_string(message));
-                partitions.push(out);
-                continue;
-            }
             let slot = (responses.len(), partitions.len());
+            let txn_id = transactional_id.as_ref().map(|t| t.as_str());
+            match check_transaction(api, txn_id, topic, data.index, &records, version) {
+                Ok(None) => {}
+                // Transactions v2: the partition joined the transaction; the reply waits for
+                // that to be durable, as for its own records.
+                Ok(Some(joined)) => {
+                    if acks == -1 {
+                        durable.push((joined.log, joined.offset, slot));
+                    }
+                }
+                Err((code, message)) => {
+                    out.error_code = code;
+                    out.error_message = Some(StrBytes::from_string(message));
+                    partitions.push(out);
+                    continue;
+                }
+            }
             let heavy = needs_codec_pool(&records);
             if heavy || queue::is_busy(&log) {
                 // Its answer is filled in when its turn comes.
@@ -262,57 +268,76 @@ const INLINE_BYTES: usize = 256 * 1024;
 /// codec pool so that the async workers keep serving every other connection.
 /// Kafka's checks on who may write transactional batches: a client never writes control
 /// batches, and a transactional batch must come from the producer that holds the request's
-/// transactional id with this partition in its open transaction (KIP-890's verification, which
-/// keeps a late or fenced producer from leaving a transaction open in the log).
+/// transactional id. Before v12 the partition must already be in its open transaction
+/// (KIP-890's verification, which keeps a late or fenced producer from leaving a transaction
+/// open in the log); from v12 (transactions v2) writing it adds it, and the returned mark is
+/// when that is durable.
 fn check_transaction(
     api: &ApiHandler,
     transactional_id: Option<&str>,
     topic: &Topic,
     partition: i32,
     records: &[u8],
-) -> Option<(i16, String)> {
-    let header = BatchHeader::parse(records).ok()?;
+    version: i16,
+) -> Result<Option<Durable>, (i16, String)> {
+    let Ok(header) = BatchHeader::parse(records) else {
+        return Ok(None);
+    };
     if header.is_control() {
-        return Some((
+        return Err((
             errors::INVALID_RECORD,
             "Clients are not allowed to write control records".into(),
         ));
     }
     if !header.is_transactional() {
-        return None;
+        return Ok(None);
     }
     let Some(id) = transactional_id else {
-        return Some((
+        return Err((
             errors::INVALID_TXN_STATE,
             "Transactional records must name their transactional id".into(),
         ));
     };
-    let code = api.txn.verify(
-        id,
-        header.producer_id,
-        header.producer_epoch,
-        &[(topic.name.clone(), partition)],
-    );
-    let why = match code {
-        errors::NONE => return None,
-        errors::PRODUCER_FENCED => {
-            return Some((
-                errors::INVALID_PRODUCER_EPOCH,
-                format!(
-                    "Producer epoch {} of transactional id {id} is not current",
-                    header.producer_epoch
-                ),
-            ));
+    let tp = [(topic.name.clone(), partition)];
+    let code = if version >= 12 {
+        match api
+            .txn
+            .add_partitions_implicitly(id, header.producer_id, header.producer_epoch, &tp)
+        {
+            Ok(joined) => return Ok(joined),
+            Err(code) => code,
         }
-        errors::INVALID_PRODUCER_ID_MAPPING => {
-            format!("Producer id {} does not hold transactional id {id}", header.producer_id)
+    } else {
+        match api.txn.verify(id, header.producer_id, header.producer_epoch, &tp) {
+            errors::NONE => return Ok(None),
+            code => code,
         }
-        _ => format!(
-            "Partition {}-{partition} is not part of an open transaction of transactional id {id}",
-            topic.name
-        ),
     };
-    Some((code, why))
+    Err(match code {
+        errors::PRODUCER_FENCED => (
+            errors::INVALID_PRODUCER_EPOCH,
+            format!(
+                "Producer epoch {} of transactional id {id} is not current",
+                header.producer_epoch
+            ),
+        ),
+        errors::INVALID_PRODUCER_ID_MAPPING => (
+            code,
+            format!("Producer id {} does not hold transactional id {id}", header.producer_id),
+        ),
+        // Another operation on the transaction is in flight: the producer retries.
+        errors::CONCURRENT_TRANSACTIONS | errors::COORDINATOR_NOT_AVAILABLE => (
+            errors::NOT_ENOUGH_REPLICAS,
+            format!("The transaction of transactional id {id} is busy; retry"),
+        ),
+        _ => (
+            code,
+            format!(
+                "Partition {}-{partition} is not part of an open transaction of transactional id {id}",
+                topic.name
+            ),
+        ),
+    })
 }
 
 fn needs_codec_pool(records: &[u8]) -> bool {

@@ -1,6 +1,7 @@
 //! TxnOffsetCommit: offsets committed as part of a transaction (consume-transform-produce),
-//! visible to the group only once the transaction commits. The producer must have added the
-//! group's offsets partition to its transaction first (AddOffsetsToTxn).
+//! visible to the group only once the transaction commits. Before v5 the producer must have
+//! added the group's offsets partition to its transaction (AddOffsetsToTxn); from v5
+//! (transactions v2) the commit adds it.
 
 use std::sync::Arc;
 
@@ -18,12 +19,21 @@ pub fn handle(api: &Arc<ApiHandler>, request: TxnOffsetCommitRequest, version: i
     let producer_id = request.producer_id.0;
     let epoch = request.producer_epoch;
     let offsets_partition = api.txn.offsets_partition(group_id);
-    let verified = api.txn.verify(
-        request.transactional_id.as_str(),
-        producer_id,
-        epoch,
-        std::slice::from_ref(&offsets_partition),
-    );
+    let partitions = std::slice::from_ref(&offsets_partition);
+    let transactional_id = request.transactional_id.as_str();
+    // v5+ is transactions v2: the commit adds the offsets partition to the transaction itself;
+    // before, AddOffsetsToTxn must have.
+    let (verified, joined) = if version >= 5 {
+        match api
+            .txn
+            .add_partitions_implicitly(transactional_id, producer_id, epoch, partitions)
+        {
+            Ok(joined) => (errors::NONE, joined),
+            Err(code) => (code, None),
+        }
+    } else {
+        (api.txn.verify(transactional_id, producer_id, epoch, partitions), None)
+    };
     let refused = (verified != errors::NONE).then(|| errors::fenced_for_version(verified, version, 2));
     let mut commits: Vec<OffsetCommit> = Vec::new();
     let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());
@@ -92,5 +102,6 @@ pub fn handle(api: &Arc<ApiHandler>, request: TxnOffsetCommitRequest, version: i
         })
         .collect();
     let response = TxnOffsetCommitResponse::default().with_topics(topics);
-    reply_when_durable(api, response, durable.as_slice(), version)
+    let waits: Vec<_> = joined.into_iter().chain(durable).collect();
+    reply_when_durable(api, response, &waits, version)
 }

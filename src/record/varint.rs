@@ -52,6 +52,11 @@ pub fn write_varlong(out: &mut Vec<u8>, value: i64) {
     write_unsigned(out, ((value << 1) ^ (value >> 63)) as u64);
 }
 
+/// Writes an unsigned varint: the lengths and tag numbers of Kafka's flexible schemas.
+pub fn write_unsigned_varint(out: &mut Vec<u8>, value: u32) {
+    write_unsigned(out, u64::from(value));
+}
+
 fn write_unsigned(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8 & 0x7f) | 0x80);

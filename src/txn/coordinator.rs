@@ -31,6 +31,11 @@ pub struct TxnMetadata {
     /// The id before the last rotation (an exhausted epoch), so a retried InitProducerId of
     /// the old id is recognised.
     pub previous_producer_id: i64,
+    /// Transactions v2: the producer id a commit or abort that exhausts the epoch rotates to.
+    pub next_producer_id: i64,
+    /// The client speaks transactions v2 (KIP-890): every commit or abort bumps the epoch, and
+    /// partitions join the transaction as they are written.
+    pub client_tv2: bool,
     /// -1 until the first InitProducerId completes.
     pub producer_epoch: i16,
     /// The epoch before the last bump by InitProducerId, for KIP-360 retries; not persisted.
@@ -47,6 +52,8 @@ impl TxnMetadata {
         TxnLogValue {
             producer_id: self.producer_id,
             previous_producer_id: self.previous_producer_id,
+            next_producer_id: self.next_producer_id,
+            client_transaction_version: if self.client_tv2 { 2 } else { 0 },
             producer_epoch: self.producer_epoch,
             timeout_ms: self.timeout_ms,
             state: self.state,
@@ -60,6 +67,8 @@ impl TxnMetadata {
         TxnMetadata {
             producer_id: v.producer_id,
             previous_producer_id: v.previous_producer_id,
+            next_producer_id: v.next_producer_id,
+            client_tv2: v.client_transaction_version >= 2,
             producer_epoch: v.producer_epoch,
             last_producer_epoch: -1,
             timeout_ms: v.timeout_ms,
@@ -160,7 +169,7 @@ impl TransactionCoordinator {
             tokio::spawn(async move {
                 let _op = entry.op.lock().await;
                 let commit = entry.meta.lock().state == TxnState::PrepareCommit;
-                if let Err(code) = me.complete(&id, &entry, commit).await {
+                if let Err(code) = me.complete(&id, &entry, commit, false).await {
                     tracing::warn!(transactional_id = %id, code, "could not finish a transaction decided before the restart; the producer's next request retries");
                 }
             });
@@ -258,6 +267,12 @@ impl TransactionCoordinator {
 
     /// Writes `value` (`None`: a tombstone) for `id` and waits until it is fsynced.
     async fn persist(&self, id: &str, value: Option<&TxnMetadata>) -> Result<(), i16> {
+        let written = self.append_state(id, value)?;
+        self.wait_durable(&written.log, written.offset).await
+    }
+
+    /// Writes `value` for `id`; the returned mark says when it is durable.
+    fn append_state(&self, id: &str, value: Option<&TxnMetadata>) -> Result<Durable, i16> {
         let partitions = self.partitions.load(Ordering::SeqCst);
         if partitions <= 0 {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
@@ -276,7 +291,10 @@ impl TransactionCoordinator {
             tracing::error!(transactional_id = id, partition, error = %e, "writing to {TRANSACTION_STATE_TOPIC} failed");
             errors::COORDINATOR_NOT_AVAILABLE
         })?;
-        self.wait_durable(&log, info.last_offset + 1).await
+        Ok(Durable {
+            log,
+            offset: info.last_offset + 1,
+        })
     }
 
     async fn wait_durable(&self, log: &Arc<PartitionLog>, offset: i64) -> Result<(), i16> {
@@ -357,6 +375,8 @@ impl TransactionCoordinator {
                     meta: Mutex::new(TxnMetadata {
                         producer_id,
                         previous_producer_id: -1,
+                        next_producer_id: -1,
+                        client_tv2: false,
                         producer_epoch: -1,
                         last_producer_epoch: -1,
                         timeout_ms,
@@ -386,10 +406,11 @@ impl TransactionCoordinator {
                     epoch = fenced.producer_epoch,
                     "a new producer fences the open transaction, which is aborted"
                 );
-                self.complete(id, &entry, false).await?;
+                self.complete(id, &entry, false, false).await?;
             }
             TxnState::PrepareCommit | TxnState::PrepareAbort => {
-                self.complete(id, &entry, state == TxnState::PrepareCommit).await?;
+                self.complete(id, &entry, state == TxnState::PrepareCommit, false)
+                    .await?;
             }
             _ => {}
         }
@@ -496,6 +517,53 @@ impl TransactionCoordinator {
         Ok(())
     }
 
+    /// Transactions v2 (KIP-890): a transactional produce (v12+) or TxnOffsetCommit (v5+)
+    /// adds its partition to the producer's transaction itself, starting the transaction if
+    /// none is open. Runs on the request's path without waiting: the returned mark (if a
+    /// state change was written) is what the reply must wait for. An operation already in
+    /// flight on this id answers CONCURRENT_TRANSACTIONS, which the caller turns retriable.
+    pub fn add_partitions_implicitly(
+        &self,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        partitions: &[(String, i32)],
+    ) -> Result<Option<Durable>, i16> {
+        if !self.active.load(Ordering::SeqCst) {
+            return Err(errors::COORDINATOR_NOT_AVAILABLE);
+        }
+        let entry = self.get(id).ok_or(errors::INVALID_PRODUCER_ID_MAPPING)?;
+        {
+            let m = entry.meta.lock();
+            Self::check_producer(&m, producer_id, epoch)?;
+            if m.state == TxnState::Ongoing && partitions.iter().all(|tp| m.partitions.contains(tp)) {
+                return Ok(None);
+            }
+        }
+        let Ok(_op) = entry.op.try_lock() else {
+            return Err(errors::CONCURRENT_TRANSACTIONS);
+        };
+        let mut next = entry.meta.lock().clone();
+        Self::check_producer(&next, producer_id, epoch)?;
+        match next.state {
+            TxnState::PrepareCommit | TxnState::PrepareAbort => return Err(errors::CONCURRENT_TRANSACTIONS),
+            TxnState::Dead | TxnState::PrepareEpochFence => return Err(errors::INVALID_TXN_STATE),
+            _ => {}
+        }
+        let now = now_ms();
+        if next.state != TxnState::Ongoing {
+            next.state = TxnState::Ongoing;
+            next.partitions.clear();
+            next.start_ms = now;
+        }
+        next.client_tv2 = true;
+        next.partitions.extend(partitions.iter().cloned());
+        next.last_update_ms = now;
+        let written = self.append_state(id, Some(&next))?;
+        *entry.meta.lock() = next;
+        Ok(Some(written))
+    }
+
     /// Whether `partitions` are all in the open transaction of `producer_id` at `epoch`: what a
     /// transactional produce and TxnOffsetCommit need (Kafka's partition verification).
     pub fn verify(&self, id: &str, producer_id: i64, epoch: i16, partitions: &[(String, i32)]) -> i16 {
@@ -520,32 +588,74 @@ impl TransactionCoordinator {
 
     // ---- EndTxn -----------------------------------------------------------------------------
 
-    /// Commits or aborts the producer's transaction. Retrying a completed EndTxn with the same
-    /// outcome succeeds; asking for the other outcome is INVALID_TXN_STATE.
-    pub async fn end_txn(self: &Arc<Self>, id: &str, producer_id: i64, epoch: i16, commit: bool) -> Result<(), i16> {
+    /// Commits or aborts the producer's transaction; returns the producer id and epoch to use
+    /// next (transactions v2 bumps the epoch at every end). Retrying a completed EndTxn with
+    /// the same outcome succeeds; asking for the other outcome is INVALID_TXN_STATE. `tv2`: the
+    /// request is EndTxn v5+.
+    pub async fn end_txn(
+        self: &Arc<Self>,
+        id: &str,
+        producer_id: i64,
+        epoch: i16,
+        commit: bool,
+        tv2: bool,
+    ) -> Result<(i64, i16), i16> {
         if !self.active.load(Ordering::SeqCst) {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
         }
         let entry = self.get(id).ok_or(errors::INVALID_PRODUCER_ID_MAPPING)?;
         let _op = entry.op.lock().await;
-        let state = {
-            let m = entry.meta.lock();
-            Self::check_producer(&m, producer_id, epoch)?;
-            m.state
+        let m = entry.meta.lock().clone();
+        let bump = tv2 || m.client_tv2;
+        // Transactions v2: a retry carries the epoch from before the bump it caused, or the
+        // exhausted epoch of the producer id it rotated away from.
+        let retried_bump = bump && i32::from(m.producer_epoch) == i32::from(epoch) + 1;
+        let retried_rotation =
+            bump && m.previous_producer_id == producer_id && epoch == i16::MAX - 1 && m.producer_epoch == 0;
+        if m.producer_id != producer_id && !retried_rotation {
+            return Err(errors::INVALID_PRODUCER_ID_MAPPING);
+        }
+        let valid_epoch = if bump {
+            match m.state {
+                TxnState::PrepareCommit | TxnState::PrepareAbort => retried_bump,
+                TxnState::CompleteCommit | TxnState::CompleteAbort => {
+                    retried_bump || retried_rotation || epoch == m.producer_epoch
+                }
+                _ => epoch == m.producer_epoch,
+            }
+        } else {
+            epoch == m.producer_epoch
         };
-        match (state, commit) {
-            (TxnState::Ongoing, _) => self.complete(id, &entry, commit).await,
+        if !valid_epoch {
+            return Err(errors::PRODUCER_FENCED);
+        }
+        let current = |e: &TxnEntry| {
+            let m = e.meta.lock();
+            (m.producer_id, m.producer_epoch)
+        };
+        match (m.state, commit) {
+            (TxnState::Ongoing, _) => self.complete(id, &entry, commit, bump).await?,
             // A decision whose markers did not all land yet: finish it.
             (TxnState::PrepareCommit, true) | (TxnState::PrepareAbort, false) => {
-                self.complete(id, &entry, commit).await
+                self.complete(id, &entry, commit, false).await?
             }
-            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false) => Ok(()),
-            _ => Err(errors::INVALID_TXN_STATE),
+            (TxnState::CompleteCommit, true) | (TxnState::CompleteAbort, false)
+                if !bump || retried_bump || retried_rotation => {}
+            // Transactions v2: a producer that failed before any partition joined aborts to
+            // get its next epoch.
+            (TxnState::Empty | TxnState::CompleteCommit | TxnState::CompleteAbort, false) if bump => {
+                self.complete(id, &entry, false, true).await?
+            }
+            _ => return Err(errors::INVALID_TXN_STATE),
         }
+        Ok(current(&entry))
     }
 
     /// The two phases of ending a transaction. The caller holds the id's operation lock.
-    async fn complete(&self, id: &str, entry: &TxnEntry, commit: bool) -> Result<(), i16> {
+    /// With `bump` (transactions v2) the decision carries the next epoch, which the markers
+    /// use and the producer continues with; an exhausted epoch rotates to a new producer id
+    /// once the markers are written.
+    async fn complete(&self, id: &str, entry: &TxnEntry, commit: bool, bump: bool) -> Result<(), i16> {
         let (prepare, complete) = if commit {
             (TxnState::PrepareCommit, TxnState::CompleteCommit)
         } else {
@@ -555,6 +665,18 @@ impl TransactionCoordinator {
         if next.state != prepare {
             next.state = prepare;
             next.last_update_ms = now_ms();
+            if bump {
+                if TxnMetadata::epoch_exhausted(next.producer_epoch) {
+                    let ids = self.producer_ids.clone();
+                    next.next_producer_id = tokio::task::spawn_blocking(move || ids.new_producer())
+                        .await
+                        .map_err(|_| errors::COORDINATOR_NOT_AVAILABLE)?
+                        .map_err(|_| errors::COORDINATOR_NOT_AVAILABLE)?
+                        .0;
+                }
+                next.last_producer_epoch = next.producer_epoch;
+                next.producer_epoch = next.producer_epoch.saturating_add(1);
+            }
             self.persist(id, Some(&next)).await?;
             *entry.meta.lock() = next.clone();
         }
@@ -594,6 +716,12 @@ impl TransactionCoordinator {
         next.state = complete;
         next.partitions.clear();
         next.last_update_ms = now_ms();
+        if next.next_producer_id >= 0 {
+            next.previous_producer_id = next.producer_id;
+            next.producer_id = next.next_producer_id;
+            next.producer_epoch = 0;
+            next.next_producer_id = -1;
+        }
         self.persist(id, Some(&next)).await?;
         *entry.meta.lock() = next;
         Ok(())
@@ -627,7 +755,7 @@ impl TransactionCoordinator {
                     m.fence_epoch();
                     tracing::info!(transactional_id = %id, producer_id = m.producer_id, epoch = m.producer_epoch, timeout_ms = m.timeout_ms, "aborting a transaction open longer than its timeout");
                 }
-                if let Err(code) = me.complete(&id, &entry, false).await {
+                if let Err(code) = me.complete(&id, &entry, false, false).await {
                     tracing::warn!(transactional_id = %id, code, "could not abort a timed-out transaction; trying again later");
                 }
             });

@@ -14,15 +14,16 @@
 //! ```
 //!
 //! Each starts with its int16 schema version. A null value is a tombstone: the transactional
-//! id expired. Values are written as v0, the version Kafka writes for transactions v1
-//! clients; both versions are read.
+//! id expired. Values of transactions v1 clients are written as v0; those of transactions v2
+//! clients (KIP-890) as v1, whose tagged fields carry what v2 needs (the producer id an
+//! exhausted epoch rotates to, the client's transaction version), as Kafka does. Both are read.
 
 use std::collections::BTreeSet;
 use std::fmt;
 
 use bytes::{Buf, BufMut, Bytes};
 
-use crate::record::varint::read_unsigned_varint;
+use crate::record::varint::{read_unsigned_varint, write_unsigned_varint};
 
 pub const TRANSACTION_STATE_TOPIC: &str = "__transaction_state";
 
@@ -91,6 +92,10 @@ impl TxnState {
 pub struct TxnLogValue {
     pub producer_id: i64,
     pub previous_producer_id: i64,
+    /// The producer id a transactions v2 commit or abort rotates to (-1: none).
+    pub next_producer_id: i64,
+    /// 2 for a transactions v2 client, 0 otherwise.
+    pub client_transaction_version: i16,
     pub producer_epoch: i16,
     pub timeout_ms: i32,
     pub state: TxnState,
@@ -133,8 +138,21 @@ pub fn encode_key(transactional_id: &str) -> Vec<u8> {
 }
 
 pub fn encode_value(v: &TxnLogValue) -> Vec<u8> {
+    let flexible = v.client_transaction_version >= 2;
     let mut out = Vec::with_capacity(64);
-    out.put_i16(VALUE_VERSION);
+    // Lengths: int32 (strings int16) classic, unsigned varint + 1 flexible.
+    let put_len = |out: &mut Vec<u8>, n: usize| {
+        if flexible {
+            write_unsigned_varint(out, n as u32 + 1);
+        } else {
+            out.put_i32(n as i32);
+        }
+    };
+    out.put_i16(if flexible {
+        FLEXIBLE_VALUE_VERSION
+    } else {
+        VALUE_VERSION
+    });
     out.put_i64(v.producer_id);
     out.put_i16(v.producer_epoch);
     out.put_i32(v.timeout_ms);
@@ -146,16 +164,43 @@ pub fn encode_value(v: &TxnLogValue) -> Vec<u8> {
             _ => topics.push((topic, vec![*partition])),
         }
     }
-    out.put_i32(topics.len() as i32);
+    put_len(&mut out, topics.len());
     for (topic, partitions) in topics {
-        put_string(&mut out, topic);
-        out.put_i32(partitions.len() as i32);
+        if flexible {
+            write_unsigned_varint(&mut out, topic.len() as u32 + 1);
+            out.extend_from_slice(topic.as_bytes());
+        } else {
+            put_string(&mut out, topic);
+        }
+        put_len(&mut out, partitions.len());
         for p in partitions {
             out.put_i32(p);
+        }
+        if flexible {
+            write_unsigned_varint(&mut out, 0);
         }
     }
     out.put_i64(v.last_update_ms);
     out.put_i64(v.start_ms);
+    if flexible {
+        // Tagged fields, in tag order, each only when it differs from its default.
+        let mut tags: Vec<(u32, Vec<u8>)> = Vec::new();
+        if v.previous_producer_id != -1 {
+            tags.push((0, v.previous_producer_id.to_be_bytes().to_vec()));
+        }
+        if v.next_producer_id != -1 {
+            tags.push((1, v.next_producer_id.to_be_bytes().to_vec()));
+        }
+        if v.client_transaction_version != 0 {
+            tags.push((2, v.client_transaction_version.to_be_bytes().to_vec()));
+        }
+        write_unsigned_varint(&mut out, tags.len() as u32);
+        for (tag, data) in tags {
+            write_unsigned_varint(&mut out, tag);
+            write_unsigned_varint(&mut out, data.len() as u32);
+            out.extend_from_slice(&data);
+        }
+    }
     out
 }
 
@@ -266,15 +311,20 @@ pub fn decode_value(buf: &[u8]) -> Result<TxnLogValue, SchemaError> {
     }
     let last_update_ms = r.i64()?;
     let start_ms = r.i64()?;
-    let mut previous_producer_id = -1;
+    let (mut previous_producer_id, mut next_producer_id, mut client_transaction_version) = (-1, -1, 0);
     for (tag, data) in r.tags()? {
-        if let (0, Ok(id)) = (tag, <[u8; 8]>::try_from(data.as_slice())) {
-            previous_producer_id = i64::from_be_bytes(id);
+        match (tag, data.len()) {
+            (0, 8) => previous_producer_id = i64::from_be_bytes(data.try_into().unwrap_or_default()),
+            (1, 8) => next_producer_id = i64::from_be_bytes(data.try_into().unwrap_or_default()),
+            (2, 2) => client_transaction_version = i16::from_be_bytes(data.try_into().unwrap_or_default()),
+            _ => {}
         }
     }
     Ok(TxnLogValue {
         producer_id,
         previous_producer_id,
+        next_producer_id,
+        client_transaction_version,
         producer_epoch,
         timeout_ms,
         state,
@@ -297,9 +347,11 @@ mod tests {
 
     #[test]
     fn value_round_trip() {
-        let v = TxnLogValue {
+        let mut v = TxnLogValue {
             producer_id: 12,
             previous_producer_id: -1,
+            next_producer_id: -1,
+            client_transaction_version: 0,
             producer_epoch: 3,
             timeout_ms: 60000,
             state: TxnState::Ongoing,
@@ -315,6 +367,13 @@ mod tests {
         for cut in 0..bytes.len() {
             assert!(decode_value(&bytes[..cut]).is_err());
         }
+        // Transactions v2: the flexible version with its tagged fields.
+        v.client_transaction_version = 2;
+        v.previous_producer_id = 3;
+        v.next_producer_id = 13;
+        let bytes = encode_value(&v);
+        assert_eq!(&bytes[..2], &[0, 1]);
+        assert_eq!(decode_value(&bytes).unwrap(), v);
     }
 
     #[test]
