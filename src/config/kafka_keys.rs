@@ -310,19 +310,8 @@ pub static KAFKA_ONLY_BROKER_CONFIGS: &[ConfigDef] = &[
     kafka_key("ssl.truststore.password", T::Password, None),
     kafka_key("ssl.truststore.type", T::String, Some("JKS")),
     kafka_key("telemetry.max.bytes", T::Int, Some("1048576")),
-    kafka_key(
-        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
-        T::Int,
-        Some("10000"),
-    ),
     kafka_key("transaction.partition.verification.enable", T::Boolean, Some("true")),
-    kafka_key(
-        "transaction.remove.expired.transaction.cleanup.interval.ms",
-        T::Int,
-        Some("3600000"),
-    ),
     kafka_key("transaction.state.log.load.buffer.size", T::Int, Some("5242880")),
-    kafka_key("transaction.state.log.segment.bytes", T::Int, Some("104857600")),
     kafka_key("transaction.two.phase.commit.enable", T::Boolean, Some("false")),
 ];
 
