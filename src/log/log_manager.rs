@@ -434,6 +434,20 @@ impl LogManager {
         }
     }
 
+    /// [`Self::wait_durable`] for several logs at once: every flush is asked for before the
+    /// first wait, so they share one flusher round instead of taking one round each.
+    pub async fn wait_durable_all(&self, waits: &[(Arc<PartitionLog>, i64)]) -> Result<(), LogError> {
+        for (log, offset) in waits {
+            if log.durable_offset() < *offset {
+                self.flusher.request(log);
+            }
+        }
+        for (log, offset) in waits {
+            self.wait_durable(log, *offset).await?;
+        }
+        Ok(())
+    }
+
     /// Hands the log to the flusher if `flush.messages`/`flush.ms` say it is due.
     pub fn maybe_schedule_flush(&self, log: &Arc<PartitionLog>) {
         if log.flush_due(now_ms()) {

@@ -710,9 +710,11 @@ impl TransactionCoordinator {
                 }
             }
         }
-        for d in &written {
-            self.wait_durable(&d.log, d.offset).await?;
-        }
+        let waits: Vec<_> = written.iter().map(|d| (d.log.clone(), d.offset)).collect();
+        self.logs.wait_durable_all(&waits).await.map_err(|e| {
+            tracing::error!(transactional_id = id, error = %e, "transaction markers were not made durable");
+            errors::COORDINATOR_NOT_AVAILABLE
+        })?;
         next.state = complete;
         next.partitions.clear();
         next.last_update_ms = now_ms();
