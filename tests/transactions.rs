@@ -287,3 +287,74 @@ fn a_broker_killed_mid_transaction_restarts_with_it_open() {
     expected.extend(values("open", 30));
     assert_eq!(read_all(&bs, "crash", 2, "read_uncommitted"), sorted(expected));
 }
+
+/// SIGKILL lands at a random point of EndTxn (before the decision is durable, between markers,
+/// before the completion): after a restart, and once a new producer of the same id has
+/// settled what was left, each transaction is all or nothing across its partitions, and every
+/// transaction committed before stays.
+#[test]
+fn a_kill_during_commit_leaves_each_transaction_all_or_nothing() {
+    let rounds: u64 = std::env::var("RIVULET_TXN_CRASHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    const PARTITIONS: i32 = 16;
+    let dir = temp_data_dir();
+    let mut broker = BrokerProcess::start(dir.path(), &[]);
+    let bs = broker.bootstrap();
+    create_topic(&bs, "allornothing", PARTITIONS, &[]);
+    let mut committed: Vec<String> = Vec::new();
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    for round in 0..rounds {
+        // The round's first transaction commits normally; the second is cut by the kill.
+        let producer = txn_producer(&bs, "tx-kill", &[("transaction.timeout.ms", "60000")]);
+        producer.begin_transaction().unwrap();
+        let safe = values(&format!("safe{round}"), 32);
+        produce_values(&producer, "allornothing", PARTITIONS, &safe);
+        producer.commit_transaction(TXN_TIMEOUT).unwrap();
+        committed.extend(safe);
+        producer.begin_transaction().unwrap();
+        let cut = values(&format!("cut{round}"), 64);
+        produce_values(&producer, "allornothing", PARTITIONS, &cut);
+        flush(&producer);
+        let committing = std::thread::spawn(move || {
+            let outcome = producer.commit_transaction(Duration::from_secs(5)).is_ok();
+            drop(producer);
+            outcome
+        });
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_micros((seed >> 33) % 8_000));
+        broker.kill9();
+        let acknowledged = committing.join().unwrap();
+        broker = BrokerProcess::start(dir.path(), &["--set", &same_port(&bs)]);
+        // A new producer of the id finishes a decided transaction or aborts an undecided one.
+        drop(txn_producer(&bs, "tx-kill", &[]));
+        let seen = read_all(&bs, "allornothing", PARTITIONS, "read_committed");
+        let cut_seen = seen.iter().filter(|v| v.starts_with(&format!("cut{round}-"))).count();
+        assert!(
+            cut_seen == 0 || cut_seen == cut.len(),
+            "round {round}: {cut_seen} of {} records of the cut transaction are visible",
+            cut.len()
+        );
+        assert!(
+            !acknowledged || cut_seen == cut.len(),
+            "round {round}: an acknowledged commit was lost"
+        );
+        println!(
+            "round {round}: the cut transaction was {} (commit acknowledged: {acknowledged})",
+            if cut_seen == 0 { "aborted" } else { "committed" }
+        );
+        if cut_seen == cut.len() {
+            committed.extend(cut);
+        }
+        let mut expected = committed.clone();
+        expected.sort();
+        assert_eq!(
+            seen, expected,
+            "round {round}: read_committed sees exactly the committed records"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kafka-python 3.0.12's integration tests (test/integration of its PyPI sdist), run against
 # the broker at BOOTSTRAP the way the suite targets a broker it did not start:
-# KAFKA_VERSION=4.1.0 KAFKA_URI=kafka://BOOTSTRAP pytest test/integration -k "not transaction".
+# KAFKA_VERSION=4.1.0 KAFKA_URI=kafka://BOOTSTRAP pytest test/integration.
 # Every test run passes on Apache Kafka 4.1 (a one-node KRaft cluster from
 # `tests/jvm/kafka.sh start-kafka` with the settings `--broker-config` prints); Rivulet must
 # pass them too.
@@ -48,8 +48,6 @@ EOF
 # name covers all its tests). They are counted as skipped, on every broker.
 declare -A EXCLUDED=(
     [test_admin_integration.py::test_create_describe_delete_acls]="ACLs: needs a broker with an authorizer (both answer SECURITY_DISABLED)"
-    [test_producer_integration.py::test_transactional_producer_messages]="transactions (-k \"not transaction\")"
-    [test_producer_integration.py::test_transactional_producer_offsets]="transactions (-k \"not transaction\")"
     [test_sasl_integration.py]="starts brokers of its own with SASL users from a Kafka distribution"
     [test_ssl_integration.py]="starts a TLS broker of its own from a Kafka distribution"
 )
@@ -123,7 +121,7 @@ export KAFKA_VERSION=4.1.0 KAFKA_URI="kafka://$BOOTSTRAP" KAFKA_ROOT="$WORK/no-k
     2>/dev/null | sed -n 's|^test/integration/||p' | grep '::' >"$WORK/collected"
 [[ -s "$WORK/collected" ]] || die "pytest collected no tests"
 
-args=(test/integration -k "not transaction" -p no:cacheprovider -q --tb=native
+args=(test/integration -p no:cacheprovider -q --tb=native
     -o log_level=WARNING --junitxml="$WORK/junit.xml")
 for id in "${!EXCLUDED[@]}"; do
     # --deselect takes node id prefixes: a file name deselects all its tests.
