@@ -385,6 +385,9 @@ impl LogCleaner {
             ..CleanStats::default()
         };
         let mut next_horizon: Option<i64> = None;
+        // Per producer: whether a batch of its current transaction was kept, which decides
+        // whether the transaction's marker must stay (Kafka's `CleanedTransactionMetadata`).
+        let mut txn_retained: HashMap<i64, bool> = HashMap::new();
         let mut output: Option<Output> = None;
         let mut pending: Vec<Arc<LogSegment>> = Vec::new();
         let result = (|| -> Result<(), Stop> {
@@ -405,17 +408,32 @@ impl LogCleaner {
                     if control.is_stopped() {
                         return Err(LogError::Closed);
                     }
-                    let kept = filter_batch(
-                        header,
-                        bytes,
-                        is_aborted(header),
-                        &map,
-                        &last_batches,
-                        end,
-                        now,
-                        horizon,
-                        &mut stats,
-                    )?;
+                    let kept = if header.is_control() && header.base_offset < end {
+                        filter_marker(header, bytes, &mut txn_retained, now, horizon, &mut stats)?
+                    } else {
+                        let kept = filter_batch(
+                            header,
+                            bytes,
+                            is_aborted(header),
+                            &map,
+                            &last_batches,
+                            end,
+                            now,
+                            horizon,
+                            &mut stats,
+                        )?;
+                        if header.is_transactional() && !header.is_control() {
+                            // A batch kept empty (a producer's last, for its sequence state)
+                            // holds nothing a reader needs the outcome of.
+                            let has_records = match &kept {
+                                None => false,
+                                Some(Kept::Verbatim) => header.records_count > 0,
+                                Some(Kept::Rebuilt(b)) => BatchHeader::parse(b).is_ok_and(|h| h.records_count > 0),
+                            };
+                            *txn_retained.entry(header.producer_id).or_insert(false) |= has_records;
+                        }
+                        kept
+                    };
                     let Some(batch) = kept else { return Ok(true) };
                     let (bytes, header) = match &batch {
                         Kept::Verbatim => (bytes, *header),
@@ -552,6 +570,39 @@ impl LogCleaner {
 enum Kept {
     Verbatim,
     Rebuilt(Vec<u8>),
+}
+
+/// A transaction marker stays while any record of its transaction does (a reader must still
+/// learn the outcome); once none does, it is stamped with a delete horizon and removed by a
+/// clean after the horizon, as Kafka's cleaner does, so a consumer that read the
+/// transaction's records before they went still sees its marker.
+fn filter_marker(
+    header: &BatchHeader,
+    bytes: &[u8],
+    txn_retained: &mut HashMap<i64, bool>,
+    now: i64,
+    horizon: i64,
+    stats: &mut CleanStats,
+) -> Result<Option<Kept>, LogError> {
+    if txn_retained.remove(&header.producer_id).unwrap_or(false) {
+        return Ok(Some(Kept::Verbatim));
+    }
+    match header.delete_horizon_ms() {
+        Some(h) if now >= h => {
+            stats.records_removed += u64::try_from(header.records_count).unwrap_or(0);
+            Ok(None)
+        }
+        Some(_) => Ok(Some(Kept::Verbatim)),
+        None => {
+            let template = RecordBatchBuilder::like(header, header.compression()?).delete_horizon_ms(Some(horizon));
+            let mut builder = StreamingBatchBuilder::from_template(template, usize::MAX)?;
+            let mut stream = RecordStream::new(bytes, usize::MAX)?;
+            while let Some(r) = stream.next_record()? {
+                builder.append(r.offset_delta, &r)?;
+            }
+            Ok(Some(Kept::Rebuilt(builder.finish()?)))
+        }
+    }
 }
 
 /// Kafka's `shouldRetainRecord` over one batch: drops records superseded by a later offset of

@@ -120,3 +120,106 @@ fn a_crash_keeps_open_transactions_and_rebuilds_the_index() {
     log.flush().unwrap();
     assert_eq!(log.last_stable_offset(), log.log_end_offset());
 }
+
+#[test]
+fn the_cleaner_drops_aborted_records_then_markers_past_their_horizon() {
+    use std::sync::Arc;
+
+    use super::cleaner::LogCleaner;
+    use super::retention::DeletionQueue;
+    use super::{BackgroundConfig, BackgroundControl, now_ms};
+    use crate::record::records;
+
+    let dir = tempfile::tempdir().unwrap();
+    let compacted = LogConfig {
+        delete: false,
+        compact: true,
+        min_cleanable_dirty_ratio: 0.01,
+        file_delete_delay_ms: 0,
+        delete_retention_ms: 10_000,
+        ..config()
+    };
+    let log = Arc::new(PartitionLog::open(&dir.path().join("t-0"), "t", 0, compacted, 0, false).unwrap());
+    let now = now_ms();
+    // Producer 1 commits "a"; producer 2's "b" is aborted; producer 3 commits "c", which a
+    // plain write of "c" then supersedes; producer 4 commits while "d" is still the latest.
+    log.append(&mut txn_batch(1, 0, 1, "a"), now, false).unwrap();
+    marker(&log, 1, ControlRecordType::Commit);
+    log.append(&mut txn_batch(2, 0, 1, "b"), now, false).unwrap();
+    marker(&log, 2, ControlRecordType::Abort);
+    log.append(&mut txn_batch(3, 0, 1, "c"), now, false).unwrap();
+    marker(&log, 3, ControlRecordType::Commit);
+    log.append(&mut plain("c"), now, false).unwrap();
+    log.append(&mut txn_batch(4, 0, 1, "d"), now, false).unwrap();
+    marker(&log, 4, ControlRecordType::Commit);
+    // Fill past the active segment so everything above is cleanable.
+    for i in 0..60 {
+        log.append(&mut plain(&format!("fill-{i}")), now, false).unwrap();
+    }
+    log.flush().unwrap();
+
+    let settings = BackgroundConfig {
+        cleaner_dedupe_buffer_size: 1 << 20,
+        ..BackgroundConfig::default()
+    };
+    let cleaner = LogCleaner::open(dir.path());
+    let clean_at = |at: i64| {
+        let control = BackgroundControl::new(settings.clone());
+        let deletions = DeletionQueue::default();
+        while cleaner.clean_filthiest(std::slice::from_ref(&log), at, &settings, &control, &deletions) {}
+        deletions.remove_due(i64::MAX);
+    };
+    // (producer id, is a marker, key) of every batch left, in order.
+    let batches = || {
+        let mut out = Vec::new();
+        let mut offset = log.log_start_offset();
+        while offset < log.log_end_offset() {
+            let slice = log.read(offset, 1 << 20, true).unwrap();
+            let mut pos = 0;
+            while pos < slice.records.len() {
+                let h = crate::record::BatchHeader::parse(&slice.records[pos..]).unwrap();
+                let batch = &slice.records[pos..pos + h.total_size()];
+                let key = records(batch)
+                    .unwrap()
+                    .first()
+                    .and_then(|r| r.key.clone())
+                    .map(|k| String::from_utf8_lossy(&k).to_string());
+                if h.producer_id >= 0 && !key.as_deref().is_some_and(|k| k.starts_with("fill")) {
+                    out.push((h.producer_id, h.is_control(), if h.is_control() { None } else { key }));
+                }
+                offset = h.last_offset() + 1;
+                pos += h.total_size();
+            }
+        }
+        out
+    };
+
+    clean_at(now);
+    // The aborted record is gone and so is the superseded "c" (their batches stay, empty, as
+    // their producers' last); their markers wait for the horizon; "a" and "d" keep theirs.
+    assert_eq!(
+        batches(),
+        vec![
+            (1, false, Some("a".to_string())),
+            (1, true, None),
+            (2, false, None),
+            (2, true, None),
+            (3, false, None),
+            (3, true, None),
+            (4, false, Some("d".to_string())),
+            (4, true, None),
+        ]
+    );
+    clean_at(now + 10_001);
+    assert_eq!(
+        batches(),
+        vec![
+            (1, false, Some("a".to_string())),
+            (1, true, None),
+            (2, false, None),
+            (3, false, None),
+            (4, false, Some("d".to_string())),
+            (4, true, None),
+        ]
+    );
+}
