@@ -15,4 +15,5 @@ pub mod log;
 pub mod metadata;
 pub mod net;
 pub mod record;
+pub mod timer;
 pub mod txn;

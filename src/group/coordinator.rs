@@ -45,6 +45,7 @@ use crate::log::{LogError, LogManager, PartitionLog, now_ms};
 use crate::metadata::topics::NewTopic;
 use crate::metadata::{TopicError, TopicRegistry};
 use crate::record::{self, Compression, ControlRecordType, RecordBatchBuilder};
+use crate::timer;
 
 /// How often deadlines are checked.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -211,34 +212,18 @@ impl GroupCoordinator {
     pub fn start(self: &Arc<Self>) {
         let mut tasks = self.tasks.lock();
         let me = self.clone();
-        let mut stop = self.stop.subscribe();
-        tasks.push(tokio::spawn(async move {
-            let mut interval = tokio::time::interval(TICK);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = interval.tick() => me.tick(Instant::now()),
-                    _ = stop.changed() => break,
-                }
-            }
+        tasks.push(timer::every(Duration::ZERO, TICK, self.stop.subscribe(), move || {
+            me.tick(Instant::now());
+            std::future::ready(())
         }));
-        let me = self.clone();
-        let mut stop = self.stop.subscribe();
         let every = Duration::from_millis(self.config.offsets_retention_check_interval_ms);
-        tasks.push(tokio::spawn(async move {
-            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = interval.tick() => {
-                        let removed = me.expire_offsets(now_ms());
-                        if removed > 0 {
-                            tracing::info!(removed, "removed expired offsets");
-                        }
-                    }
-                    _ = stop.changed() => break,
-                }
+        let me = self.clone();
+        tasks.push(timer::every(every, every, self.stop.subscribe(), move || {
+            let removed = me.expire_offsets(now_ms());
+            if removed > 0 {
+                tracing::info!(removed, "removed expired offsets");
             }
+            std::future::ready(())
         }));
     }
 

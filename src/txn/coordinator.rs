@@ -19,6 +19,7 @@ use crate::log::{LogError, LogManager, PartitionLog, now_ms};
 use crate::metadata::topics::NewTopic;
 use crate::metadata::{ProducerIdManager, TopicError, TopicRegistry};
 use crate::record::{self, Compression, ControlRecordType, RecordBatchBuilder};
+use crate::timer;
 
 /// The coordinator epoch written into markers: one node, one coordinator, forever.
 pub const COORDINATOR_EPOCH: i32 = 0;
@@ -175,32 +176,28 @@ impl TransactionCoordinator {
             });
         }
         let mut tasks = self.tasks.lock();
+        let abort_every = Duration::from_millis(self.config.abort_timed_out_interval_ms);
         let me = self.clone();
-        let mut stop = self.stop.subscribe();
-        let every = Duration::from_millis(self.config.abort_timed_out_interval_ms);
-        tasks.push(tokio::spawn(async move {
-            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = interval.tick() => me.abort_timed_out().await,
-                    _ = stop.changed() => break,
-                }
-            }
-        }));
+        tasks.push(timer::every(
+            abort_every,
+            abort_every,
+            self.stop.subscribe(),
+            move || {
+                let me = me.clone();
+                async move { me.abort_timed_out().await }
+            },
+        ));
+        let expire_every = Duration::from_millis(self.config.remove_expired_interval_ms);
         let me = self.clone();
-        let mut stop = self.stop.subscribe();
-        let every = Duration::from_millis(self.config.remove_expired_interval_ms);
-        tasks.push(tokio::spawn(async move {
-            let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-            loop {
-                tokio::select! {
-                    _ = interval.tick() => me.expire_transactional_ids().await,
-                    _ = stop.changed() => break,
-                }
-            }
-        }));
+        tasks.push(timer::every(
+            expire_every,
+            expire_every,
+            self.stop.subscribe(),
+            move || {
+                let me = me.clone();
+                async move { me.expire_transactional_ids().await }
+            },
+        ));
     }
 
     /// Stops the timers; later requests get COORDINATOR_NOT_AVAILABLE.
