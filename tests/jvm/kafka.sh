@@ -13,6 +13,10 @@
 #                         (default: the process that ran start-kafka)
 #   KAFKA_MAX_LIFETIME    start-kafka: seconds after which the broker is killed anyway (3600)
 #   KAFKA_START_TIMEOUT   start-kafka: seconds to wait for the broker to come up (90)
+#   KAFKA_PORT, KAFKA_CONTROLLER_PORT
+#                         start-kafka: the broker and controller listener ports (default:
+#                         free ones); a restart on the same DIR with the previous ports keeps
+#                         the broker's address for its clients
 #   KAFKA_EXTRA_PROPERTIES
 #                         start-kafka: server properties, one KEY=VALUE a line, appended to
 #                         the generated server.properties (a repeated key overrides the
@@ -140,9 +144,13 @@ start_kafka() {
     cp="$(classpath)"
     local started=$SECONDS
     local port cport
-    port="$(free_port)"
-    cport="$(free_port)"
-    while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
+    port="${KAFKA_PORT:-$(free_port)}"
+    cport="${KAFKA_CONTROLLER_PORT:-$(free_port)}"
+    if [[ -n "${KAFKA_CONTROLLER_PORT:-}" ]]; then
+        [[ "$cport" != "$port" ]] || die "KAFKA_PORT and KAFKA_CONTROLLER_PORT must differ"
+    else
+        while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
+    fi
 
     # Kafka's shipped config/server.properties for a combined node, on loopback ports, with
     # the single-node settings it ships (replication factor 1 for the internal topics, no
@@ -275,7 +283,7 @@ case "$cmd" in
     stop-kafka) stop_kafka "$@" ;;
     tool) [[ $# -ge 1 ]] || die "usage: kafka.sh tool NAME ARGS..."; run_tool "$@" ;;
     *)
-        sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+        sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
         exit 2
         ;;
 esac
