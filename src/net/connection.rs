@@ -115,6 +115,17 @@ async fn read_frame(
     match reader.read_exact(&mut size).await {
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        // A client that went away between requests (killed, or its host reset the
+        // connection) closes the connection like an orderly end: nothing was malformed.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::ConnectionAborted
+            ) =>
+        {
+            tracing::debug!(error = %e, "client connection reset between requests");
+            return Ok(None);
+        }
         Err(e) => return Err(e.to_string()),
     }
     let size = i32::from_be_bytes(size);
