@@ -216,6 +216,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 durable.push((wait.0, wait.1, (t, p)));
             }
         }
+        // Every partition's fsync is asked for before the first wait, so one flusher round
+        // covers them all instead of one round each.
+        api.logs
+            .request_flushes(durable.iter().map(|(log, offset, _)| (log, *offset)));
         for (log, offset, (t, p)) in durable {
             // A write that did not become durable is not acknowledged, whatever it was told
             // before: the partition answers KAFKA_STORAGE_ERROR, as a Kafka log-dir failure.

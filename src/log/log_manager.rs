@@ -437,15 +437,21 @@ impl LogManager {
     /// [`Self::wait_durable`] for several logs at once: every flush is asked for before the
     /// first wait, so they share one flusher round instead of taking one round each.
     pub async fn wait_durable_all(&self, waits: &[(Arc<PartitionLog>, i64)]) -> Result<(), LogError> {
-        for (log, offset) in waits {
-            if log.durable_offset() < *offset {
-                self.flusher.request(log);
-            }
-        }
+        self.request_flushes(waits.iter().map(|(log, offset)| (log, *offset)));
         for (log, offset) in waits {
             self.wait_durable(log, *offset).await?;
         }
         Ok(())
+    }
+
+    /// Asks the flusher, at once, for every log not yet durable up to its offset: what a
+    /// request that will wait on several logs does first, so that they share a round.
+    pub fn request_flushes<'a>(&self, waits: impl Iterator<Item = (&'a Arc<PartitionLog>, i64)>) {
+        for (log, offset) in waits {
+            if log.durable_offset() < offset {
+                self.flusher.request(log);
+            }
+        }
     }
 
     /// Hands the log to the flusher if `flush.messages`/`flush.ms` say it is due.
