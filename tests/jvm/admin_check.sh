@@ -9,6 +9,8 @@
 # Exits non-zero if a fatal check failed.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=check_lib.sh
+source "$HERE/check_lib.sh"
 
 # Checks Rivulet is known to fail, each with why, as
 #     ["describeMetadataQuorum"]="DescribeQuorum is not served"
@@ -17,41 +19,4 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # off. Empty: every API the checks use is served.
 declare -A KNOWN_GAPS=()
 
-allow_gaps=0
-if [[ "${1:-}" == "--allow-known-gaps" ]]; then
-    allow_gaps=1
-    shift
-fi
-[[ $# -eq 1 ]] || { echo "usage: admin_check.sh [--allow-known-gaps] BOOTSTRAP" >&2; exit 2; }
-
-out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
-status=0
-# Every admin call has its own 15 s timeout; this bounds the whole run should the JVM hang.
-timeout 600 "$HERE/run_java.sh" AdminChecks "$1" | tee "$out" || status=$?
-summary="$(grep -E '^admin: ' "$out" || true)"
-[[ -n "$summary" ]] || { echo "FAIL admin checks: no summary line (exit status $status)"; exit 1; }
-((allow_gaps)) || exit "$status"
-
-fatal=0 gaps=0
-while IFS= read -r line; do
-    name="${line#FAIL }"
-    name="${name%%: *}"
-    if [[ -n "${KNOWN_GAPS[$name]+set}" ]]; then
-        gaps=$((gaps + 1))
-        echo "known gap: $name (${KNOWN_GAPS[$name]})"
-    else
-        fatal=$((fatal + 1))
-        echo "not a known gap: $line"
-    fi
-done < <(grep -E '^FAIL ' "$out" || true)
-for name in "${!KNOWN_GAPS[@]}"; do
-    if grep -qxF "PASS $name" "$out"; then
-        echo "note: known gap '$name' passes now; take it off KNOWN_GAPS in $0"
-    fi
-done
-echo "admin (known gaps allowed): $summary; $gaps known gaps, $fatal fatal"
-if ((fatal > 0)); then exit 1; fi
-# The program itself failing otherwise (no FAIL line, non-zero exit) is fatal too.
-if ((status != 0 && gaps == 0)); then exit "$status"; fi
-exit 0
+run_java_checks AdminChecks admin "admin checks" "$@"

@@ -23,7 +23,8 @@
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-KAFKA="$HERE/kafka.sh"
+# shellcheck source=check_lib.sh
+source "$HERE/check_lib.sh"
 
 # Checks that Rivulet does not pass yet, each with the reason, as
 #     [transactions.find-hanging.topic]="DescribeProducers not served"
@@ -31,119 +32,18 @@ KAFKA="$HERE/kafka.sh"
 # it can be removed.
 declare -A KNOWN_GAPS=()
 
-ALLOW_GAPS=0
-if [[ "${1:-}" == "--allow-known-gaps" ]]; then
-    ALLOW_GAPS=1
-    shift
-fi
-BOOTSTRAP="${1:?usage: txn_tools_check.sh [--allow-known-gaps] BOOTSTRAP}"
-
-WORK="$(mktemp -d /tmp/txn-tools-check.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
-OUT="$WORK/out"
-ERR="$WORK/err"
-RC=0
+start_checks txn-tools-check "$@"
 
 # Names unique to this run, so that runs against one broker do not see each other.
 RUN="$(date +%s)-$$"
 TOPIC="ttc-$RUN"
 TXN_ID="ttc-hanging-$RUN"
 
-PASSED=0
-FAILED=0
-FATAL=0
-GAPS_FAILED=()
-GAPS_PASSED=()
-
-pass() {
-    PASSED=$((PASSED + 1))
-    if [[ -n "${KNOWN_GAPS[$1]:-}" ]]; then GAPS_PASSED+=("$1"); fi
-    printf 'PASS %s\n' "$1"
-}
-
-fail() {
-    local name="$1"
-    shift
-    FAILED=$((FAILED + 1))
-    if [[ -n "${KNOWN_GAPS[$name]:-}" ]]; then
-        GAPS_FAILED+=("$name")
-        printf 'FAIL %s [known gap: %s]: %s\n' "$name" "${KNOWN_GAPS[$name]}" "$*"
-        ((ALLOW_GAPS)) || FATAL=$((FATAL + 1))
-    else
-        printf 'FAIL %s: %s\n' "$name" "$*"
-        FATAL=$((FATAL + 1))
-    fi
-}
-
-# One line, escapes visible, cut short: for messages about multi-line output.
-show() {
-    local s
-    s="$(printf '%s' "$1" | head -c 400 | sed -e ':a;N;$!ba;s/\n/\\n/g' -e 's/\t/\\t/g')"
-    printf '"%s"' "$s"
-}
-
-# The first line of stderr that is not a log4j line or a stack frame: the tool's message.
-errline() {
-    grep -vE '^\[[0-9-]+ [0-9:,]+\] |^[[:space:]]+at |^$' "$ERR" | head -n 1
-}
-
-# same NAME EXPECTED ACTUAL
-same() {
-    if [[ "$2" == "$3" ]]; then
-        pass "$1"
-    else
-        fail "$1" "expected $(show "$2"), got $(show "$3")${RC:+ (exit $RC)} $(errline)"
-    fi
-}
-
-# A broker that has gone away would make every tool wait for its admin timeout; each tool
-# is skipped (and its checks fail) once the bootstrap port refuses connections.
-down() {
-    if (exec 3<>"/dev/tcp/${BOOTSTRAP%:*}/${BOOTSTRAP##*:}") 2>/dev/null; then
-        return 1
-    fi
-    : >"$OUT"
-    echo "the broker at $BOOTSTRAP does not accept connections" >"$ERR"
-    RC=255
-}
-
-# tool NAME ARGS...: runs a tool with stdin closed; stdout in $OUT, stderr in $ERR, status
-# in $RC. --bootstrap-server goes first: kafka-transactions takes it only before the
-# subcommand. The timeout bounds a tool that waits for a broker that does not answer.
-tool() {
-    local name="$1"
-    shift
-    down && return
-    timeout 90 "$KAFKA" tool "$name" --bootstrap-server "$BOOTSTRAP" "$@" </dev/null >"$OUT" 2>"$ERR"
-    RC=$?
-}
-
-# tool_in INPUT NAME ARGS...: the same with INPUT on stdin.
-tool_in() {
-    local input="$1" name="$2"
-    shift 2
-    down && return
-    printf '%s' "$input" | timeout 90 "$KAFKA" tool "$name" --bootstrap-server "$BOOTSTRAP" "$@" \
-        >"$OUT" 2>"$ERR"
-    RC=$?
-}
-
-# java MODE ARGS...: TransactionChecks in one of its modes, bounded like a tool.
+# java_mode MODE ARGS...: TransactionChecks in one of its modes, bounded like a tool.
 java_mode() {
     down && return
     timeout 90 "$HERE/run_java.sh" TransactionChecks "$@" </dev/null >"$OUT" 2>"$ERR"
     RC=$?
-}
-
-out() { cat "$OUT"; }
-
-# A table on stdout with single spaces between columns, the header first and the rows
-# sorted: the tool sizes columns to their contents and does not fix the row order. An awk
-# program may rewrite the rows (not the header) first, to hide values a broker chooses.
-table() {
-    sed -e '/^[[:space:]]*$/d' -e 's/[[:space:]]\+/ /g' -e 's/ $//' "$OUT" \
-        | awk "NR == 1 { print; next } { ${1:-} print }" \
-        | { IFS= read -r header && printf '%s\n' "$header"; LC_ALL=C sort; }
 }
 
 echo "txn_tools_check against $BOOTSTRAP (topic $TOPIC, transactional id $TXN_ID)"
@@ -271,12 +171,4 @@ same transactions.describe-producers.fenced "0 3 producers, 0 open" \
 
 tool kafka-topics --delete --topic "$TOPIC"
 
-echo
-if ((${#GAPS_FAILED[@]})); then
-    echo "known gaps that failed: ${GAPS_FAILED[*]}"
-fi
-if ((ALLOW_GAPS && ${#GAPS_PASSED[@]})); then
-    echo "known gaps that now pass (remove them from KNOWN_GAPS): ${GAPS_PASSED[*]}"
-fi
-echo "transaction tools: $PASSED passed, $FAILED failed"
-((FATAL == 0))
+finish_checks "transaction tools"

@@ -14,11 +14,9 @@ import java.util.TreeSet;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
 import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.AlterConfigOp;
 import org.apache.kafka.clients.admin.Config;
 import org.apache.kafka.clients.admin.ConfigEntry;
@@ -110,10 +108,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * applies admin changes through its metadata log, so a change made by one call reaches the
  * broker's view a moment later: reads after writes poll for a few seconds.
  */
-public final class AdminChecks {
-    private static final long CALL_TIMEOUT_S = 15;
-    private static final Duration SETTLE = Duration.ofSeconds(10);
-
+public final class AdminChecks extends CheckRunner {
     /** The operations a broker without an authorizer reports as allowed on a topic. */
     private static final Set<AclOperation> TOPIC_OPERATIONS = Set.of(
         AclOperation.READ, AclOperation.WRITE, AclOperation.CREATE, AclOperation.DESCRIBE,
@@ -132,78 +127,11 @@ public final class AdminChecks {
             System.err.println("usage: AdminChecks BOOTSTRAP");
             System.exit(2);
         }
-        AdminChecks checks = new AdminChecks(args[0]);
-        long started = System.nanoTime();
-        try {
-            checks.runAll();
-        } finally {
-            checks.close();
-        }
-        System.out.printf("admin: %d passed, %d failed (%.1f s)%n",
-            checks.passed, checks.failed, (System.nanoTime() - started) / 1e9);
-        System.exit(checks.failed == 0 ? 0 : 1);
+        new AdminChecks(args[0]).runAndExit("admin");
     }
 
     // ------------------------------------------------------------------------------------
-    // Check framework
-
-    interface Body {
-        void run() throws Exception;
-    }
-
-    static final class CheckFailed extends Exception {
-        CheckFailed(String message) {
-            super(message);
-        }
-    }
-
-    private int passed;
-    private int failed;
-
-    private void check(String name, Body body) {
-        try {
-            body.run();
-            passed++;
-            System.out.println("PASS " + name);
-        } catch (Throwable t) {
-            failed++;
-            System.out.println("FAIL " + name + ": " + describe(t));
-        }
-        System.out.flush();
-    }
-
-    private static String describe(Throwable t) {
-        if (t instanceof ExecutionException && t.getCause() != null) {
-            t = t.getCause();
-        }
-        if (t instanceof CheckFailed) {
-            return t.getMessage();
-        }
-        StringBuilder b = new StringBuilder();
-        for (Throwable c = t; c != null && b.length() < 600; c = c.getCause() == c ? null : c.getCause()) {
-            if (b.length() > 0) {
-                b.append(" <- ");
-            }
-            b.append(c.getClass().getSimpleName()).append(": ").append(c.getMessage());
-        }
-        return b.toString().replace('\n', ' ');
-    }
-
-    private static void expect(boolean condition, String format, Object... args) throws CheckFailed {
-        if (!condition) {
-            throw new CheckFailed(String.format(format, args));
-        }
-    }
-
-    private static void expectEqual(Object expected, Object actual, String what) throws CheckFailed {
-        if (!java.util.Objects.equals(expected, actual)) {
-            throw new CheckFailed(what + ": expected " + expected + ", got " + actual);
-        }
-    }
-
-    private static <T> T get(KafkaFuture<T> future) throws Exception {
-        return future.get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
-    }
+    // Expected errors
 
     /** The call must fail with exactly this error (Kafka's error code, as the client maps it). */
     private static Throwable expectError(KafkaFuture<?> future, Class<? extends Throwable> error, String what)
@@ -218,30 +146,6 @@ public final class AdminChecks {
                     + cause.getClass().getSimpleName() + ": " + cause.getMessage());
             }
             return cause;
-        }
-    }
-
-    interface Probe<T> {
-        T get() throws Exception;
-    }
-
-    /** Reads until the value satisfies the condition or the settle time is over; returns the
-     *  last value read (the caller's assertions then report what differs). Errors of the read
-     *  are retried too, since a topic just created may not be known to the broker yet. */
-    private static <T> T eventually(Probe<T> probe, Predicate<T> condition) throws Exception {
-        long deadline = System.nanoTime() + SETTLE.toNanos();
-        while (true) {
-            try {
-                T value = probe.get();
-                if (condition.test(value) || System.nanoTime() > deadline) {
-                    return value;
-                }
-            } catch (Exception e) {
-                if (System.nanoTime() > deadline) {
-                    throw e;
-                }
-            }
-            Thread.sleep(200);
         }
     }
 
@@ -265,27 +169,19 @@ public final class AdminChecks {
 
     private AdminChecks(String bootstrap) {
         this.bootstrap = bootstrap;
-        Properties props = new Properties();
-        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) TimeUnit.SECONDS.toMillis(CALL_TIMEOUT_S));
-        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) TimeUnit.SECONDS.toMillis(CALL_TIMEOUT_S));
-        props.put(AdminClientConfig.CLIENT_ID_CONFIG, "admin-checks");
-        this.admin = Admin.create(props);
+        this.admin = adminClient(bootstrap, "admin-checks");
     }
 
-    private void close() {
+    @Override
+    void close() {
         if (consumer != null) {
             consumer.close(Duration.ofSeconds(5));
         }
-        try {
-            admin.deleteTopics(List.of(topic, topicDefaults)).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            // Best effort: a failed check may have left them half made.
-        }
-        admin.close(Duration.ofSeconds(5));
+        deleteTopicsAndClose(admin, List.of(topic, topicDefaults));
     }
 
-    private void runAll() {
+    @Override
+    void runAll() {
         check("describeCluster", this::describeCluster);
         check("createTopics", this::createTopics);
         check("createTopics default partitions and replication factor", this::createTopicsDefaults);

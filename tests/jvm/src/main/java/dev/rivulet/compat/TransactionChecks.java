@@ -12,13 +12,10 @@ import java.util.OptionalLong;
 import java.util.Properties;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
 import java.util.stream.Collectors;
 
 import org.apache.kafka.clients.admin.Admin;
-import org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.kafka.clients.admin.ListOffsetsOptions;
 import org.apache.kafka.clients.admin.ListTransactionsOptions;
 import org.apache.kafka.clients.admin.NewTopic;
@@ -38,7 +35,6 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.clients.producer.RecordMetadata;
 import org.apache.kafka.common.IsolationLevel;
 import org.apache.kafka.common.KafkaException;
-import org.apache.kafka.common.KafkaFuture;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.errors.InvalidTxnTimeoutException;
 import org.apache.kafka.common.errors.ProducerFencedException;
@@ -76,10 +72,7 @@ import org.apache.kafka.common.serialization.StringSerializer;
  * plus a margin, and opens its transaction first of all so that the other checks run during
  * the wait. A broker started with a shorter interval passes it sooner.
  */
-public final class TransactionChecks {
-    private static final long CALL_TIMEOUT_S = 15;
-    /** How long a state that follows from markers the broker writes in the background may take. */
-    private static final Duration SETTLE = Duration.ofSeconds(10);
+public final class TransactionChecks extends CheckRunner {
     /** How long a consumer may take to read to a given offset. */
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(20);
     /** How long a consumer that must stop short of the offsets it is asked for keeps trying. */
@@ -111,78 +104,11 @@ public final class TransactionChecks {
                 + "       TransactionChecks --fence BOOTSTRAP TRANSACTIONAL_ID");
             System.exit(2);
         }
-        TransactionChecks checks = new TransactionChecks(args[0]);
-        long started = System.nanoTime();
-        try {
-            checks.runAll();
-        } finally {
-            checks.close();
-        }
-        System.out.printf("transactions: %d passed, %d failed (%.1f s)%n",
-            checks.passed, checks.failed, (System.nanoTime() - started) / 1e9);
-        System.exit(checks.failed == 0 ? 0 : 1);
+        new TransactionChecks(args[0]).runAndExit("transactions");
     }
 
     // ------------------------------------------------------------------------------------
-    // Check framework (as in AdminChecks)
-
-    interface Body {
-        void run() throws Exception;
-    }
-
-    static final class CheckFailed extends Exception {
-        CheckFailed(String message) {
-            super(message);
-        }
-    }
-
-    private int passed;
-    private int failed;
-
-    private void check(String name, Body body) {
-        try {
-            body.run();
-            passed++;
-            System.out.println("PASS " + name);
-        } catch (Throwable t) {
-            failed++;
-            System.out.println("FAIL " + name + ": " + describe(t));
-        }
-        System.out.flush();
-    }
-
-    private static String describe(Throwable t) {
-        if (t instanceof ExecutionException && t.getCause() != null) {
-            t = t.getCause();
-        }
-        if (t instanceof CheckFailed) {
-            return t.getMessage();
-        }
-        StringBuilder b = new StringBuilder();
-        for (Throwable c = t; c != null && b.length() < 600; c = c.getCause() == c ? null : c.getCause()) {
-            if (b.length() > 0) {
-                b.append(" <- ");
-            }
-            b.append(c.getClass().getSimpleName()).append(": ").append(c.getMessage());
-        }
-        return b.toString().replace('\n', ' ');
-    }
-
-    private static void expect(boolean condition, String format, Object... args) throws CheckFailed {
-        if (!condition) {
-            throw new CheckFailed(String.format(format, args));
-        }
-    }
-
-    private static void expectEqual(Object expected, Object actual, String what) throws CheckFailed {
-        if (!java.util.Objects.equals(expected, actual)) {
-            throw new CheckFailed(what + ": expected " + expected + ", got " + actual);
-        }
-    }
-
-    private static <T> T get(KafkaFuture<T> future) throws Exception {
-        return future.get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
-    }
+    // Expected errors
 
     /** Runs a client call that must fail with this error, wherever in the cause chain the
      *  client puts it (the producer throws some errors as they are, others wrapped). */
@@ -198,33 +124,6 @@ public final class TransactionChecks {
             throw new CheckFailed(what + ": expected " + error.getSimpleName() + ", got " + describe(t));
         }
         throw new CheckFailed(what + ": expected " + error.getSimpleName() + ", succeeded");
-    }
-
-    interface Probe<T> {
-        T get() throws Exception;
-    }
-
-    /** Reads until the value satisfies the condition or the time is up; returns the last
-     *  value read (the caller's assertions then report what differs). */
-    private static <T> T eventually(Duration within, Probe<T> probe, Predicate<T> condition) throws Exception {
-        long deadline = System.nanoTime() + within.toNanos();
-        while (true) {
-            try {
-                T value = probe.get();
-                if (condition.test(value) || System.nanoTime() > deadline) {
-                    return value;
-                }
-            } catch (Exception e) {
-                if (System.nanoTime() > deadline) {
-                    throw e;
-                }
-            }
-            Thread.sleep(200);
-        }
-    }
-
-    private static <T> T eventually(Probe<T> probe, Predicate<T> condition) throws Exception {
-        return eventually(SETTLE, probe, condition);
     }
 
     // ------------------------------------------------------------------------------------
@@ -416,15 +315,11 @@ public final class TransactionChecks {
 
     private TransactionChecks(String bootstrap) {
         this.bootstrap = bootstrap;
-        Properties props = new Properties();
-        props.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
-        props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, (int) TimeUnit.SECONDS.toMillis(CALL_TIMEOUT_S));
-        props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, (int) TimeUnit.SECONDS.toMillis(CALL_TIMEOUT_S));
-        props.put(AdminClientConfig.CLIENT_ID_CONFIG, "transaction-checks");
-        this.admin = Admin.create(props);
+        this.admin = adminClient(bootstrap, "transaction-checks");
     }
 
-    private void close() {
+    @Override
+    void close() {
         if (groupConsumer != null) {
             groupConsumer.close(Duration.ofSeconds(5));
         }
@@ -432,17 +327,13 @@ public final class TransactionChecks {
             // A producer closed with a transaction still open aborts it first.
             p.close(Duration.ofSeconds(5));
         }
-        try {
-            List<String> topics = List.of(commit0, aborts, open, offsetsIn, offsetsOut, fencing, abandoned).stream()
-                .map(TopicPartition::topic).collect(Collectors.toList());
-            admin.deleteTopics(topics).all().get(CALL_TIMEOUT_S, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            // Best effort: a failed check may have left them half made.
-        }
-        admin.close(Duration.ofSeconds(5));
+        List<String> topics = List.of(commit0, aborts, open, offsetsIn, offsetsOut, fencing, abandoned).stream()
+            .map(TopicPartition::topic).collect(Collectors.toList());
+        deleteTopicsAndClose(admin, topics);
     }
 
-    private void runAll() {
+    @Override
+    void runAll() {
         check("create topics", this::createTopics);
         // First, so that the broker's wait for its timeout overlaps the checks in between.
         check("abandoned transaction stays open until its timeout", this::abandonTransaction);
