@@ -586,7 +586,10 @@ impl PartitionLog {
     /// high watermark, so what they see is durable.
     pub fn last_stable_offset(&self) -> i64 {
         let hw = self.high_watermark();
-        self.first_unstable_offset().map_or(hw, |o| o.min(hw))
+        // Retention may remove the start of an open transaction; what is gone cannot hold
+        // readers back (Kafka forgets transactions below the log start offset too).
+        self.first_unstable_offset()
+            .map_or(hw, |o| o.max(self.log_start_offset()).min(hw))
     }
 
     /// The aborted transactions overlapping `[from, upper)`, in the order they ended.

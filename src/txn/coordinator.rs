@@ -95,7 +95,7 @@ impl TxnMetadata {
 
 struct TxnEntry {
     /// Serialises the operations on this id, across their durability waits.
-    op: tokio::sync::Mutex<()>,
+    op: Arc<tokio::sync::Mutex<()>>,
     meta: Mutex<TxnMetadata>,
 }
 
@@ -217,6 +217,11 @@ impl TransactionCoordinator {
         self.txns.read().get(id).cloned()
     }
 
+    /// Whether `entry` is still the id's (it may have expired while a request waited for it).
+    fn is_current(&self, id: &str, entry: &EntryRef) -> bool {
+        self.txns.read().get(id).is_some_and(|e| Arc::ptr_eq(e, entry))
+    }
+
     // ---- persistence ------------------------------------------------------------------------
 
     /// Creates `__transaction_state` if it does not exist yet (blocking), as Kafka does at the
@@ -317,7 +322,7 @@ impl TransactionCoordinator {
                 map.insert(
                     id,
                     Arc::new(TxnEntry {
-                        op: tokio::sync::Mutex::new(()),
+                        op: Arc::new(tokio::sync::Mutex::new(())),
                         meta: Mutex::new(TxnMetadata::from_value(value)),
                     }),
                 );
@@ -355,38 +360,44 @@ impl TransactionCoordinator {
                 .await
                 .map_err(|_| errors::COORDINATOR_NOT_AVAILABLE)??;
         }
-        let entry = match self.get(id) {
-            Some(e) => e,
-            None => {
-                let ids = self.producer_ids.clone();
-                let (producer_id, _) = tokio::task::spawn_blocking(move || ids.new_producer())
-                    .await
-                    .map_err(|_| errors::COORDINATOR_NOT_AVAILABLE)?
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "cannot allocate a producer id");
-                        errors::COORDINATOR_NOT_AVAILABLE
-                    })?;
-                let now = now_ms();
-                let fresh = Arc::new(TxnEntry {
-                    op: tokio::sync::Mutex::new(()),
-                    meta: Mutex::new(TxnMetadata {
-                        producer_id,
-                        previous_producer_id: -1,
-                        next_producer_id: -1,
-                        client_tv2: false,
-                        producer_epoch: -1,
-                        last_producer_epoch: -1,
-                        timeout_ms,
-                        state: TxnState::Empty,
-                        partitions: BTreeSet::new(),
-                        start_ms: -1,
-                        last_update_ms: now,
-                    }),
-                });
-                self.txns.write().entry(id.to_string()).or_insert(fresh).clone()
+        // An id expired while this waited for its lock is looked up (or created) again.
+        let (entry, _op) = loop {
+            let entry = match self.get(id) {
+                Some(e) => e,
+                None => {
+                    let ids = self.producer_ids.clone();
+                    let (producer_id, _) = tokio::task::spawn_blocking(move || ids.new_producer())
+                        .await
+                        .map_err(|_| errors::COORDINATOR_NOT_AVAILABLE)?
+                        .map_err(|e| {
+                            tracing::error!(error = %e, "cannot allocate a producer id");
+                            errors::COORDINATOR_NOT_AVAILABLE
+                        })?;
+                    let now = now_ms();
+                    let fresh = Arc::new(TxnEntry {
+                        op: Arc::new(tokio::sync::Mutex::new(())),
+                        meta: Mutex::new(TxnMetadata {
+                            producer_id,
+                            previous_producer_id: -1,
+                            next_producer_id: -1,
+                            client_tv2: false,
+                            producer_epoch: -1,
+                            last_producer_epoch: -1,
+                            timeout_ms,
+                            state: TxnState::Empty,
+                            partitions: BTreeSet::new(),
+                            start_ms: -1,
+                            last_update_ms: now,
+                        }),
+                    });
+                    self.txns.write().entry(id.to_string()).or_insert(fresh).clone()
+                }
+            };
+            let op = entry.op.clone().lock_owned().await;
+            if self.is_current(id, &entry) {
+                break (entry, op);
             }
         };
-        let _op = entry.op.lock().await;
         // Finish what is in flight: an open transaction is aborted under a bumped epoch (the
         // fence), a decided one gets its markers.
         let state = entry.meta.lock().state;
@@ -490,6 +501,9 @@ impl TransactionCoordinator {
         }
         let entry = self.get(id).ok_or(errors::INVALID_PRODUCER_ID_MAPPING)?;
         let _op = entry.op.lock().await;
+        if !self.is_current(id, &entry) {
+            return Err(errors::INVALID_PRODUCER_ID_MAPPING);
+        }
         let mut next = {
             let m = entry.meta.lock();
             Self::check_producer(&m, producer_id, epoch)?;
@@ -602,6 +616,9 @@ impl TransactionCoordinator {
         }
         let entry = self.get(id).ok_or(errors::INVALID_PRODUCER_ID_MAPPING)?;
         let _op = entry.op.lock().await;
+        if !self.is_current(id, &entry) {
+            return Err(errors::INVALID_PRODUCER_ID_MAPPING);
+        }
         let m = entry.meta.lock().clone();
         let bump = tv2 || m.client_tv2;
         // Transactions v2: a retry carries the epoch from before the bump it caused, or the
