@@ -144,10 +144,23 @@ fn read_capped(reader: impl Read, limit: usize, codec: &str) -> Result<Vec<u8>, 
     Ok(out)
 }
 
+/// The most a raw snappy block can decode to per byte of its own (see `snappy_raw_block`).
+const SNAPPY_MAX_EXPANSION: usize = 22;
+
 fn snappy_raw_block(block: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), RecordError> {
     let len = snap::raw::decompress_len(block).map_err(|e| corrupt(format!("snappy: {e}")))?;
     if len > limit.saturating_sub(out.len()) {
         return Err(too_big(limit));
+    }
+    // The output buffer is sized from the length the block declares, before decoding: a
+    // length the block's bytes cannot produce is a lie, refused before it costs memory. A
+    // snappy element expands at most 64 bytes from 3 (a 2-byte-offset copy), so no block
+    // decodes to more than 22 times its size.
+    if len > block.len().saturating_mul(SNAPPY_MAX_EXPANSION) {
+        return Err(corrupt(format!(
+            "snappy: a {}-byte block cannot decode to the {len} bytes it declares",
+            block.len()
+        )));
     }
     let start = out.len();
     out.resize(start + len, 0);
@@ -551,6 +564,18 @@ mod tests {
                 .unwrap();
             assert_eq!(streamed, data, "{c}");
         }
+        // A block declaring more than its bytes can decode to is refused before its output
+        // buffer is sized, even without a limit; the densest real block still decodes.
+        let mut liar = vec![0x80, 0x80, 0x80, 0x80, 0x04]; // declares 1 GiB
+        liar.extend_from_slice(&[0u8; 100]);
+        let mut out = Vec::new();
+        assert!(snappy_raw_block(&liar, &mut out, usize::MAX).is_err());
+        assert!(out.capacity() < 1 << 20);
+        let zeros = vec![0u8; 1 << 20];
+        let dense = snap::raw::Encoder::new().compress_vec(&zeros).unwrap();
+        let mut out = Vec::new();
+        snappy_raw_block(&dense, &mut out, usize::MAX).unwrap();
+        assert_eq!(out, zeros);
         // A raw snappy block over the limit is refused before it is decoded.
         let raw = snap::raw::Encoder::new().compress_vec(&data).unwrap();
         let mut out = Vec::new();
