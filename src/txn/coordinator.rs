@@ -459,11 +459,11 @@ impl TransactionCoordinator {
                     return Err(errors::PRODUCER_FENCED);
                 }
                 Some(_) => {
-                    next.producer_epoch = current.producer_epoch + 1;
+                    next.producer_epoch = current.producer_epoch.saturating_add(1);
                     next.last_producer_epoch = current.producer_epoch;
                 }
                 None => {
-                    next.producer_epoch = current.producer_epoch + 1;
+                    next.producer_epoch = current.producer_epoch.saturating_add(1);
                     next.last_producer_epoch = -1;
                 }
             }
