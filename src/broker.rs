@@ -129,6 +129,9 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             "listening on {bound}"
         );
     }
+    // Kafka's broker lifecycle line once recovery is done and clients are served; container
+    // tooling (Testcontainers' KafkaContainer) waits for exactly this text.
+    tracing::info!("Transitioning from RECOVERY to RUNNING");
 
     shutdown.await;
     tracing::info!("shutting down: no new connections; finishing in-flight requests");
