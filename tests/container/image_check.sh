@@ -6,7 +6,8 @@
 #    serves kcat round trips from the host and from a second container, each told the address
 #    of its own listener;
 #  - SIGTERM stops it cleanly and a restarted container finds its data in the volume;
-#  - Kafka's command-line tools run inside it (no JVM in the image).
+#  - Kafka's command-line tools run inside it (no JVM in the image);
+#  - Testcontainers' KafkaContainer starts it in place of apache/kafka (if java and mvn exist).
 # Prints the image size and the time from `run` to the first answer.
 #
 #   tests/container/image_check.sh            (needs podman or docker, kcat, busybox-static)
@@ -154,6 +155,17 @@ check "data kept in the volume across containers" $'k1=from-host-1@0\nk2=from-ho
 if $E exec "$BROKER" sh -c 'command -v java' >/dev/null 2>&1; then fail "the image has a JVM"; else pass "no JVM in the image"; fi
 if [[ -x tests/container/tools_in_image.sh ]]; then
     if tests/container/tools_in_image.sh "$E" "$BROKER"; then pass "tools in the image"; else fail "tools in the image"; fi
+fi
+
+# ---- Testcontainers' KafkaContainer, as a suite written for apache/kafka starts it ------
+if command -v mvn >/dev/null && command -v java >/dev/null; then
+    if tests/container/testcontainers_check.sh "$IMAGE"; then
+        pass "Testcontainers KafkaContainer with the image as apache/kafka"
+    else
+        fail "Testcontainers KafkaContainer with the image as apache/kafka"
+    fi
+else
+    echo "SKIP Testcontainers check: no java or mvn"
 fi
 
 echo "image check: $PASSED passed, $FAILED failed (image $SIZE_MB MB)"
