@@ -3,6 +3,7 @@
 //! whose data or watermarks moved.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -58,14 +59,40 @@ struct Session {
 pub type SentPartition = (PartitionKey, bool, (i64, i64, i64, i16));
 
 /// How one Fetch request relates to the session cache.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// A context holds its session itself, not only its id: a request pipelined behind a
+/// long-polling fetch may close or replace the session before that fetch answers, and the
+/// answer must still carry only what changed, as Kafka's (which reads one request per
+/// connection at a time) would.
+#[derive(Clone, Debug)]
 pub enum FetchContext {
     /// No session: a full response, session id 0.
     Sessionless,
     /// A new session: a full response carrying its id.
-    Full { session_id: i32 },
+    Full { session_id: i32, session: SessionHandle },
     /// An existing session: only changed partitions are returned.
-    Incremental { session_id: i32 },
+    Incremental { session_id: i32, session: SessionHandle },
+}
+
+impl FetchContext {
+    /// The session id the response carries (0 without a session).
+    pub fn session_id(&self) -> i32 {
+        match self {
+            FetchContext::Sessionless => 0,
+            FetchContext::Full { session_id, .. } | FetchContext::Incremental { session_id, .. } => *session_id,
+        }
+    }
+}
+
+/// One session, locked on its own so that fetches of different sessions never wait on each
+/// other; the cache's map lock is held only to find, add or drop a session.
+#[derive(Clone)]
+pub struct SessionHandle(Arc<Mutex<Session>>);
+
+impl std::fmt::Debug for SessionHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionHandle")
+    }
 }
 
 /// Errors a session lookup can give, as Kafka codes.
@@ -78,7 +105,7 @@ const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub struct FetchSessionCache {
-    sessions: Mutex<HashMap<i32, Session>>,
+    sessions: Mutex<HashMap<i32, SessionHandle>>,
     stats: SessionStats,
 }
 
@@ -187,7 +214,11 @@ impl FetchSessionCache {
             }
             if sessions.len() >= MAX_SESSIONS {
                 // Evict the least recently used session, as Kafka's cache does.
-                if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(id, _)| *id) {
+                if let Some(oldest) = sessions
+                    .iter()
+                    .min_by_key(|(_, s)| s.0.lock().last_used)
+                    .map(|(id, _)| *id)
+                {
                     sessions.remove(&oldest);
                     self.stats.evict();
                 }
@@ -198,19 +229,25 @@ impl FetchSessionCache {
                     break candidate;
                 }
             };
-            sessions.insert(
-                id,
-                Session {
-                    next_epoch: 1,
-                    partitions: requested.clone(),
-                    last_used: Instant::now(),
+            let session = SessionHandle(Arc::new(Mutex::new(Session {
+                next_epoch: 1,
+                partitions: requested.clone(),
+                last_used: Instant::now(),
+            })));
+            sessions.insert(id, session.clone());
+            return Ok((
+                FetchContext::Full {
+                    session_id: id,
+                    session,
                 },
-            );
-            return Ok((FetchContext::Full { session_id: id }, requested));
+                requested,
+            ));
         }
         // An incremental request: the session must exist (session id 0 never does) and the
         // epoch must be the next one.
-        let session = sessions.get_mut(&session_id).ok_or(FETCH_SESSION_ID_NOT_FOUND)?;
+        let handle = sessions.get(&session_id).ok_or(FETCH_SESSION_ID_NOT_FOUND)?.clone();
+        drop(sessions);
+        let mut session = handle.0.lock();
         if epoch != session.next_epoch {
             return Err(INVALID_FETCH_SESSION_EPOCH);
         }
@@ -231,21 +268,26 @@ impl FetchSessionCache {
                 None => session.partitions.push(update),
             }
         }
-        Ok((FetchContext::Incremental { session_id }, session.partitions.clone()))
+        let partitions = session.partitions.clone();
+        drop(session);
+        Ok((
+            FetchContext::Incremental {
+                session_id,
+                session: handle,
+            },
+            partitions,
+        ))
     }
 
     /// Records what a response told the client, and says which partitions an incremental
     /// response must carry: those with records, an error, or moved watermarks.
-    pub fn finish(&self, context: FetchContext, results: &[SentPartition]) -> Vec<bool> {
-        let session_id = match context {
+    pub fn finish(&self, context: &FetchContext, results: &[SentPartition]) -> Vec<bool> {
+        let (handle, incremental) = match context {
             FetchContext::Sessionless => return vec![true; results.len()],
-            FetchContext::Full { session_id } | FetchContext::Incremental { session_id } => session_id,
+            FetchContext::Full { session, .. } => (session, false),
+            FetchContext::Incremental { session, .. } => (session, true),
         };
-        let incremental = matches!(context, FetchContext::Incremental { .. });
-        let mut sessions = self.sessions.lock();
-        let Some(session) = sessions.get_mut(&session_id) else {
-            return vec![true; results.len()];
-        };
+        let mut session = handle.0.lock();
         results
             .iter()
             .map(|(key, has_records, state)| {
@@ -286,19 +328,19 @@ mod tests {
                 vec![],
             )
             .unwrap();
-        let FetchContext::Full { session_id } = ctx else {
+        let FetchContext::Full { session_id, .. } = ctx else {
             panic!("expected a new session")
         };
         assert_eq!(parts.len(), 2);
         let state = (10, 10, 0, 0);
         assert_eq!(
-            cache.finish(ctx, &[(key(0), true, state), (key(1), false, state)]),
+            cache.finish(&ctx, &[(key(0), true, state), (key(1), false, state)]),
             vec![true, true]
         );
         // Incremental with nothing named: both partitions still fetched, neither changed.
         let (ctx, parts) = cache.begin(session_id, 1, vec![], vec![key(1)]).unwrap();
         assert_eq!(parts.len(), 1);
-        assert_eq!(cache.finish(ctx, &[(key(0), false, state)]), vec![false]);
+        assert_eq!(cache.finish(&ctx, &[(key(0), false, state)]), vec![false]);
         assert_eq!(
             cache.begin(session_id, 1, vec![], vec![]).unwrap_err(),
             INVALID_FETCH_SESSION_EPOCH
@@ -308,7 +350,7 @@ mod tests {
             FETCH_SESSION_ID_NOT_FOUND
         );
         let (ctx, _) = cache.begin(session_id, FINAL_EPOCH, vec![], vec![]).unwrap();
-        assert_eq!(ctx, FetchContext::Sessionless);
+        assert!(matches!(ctx, FetchContext::Sessionless));
         assert_eq!(
             cache.begin(session_id, 3, vec![], vec![]).unwrap_err(),
             FETCH_SESSION_ID_NOT_FOUND

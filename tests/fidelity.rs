@@ -192,6 +192,53 @@ fn full_fetch_naming_a_session_replaces_it() {
     }
 }
 
+/// A request pipelined behind a long-polling incremental fetch closes its session (epoch -1,
+/// as the Java consumer does when it closes); the long poll's answer still carries only what
+/// changed, here nothing. Kafka reads a connection's next request only after answering the
+/// one before, so the close cannot overtake it there.
+#[test]
+fn a_session_closed_behind_a_long_poll_still_answers_incrementally() {
+    let (_broker, mut conn, topic) = check_setup("fetch-session-close");
+    create_topic_raw(&mut conn, &topic, 1, &[]);
+    let produced = produce_raw(&mut conn, &topic, batch(&[(Some("k"), "v")]));
+    assert_eq!(produced.error_code, 0, "produce");
+    let full = conn.call(12, &fetch_request(&topic, 0, 0));
+    assert_ne!(full.session_id, 0, "a session is opened");
+    assert!(fetched_bytes(&full) > 0, "the record comes back");
+
+    // Epoch 1 from the log end: nothing new, so the broker waits max_wait_ms.
+    let mut poll = fetch_request(&topic, full.session_id, 1).with_max_wait_ms(500);
+    poll.topics[0].partitions[0].fetch_offset = 1;
+    let close = FetchRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_max_bytes(1 << 20)
+        .with_session_id(full.session_id)
+        .with_session_epoch(-1);
+    let poll_id = conn.send(12, &poll).expect("send the long poll");
+    let close_id = conn.send(12, &close).expect("send the close");
+    let polled = conn.receive::<FetchRequest>(12, poll_id).expect("long poll answer");
+    assert_eq!(polled.error_code, 0, "long poll");
+    assert_eq!(
+        polled.session_id, full.session_id,
+        "the long poll answers in its session"
+    );
+    let partitions: Vec<_> = polled
+        .responses
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.partition_index))
+        .collect();
+    assert!(
+        partitions.is_empty(),
+        "an incremental answer carries no unchanged partition, got {partitions:?}"
+    );
+    let closed = conn.receive::<FetchRequest>(12, close_id).expect("close answer");
+    assert_eq!(
+        (closed.error_code, closed.session_id),
+        (0, 0),
+        "the close is sessionless"
+    );
+}
+
 /// Successful CreateTopics, AlterConfigs and IncrementalAlterConfigs carry a null error
 /// message, as Kafka sends them.
 #[test]

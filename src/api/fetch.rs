@@ -270,7 +270,7 @@ impl FetchPlan {
                 (r.key.clone(), has_records, state)
             })
             .collect();
-        let include = self.api.fetch_sessions.finish(self.context, &states);
+        let include = self.api.fetch_sessions.finish(&self.context, &states);
         let mut topics: Vec<FetchableTopicResponse> = Vec::new();
         for (r, include) in results.into_iter().zip(include) {
             if !include {
@@ -320,10 +320,7 @@ impl FetchPlan {
                 t.partitions.push(data);
             }
         }
-        let session_id = match self.context {
-            FetchContext::Sessionless => 0,
-            FetchContext::Full { session_id } | FetchContext::Incremental { session_id } => session_id,
-        };
+        let session_id = self.context.session_id();
         FetchResponse::default()
             .with_session_id(session_id)
             .with_responses(topics)

@@ -41,6 +41,13 @@ impl KafkaConnection {
     /// [`Self::call`] that reports a broken connection (a broker killed mid-request) instead
     /// of panicking.
     pub fn try_call<R: Request>(&mut self, version: i16, request: &R) -> std::io::Result<R::Response> {
+        let correlation_id = self.send(version, request)?;
+        self.receive::<R>(version, correlation_id)
+    }
+
+    /// Writes `request` without waiting for its response (to pipeline several); returns its
+    /// correlation id for [`Self::receive`].
+    pub fn send<R: Request>(&mut self, version: i16, request: &R) -> std::io::Result<i32> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id += 1;
         let header = RequestHeader::default()
@@ -57,7 +64,11 @@ impl KafkaConnection {
         frame.extend_from_slice(&(body.len() as i32).to_be_bytes());
         frame.extend_from_slice(&body);
         self.stream.write_all(&frame)?;
+        Ok(correlation_id)
+    }
 
+    /// Reads the next response, which must be the one to `correlation_id`.
+    pub fn receive<R: Request>(&mut self, version: i16, correlation_id: i32) -> std::io::Result<R::Response> {
         let mut len = [0u8; 4];
         self.stream.read_exact(&mut len)?;
         let mut buf = vec![0u8; i32::from_be_bytes(len) as usize];
