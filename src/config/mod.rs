@@ -1929,6 +1929,8 @@ mod documented {
         let mut c = BrokerConfig::default();
         c.merge_toml(include_str!("../../config/rivulet.toml")).unwrap();
         assert_eq!(c.get("log.roll.hours"), Some("168"));
+        assert_eq!(c.get("metrics.prometheus.listener"), Some("0.0.0.0:9404"));
+        assert!(c.is_explicit("metrics.prometheus.enable"));
         let doc = include_str!("../../docs/configuration.md");
         for d in all_broker_defs() {
             assert!(
