@@ -18,6 +18,7 @@ use crate::fetch_session::FetchSessionCache;
 use crate::group::{GroupConfig, GroupCoordinator};
 use crate::log::{DirLock, LogManager};
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
+use crate::metrics::{self, BrokerState, CommittedOffset, PartitionFigures};
 use crate::net::{ConnectionLimits, Listener, MemoryPool};
 use crate::txn::{TransactionCoordinator, TxnConfig};
 
@@ -31,6 +32,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let node_id = config.node_id();
     let listener_specs = config.listeners()?;
     let mut advertised_cfg = config.advertised_listeners()?;
+    let metrics_addr = config.metrics_listener()?;
 
     let (_dir_lock, identity, topics, logs) = {
         let config = config.clone();
@@ -109,9 +111,14 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         memory_pool: MemoryPool::new(config.queued_max_request_bytes()),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
+    let open_connections = listener_specs
+        .iter()
+        .map(|spec| metrics::registry().listener_connections(&spec.name))
+        .collect();
     let server = tokio::spawn(
         Listener {
             listeners,
+            open_connections,
             api,
             limits,
             max_connections: config.max_connections(),
@@ -129,6 +136,21 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             "listening on {bound}"
         );
     }
+    // Opened after the Kafka listeners so that their `listening on` lines come first.
+    let metrics_server = match metrics_addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (metrics.prometheus.listener)"))?;
+            tracing::info!("metrics listening on {}", listener.local_addr()?);
+            let state = Arc::new(ScrapeSource {
+                logs: logs.clone(),
+                groups: groups.clone(),
+            });
+            Some(tokio::spawn(metrics::http::serve(listener, state, stop_tx.subscribe())))
+        }
+        None => None,
+    };
     // Kafka's broker lifecycle line once recovery is done and clients are served; container
     // tooling (Testcontainers' KafkaContainer) waits for exactly this text.
     tracing::info!("Transitioning from RECOVERY to RUNNING");
@@ -141,6 +163,9 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     txn.shutdown();
     if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
         tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; closing anyway");
+    }
+    if let Some(metrics_server) = metrics_server {
+        let _ = metrics_server.await;
     }
     tokio::task::spawn_blocking(move || logs.shutdown())
         .await
@@ -168,6 +193,42 @@ fn open_storage(config: Arc<BrokerConfig>, data_dir: &std::path::Path, node_id: 
         .attach_logs(logs.clone())
         .map_err(|e| anyhow::anyhow!("cannot open topic partitions: {e}"))?;
     Ok((lock, identity, topics, logs))
+}
+
+/// What a metrics scrape reads: every partition's offsets and size, every group's commits.
+struct ScrapeSource {
+    logs: Arc<LogManager>,
+    groups: Arc<GroupCoordinator>,
+}
+
+impl BrokerState for ScrapeSource {
+    fn partitions(&self) -> Vec<PartitionFigures> {
+        self.logs
+            .partitions()
+            .iter()
+            .map(|log| PartitionFigures {
+                topic: log.topic().to_string(),
+                partition: log.partition(),
+                log_start_offset: log.log_start_offset(),
+                high_watermark: log.high_watermark(),
+                log_end_offset: log.log_end_offset(),
+                size_bytes: log.size_bytes(),
+            })
+            .collect()
+    }
+
+    fn committed_offsets(&self) -> Vec<CommittedOffset> {
+        self.groups
+            .committed_offsets()
+            .into_iter()
+            .map(|(group, topic, partition, offset)| CommittedOffset {
+                group,
+                topic,
+                partition,
+                offset,
+            })
+            .collect()
+    }
 }
 
 /// A wildcard listener has no address clients can use; advertise the loopback name.

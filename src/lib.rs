@@ -3,7 +3,8 @@
 //! Layers, top to bottom (nothing calls upward): `broker` wires everything; `net` owns
 //! sockets and framing; `api` translates wire messages into domain calls; `group` is the
 //! consumer-group coordinator; `auth` answers what a principal may do; `metadata` keeps topics and their configs; `log` stores
-//! partitions as segment files; `record` understands the v2 record-batch format.
+//! partitions as segment files; `record` understands the v2 record-batch format; `metrics`
+//! holds the figures the layers above record and serves them to Prometheus.
 
 pub mod api;
 pub mod auth;
@@ -13,6 +14,7 @@ pub mod fetch_session;
 pub mod group;
 pub mod log;
 pub mod metadata;
+pub mod metrics;
 pub mod net;
 pub mod record;
 pub mod timer;

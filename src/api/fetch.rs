@@ -120,6 +120,8 @@ struct PartitionResult {
     last_stable_offset: i64,
     /// read_committed: the aborted transactions within the returned records.
     aborted: Vec<AbortedTxn>,
+    /// The log read, whose topic counts the bytes sent.
+    log: Option<Arc<PartitionLog>>,
 }
 
 impl PartitionResult {
@@ -130,6 +132,7 @@ impl PartitionResult {
             slice: None,
             last_stable_offset: -1,
             aborted: Vec::new(),
+            log: None,
         }
     }
 }
@@ -245,6 +248,7 @@ impl FetchPlan {
                             last_stable_offset: log.last_stable_offset().min(slice.high_watermark),
                             slice: Some(slice),
                             aborted,
+                            log: Some(log),
                         }
                     }
                     Err(LogError::OffsetOutOfRange { .. }) => PartitionResult::failed(key, errors::OFFSET_OUT_OF_RANGE),
@@ -285,6 +289,9 @@ impl FetchPlan {
                 .with_preferred_read_replica((-1).into())
                 .with_records(Some(Bytes::new()));
             if let Some(slice) = r.slice {
+                if let Some(log) = &r.log {
+                    log.topic_metrics().bytes_out.add(slice.records.len() as u64);
+                }
                 data.high_watermark = slice.high_watermark;
                 data.last_stable_offset = r.last_stable_offset;
                 data.log_start_offset = slice.log_start_offset;

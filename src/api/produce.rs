@@ -571,6 +571,13 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
             }
         }
         let result = log.append(&mut buf, now, config.log_append_time());
+        if let Ok(info) = &result
+            && !info.duplicate
+        {
+            let counters = log.topic_metrics();
+            counters.bytes_in.add(buf.len() as u64);
+            counters.messages_in.add((info.last_offset - info.base_offset + 1) as u64);
+        }
         // Keep the buffer from pinning a huge allocation after an unusually large request.
         if buf.capacity() > 8 << 20 {
             *buf = Vec::new();

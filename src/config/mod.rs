@@ -38,6 +38,8 @@ pub enum Validator {
     ListOf(&'static [&'static str]),
     /// `-1` or a value in the range (compression levels, where -1 means the codec default).
     MinusOneOr(i64, i64),
+    /// `HOST:PORT` with an IP address (or `localhost`, or an empty host for every address).
+    HostPort,
 }
 
 /// One known configuration key.
@@ -229,6 +231,20 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         Some("600000"),
         V::AtLeast(1),
         "Idle connections are closed after this long.",
+    ),
+    def(
+        "metrics.prometheus.enable",
+        T::Boolean,
+        Some("false"),
+        V::Any,
+        "Serve the broker's figures in Prometheus' text format at `/metrics` on metrics.prometheus.listener.",
+    ),
+    def(
+        "metrics.prometheus.listener",
+        T::String,
+        Some("0.0.0.0:9404"),
+        V::HostPort,
+        "Address of the `/metrics` HTTP endpoint, `HOST:PORT` (port 0 picks a free port; the broker logs `metrics listening on ADDR`).",
     ),
     def(
         "log.segment.bytes",
@@ -943,14 +959,17 @@ pub fn validate_value(name: &str, ty: ConfigType, validator: Validator, value: &
             value.to_string()
         }
         ConfigType::String | ConfigType::Password | ConfigType::Class => {
-            if let V::OneOf(allowed) = validator {
+            match validator {
                 // Kafka matches enumerated strings case-insensitively for these keys.
-                match allowed.iter().find(|a| a.eq_ignore_ascii_case(value)) {
+                V::OneOf(allowed) => match allowed.iter().find(|a| a.eq_ignore_ascii_case(value)) {
                     Some(a) => a.to_string(),
                     None => return Err(bad(&format!("String must be one of: {}", allowed.join(", ")))),
+                },
+                V::HostPort => {
+                    parse_listener(name, value)?;
+                    value.to_string()
                 }
-            } else {
-                value.to_string()
+                _ => value.to_string(),
             }
         }
         ConfigType::List => {
@@ -1330,6 +1349,15 @@ impl BrokerConfig {
 
     pub fn max_connections(&self) -> usize {
         self.long("max.connections").unwrap_or(i32::MAX as i64) as usize
+    }
+
+    /// Where to serve `/metrics`, when `metrics.prometheus.enable` is on.
+    pub fn metrics_listener(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if !self.flag("metrics.prometheus.enable") {
+            return Ok(None);
+        }
+        let raw = self.get("metrics.prometheus.listener").unwrap_or("0.0.0.0:9404");
+        parse_listener("metrics.prometheus.listener", raw).map(Some)
     }
 
     pub fn connections_max_idle_ms(&self) -> u64 {
@@ -1866,6 +1894,29 @@ mod tests {
         .unwrap();
         assert_eq!(c.num_partitions(), 5, "RIVULET_ wins over KAFKA_");
     }
+
+    #[test]
+    fn prometheus_endpoint_keys() {
+        let mut c = BrokerConfig::default();
+        assert_eq!(c.metrics_listener(), Ok(None), "off by default");
+        c.set("metrics.prometheus.enable", "true").unwrap();
+        assert_eq!(c.metrics_listener(), Ok(Some("0.0.0.0:9404".parse().unwrap())));
+        c.set("metrics.prometheus.listener", "127.0.0.1:0").unwrap();
+        assert_eq!(c.metrics_listener(), Ok(Some("127.0.0.1:0".parse().unwrap())));
+        let refused = c.set("metrics.prometheus.listener", "9404").unwrap_err();
+        assert!(refused.0.contains("metrics.prometheus.listener"), "{refused}");
+        assert!(c.set("metrics.prometheus.listener", "somehost:x").is_err());
+        assert!(c.set("metrics.prometheus.enable", "yes").is_err());
+
+        let mut c = BrokerConfig::default();
+        c.merge_env(vec![
+            ("KAFKA_METRICS_PROMETHEUS_ENABLE".into(), "true".into()),
+            ("KAFKA_METRICS_PROMETHEUS_LISTENER".into(), "[::1]:9500".into()),
+            ("RIVULET_METRICS_PROMETHEUS_LISTENER".into(), "localhost:9600".into()),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_listener(), Ok(Some("127.0.0.1:9600".parse().unwrap())));
+    }
 }
 
 #[cfg(test)]
@@ -1878,6 +1929,8 @@ mod documented {
         let mut c = BrokerConfig::default();
         c.merge_toml(include_str!("../../config/rivulet.toml")).unwrap();
         assert_eq!(c.get("log.roll.hours"), Some("168"));
+        assert_eq!(c.get("metrics.prometheus.listener"), Some("0.0.0.0:9404"));
+        assert!(c.is_explicit("metrics.prometheus.enable"));
         let doc = include_str!("../../docs/configuration.md");
         for d in all_broker_defs() {
             assert!(

@@ -1205,6 +1205,25 @@ impl GroupCoordinator {
             .filter(|s| s.state != GroupState::Dead))
     }
 
+    /// Every durable committed offset of every live group, as (group, topic, partition,
+    /// offset): what OffsetFetch would answer, for the lag a metrics scrape reports.
+    pub fn committed_offsets(&self) -> Vec<(String, String, i32, i64)> {
+        let mut out = Vec::new();
+        for group in self.all_groups() {
+            let mut g = group.lock();
+            if g.is(GroupState::Dead) {
+                continue;
+            }
+            g.settle_offsets();
+            out.extend(
+                g.offsets
+                    .iter()
+                    .map(|((topic, partition), o)| (g.group_id.clone(), topic.clone(), *partition, o.offset)),
+            );
+        }
+        out
+    }
+
     /// Every live group, filtered by state names (case-insensitive; empty = all).
     pub fn list_groups(&self, states: &[String]) -> Result<Vec<ListedGroup>, i16> {
         if !self.is_active() {

@@ -142,8 +142,12 @@ fn run(shared: &Shared, tick: Duration, mut periodic: impl FnMut()) {
             (std::mem::take(&mut queue.pending), queue.stop)
         };
         for log in &batch {
-            if let Err(e) = log.flush() {
-                tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed");
+            let started = Instant::now();
+            match log.flush() {
+                Ok(()) => crate::metrics::registry().log_flush().observe(started.elapsed()),
+                Err(e) => {
+                    tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed")
+                }
             }
         }
         if stop {

@@ -367,7 +367,9 @@ impl LogManager {
     /// should run this on a blocking thread.
     pub fn delete_topic(&self, topic: &str) -> Result<(), LogError> {
         self.cleaner.forget(topic);
-        self.delete_partitions(topic, 0)
+        let deleted = self.delete_partitions(topic, 0);
+        crate::metrics::registry().remove_topic(topic);
+        deleted
     }
 
     /// Removes the partitions of `topic` numbered `first` and above, as [`Self::delete_topic`]

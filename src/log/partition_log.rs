@@ -26,6 +26,7 @@ use super::segment::{
 };
 use super::transaction_index::{AbortedTxn, AbortedTxns};
 use super::{AppendInfo, FetchSlice, LogConfig, LogError, fsync_dir, now_ms};
+use crate::metrics::{self, TopicMetrics};
 use crate::record::batch::{
     BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
@@ -37,6 +38,9 @@ pub struct PartitionLog {
     topic: String,
     partition: i32,
     dir: PathBuf,
+    /// The topic's produce and fetch counters, looked up once here so that requests count
+    /// without touching the registry's map.
+    topic_metrics: Arc<TopicMetrics>,
     config: RwLock<LogConfig>,
     /// The single-writer lock. Guards appends, rolls, truncation and close; the vector is reused
     /// scratch space for the batches of one append.
@@ -304,6 +308,7 @@ impl PartitionLog {
             topic: topic.to_string(),
             partition,
             dir: dir.to_path_buf(),
+            topic_metrics: metrics::registry().topic(topic),
             config: RwLock::new(config),
             writer: Mutex::new(Vec::new()),
             segments: RwLock::new(Arc::new(segments)),
@@ -352,6 +357,11 @@ impl PartitionLog {
 
     pub fn partition(&self) -> i32 {
         self.partition
+    }
+
+    /// The counters of this partition's topic (bytes and records in, bytes out).
+    pub fn topic_metrics(&self) -> &TopicMetrics {
+        &self.topic_metrics
     }
 
     pub fn dir(&self) -> &Path {

@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::memory_pool::{MemoryPool, PoolLease};
 use crate::api::{ApiHandler, Reply, RequestError};
+use crate::metrics;
 
 /// Replies awaiting their turn on one connection before reading stops for back-pressure.
 const MAX_IN_FLIGHT: usize = 64;
@@ -31,11 +32,14 @@ enum Outgoing {
     Pending(JoinHandle<Option<ResponseFrame>>),
 }
 
-/// Header fields the writer needs to frame a reply.
+/// Header fields the writer needs to frame a reply, and what its request's latency is
+/// measured from.
 struct ResponseFrame {
     correlation_id: i32,
     header_version: i16,
     body: Bytes,
+    api_key: i16,
+    received: Instant,
 }
 
 pub struct ConnectionLimits {
@@ -83,7 +87,7 @@ pub async fn serve(
             }
         };
         let (frame, lease) = frame;
-        let handled = handle_frame(&api, frame, peer, listener);
+        let handled = handle_frame(&api, frame, peer, listener, Instant::now());
         // The request has been decoded and applied: its bytes go back to the pool.
         drop(lease);
         match handled {
@@ -166,6 +170,7 @@ fn handle_frame(
     mut frame: Bytes,
     peer: SocketAddr,
     listener: usize,
+    received: Instant,
 ) -> Result<Option<Outgoing>, RequestError> {
     // Every header version starts with api key, api version and correlation id.
     let Some(&[k0, k1, v0, v1, c0, c1, c2, c3]) = frame.get(..8) else {
@@ -179,6 +184,10 @@ fn handle_frame(
     let api_key =
         ApiKey::try_from(api_key_raw).map_err(|_| RequestError::Malformed(format!("unknown api key {api_key_raw}")))?;
     let raw_correlation_id = i32::from_be_bytes([c0, c1, c2, c3]);
+    let request_metrics = metrics::registry().request(api_key_raw);
+    if let Some(m) = request_metrics {
+        m.requests.inc();
+    }
     let header_version = api_key.request_header_version(api_version);
     let header = match RequestHeader::decode(&mut frame, header_version) {
         Ok(h) => h,
@@ -195,26 +204,26 @@ fn handle_frame(
     let reply = api.handle(api_key, &header, frame, peer, listener)?;
     let response_version = reply.response_version(api_version);
     let header_version = api_key.response_header_version(response_version);
+    let framed = move |header_version, body| ResponseFrame {
+        correlation_id,
+        header_version,
+        body,
+        api_key: api_key_raw,
+        received,
+    };
     Ok(match reply {
-        Reply::Ready(body) => Some(Outgoing::Ready(ResponseFrame {
-            correlation_id,
-            header_version,
-            body,
-        })),
+        Reply::Ready(body) => Some(Outgoing::Ready(framed(header_version, body))),
         Reply::Deferred(fut) => Some(Outgoing::Pending(tokio::spawn(async move {
-            let body = fut.await?;
-            Some(ResponseFrame {
-                correlation_id,
-                header_version,
-                body,
-            })
+            Some(framed(header_version, fut.await?))
         }))),
-        Reply::UnsupportedApiVersions(body) => Some(Outgoing::Ready(ResponseFrame {
-            correlation_id,
-            header_version: 0,
-            body,
-        })),
-        Reply::None => None,
+        Reply::UnsupportedApiVersions(body) => Some(Outgoing::Ready(framed(0, body))),
+        // acks=0: done once handled, as nothing is written back.
+        Reply::None => {
+            if let Some(m) = request_metrics {
+                m.total_time.observe(received.elapsed());
+            }
+            None
+        }
     })
 }
 
@@ -249,6 +258,9 @@ async fn write_replies(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>,
         head[..4].copy_from_slice(&size.to_be_bytes());
         if writer.write_all(&head).await.is_err() || writer.write_all(&frame.body).await.is_err() {
             return;
+        }
+        if let Some(m) = metrics::registry().request(frame.api_key) {
+            m.total_time.observe(frame.received.elapsed());
         }
         // Coalesce replies that are already due into one write.
         if rx.is_empty() && writer.flush().await.is_err() {

@@ -15,11 +15,14 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::connection::{self, ConnectionLimits};
 use crate::api::ApiHandler;
+use crate::metrics::Gauge;
 
 pub struct Listener {
     /// Bound sockets, one per named listener; a connection knows which one it came through
     /// (its index here), so Metadata can answer with that listener's advertised address.
     pub listeners: Vec<TcpListener>,
+    /// Open connections of each listener, in `listeners` order.
+    pub open_connections: Vec<Arc<Gauge>>,
     pub api: Arc<ApiHandler>,
     pub limits: Arc<ConnectionLimits>,
     pub max_connections: usize,
@@ -70,6 +73,7 @@ impl Listener {
         });
         // Every connection task holds a sender; when all are dropped, they have all ended.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let mut gauges = self.open_connections.into_iter();
         let accept_loops: Vec<_> = self
             .listeners
             .into_iter()
@@ -78,6 +82,7 @@ impl Listener {
                 tokio::spawn(accept_loop(
                     listener,
                     index,
+                    gauges.next().unwrap_or_default(),
                     shared.clone(),
                     shutdown.clone(),
                     done_tx.clone(),
@@ -106,6 +111,7 @@ struct Shared {
 async fn accept_loop(
     listener: TcpListener,
     index: usize,
+    open_connections: Arc<Gauge>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
     done_tx: mpsc::Sender<()>,
@@ -147,8 +153,11 @@ async fn accept_loop(
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let done = done_tx.clone();
+        let open_connections = open_connections.clone();
+        open_connections.inc();
         tokio::spawn(async move {
             connection::serve(stream, peer, index, shared.api.clone(), shared.limits.clone(), shutdown).await;
+            open_connections.dec();
             shared.per_ip.remove(peer.ip());
             drop(permit);
             drop(done);
