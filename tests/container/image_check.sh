@@ -70,11 +70,12 @@ $E build -q -t "$KCAT_IMAGE" -f "$KCAT_STAGE/Containerfile" "$KCAT_STAGE" >/dev/
 
 # ---- the broker, configured as an apache/kafka compose file configures it --------------
 HOST_PORT="$(free_port)"
+METRICS_PORT="$(free_port)"
 $E network create "$NET" >/dev/null
 $E volume create "$VOLUME" >/dev/null
 start_broker() {
     $E run -d --name "$BROKER" --network "$NET" "${ULIMITS[@]}" \
-        -p "127.0.0.1:$HOST_PORT:29092" -v "$VOLUME:/var/lib/kafka/data" \
+        -p "127.0.0.1:$HOST_PORT:29092" -p "127.0.0.1:$METRICS_PORT:9404" -v "$VOLUME:/var/lib/kafka/data" \
         -e KAFKA_NODE_ID=1 \
         -e KAFKA_PROCESS_ROLES=broker,controller \
         -e KAFKA_LISTENERS="PLAINTEXT://0.0.0.0:9092,PLAINTEXT_HOST://0.0.0.0:29092,CONTROLLER://0.0.0.0:9093" \
@@ -88,6 +89,7 @@ start_broker() {
         -e KAFKA_TRANSACTION_STATE_LOG_MIN_ISR=1 \
         -e KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS=0 \
         -e KAFKA_NUM_PARTITIONS=3 \
+        -e KAFKA_METRICS_PROMETHEUS_ENABLE=true \
         "$IMAGE" >/dev/null
 }
 # first_answer: waits until the host listener answers Metadata; prints the elapsed ms.
@@ -134,6 +136,18 @@ check "host produce, network consume" $'k1=from-host-1\nk2=from-host-2' "$GOT"
 printf 'k3:from-net-1\nk4:from-net-2\n' | kcat_in_network -b "$BROKER:9092" -t from-net -K: -P -p 0
 GOT="$(kcat -b "127.0.0.1:$HOST_PORT" -t from-net -K: -C -p 0 -e -q -f '%k=%s\n')"
 check "network produce, host consume" $'k3=from-net-1\nk4=from-net-2' "$GOT"
+
+# The Prometheus endpoint, enabled by its KAFKA_* variable, counts what the host produced.
+BYTES_IN="$(python3 -c 'import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+print(sum(float(l.split()[-1]) for l in text.splitlines()
+          if l.startswith("kafka_server_brokertopicmetrics_bytesin_total{topic=\"from-host\"}")))' \
+    "http://127.0.0.1:$METRICS_PORT/metrics" 2>&1)"
+if awk -v b="$BYTES_IN" 'BEGIN { exit !(b > 0) }'; then
+    pass "metrics: bytes in of topic from-host = $BYTES_IN"
+else
+    fail "metrics: no bytes in for topic from-host ($BYTES_IN)"
+fi
 
 # ---- SIGTERM, then a new container on the same volume ---------------------------------
 $E stop -t 20 "$BROKER" >/dev/null
