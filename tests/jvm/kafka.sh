@@ -21,6 +21,8 @@
 #                         start-kafka: server properties, one KEY=VALUE a line, appended to
 #                         the generated server.properties (a repeated key overrides the
 #                         default above it, e.g. node.id=0 or num.partitions=4)
+#   KAFKA_HEAP_OPTS       start-kafka: the broker's heap options (-Xms256m -Xmx512m; Kafka's
+#                         own scripts default to -Xmx1G -Xms1G, which benches/ uses)
 #   KAFKA_TOOL_HEAP       tool: heap for a tool's JVM (256m)
 set -euo pipefail
 
@@ -212,7 +214,9 @@ EOF
 
     # setsid and no inherited stdio: the broker must not hold the caller's terminal or
     # pipes (a caller reading our stdout would otherwise wait for the broker to exit).
-    setsid "${jvm[@]}" -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -cp "$cp" \
+    # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several options
+    setsid "${jvm[@]}" ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+        -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -cp "$cp" \
         kafka.Kafka "$dir/server.properties" </dev/null >>"$dir/kafka.out" 2>&1 &
     local pid=$!
     echo "$pid" >"$dir/kafka.pid"

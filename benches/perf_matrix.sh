@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# Throughput matrix and end-to-end latency, Rivulet and Apache Kafka 4.1 side by side in one
+# run, with librdkafka's rdkafka_performance as the client of both.
+#
+#   benches/perf_matrix.sh [--records N] [--runs R] [--quick] [BROKER=HOST:PORT ...]
+#
+# Without BROKER arguments it starts target/release/rivulet (built if missing) and Apache
+# Kafka 4.1 (tests/jvm/kafka.sh, with Kafka's default 1 GiB heap), each with a fresh data
+# directory under /tmp, and stops both at the end. With them it measures the brokers given
+# (for example `rivulet=127.0.0.1:9092 kafka=127.0.0.1:9093`); the first is the one the ratio
+# column divides by the second.
+#
+# Cells: 1 and 6 partitions, 1 KiB and 100 B records, and two producer settings: linger.ms=5
+# with 1 MiB batches, and linger.ms=0. Each cell produces N records (default 1,000,000) with
+# acks=all into a new topic, then reads them back with a consumer group from the beginning;
+# figures are records per second, the median of R runs (default 3), the brokers alternating
+# within a run. Then the end-to-end latency: 1 KiB records at 10,000/s, linger.ms=0, each
+# carrying its send time, read by a consumer; p50/p99/max of send-to-receive. Footprint:
+# resident memory idle and at its peak (VmHWM), and the time from start to the first answer.
+#
+# Rivulet fsyncs every acknowledged write before answering acks=all; Apache Kafka, with its
+# default settings, acknowledges before its page cache is flushed.
+#
+# Needs: a C compiler and librdkafka-dev 2.0.2 (rdkafka_performance is built from the source
+# tests/peer/librdkafka_tests.sh --setup fetches), java and mvn for Kafka, python3.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RECORDS=1000000
+RUNS=3
+QUICK=0
+BROKERS=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --records) RECORDS="$2"; shift 2 ;;
+        --runs) RUNS="$2"; shift 2 ;;
+        --quick) QUICK=1; shift ;;
+        *=*) BROKERS+=("$1"); shift ;;
+        *) echo "usage: perf_matrix.sh [--records N] [--runs R] [--quick] [NAME=HOST:PORT ...]" >&2; exit 2 ;;
+    esac
+done
+
+WORK="$(mktemp -d /tmp/rivulet-perf.XXXXXX)"
+RIVULET_PID=""
+KAFKA_DIR=""
+cleanup() {
+    [[ -n "$RIVULET_PID" ]] && kill -TERM "$RIVULET_PID" 2>/dev/null && wait "$RIVULET_PID" 2>/dev/null
+    [[ -n "$KAFKA_DIR" ]] && "$ROOT/tests/jvm/kafka.sh" stop-kafka "$KAFKA_DIR" >/dev/null 2>&1
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+now_ms() { date +%s%3N; }
+
+# ---- rdkafka_performance --------------------------------------------------------------
+PERF="$ROOT/target/bench/rdkafka_performance"
+if [[ ! -x "$PERF" ]]; then
+    SRC="$ROOT/tests/peer/target/librdkafka/librdkafka-2.0.2"
+    [[ -d "$SRC" ]] || "$ROOT/tests/peer/librdkafka_tests.sh" --setup >/dev/null
+    mkdir -p "$(dirname "$PERF")"
+    gcc -O2 -I"$SRC/src" "$SRC/examples/rdkafka_performance.c" -o "$PERF" -lrdkafka -lm -lpthread
+fi
+
+# first_answer HOST:PORT: waits until the broker answers ApiVersions; prints when (ms epoch).
+first_answer() {
+    python3 - "$1" <<'PY'
+import socket, struct, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+# ApiVersions v0: api key 18, version 0, correlation id 1, client id "perf".
+body = struct.pack(">hhih", 18, 0, 1, 4) + b"perf"
+deadline = time.time() + 120
+while time.time() < deadline:
+    try:
+        with socket.create_connection((host, int(port)), timeout=1) as s:
+            s.sendall(struct.pack(">i", len(body)) + body)
+            if len(s.recv(4)) == 4:
+                print(int(time.time() * 1000))
+                sys.exit(0)
+    except OSError:
+        time.sleep(0.001)
+sys.exit(1)
+PY
+}
+rss_mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+# ---- the brokers -------------------------------------------------------------------------
+declare -A PID=()
+if [[ ${#BROKERS[@]} -eq 0 ]]; then
+    [[ -x "$ROOT/target/release/rivulet" ]] || (cd "$ROOT" && cargo build --release --bin rivulet)
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    T0="$(now_ms)"
+    "$ROOT/target/release/rivulet" serve --listen "127.0.0.1:$port" --data-dir "$WORK/rivulet" \
+        --log-level warn 2>"$WORK/rivulet.log" &
+    RIVULET_PID=$!
+    T1="$(first_answer "127.0.0.1:$port")"
+    echo "rivulet: start to first answer $((T1 - T0)) ms"
+    BROKERS+=("rivulet=127.0.0.1:$port")
+    PID[rivulet]=$RIVULET_PID
+
+    KAFKA_DIR="$WORK/kafka"
+    T0="$(now_ms)"
+    KAFKA_WATCH_PID=$$ KAFKA_HEAP_OPTS="-Xmx1G -Xms1G" "$ROOT/tests/jvm/kafka.sh" start-kafka "$KAFKA_DIR" \
+        >"$WORK/kafka-start.txt" 2>&1
+    kb="$(sed -n 's/^BOOTSTRAP=//p' "$WORK/kafka-start.txt")"
+    T1="$(first_answer "$kb")"
+    echo "kafka: start to first answer $((T1 - T0)) ms (JVM start and storage format included)"
+    BROKERS+=("kafka=$kb")
+    PID[kafka]="$(cat "$KAFKA_DIR/kafka.pid")"
+    sleep 2
+fi
+NAMES=()
+declare -A ADDR=()
+for b in "${BROKERS[@]}"; do NAMES+=("${b%%=*}"); ADDR[${b%%=*}]="${b#*=}"; done
+for n in "${NAMES[@]}"; do
+    [[ -n "${PID[$n]:-}" ]] && echo "$n: idle RSS $(rss_mb "${PID[$n]}" VmRSS) MB"
+done
+
+# admin NAME create TOPIC PARTITIONS | NAME delete TOPIC: through the broker's CreateTopics
+# and DeleteTopics (auto-creation would give num.partitions; deleting keeps the disk free).
+admin() {
+    python3 - "${ADDR[$1]}" "${@:2}" <<'PY'
+import socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+op, topic = sys.argv[2], sys.argv[3].encode()
+name = struct.pack(">h", len(topic)) + topic
+if op == "create":
+    # CreateTopics v2: [name, partitions, replication factor, no assignments, no configs],
+    # timeout, validate_only.
+    body = struct.pack(">hhih", 19, 2, 1, 4) + b"perf" + struct.pack(">i", 1) + name
+    body += struct.pack(">ihii", int(sys.argv[4]), 1, 0, 0) + struct.pack(">i?", 30000, False)
+else:
+    # DeleteTopics v1: [name], timeout.
+    body = struct.pack(">hhih", 20, 1, 1, 4) + b"perf" + struct.pack(">i", 1) + name
+    body += struct.pack(">i", 30000)
+with socket.create_connection((host, int(port)), timeout=60) as s:
+    s.sendall(struct.pack(">i", len(body)) + body)
+    data = b""
+    while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+        chunk = s.recv(65536)
+        if not chunk:
+            sys.exit("connection closed")
+        data += chunk
+# size, correlation id, throttle time, topic count, then the topic's name and error code.
+error = struct.unpack(">h", data[18 + len(topic):20 + len(topic)])[0]
+sys.exit(0 if error == 0 else f"{op} {topic.decode()}: error {error}")
+PY
+}
+
+# produce NAME TOPIC SIZE LINGER: prints records/s.
+produce() {
+    local extra=()
+    [[ "$4" != 0 ]] && extra=(-X batch.size=1048576)
+    "$PERF" -P -t "$2" -b "${ADDR[$1]}" -s "$3" -c "$RECORDS" -a -1 -X "linger.ms=$4" "${extra[@]}" -q \
+        2>/dev/null | sed -n 's/.* delivered .* in [0-9]*ms: \([0-9]*\) msgs\/s.*/\1/p'
+}
+# consume NAME TOPIC: prints records/s, from the first record to the last.
+consume() {
+    "$PERF" -G "perf-$2" -t "$2" -b "${ADDR[$1]}" -c "$RECORDS" -X auto.offset.reset=earliest -q \
+        2>/dev/null | sed -n 's/.* consumed in [0-9]*ms: \([0-9]*\) msgs\/s.*/\1/p'
+}
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
+
+CELLS=("1 1024 5" "1 1024 0" "6 1024 5" "6 1024 0" "1 100 5" "1 100 0" "6 100 5" "6 100 0")
+[[ $QUICK == 1 ]] && CELLS=("1 1024 5" "6 1024 0")
+echo
+echo "records per cell: $RECORDS, median of $RUNS runs"
+printf '%-28s' "partitions, size, linger"
+for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod/s" "$n cons/s"; done
+[[ ${#NAMES[@]} -eq 2 ]] && printf '%10s %10s' "produce" "consume"
+echo
+cell_no=0
+for cell in "${CELLS[@]}"; do
+    read -r parts size linger <<<"$cell"
+    cell_no=$((cell_no + 1))
+    declare -A P=() C=()
+    for run in $(seq 1 "$RUNS"); do
+        order=("${NAMES[@]}")
+        # Alternate which broker goes first, so neither always runs on a warmer machine.
+        if ((run % 2 == 0)) && [[ ${#NAMES[@]} -eq 2 ]]; then order=("${NAMES[1]}" "${NAMES[0]}"); fi
+        for n in "${order[@]}"; do
+            topic="perf-$cell_no-$run-$$"
+            admin "$n" create "$topic" "$parts"
+            P[$n]+="$(produce "$n" "$topic" "$size" "$linger") "
+            C[$n]+="$(consume "$n" "$topic") "
+            admin "$n" delete "$topic"
+        done
+    done
+    printf '%-28s' "$parts, $size B, linger $linger"
+    declare -A PM=() CM=()
+    for n in "${NAMES[@]}"; do
+        PM[$n]="$(tr ' ' '\n' <<<"${P[$n]}" | grep . | median)"
+        CM[$n]="$(tr ' ' '\n' <<<"${C[$n]}" | grep . | median)"
+        printf '%14s %14s' "${PM[$n]}" "${CM[$n]}"
+    done
+    if [[ ${#NAMES[@]} -eq 2 ]]; then
+        a="${NAMES[0]}" b="${NAMES[1]}"
+        awk -v p1="${PM[$a]}" -v p2="${PM[$b]}" -v c1="${CM[$a]}" -v c2="${CM[$b]}" \
+            'BEGIN { printf "%9.2fx %9.2fx", p1 / (p2 ? p2 : 1), c1 / (c2 ? c2 : 1) }'
+    fi
+    echo
+    unset P C PM CM
+done
+
+# ---- end-to-end latency ------------------------------------------------------------------
+echo
+echo "end-to-end latency, 1 KiB records at 10,000/s for 10 s, linger.ms=0, acks=all"
+for n in "${NAMES[@]}"; do
+    topic="perf-latency-$$-$n"
+    admin "$n" create "$topic" 1
+    "$PERF" -C -t "$topic" -p 0 -b "${ADDR[$n]}" -o end -l -A "$WORK/latency-$n.txt" -c 100000 -q \
+        >/dev/null 2>&1 &
+    consumer=$!
+    sleep 2
+    "$PERF" -P -t "$topic" -p 0 -b "${ADDR[$n]}" -s 1024 -c 100000 -r 10000 -a -1 -X linger.ms=0 -l -q \
+        >/dev/null 2>&1
+    sleep 1
+    kill -INT "$consumer" 2>/dev/null || true
+    wait "$consumer" 2>/dev/null || true
+    sort -n "$WORK/latency-$n.txt" | awk -v n="$n" '{ v[NR] = $1 } END {
+        if (NR == 0) { printf "%-10s no records received\n", n; exit }
+        printf "%-10s %d records: p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n", n, NR,
+            v[int(NR * 0.50)] / 1000, v[int(NR * 0.99)] / 1000, v[int(NR * 0.999)] / 1000, v[NR] / 1000 }'
+done
+
+echo
+for n in "${NAMES[@]}"; do
+    [[ -n "${PID[$n]:-}" ]] && echo "$n: peak RSS $(rss_mb "${PID[$n]}" VmHWM) MB, now $(rss_mb "${PID[$n]}" VmRSS) MB"
+done
