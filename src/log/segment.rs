@@ -8,6 +8,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -622,10 +623,30 @@ impl LogSegment {
     }
 
     /// Reads `len` bytes at `pos`; fewer if the file is shorter.
+    ///
+    /// The buffer is not zeroed first: fetches read hundreds of megabytes a second, and
+    /// clearing memory that pread overwrites at once cost as much as the read itself.
     pub(crate) fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
-        let mut buf = vec![0u8; len];
-        let got = read_fully_at(&self.file, &mut buf, pos)?;
-        buf.truncate(got);
+        let mut buf: Vec<u8> = Vec::with_capacity(len);
+        while buf.len() < len {
+            let done = buf.len();
+            let at = libc::off_t::try_from(pos + done as u64)
+                .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "read position past off_t"))?;
+            // SAFETY: pread writes at most `len - done` bytes into the vector's spare capacity,
+            // which is allocated (`with_capacity(len)`) and not yet part of the vector; the
+            // length then grows by exactly the bytes it wrote.
+            let n = unsafe { libc::pread(self.file.as_raw_fd(), buf.as_mut_ptr().add(done).cast(), len - done, at) };
+            match n {
+                0 => break,
+                n if n > 0 => unsafe { buf.set_len(done + n as usize) },
+                _ => {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
         Ok(buf)
     }
 
