@@ -239,6 +239,42 @@ fn a_session_closed_behind_a_long_poll_still_answers_incrementally() {
     );
 }
 
+/// A produce answer is not held back by a fetch long-poll pipelined behind it on the same
+/// connection: Kafka answers the produce before it even reads the fetch.
+#[test]
+fn a_produce_answer_does_not_wait_for_a_long_poll_behind_it() {
+    let (_broker, mut conn, topic) = check_setup("produce-before-poll");
+    create_topic_raw(&mut conn, &topic, 2, &[]);
+    let produced = produce_raw(&mut conn, &topic, batch(&[(Some("k"), "warm-up")]));
+    assert_eq!(produced.error_code, 0, "produce");
+
+    let produce = ProduceRequest::default()
+        .with_acks(-1)
+        .with_timeout_ms(30_000)
+        .with_topic_data(vec![
+            TopicProduceData::default()
+                .with_name(topic_name(&topic))
+                .with_partition_data(vec![
+                    PartitionProduceData::default()
+                        .with_index(0)
+                        .with_records(Some(batch(&[(Some("k"), "v")]))),
+                ]),
+        ]);
+    // Partition 1 stays empty: this fetch waits its whole max_wait_ms.
+    let mut poll = fetch_request(&topic, 0, -1).with_max_wait_ms(20_000);
+    poll.topics[0].partitions[0].partition = 1;
+    let started = std::time::Instant::now();
+    let produce_id = conn.send(9, &produce).expect("send the produce");
+    conn.send(12, &poll).expect("send the long poll");
+    let answer = conn.receive::<ProduceRequest>(9, produce_id).expect("produce answer");
+    let waited = started.elapsed();
+    assert_eq!(answer.responses[0].partition_responses[0].error_code, 0);
+    assert!(
+        waited < Duration::from_secs(10),
+        "the produce answer waited {waited:?}, as long as the fetch behind it"
+    );
+}
+
 /// Successful CreateTopics, AlterConfigs and IncrementalAlterConfigs carry a null error
 /// message, as Kafka sends them.
 #[test]

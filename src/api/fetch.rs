@@ -15,6 +15,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::records_send::{ResponseBody, encode_sharing};
 use super::{ApiHandler, Reply, RequestError, encode, errors};
 use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
 use crate::log::transaction_index::AbortedTxn;
@@ -152,7 +153,7 @@ fn end_offset(records: &[u8]) -> Option<i64> {
 }
 
 impl FetchPlan {
-    async fn run(self) -> Option<Bytes> {
+    async fn run(self) -> Option<ResponseBody> {
         let deadline = Instant::now() + self.max_wait;
         let results = loop {
             // Subscribe before reading, so a high watermark move between the read and the wait
@@ -191,7 +192,8 @@ impl FetchPlan {
                 break self.read_all();
             }
         };
-        match encode(&self.response(results), self.version) {
+        let (response, records) = self.response(results);
+        match encode_sharing(&response, self.version, records) {
             Ok(body) => Some(body),
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode fetch response");
@@ -262,7 +264,8 @@ impl FetchPlan {
             .collect()
     }
 
-    fn response(&self, results: Vec<PartitionResult>) -> FetchResponse {
+    /// The response, and the record sets in it (sent from where they were read).
+    fn response(&self, results: Vec<PartitionResult>) -> (FetchResponse, Vec<Bytes>) {
         let states: Vec<_> = results
             .iter()
             .map(|r| {
@@ -276,6 +279,7 @@ impl FetchPlan {
             .collect();
         let include = self.api.fetch_sessions.finish(&self.context, &states);
         let mut topics: Vec<FetchableTopicResponse> = Vec::new();
+        let mut records = Vec::new();
         for (r, include) in results.into_iter().zip(include) {
             if !include {
                 continue;
@@ -295,6 +299,7 @@ impl FetchPlan {
                 data.high_watermark = slice.high_watermark;
                 data.last_stable_offset = r.last_stable_offset;
                 data.log_start_offset = slice.log_start_offset;
+                records.push(slice.records.clone());
                 data.records = Some(slice.records);
             }
             if self.read_committed {
@@ -328,8 +333,9 @@ impl FetchPlan {
             }
         }
         let session_id = self.context.session_id();
-        FetchResponse::default()
+        let response = FetchResponse::default()
             .with_session_id(session_id)
-            .with_responses(topics)
+            .with_responses(topics);
+        (response, records)
     }
 }

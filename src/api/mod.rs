@@ -47,6 +47,7 @@ pub mod offset_fetch;
 pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
+pub mod records_send;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -68,6 +69,7 @@ use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
 use crate::txn::TransactionCoordinator;
+pub use records_send::ResponseBody;
 
 /// Served APIs and version ranges (Kafka 4.1's). Produce is advertised from v0 although
 /// v0-2 requests are refused, as Kafka 4 does: older librdkafka disables compression when
@@ -153,7 +155,7 @@ pub struct ApiHandler {
     pub txn: Arc<TransactionCoordinator>,
 }
 
-pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<Bytes>> + Send>>;
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<ResponseBody>> + Send>>;
 
 /// What a request produces: an encoded response body now, one later, or nothing.
 pub enum Reply {
@@ -232,9 +234,9 @@ pub fn ready<T: Encodable>(response: &T, version: i16) -> Result<Reply, RequestE
 }
 
 /// Encodes a deferred response; a failure is logged and leaves the request unanswered.
-pub fn encode_logged<T: Encodable>(response: &T, version: i16) -> Option<Bytes> {
+pub fn encode_logged<T: Encodable>(response: &T, version: i16) -> Option<ResponseBody> {
     match encode(response, version) {
-        Ok(body) => Some(body),
+        Ok(body) => Some(body.into()),
         Err(e) => {
             tracing::error!(error = %e, "cannot encode a deferred response");
             None
@@ -301,7 +303,7 @@ pub fn reply_when_durable<R: Encodable + Send + 'static>(
 /// A coordinator write that could not be made durable is never answered as a success: the
 /// connection closes without a reply, so the client looks for its coordinator again and
 /// retries (and the failed `__consumer_offsets` log refuses what follows with an error).
-fn not_durable(e: &crate::log::LogError) -> Option<Bytes> {
+fn not_durable(e: &crate::log::LogError) -> Option<ResponseBody> {
     tracing::warn!(error = %e, "a coordinator write was not made durable; closing the connection without a reply");
     None
 }

@@ -244,7 +244,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
     Ok(Reply::Deferred(Box::pin(async move {
         let response = finish.await;
         match encode(&response, version) {
-            Ok(body) => Some(body),
+            Ok(body) => Some(body.into()),
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode produce response");
                 None

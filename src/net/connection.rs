@@ -6,6 +6,7 @@
 //! Work that waits (an fsync for acks=all, a fetch long-poll) runs as its own task; the
 //! writer awaits those in request order, so one slow request never reorders replies.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,14 +14,14 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::memory_pool::{MemoryPool, PoolLease};
-use crate::api::{ApiHandler, Reply, RequestError};
+use crate::api::{ApiHandler, Reply, RequestError, ResponseBody};
 use crate::metrics;
 
 /// Replies awaiting their turn on one connection before reading stops for back-pressure.
@@ -37,7 +38,7 @@ enum Outgoing {
 struct ResponseFrame {
     correlation_id: i32,
     header_version: i16,
-    body: Bytes,
+    body: ResponseBody,
     api_key: i16,
     received: Instant,
 }
@@ -212,11 +213,11 @@ fn handle_frame(
         received,
     };
     Ok(match reply {
-        Reply::Ready(body) => Some(Outgoing::Ready(framed(header_version, body))),
+        Reply::Ready(body) => Some(Outgoing::Ready(framed(header_version, body.into()))),
         Reply::Deferred(fut) => Some(Outgoing::Pending(tokio::spawn(async move {
             Some(framed(header_version, fut.await?))
         }))),
-        Reply::UnsupportedApiVersions(body) => Some(Outgoing::Ready(framed(0, body))),
+        Reply::UnsupportedApiVersions(body) => Some(Outgoing::Ready(framed(0, body.into()))),
         // acks=0: done once handled, as nothing is written back.
         Reply::None => {
             if let Some(m) = request_metrics {
@@ -227,10 +228,32 @@ fn handle_frame(
     })
 }
 
-async fn write_replies(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
-    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-    let mut head = BytesMut::with_capacity(64);
+/// Parts of replies shorter than this are copied into the staging buffer (headers, most
+/// responses); longer ones (a fetch response's record sets) are written from where they are.
+const COPY_BELOW: usize = 16 * 1024;
+/// Replies gathered past this many bytes are written even if more are already due, so a
+/// fast pipelining client cannot make the writer hold much.
+const GATHER_MAX: usize = 4 << 20;
+/// iovecs per write call (Linux's IOV_MAX is 1024).
+const MAX_IOVECS: usize = 64;
+
+async fn write_replies(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
+    // Replies that are due are gathered and written with one vectored write.
+    let mut staging = BytesMut::with_capacity(64 * 1024);
+    let mut parts: Vec<Bytes> = Vec::new();
+    let mut gathered = 0usize;
     while let Some(out) = rx.recv().await {
+        // What is gathered goes out before waiting on a reply that is not ready (a fetch
+        // long-poll): a produce answer must not wait for the fetch pipelined behind it.
+        if let Outgoing::Pending(handle) = &out
+            && !handle.is_finished()
+            && (!parts.is_empty() || !staging.is_empty())
+        {
+            if write_gathered(&mut writer, &mut staging, &mut parts).await.is_err() {
+                return;
+            }
+            gathered = 0;
+        }
         let frame = match out {
             Outgoing::Ready(f) => f,
             Outgoing::Pending(handle) => match handle.await {
@@ -247,26 +270,88 @@ async fn write_replies(writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>,
                 }
             },
         };
-        head.clear();
+        let start = staging.len();
         let header = ResponseHeader::default().with_correlation_id(frame.correlation_id);
-        head.put_i32(0);
-        if let Err(e) = header.encode(&mut head, frame.header_version) {
+        staging.put_i32(0);
+        if let Err(e) = header.encode(&mut staging, frame.header_version) {
             tracing::error!(%peer, error = %e, "cannot encode response header; closing connection");
             return;
         }
-        let size = (head.len() - 4 + frame.body.len()) as i32;
-        head[..4].copy_from_slice(&size.to_be_bytes());
-        if writer.write_all(&head).await.is_err() || writer.write_all(&frame.body).await.is_err() {
-            return;
+        let body_len = frame.body.len();
+        let size = (staging.len() - start - 4 + body_len) as i32;
+        staging[start..start + 4].copy_from_slice(&size.to_be_bytes());
+        gathered += staging.len() - start + body_len;
+        for chunk in frame.body.chunks() {
+            if chunk.len() < COPY_BELOW {
+                staging.extend_from_slice(chunk);
+            } else {
+                if !staging.is_empty() {
+                    parts.push(staging.split().freeze());
+                }
+                parts.push(chunk.clone());
+            }
         }
         if let Some(m) = metrics::registry().request(frame.api_key) {
             m.total_time.observe(frame.received.elapsed());
         }
-        // Coalesce replies that are already due into one write.
-        if rx.is_empty() && writer.flush().await.is_err() {
-            return;
+        if rx.is_empty() || gathered >= GATHER_MAX {
+            if write_gathered(&mut writer, &mut staging, &mut parts).await.is_err() {
+                return;
+            }
+            gathered = 0;
+            if staging.capacity() > 1 << 20 {
+                // An unusually large reply was staged: do not keep its memory.
+                staging = BytesMut::with_capacity(64 * 1024);
+            }
         }
     }
-    let _ = writer.flush().await;
+    let _ = write_gathered(&mut writer, &mut staging, &mut parts).await;
     let _ = writer.shutdown().await;
+}
+
+/// Writes the gathered parts and what is staged after them, leaving both empty.
+async fn write_gathered(
+    writer: &mut OwnedWriteHalf,
+    staging: &mut BytesMut,
+    parts: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    if !staging.is_empty() {
+        parts.push(staging.split().freeze());
+    }
+    let result = write_all_vectored(writer, parts).await;
+    parts.clear();
+    result
+}
+
+/// Writes every byte of `parts`, in order, with as few write calls as the socket allows.
+async fn write_all_vectored(writer: &mut OwnedWriteHalf, parts: &[Bytes]) -> std::io::Result<()> {
+    let (mut index, mut offset) = (0usize, 0usize);
+    while index < parts.len() {
+        if offset == parts[index].len() {
+            index += 1;
+            offset = 0;
+            continue;
+        }
+        let iov: Vec<IoSlice<'_>> = std::iter::once(&parts[index][offset..])
+            .chain(parts[index + 1..].iter().map(|p| &p[..]))
+            .take(MAX_IOVECS)
+            .map(IoSlice::new)
+            .collect();
+        let mut written = writer.write_vectored(&iov).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let left = parts[index].len() - offset;
+            if written >= left {
+                written -= left;
+                index += 1;
+                offset = 0;
+            } else {
+                offset += written;
+                written = 0;
+            }
+        }
+    }
+    Ok(())
 }
