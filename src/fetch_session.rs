@@ -2,7 +2,7 @@
 //! fetches, so follow-up requests only name what changed and responses only carry partitions
 //! whose data or watermarks moved.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -257,15 +257,31 @@ impl FetchSessionCache {
             session.next_epoch + 1
         };
         session.last_used = Instant::now();
-        session.partitions.retain(|p| !forgotten.contains(&p.key));
-        for update in requested {
-            match session.partitions.iter_mut().find(|p| p.key == update.key) {
-                Some(existing) => {
-                    existing.fetch_offset = update.fetch_offset;
-                    existing.max_bytes = update.max_bytes;
-                    existing.current_leader_epoch = update.current_leader_epoch;
+        if !forgotten.is_empty() {
+            let forgotten: HashSet<PartitionKey> = forgotten.into_iter().collect();
+            session.partitions.retain(|p| !forgotten.contains(&p.key));
+        }
+        if !requested.is_empty() {
+            // By key, not by scanning: a session may hold thousands of partitions.
+            let mut at: HashMap<PartitionKey, usize> = session
+                .partitions
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.key.clone(), i))
+                .collect();
+            for update in requested {
+                match at.get(&update.key) {
+                    Some(&i) => {
+                        let existing = &mut session.partitions[i];
+                        existing.fetch_offset = update.fetch_offset;
+                        existing.max_bytes = update.max_bytes;
+                        existing.current_leader_epoch = update.current_leader_epoch;
+                    }
+                    None => {
+                        at.insert(update.key.clone(), session.partitions.len());
+                        session.partitions.push(update);
+                    }
                 }
-                None => session.partitions.push(update),
             }
         }
         let partitions = session.partitions.clone();
@@ -281,6 +297,11 @@ impl FetchSessionCache {
 
     /// Records what a response told the client, and says which partitions an incremental
     /// response must carry: those with records, an error, or moved watermarks.
+    ///
+    /// After an incremental response, the partitions that returned records move to the end of
+    /// the session's order, as in Kafka's fetch sessions (KIP-227): the next fetch reads the
+    /// others first, so when a response fills up it is not always the same partitions that
+    /// are left out.
     pub fn finish(&self, context: &FetchContext, results: &[SentPartition]) -> Vec<bool> {
         let (handle, incremental) = match context {
             FetchContext::Sessionless => return vec![true; results.len()],
@@ -288,17 +309,36 @@ impl FetchSessionCache {
             FetchContext::Incremental { session, .. } => (session, true),
         };
         let mut session = handle.0.lock();
-        results
+        let mut served = vec![false; session.partitions.len()];
+        let include = results
             .iter()
-            .map(|(key, has_records, state)| {
-                let Some(p) = session.partitions.iter_mut().find(|p| &p.key == key) else {
+            .enumerate()
+            .map(|(i, (key, has_records, state))| {
+                // Results come in the session's order; a session changed by a request that
+                // overtook this one falls back to a search.
+                let at = if session.partitions.get(i).is_some_and(|p| &p.key == key) {
+                    Some(i)
+                } else {
+                    session.partitions.iter().position(|p| &p.key == key)
+                };
+                let Some(at) = at else {
                     return true;
                 };
+                let p = &mut session.partitions[at];
                 let changed = *has_records || state.3 != 0 || p.last_sent != Some(*state);
                 p.last_sent = Some(*state);
+                served[at] |= *has_records;
                 !incremental || changed
             })
-            .collect()
+            .collect();
+        if incremental && served.iter().any(|s| *s) {
+            let partitions = std::mem::take(&mut session.partitions);
+            let (mut quiet, rest): (Vec<_>, Vec<_>) =
+                partitions.into_iter().zip(served).partition(|(_, served)| !*served);
+            quiet.extend(rest);
+            session.partitions = quiet.into_iter().map(|(p, _)| p).collect();
+        }
+        include
     }
 }
 
@@ -348,6 +388,22 @@ mod tests {
         assert_eq!(
             cache.begin(42, 1, vec![], vec![]).unwrap_err(),
             FETCH_SESSION_ID_NOT_FOUND
+        );
+        // Rotation: after an incremental response where partition 0 returned records, the
+        // next fetch reads partition 2 before it.
+        let (ctx, parts) = cache
+            .begin(session_id, 2, vec![SessionPartition::new(key(2), 0, 100, -1)], vec![])
+            .unwrap();
+        assert_eq!(parts.iter().map(|p| p.key.partition).collect::<Vec<_>>(), vec![0, 2]);
+        cache.finish(&ctx, &[(key(0), true, state), (key(2), false, state)]);
+        let (ctx, parts) = cache.begin(session_id, 3, vec![], vec![]).unwrap();
+        assert_eq!(parts.iter().map(|p| p.key.partition).collect::<Vec<_>>(), vec![2, 0]);
+        cache.finish(&ctx, &[(key(2), false, state), (key(0), false, state)]);
+        let (_, parts) = cache.begin(session_id, 4, vec![], vec![]).unwrap();
+        assert_eq!(
+            parts.iter().map(|p| p.key.partition).collect::<Vec<_>>(),
+            vec![2, 0],
+            "nothing served: the order stays"
         );
         let (ctx, _) = cache.begin(session_id, FINAL_EPOCH, vec![], vec![]).unwrap();
         assert!(matches!(ctx, FetchContext::Sessionless));

@@ -239,6 +239,58 @@ fn a_session_closed_behind_a_long_poll_still_answers_incrementally() {
     );
 }
 
+/// KIP-227's rotation: after an incremental response, the partitions that returned records
+/// move to the end of the session's order, so a response too small for every partition does
+/// not always serve the same one.
+#[test]
+fn a_fetch_session_rotates_partitions_that_returned_records() {
+    let (_broker, mut conn, topic) = check_setup("fetch-rotation");
+    create_topic_raw(&mut conn, &topic, 2, &[]);
+    let produced = produce_raw(&mut conn, &topic, batch(&[(Some("k"), "p0-a")]));
+    assert_eq!(produced.error_code, 0, "produce");
+    for (partition, value) in [(0, "p0-b"), (0, "p0-c"), (1, "p1-a")] {
+        let p = produce_raw_to(&mut conn, &topic, partition, batch(&[(Some("k"), value)]));
+        assert_eq!(p.error_code, 0, "produce to {partition}");
+    }
+    // fetch.max.bytes of 1: each response carries the first batch it finds, and only that.
+    let fetch = |session_id: i32, epoch: i32, offsets: &[(i32, i64)]| {
+        let mut request = fetch_request(&topic, session_id, epoch).with_max_bytes(1);
+        request.topics[0].partitions = offsets
+            .iter()
+            .map(|&(partition, offset)| {
+                FetchPartition::default()
+                    .with_partition(partition)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20)
+            })
+            .collect();
+        request
+    };
+    let served = |response: &FetchResponse| -> Vec<i32> {
+        response
+            .responses
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .filter(|p| p.records.as_ref().is_some_and(|r| !r.is_empty()))
+            .map(|p| p.partition_index)
+            .collect()
+    };
+    let full = conn.call(12, &fetch(0, 0, &[(0, 0), (1, 0)]));
+    assert_ne!(full.session_id, 0, "a session is opened");
+    assert_eq!(served(&full), vec![0], "the full fetch reads partition 0 first");
+    // Incremental: partition 0 moves on; the session reads it first still (a full response
+    // does not rotate) and it has more.
+    let first = conn.call(12, &fetch(full.session_id, 1, &[(0, 1)]));
+    assert_eq!(served(&first), vec![0], "epoch 1 serves partition 0 again");
+    // Partition 0 returned records in an incremental response: partition 1 now comes first.
+    let second = conn.call(12, &fetch(full.session_id, 2, &[(0, 2)]));
+    assert_eq!(
+        served(&second),
+        vec![1],
+        "epoch 2 serves partition 1, not partition 0 a third time"
+    );
+}
+
 /// A produce answer is not held back by a fetch long-poll pipelined behind it on the same
 /// connection: Kafka answers the produce before it even reads the fetch.
 #[test]
