@@ -253,7 +253,7 @@ fn check_bomb(topic: &str, configs: &[(&str, &str)], expect_codec: Compression) 
     let before = rss_kb(broker.pid(), "VmRSS:");
 
     let senders: Vec<KafkaConnection> = (0..BOMBS)
-        .map(|_| KafkaConnection::connect(&broker.bootstrap()))
+        .map(|_| KafkaConnection::connect(&broker.bootstrap()).with_read_timeout(Duration::from_secs(300)))
         .collect();
     let started = Instant::now();
     let (results, peak, slowest) = while_watching(&broker, || {

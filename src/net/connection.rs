@@ -17,7 +17,7 @@ use kafka_protocol::protocol::{Decodable, Encodable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::memory_pool::{MemoryPool, PoolLease};
@@ -26,6 +26,10 @@ use crate::metrics;
 
 /// Replies awaiting their turn on one connection before reading stops for back-pressure.
 const MAX_IN_FLIGHT: usize = 64;
+/// Request bytes one connection may hold from reading a request to writing its reply: a
+/// client pipelining large produce requests waits for its earlier answers instead of
+/// growing the broker's memory by up to MAX_IN_FLIGHT requests.
+const MAX_IN_FLIGHT_BYTES: usize = 16 << 20;
 
 /// A reply slot in request order.
 enum Outgoing {
@@ -66,7 +70,8 @@ pub async fn serve(
 ) {
     let _ = stream.set_nodelay(true);
     let (mut reader, writer) = stream.into_split();
-    let (tx, rx) = mpsc::channel::<Outgoing>(MAX_IN_FLIGHT);
+    let (tx, rx) = mpsc::channel::<(Outgoing, Option<OwnedSemaphorePermit>)>(MAX_IN_FLIGHT);
+    let in_flight_bytes = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES));
     let writer_task = tokio::spawn(write_replies(writer, rx, peer));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
@@ -88,12 +93,18 @@ pub async fn serve(
             }
         };
         let (frame, lease) = frame;
-        let handled = handle_frame(&api, frame, peer, listener, Instant::now());
+        let received = Instant::now();
+        let held = in_flight_bytes
+            .clone()
+            .acquire_many_owned(frame.len().min(MAX_IN_FLIGHT_BYTES) as u32)
+            .await
+            .ok();
+        let handled = handle_frame(&api, frame, peer, listener, received);
         // The request has been decoded and applied: its bytes go back to the pool.
         drop(lease);
         match handled {
             Ok(Some(out)) => {
-                if tx.send(out).await.is_err() {
+                if tx.send((out, held)).await.is_err() {
                     break;
                 }
             }
@@ -237,12 +248,18 @@ const GATHER_MAX: usize = 4 << 20;
 /// iovecs per write call (Linux's IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 
-async fn write_replies(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>, peer: SocketAddr) {
+async fn write_replies(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::Receiver<(Outgoing, Option<OwnedSemaphorePermit>)>,
+    peer: SocketAddr,
+) {
     // Replies that are due are gathered and written with one vectored write.
     let mut staging = BytesMut::with_capacity(64 * 1024);
     let mut parts: Vec<Bytes> = Vec::new();
     let mut gathered = 0usize;
-    while let Some(out) = rx.recv().await {
+    // Permits of replies gathered but not yet written: released once they are.
+    let mut held: Vec<OwnedSemaphorePermit> = Vec::new();
+    while let Some((out, permit)) = rx.recv().await {
         // What is gathered goes out before waiting on a reply that is not ready (a fetch
         // long-poll): a produce answer must not wait for the fetch pipelined behind it.
         if let Outgoing::Pending(handle) = &out
@@ -253,7 +270,9 @@ async fn write_replies(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoi
                 return;
             }
             gathered = 0;
+            held.clear();
         }
+        held.extend(permit);
         let frame = match out {
             Outgoing::Ready(f) => f,
             Outgoing::Pending(handle) => match handle.await {
@@ -299,6 +318,7 @@ async fn write_replies(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoi
                 return;
             }
             gathered = 0;
+            held.clear();
             if staging.capacity() > 1 << 20 {
                 // An unusually large reply was staged: do not keep its memory.
                 staging = BytesMut::with_capacity(64 * 1024);

@@ -33,6 +33,15 @@ impl KafkaConnection {
         })
     }
 
+    /// Waits up to `timeout` for each response instead of 60 s: recompressing a bomb takes
+    /// a debug build most of a minute on a loaded two-core machine.
+    pub fn with_read_timeout(self, timeout: Duration) -> KafkaConnection {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .expect("set the read timeout");
+        self
+    }
+
     /// Sends `request` as version `version` and returns the decoded response.
     pub fn call<R: Request>(&mut self, version: i16, request: &R) -> R::Response {
         self.try_call(version, request).expect("request round trip")
