@@ -44,7 +44,9 @@ WORK="$(mktemp -d /tmp/rivulet-perf.XXXXXX)"
 RIVULET_PID=""
 KAFKA_DIR=""
 cleanup() {
-    [[ -n "$RIVULET_PID" ]] && kill -TERM "$RIVULET_PID" 2>/dev/null && wait "$RIVULET_PID" 2>/dev/null
+    if [[ -n "$RIVULET_PID" ]] && kill -TERM "$RIVULET_PID" 2>/dev/null; then
+        for _ in $(seq 1 100); do kill -0 "$RIVULET_PID" 2>/dev/null || break; sleep 0.1; done
+    fi
     [[ -n "$KAFKA_DIR" ]] && "$ROOT/tests/jvm/kafka.sh" stop-kafka "$KAFKA_DIR" >/dev/null 2>&1
     rm -rf "$WORK"
 }
@@ -60,50 +62,49 @@ if [[ ! -x "$PERF" ]]; then
     gcc -O2 -I"$SRC/src" "$SRC/examples/rdkafka_performance.c" -o "$PERF" -lrdkafka -lm -lpthread
 fi
 
-# first_answer HOST:PORT: waits until the broker answers ApiVersions; prints when (ms epoch).
-first_answer() {
-    python3 - "$1" <<'PY'
-import socket, struct, sys, time
+# start_timed HOST:PORT LOG CMD...: starts CMD (left running) and waits until HOST:PORT answers
+# ApiVersions; prints the command's pid and the milliseconds from its start to that answer.
+start_timed() {
+    python3 - "$@" <<'PY'
+import socket, struct, subprocess, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
+log = open(sys.argv[2], "w")
+started = time.monotonic()
+child = subprocess.Popen(sys.argv[3:], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
 # ApiVersions v0: api key 18, version 0, correlation id 1, client id "perf".
 body = struct.pack(">hhih", 18, 0, 1, 4) + b"perf"
-deadline = time.time() + 120
-while time.time() < deadline:
+while time.monotonic() - started < 180:
     try:
         with socket.create_connection((host, int(port)), timeout=1) as s:
             s.sendall(struct.pack(">i", len(body)) + body)
             if len(s.recv(4)) == 4:
-                print(int(time.time() * 1000))
+                print(child.pid, int((time.monotonic() - started) * 1000))
                 sys.exit(0)
     except OSError:
-        time.sleep(0.001)
-sys.exit(1)
+        time.sleep(0.0005)
+sys.exit("no answer within 180 s")
 PY
 }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rss_mb() { awk -v k="$2:" '$1 == k { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 # ---- the brokers -------------------------------------------------------------------------
 declare -A PID=()
 if [[ ${#BROKERS[@]} -eq 0 ]]; then
     [[ -x "$ROOT/target/release/rivulet" ]] || (cd "$ROOT" && cargo build --release --bin rivulet)
-    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    T0="$(now_ms)"
-    "$ROOT/target/release/rivulet" serve --listen "127.0.0.1:$port" --data-dir "$WORK/rivulet" \
-        --log-level warn 2>"$WORK/rivulet.log" &
-    RIVULET_PID=$!
-    T1="$(first_answer "127.0.0.1:$port")"
-    echo "rivulet: start to first answer $((T1 - T0)) ms"
+    port="$(free_port)"
+    read -r RIVULET_PID ms < <(start_timed "127.0.0.1:$port" "$WORK/rivulet.log" \
+        "$ROOT/target/release/rivulet" serve --listen "127.0.0.1:$port" --data-dir "$WORK/rivulet" --log-level warn)
+    echo "rivulet: start to first answer $ms ms"
     BROKERS+=("rivulet=127.0.0.1:$port")
     PID[rivulet]=$RIVULET_PID
 
     KAFKA_DIR="$WORK/kafka"
-    T0="$(now_ms)"
-    KAFKA_WATCH_PID=$$ KAFKA_HEAP_OPTS="-Xmx1G -Xms1G" "$ROOT/tests/jvm/kafka.sh" start-kafka "$KAFKA_DIR" \
-        >"$WORK/kafka-start.txt" 2>&1
-    kb="$(sed -n 's/^BOOTSTRAP=//p' "$WORK/kafka-start.txt")"
-    T1="$(first_answer "$kb")"
-    echo "kafka: start to first answer $((T1 - T0)) ms (JVM start and storage format included)"
-    BROKERS+=("kafka=$kb")
+    port="$(free_port)"
+    read -r _ ms < <(KAFKA_WATCH_PID=$$ KAFKA_PORT=$port KAFKA_HEAP_OPTS="-Xmx1G -Xms1G" \
+        start_timed "127.0.0.1:$port" "$WORK/kafka-start.txt" "$ROOT/tests/jvm/kafka.sh" start-kafka "$KAFKA_DIR")
+    echo "kafka: start to first answer $ms ms (storage format included, as a new container does it)"
+    BROKERS+=("kafka=127.0.0.1:$port")
     PID[kafka]="$(cat "$KAFKA_DIR/kafka.pid")"
     sleep 2
 fi
