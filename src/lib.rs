@@ -3,7 +3,9 @@
 //! Layers, top to bottom (nothing calls upward): `broker` wires everything; `net` owns
 //! sockets and framing; `api` translates wire messages into domain calls; `group` is the
 //! consumer-group coordinator; `auth` answers what a principal may do; `metadata` keeps topics and their configs; `log` stores
-//! partitions as segment files; `record` understands the v2 record-batch format.
+//! partitions as segment files; `record` understands the v2 record-batch format. `tools` is
+//! apart: Kafka's command-line tools, clients of the wire protocol that share nothing with the
+//! broker.
 
 pub mod api;
 pub mod auth;
@@ -16,4 +18,5 @@ pub mod metadata;
 pub mod net;
 pub mod record;
 pub mod timer;
+pub mod tools;
 pub mod txn;

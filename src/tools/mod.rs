@@ -1,0 +1,106 @@
+//! Kafka's command-line tools, without a JVM. The `rivulet` binary answers as a tool when it
+//! is called by the tool's name (`kafka-topics.sh`, `kafka-topics`, through a symlink) or as
+//! `rivulet topics ...`. The tools are clients of the wire protocol only (they use nothing of
+//! the broker), so they work against any Kafka-protocol broker, and print what the Java tools
+//! print.
+
+pub mod admin;
+pub mod args;
+pub mod client;
+pub mod errors;
+pub mod topics;
+
+use args::{Opt, Parsed};
+
+/// A tool's entry point: its arguments (without the program name), its exit status.
+type Main = fn(&[String]) -> i32;
+
+/// The tools by their short name; `kafka-<name>.sh`, `kafka-<name>` and `rivulet <name>`
+/// all reach them.
+pub const TOOLS: &[(&str, Main)] = &[("topics", topics::main)];
+
+/// The tool called for: by the program's own name, else by the first argument. `None`
+/// when the command line is not a tool's (the broker's own commands).
+pub fn dispatch(argv: &[String]) -> Option<i32> {
+    let program = argv.first().map(|p| p.rsplit('/').next().unwrap_or(p)).unwrap_or("");
+    if let Some(tool) = find(program) {
+        return Some(tool(&argv[1..]));
+    }
+    let tool = find(argv.get(1)?)?;
+    Some(tool(&argv[2..]))
+}
+
+fn find(name: &str) -> Option<Main> {
+    let short = name.strip_suffix(".sh").unwrap_or(name);
+    let short = short.strip_prefix("kafka-").unwrap_or(short);
+    TOOLS.iter().find(|(n, _)| *n == short).map(|(_, m)| *m)
+}
+
+/// Parses a tool's command line; on an error prints it with the option table, as
+/// jopt-simple does, and gives the exit status.
+pub fn parse_or_usage(opts: &[Opt], args: &[String], about: &str) -> Result<Parsed, i32> {
+    let parsed = match args::parse(opts, args) {
+        Ok(p) => p,
+        Err(e) => return Err(usage_error(opts, about, &e)),
+    };
+    if parsed.has("help") || args.is_empty() {
+        println!("{about}");
+        print!("{}", args::usage(opts));
+        return Err(if parsed.has("help") { 0 } else { 1 });
+    }
+    if parsed.has("version") {
+        println!("{} (rivulet)", env!("CARGO_PKG_VERSION"));
+        return Err(0);
+    }
+    Ok(parsed)
+}
+
+/// Prints `message` and the option table on stderr; the exit status of a usage error.
+pub fn usage_error(opts: &[Opt], about: &str, message: &str) -> i32 {
+    eprintln!("{message}");
+    eprintln!("{about}");
+    eprint!("{}", args::usage(opts));
+    1
+}
+
+/// `--bootstrap-server`, which every tool requires (jopt-simple's wording when missing).
+pub fn bootstrap<'a>(parsed: &'a Parsed, opts: &[Opt], about: &str) -> Result<&'a str, i32> {
+    parsed
+        .value("bootstrap-server")
+        .ok_or_else(|| usage_error(opts, about, "Missing required argument \"[bootstrap-server]\""))
+}
+
+/// `--command-config`: the client properties this implementation can honour. Security
+/// settings (SASL, TLS) are refused, since the client speaks plaintext only.
+pub fn command_config(parsed: &Parsed, option: &str) -> Result<Vec<(String, String)>, String> {
+    let Some(path) = parsed.value(option) else {
+        return Ok(Vec::new());
+    };
+    let props = args::properties_file(path)?;
+    for (k, v) in &props {
+        let plain = k == "security.protocol" && v.eq_ignore_ascii_case("PLAINTEXT");
+        if !plain && (k.starts_with("security.") || k.starts_with("sasl.") || k.starts_with("ssl.")) {
+            return Err(format!(
+                "{path}: {k} is not supported: these tools connect with PLAINTEXT only"
+            ));
+        }
+    }
+    Ok(props)
+}
+
+/// The options every tool takes.
+pub const HELP: Opt = args::flag("help", "Print usage information.");
+pub const VERSION: Opt = args::flag("version", "Display Kafka version.");
+
+/// Java's `Pattern.matches` of a topic list option (`IncludeList`): commas separate
+/// alternatives, spaces and surrounding quotes are dropped, the whole name must match.
+pub fn include_list(raw: &str) -> Result<regex::Regex, String> {
+    let cleaned = raw
+        .trim()
+        .replace(',', "|")
+        .replace(' ', "")
+        .trim_start_matches(['"', '\''])
+        .trim_end_matches(['"', '\''])
+        .to_string();
+    regex::Regex::new(&format!("^(?:{cleaned})$")).map_err(|e| format!("{raw} is an invalid regex: {e}"))
+}
