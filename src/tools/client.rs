@@ -143,6 +143,15 @@ impl Connection {
         self.call_at(version, request)
     }
 
+    /// [`Self::call`] for a request the broker may hold longer than a normal request
+    /// timeout (a JoinGroup waiting for the other members).
+    pub fn call_waiting<R: Request>(&mut self, request: &R, timeout: Duration) -> Result<R::Response> {
+        self.stream.set_read_timeout(Some(timeout))?;
+        let response = self.call(request);
+        self.stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+        response
+    }
+
     /// Sends `request` at `version` and waits for its response.
     pub fn call_at<R: Request>(&mut self, version: i16, request: &R) -> Result<R::Response> {
         let correlation_id = self.send(version, request)?;
@@ -320,10 +329,13 @@ impl Client {
         loop {
             let conn = &mut self.bootstrap;
             let version = conn.version::<FindCoordinatorRequest>()?;
-            let request = FindCoordinatorRequest::default()
-                .with_key(sb(key))
-                .with_key_type(key_type)
-                .with_coordinator_keys(vec![sb(key)]);
+            // v4 batches keys in a list; the single key field is gone.
+            let request = if version >= 4 {
+                FindCoordinatorRequest::default().with_coordinator_keys(vec![sb(key)])
+            } else {
+                FindCoordinatorRequest::default().with_key(sb(key))
+            }
+            .with_key_type(key_type);
             let response = conn.call_at(version, &request)?;
             let (code, message, node) = match response.coordinators.first() {
                 Some(c) if version >= 4 => (c.error_code, c.error_message.clone(), c.node_id.0),

@@ -7,7 +7,13 @@
 pub mod admin;
 pub mod args;
 pub mod client;
+pub mod console_consumer;
+pub mod console_producer;
+pub mod consumer;
 pub mod errors;
+pub mod group;
+pub mod producer;
+pub mod records;
 pub mod topics;
 
 use args::{Opt, Parsed};
@@ -17,7 +23,11 @@ type Main = fn(&[String]) -> i32;
 
 /// The tools by their short name; `kafka-<name>.sh`, `kafka-<name>` and `rivulet <name>`
 /// all reach them.
-pub const TOOLS: &[(&str, Main)] = &[("topics", topics::main)];
+pub const TOOLS: &[(&str, Main)] = &[
+    ("topics", topics::main),
+    ("console-producer", console_producer::main),
+    ("console-consumer", console_consumer::main),
+];
 
 /// The tool called for: by the program's own name, else by the first argument. `None`
 /// when the command line is not a tool's (the broker's own commands).
