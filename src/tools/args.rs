@@ -10,6 +10,9 @@ pub struct Opt {
     pub name: &'static str,
     /// Takes a value (`--topic NAME`) rather than being a flag (`--list`).
     pub value: Option<&'static str>,
+    /// The value may be left out (jopt-simple's optional argument): a following argument
+    /// that is not an option is taken, else the value is empty.
+    pub optional: bool,
     pub help: &'static str,
 }
 
@@ -17,6 +20,7 @@ pub const fn flag(name: &'static str, help: &'static str) -> Opt {
     Opt {
         name,
         value: None,
+        optional: false,
         help,
     }
 }
@@ -25,6 +29,16 @@ pub const fn valued(name: &'static str, value: &'static str, help: &'static str)
     Opt {
         name,
         value: Some(value),
+        optional: false,
+        help,
+    }
+}
+
+pub const fn optional(name: &'static str, value: &'static str, help: &'static str) -> Opt {
+    Opt {
+        name,
+        value: Some(value),
+        optional: true,
         help,
     }
 }
@@ -94,6 +108,13 @@ pub fn parse(opts: &[Opt], args: &[String]) -> Result<Parsed, String> {
             (None, None) => String::new(),
             (None, Some(_)) => return Err(format!("Option {} does not take an argument", opt.name)),
             (Some(_), Some(v)) => v,
+            (Some(_), None) if opt.optional => match args.get(i) {
+                Some(v) if !v.starts_with('-') => {
+                    i += 1;
+                    v.clone()
+                }
+                _ => String::new(),
+            },
             (Some(_), None) => {
                 let Some(v) = args.get(i) else {
                     return Err(format!("Option {} requires an argument", opt.name));

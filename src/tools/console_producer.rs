@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 
-use super::args::{self, Opt, Parsed, flag, valued};
+use super::args::{self, Opt, Parsed, flag, optional, valued};
 use super::client::Client;
 use super::producer::{Producer, ProducerConfig, ProducerRecord, SendFailure};
 
@@ -25,7 +25,7 @@ const OPTS: &[Opt] = &[
         "String: server to connect to",
         "REQUIRED: The server(s) to connect to.",
     ),
-    valued(
+    optional(
         "compression-codec",
         "String: compression-codec",
         "The compression codec: either 'none', 'gzip', 'snappy', 'lz4', or 'zstd'. If specified without value, then it defaults to 'gzip'",
@@ -261,14 +261,7 @@ impl LineReader {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    // jopt-simple's optional argument: a bare --compression-codec means gzip.
-    let mut args = args.to_vec();
-    if let Some(i) = args.iter().position(|a| a == "--compression-codec")
-        && args.get(i + 1).is_none_or(|next| next.starts_with("--"))
-    {
-        args.insert(i + 1, "gzip".into());
-    }
-    let parsed = match super::parse_or_usage(OPTS, &args, ABOUT) {
+    let parsed = match super::parse_or_usage(OPTS, args, ABOUT) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -316,6 +309,8 @@ fn settings(p: &Parsed) -> Result<(ProducerConfig, LineReader), String> {
         ("request-timeout-ms", "request.timeout.ms", "1500"),
     ] {
         match p.value(flag) {
+            // A bare --compression-codec means gzip.
+            Some("") if flag == "compression-codec" => merged.push((key.to_string(), "gzip".to_string())),
             Some(v) => merged.push((key.to_string(), v.to_string())),
             None if !has(key) => merged.push((key.to_string(), default.to_string())),
             None => {}

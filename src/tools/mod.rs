@@ -10,6 +10,7 @@ pub mod client;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer;
+pub mod consumer_groups;
 pub mod errors;
 pub mod group;
 pub mod producer;
@@ -27,6 +28,7 @@ pub const TOOLS: &[(&str, Main)] = &[
     ("topics", topics::main),
     ("console-producer", console_producer::main),
     ("console-consumer", console_consumer::main),
+    ("consumer-groups", consumer_groups::main),
 ];
 
 /// The tool called for: by the program's own name, else by the first argument. `None`
@@ -78,6 +80,32 @@ pub fn bootstrap<'a>(parsed: &'a Parsed, opts: &[Opt], about: &str) -> Result<&'
     parsed
         .value("bootstrap-server")
         .ok_or_else(|| usage_error(opts, about, "Missing required argument \"[bootstrap-server]\""))
+}
+
+/// The start every admin tool shares: its options parsed, exactly one of `actions` given
+/// (else `actions_message`), `--bootstrap-server` present, `check` passed. Gives the options
+/// or the exit status of a usage error.
+pub fn start_admin(
+    opts: &[Opt],
+    about: &str,
+    args: &[String],
+    actions: &[&str],
+    actions_message: &str,
+    check: fn(&Parsed) -> Result<(), String>,
+) -> Result<Parsed, i32> {
+    let parsed = parse_or_usage(opts, args, about)?;
+    if actions.iter().filter(|a| parsed.has(a)).count() != 1 {
+        return Err(usage_error(opts, about, actions_message));
+    }
+    bootstrap(&parsed, opts, about)?;
+    check(&parsed).map_err(|e| usage_error(opts, about, &e))?;
+    Ok(parsed)
+}
+
+/// The admin client of a tool started by [`start_admin`].
+pub fn admin_client(parsed: &Parsed) -> anyhow::Result<client::Client> {
+    command_config(parsed, "command-config").map_err(anyhow::Error::msg)?;
+    client::Client::connect(parsed.value("bootstrap-server").unwrap_or_default(), "adminclient-1")
 }
 
 /// `--command-config`: the client properties this implementation can honour. Security

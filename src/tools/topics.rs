@@ -109,28 +109,12 @@ const OPTS: &[Opt] = &[
 const ACTIONS: [&str; 5] = ["list", "describe", "create", "alter", "delete"];
 
 pub fn main(args: &[String]) -> i32 {
-    let parsed = match super::parse_or_usage(OPTS, args, ABOUT) {
+    let actions = "Command must include exactly one action: --list, --describe, --create, --alter or --delete";
+    let parsed = match super::start_admin(OPTS, ABOUT, args, &ACTIONS, actions, check_args) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    if ACTIONS.iter().filter(|a| parsed.has(a)).count() != 1 {
-        return super::usage_error(
-            OPTS,
-            ABOUT,
-            "Command must include exactly one action: --list, --describe, --create, --alter or --delete",
-        );
-    }
-    let bootstrap = match super::bootstrap(&parsed, OPTS, ABOUT) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    if let Err(e) = check_args(&parsed) {
-        return super::usage_error(OPTS, ABOUT, &e);
-    }
-    let result = super::command_config(&parsed, "command-config")
-        .map_err(anyhow::Error::msg)
-        .and_then(|_| Client::connect(bootstrap, "adminclient-1"))
-        .and_then(|mut client| run(&mut client, &parsed));
+    let result = super::admin_client(&parsed).and_then(|mut client| run(&mut client, &parsed));
     match result {
         Ok(()) => 0,
         Err(e) => {

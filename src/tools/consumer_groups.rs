@@ -1,0 +1,832 @@
+//! `kafka-consumer-groups.sh`: list, describe (offsets, members, state), reset offsets and
+//! delete consumer groups, printed in the Java tool's columns.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Result, anyhow, bail};
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
+    describe_groups_response::DescribedGroup,
+};
+
+use super::args::{Opt, Parsed, flag, optional, valued};
+use super::client::{self, Client, sb};
+use super::consumer::{self, TopicPartition};
+use super::errors::{self, KafkaError};
+use super::group;
+
+const ABOUT: &str = "This tool helps to list all consumer groups, describe a consumer group, delete consumer group info, or reset consumer group offsets.";
+
+const OPTS: &[Opt] = &[
+    flag("all-groups", "Apply to all consumer groups."),
+    flag(
+        "all-topics",
+        "Consider all topics assigned to a group in the `reset-offsets` process.",
+    ),
+    valued(
+        "bootstrap-server",
+        "String: server to connect to",
+        "REQUIRED: The server(s) to connect to.",
+    ),
+    valued(
+        "by-duration",
+        "String: duration",
+        "Reset offsets to offset by duration from current timestamp. Format: 'PnDTnHnMnS'",
+    ),
+    valued(
+        "command-config",
+        "String: command config property file",
+        "Property file containing configs to be passed to Admin Client and Consumer.",
+    ),
+    flag(
+        "delete",
+        "Pass in groups to delete topic partition offsets and ownership information over the entire consumer group.",
+    ),
+    flag("delete-offsets", "Delete offsets of consumer group."),
+    flag(
+        "describe",
+        "Describe consumer group and list offset lag (number of messages not yet processed) related to given group.",
+    ),
+    flag(
+        "dry-run",
+        "Only show results without executing changes on Consumer Groups.",
+    ),
+    flag("execute", "Execute operation."),
+    flag("export", "Export operation execution to a CSV file."),
+    valued(
+        "from-file",
+        "String: path to CSV file",
+        "Reset offsets to values defined in CSV file.",
+    ),
+    valued(
+        "group",
+        "String: consumer group",
+        "The consumer group we wish to act on.",
+    ),
+    super::HELP,
+    flag("list", "List all consumer groups."),
+    flag("members", "Describe members of the group."),
+    flag(
+        "offsets",
+        "Describe the group and list all topic partitions in the group along with their offset information.",
+    ),
+    flag("reset-offsets", "Reset offsets of consumer group."),
+    valued(
+        "shift-by",
+        "Long: number-of-offsets",
+        "Reset offsets shifting current offset by 'n', where 'n' can be positive or negative.",
+    ),
+    optional(
+        "state",
+        "String",
+        "When specified with '--describe', includes the state of the group. When specified with '--list', it displays the state of all groups, or only those in the given states.",
+    ),
+    valued(
+        "timeout",
+        "Long: timeout (ms)",
+        "The timeout that can be set for some use cases. (default: 5000)",
+    ),
+    flag("to-current", "Reset offsets to current offset."),
+    valued(
+        "to-datetime",
+        "String: datetime",
+        "Reset offsets to offset from datetime. Format: 'YYYY-MM-DDTHH:mm:SS.sss'",
+    ),
+    flag("to-earliest", "Reset offsets to earliest offset."),
+    flag("to-latest", "Reset offsets to latest offset."),
+    valued("to-offset", "Long: offset", "Reset offsets to a specific offset."),
+    valued(
+        "topic",
+        "String: topic",
+        "The topic whose consumer group information should be deleted or topic whose should be included in the reset offset process.",
+    ),
+    optional(
+        "type",
+        "String",
+        "When specified with '--list', it displays the types of all the groups.",
+    ),
+    flag(
+        "verbose",
+        "Provide additional information, if any, when describing the group.",
+    ),
+    super::VERSION,
+];
+
+const ACTIONS: [&str; 5] = ["list", "describe", "delete", "reset-offsets", "delete-offsets"];
+const SCENARIOS: [&str; 8] = [
+    "to-offset",
+    "to-datetime",
+    "by-duration",
+    "to-earliest",
+    "to-latest",
+    "shift-by",
+    "from-file",
+    "to-current",
+];
+
+pub fn main(args: &[String]) -> i32 {
+    let message =
+        "Command must include exactly one action: --list, --describe, --delete, --reset-offsets, --delete-offsets";
+    let parsed = match super::start_admin(OPTS, ABOUT, args, &ACTIONS, message, check_args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let result = super::admin_client(&parsed).and_then(|mut c| run(&mut c, &parsed));
+    // Like the Java tool, a failed command is reported on stdout and exits 0.
+    if let Err(e) = result {
+        let detail = match e.downcast_ref::<KafkaError>() {
+            Some(k) => k.qualified(),
+            None => format!("{e:#}"),
+        };
+        println!("\nError: Executing consumer group command failed due to {detail}");
+        eprintln!("{detail}");
+    }
+    0
+}
+
+fn check_args(p: &Parsed) -> Result<(), String> {
+    let needs_group = p.has("describe") || p.has("delete") || p.has("reset-offsets") || p.has("delete-offsets");
+    if needs_group && !p.has("group") && !p.has("all-groups") {
+        return Err("Option [describe|delete|reset-offsets] takes one of these options: [all-groups], [group]".into());
+    }
+    if p.has("reset-offsets") {
+        if p.has("dry-run") && p.has("execute") {
+            return Err("Option [reset-offsets] takes at most one of these options: [dry-run], [execute]".into());
+        }
+        if SCENARIOS.iter().filter(|s| p.has(s)).count() != 1 {
+            return Err("Option [reset-offsets] takes exactly one of these options: [to-offset], [to-datetime], [by-duration], [to-earliest], [to-latest], [shift-by], [from-file], [to-current]".into());
+        }
+        if !p.has("topic") && !p.has("all-topics") {
+            return Err("One of the reset scopes should be defined: --all-topics, --topic.".into());
+        }
+        p.number::<i64>("to-offset")?;
+        p.number::<i64>("shift-by")?;
+        if !p.has("dry-run") && !p.has("execute") {
+            eprintln!(
+                "WARN: No action will be performed as the --execute option is missing. In a future major release, the default behavior of this command will be to prompt the user before executing the reset rather than doing a dry run. You should add the --dry-run option explicitly if you are scripting this command and want to keep the current default behavior without prompting."
+            );
+        }
+    }
+    p.refuse(
+        "from-file",
+        "give the offsets with --to-offset per --topic TOPIC:PARTITIONS",
+    )?;
+    p.refuse("export", "the reset plan is printed as a table")?;
+    p.refuse(
+        "delete-offsets",
+        "reset the offsets with --reset-offsets, or delete the group",
+    )?;
+    p.refuse("type", "classic consumer groups are listed")?;
+    p.number::<i64>("timeout")?;
+    Ok(())
+}
+
+fn run(client: &mut Client, p: &Parsed) -> Result<()> {
+    if p.has("list") {
+        return list(client, p);
+    }
+    let groups: Vec<String> = if p.has("all-groups") {
+        list_groups(client)?.into_iter().map(|(g, _)| g).collect()
+    } else {
+        p.values("group").into_iter().map(str::to_string).collect()
+    };
+    if p.has("describe") {
+        let mut sorted = groups;
+        sorted.sort();
+        for g in sorted {
+            describe(client, p, &g)?;
+        }
+        Ok(())
+    } else if p.has("delete") {
+        delete(client, &groups)
+    } else {
+        reset_offsets(client, p, &groups)
+    }
+}
+
+/// Consumer groups (protocol "consumer", or none for groups that only hold offsets) with
+/// their states, from every broker.
+fn list_groups(client: &mut Client) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let nodes: Vec<i32> = client.nodes.keys().copied().collect();
+    for node in nodes {
+        let response = client.node(node)?.call(&ListGroupsRequest::default())?;
+        KafkaError::check(response.error_code, None)?;
+        for g in response.groups {
+            let group_type = g.group_type.to_ascii_lowercase();
+            let consumer = matches!(g.protocol_type.as_str(), "consumer" | "")
+                && matches!(group_type.as_str(), "" | "classic" | "consumer");
+            if consumer {
+                out.push((g.group_id.0.to_string(), g.group_state.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn list(client: &mut Client, p: &Parsed) -> Result<()> {
+    let groups = list_groups(client)?;
+    let mut out = std::io::stdout().lock();
+    if !p.has("state") {
+        for (g, _) in groups {
+            writeln!(out, "{g}")?;
+        }
+        return Ok(());
+    }
+    let wanted: Vec<String> = p
+        .value("state")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let shown: Vec<_> = groups
+        .into_iter()
+        .filter(|(_, s)| wanted.is_empty() || wanted.contains(&s.to_ascii_lowercase()))
+        .collect();
+    let width = shown.iter().map(|(g, _)| g.len().max(15)).max().unwrap_or(15) + 10;
+    writeln!(out, "{:<width$} {:<20}", "GROUP", "STATE")?;
+    for (g, s) in shown {
+        writeln!(out, "{g:<width$} {s:<20}")?;
+    }
+    Ok(())
+}
+
+/// DescribeGroups for one group; an unknown group is GroupIdNotFoundException as the Java
+/// admin client reports it.
+fn describe_group(client: &mut Client, group: &str) -> Result<DescribedGroup> {
+    let request = DescribeGroupsRequest::default().with_groups(vec![sb(group).into()]);
+    let response = client.group_coordinator(group)?.call(&request)?;
+    let described = response
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("DescribeGroups answered no group"))?;
+    let not_found = || KafkaError::new(errors::GROUP_ID_NOT_FOUND, Some(&format!("Group {group} not found.")));
+    match described.error_code {
+        0 if described.group_state.as_str() == "Dead" => Err(not_found().into()),
+        0 => Ok(described),
+        errors::GROUP_ID_NOT_FOUND => Err(KafkaError::new(
+            errors::GROUP_ID_NOT_FOUND,
+            described.error_message.as_deref().or(Some(&not_found().to_string())),
+        )
+        .into()),
+        code => Err(KafkaError::new(code, described.error_message.as_deref()).into()),
+    }
+}
+
+/// A member's partitions, from its assignment in the consumer protocol.
+fn member_partitions(assignment: &bytes::Bytes) -> Vec<TopicPartition> {
+    if assignment.is_empty() {
+        return Vec::new();
+    }
+    let Ok(a) = group::decode_versioned::<ConsumerProtocolAssignment>(assignment.clone()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<TopicPartition> = a
+        .assigned_partitions
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The stderr note the Java tool gives for a group in `state`; whether rows follow.
+fn note_state(group: &str, state: &str, rows: usize) -> bool {
+    match state {
+        "Dead" => println!("\nError: Consumer group '{group}' does not exist."),
+        "Empty" => eprintln!("\nConsumer group '{group}' has no active members."),
+        "PreparingRebalance" | "CompletingRebalance" | "Assigning" | "Reconciling" => {
+            eprintln!("\nWarning: Consumer group '{group}' is rebalancing.")
+        }
+        _ => {}
+    }
+    state != "Dead" && rows > 0
+}
+
+/// The widest of `items` by `f`, at least 15 (the Java tool's minimum column width).
+fn width<T>(items: &[T], f: impl Fn(&T) -> usize) -> usize {
+    items.iter().map(f).fold(15, usize::max)
+}
+
+fn opt(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
+    let described = describe_group(client, group)?;
+    let state = described.group_state.to_string();
+    let mut out = std::io::stdout().lock();
+    if p.has("members") && !p.has("offsets") {
+        let members: Vec<_> = described
+            .members
+            .iter()
+            .map(|m| {
+                let parts = member_partitions(&m.member_assignment);
+                (
+                    m.member_id.to_string(),
+                    m.client_host.to_string(),
+                    m.client_id.to_string(),
+                    parts,
+                )
+            })
+            .collect();
+        let show = note_state(group, &state, members.len());
+        let (gw, cw, hw, clw) = (
+            group.len().max(15),
+            width(&members, |m| m.0.len()),
+            width(&members, |m| m.1.len()),
+            width(&members, |m| m.2.len()),
+        );
+        let assignments: Vec<String> = members.iter().map(|m| assignment_string(&m.3)).collect();
+        let aw = assignments.iter().map(String::len).fold(20, usize::max);
+        write!(
+            out,
+            "\n{:<gw$} {:<cw$} {:<hw$} {:<clw$} {:<15} ",
+            "GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"
+        )?;
+        if p.has("verbose") {
+            write!(
+                out,
+                "{:<15} {:<aw$} {:<15} {:<20}",
+                "CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"
+            )?;
+        }
+        writeln!(out)?;
+        if show {
+            for (m, a) in members.iter().zip(&assignments) {
+                write!(
+                    out,
+                    "{group:<gw$} {:<cw$} {:<hw$} {:<clw$} {:<15} ",
+                    m.0,
+                    m.1,
+                    m.2,
+                    m.3.len()
+                )?;
+                if p.has("verbose") {
+                    write!(out, "{:<15} {a:<aw$} {:<15} {:<20}", "-", "-", "-")?;
+                }
+                writeln!(out)?;
+            }
+        }
+        return Ok(());
+    }
+    if p.has("state") && !p.has("offsets") {
+        note_state(group, &state, 1);
+        if state == "Dead" {
+            return Ok(());
+        }
+        let coordinator_id = client.coordinator(group, client::COORDINATOR_GROUP)?;
+        let node = client
+            .nodes
+            .get(&coordinator_id)
+            .cloned()
+            .ok_or_else(|| anyhow!("coordinator {coordinator_id} unknown"))?;
+        let coordinator = format!("{}:{}  ({})", node.host, node.port, node.id);
+        let cw = coordinator.len().max(25);
+        let gw = group.len().max(15);
+        let strategy = if described.protocol_data.is_empty() {
+            "-".to_string()
+        } else {
+            described.protocol_data.to_string()
+        };
+        if p.has("verbose") {
+            write!(
+                out,
+                "\n{:<gw$} {:<cw$} {:<20} {:<20} {:<15} {:<25} #MEMBERS",
+                "GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "GROUP-EPOCH", "TARGET-ASSIGNMENT-EPOCH"
+            )?;
+            write!(
+                out,
+                "\n{group:<gw$} {coordinator:<cw$} {strategy:<20} {state:<20} {:<15} {:<25} {}",
+                "-",
+                "-",
+                described.members.len()
+            )?;
+        } else {
+            write!(
+                out,
+                "\n{:<gw$} {:<cw$} {:<20} {:<20} #MEMBERS",
+                "GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE"
+            )?;
+            write!(
+                out,
+                "\n{group:<gw$} {coordinator:<cw$} {strategy:<20} {state:<20} {}",
+                described.members.len()
+            )?;
+        }
+        writeln!(out)?;
+        return Ok(());
+    }
+    // Offsets: members with partitions first (most partitions first), then committed
+    // offsets of partitions no member holds.
+    let committed = consumer::committed_offsets(client, group, None)?;
+    let mut members: Vec<_> = described
+        .members
+        .iter()
+        .map(|m| (member_partitions(&m.member_assignment), m))
+        .filter(|(parts, _)| !parts.is_empty())
+        .collect();
+    members.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
+    let mut rows: Vec<(TopicPartition, [String; 3])> = Vec::new();
+    for (parts, m) in &members {
+        for tp in parts {
+            rows.push((
+                tp.clone(),
+                [
+                    m.member_id.to_string(),
+                    m.client_host.to_string(),
+                    m.client_id.to_string(),
+                ],
+            ));
+        }
+    }
+    let mut unassigned: Vec<TopicPartition> = committed
+        .keys()
+        .filter(|tp| !rows.iter().any(|r| &r.0 == *tp))
+        .cloned()
+        .collect();
+    unassigned.sort();
+    rows.extend(
+        unassigned
+            .into_iter()
+            .map(|tp| (tp, ["-".to_string(), "-".to_string(), "-".to_string()])),
+    );
+    let ends = log_end_offsets(client, rows.iter().map(|r| r.0.clone()).collect())?;
+    let show = note_state(group, &state, rows.len());
+    if !show {
+        return Ok(());
+    }
+    let gw = group.len().max(15);
+    let tw = width(&rows, |r| r.0.0.len());
+    let cw = width(&rows, |r| r.1[0].len());
+    let hw = width(&rows, |r| r.1[1].len());
+    let verbose = p.has("verbose");
+    if verbose {
+        write!(
+            out,
+            "\n{:<gw$} {:<tw$} {:<10} {:<15} {:<15} {:<15} {:<15} {:<cw$} {:<hw$} CLIENT-ID",
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "LEADER-EPOCH",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST"
+        )?;
+    } else {
+        write!(
+            out,
+            "\n{:<gw$} {:<tw$} {:<10} {:<15} {:<15} {:<15} {:<cw$} {:<hw$} CLIENT-ID",
+            "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST"
+        )?;
+    }
+    for (tp, [consumer_id, host, client_id]) in &rows {
+        let offset = committed.get(tp).copied();
+        let end = ends.get(tp).copied();
+        let lag = offset.filter(|o| *o != -1).and_then(|o| end.map(|e| e - o));
+        let (topic, partition) = (&tp.0, tp.1);
+        if verbose {
+            write!(
+                out,
+                "\n{group:<gw$} {topic:<tw$} {partition:<10} {:<15} {:<15} {:<15} {:<15} {consumer_id:<cw$} {host:<hw$} {client_id}",
+                "-",
+                opt(offset),
+                opt(end),
+                opt(lag)
+            )?;
+        } else {
+            write!(
+                out,
+                "\n{group:<gw$} {topic:<tw$} {partition:<10} {:<15} {:<15} {:<15} {consumer_id:<cw$} {host:<hw$} {client_id}",
+                opt(offset),
+                opt(end),
+                opt(lag)
+            )?;
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `topic:0,1;other:2`, topics sorted, as the Java tool prints assignments.
+fn assignment_string(parts: &[TopicPartition]) -> String {
+    if parts.is_empty() {
+        return "-".to_string();
+    }
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in parts {
+        by_topic.entry(t).or_default().push(*p);
+    }
+    by_topic
+        .into_iter()
+        .map(|(t, mut ps)| {
+            ps.sort();
+            format!("{t}:{}", ps.iter().map(i32::to_string).collect::<Vec<_>>().join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+fn offsets_at(
+    client: &mut Client,
+    partitions: &[TopicPartition],
+    timestamp: i64,
+) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+    let topics: Vec<String> = partitions
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let layout = client::layout(client, &topics)?;
+    let queries: Vec<_> = partitions.iter().map(|(t, p)| (t.clone(), *p, timestamp)).collect();
+    Ok(
+        consumer::list_offsets(client, &layout, consumer::READ_UNCOMMITTED, &queries)?
+            .into_iter()
+            .map(|(tp, r)| (tp, r.ok().map(|x| x.0).filter(|o| *o >= 0)))
+            .collect(),
+    )
+}
+
+fn log_end_offsets(client: &mut Client, partitions: Vec<TopicPartition>) -> Result<BTreeMap<TopicPartition, i64>> {
+    if partitions.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(offsets_at(client, &partitions, consumer::LATEST)?
+        .into_iter()
+        .filter_map(|(tp, o)| Some((tp, o?)))
+        .collect())
+}
+
+fn delete(client: &mut Client, groups: &[String]) -> Result<()> {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for g in groups {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![sb(g).into()]);
+        let response = client.group_coordinator(g)?.call(&request)?;
+        let code = response.results.first().map_or(0, |r| r.error_code);
+        match KafkaError::check(code, None) {
+            Ok(()) => ok.push(format!("'{g}'")),
+            Err(e) => failed.push((g, e)),
+        }
+    }
+    if failed.is_empty() {
+        println!(
+            "Deletion of requested consumer groups ({}) was successful.",
+            ok.join(", ")
+        );
+    } else {
+        println!("\nError: Deletion of some consumer groups failed:");
+        for (g, e) in failed {
+            println!("* Group '{g}' could not be deleted due to: {}", e.qualified());
+        }
+        if !ok.is_empty() {
+            println!("\nThese consumer groups were deleted successfully: {}", ok.join(", "));
+        }
+    }
+    Ok(())
+}
+
+fn reset_offsets(client: &mut Client, p: &Parsed, groups: &[String]) -> Result<()> {
+    let mut plans: Vec<(String, BTreeMap<TopicPartition, i64>)> = Vec::new();
+    for g in groups {
+        let state = match describe_group(client, g) {
+            Ok(d) => d.group_state.to_string(),
+            Err(e)
+                if e.downcast_ref::<KafkaError>()
+                    .is_some_and(|k| k.code == errors::GROUP_ID_NOT_FOUND) =>
+            {
+                "Dead".into()
+            }
+            Err(e) => return Err(e),
+        };
+        if state != "Empty" && state != "Dead" {
+            println!(
+                "\nError: Assignments can only be reset if the group '{g}' is inactive, but the current state is {state}."
+            );
+            plans.push((g.clone(), BTreeMap::new()));
+            continue;
+        }
+        let plan = plan_reset(client, p, g)?;
+        if p.has("execute") && !plan.is_empty() {
+            let conn = client.group_coordinator(g)?;
+            consumer::commit_offsets(conn, g, -1, "", &plan)?;
+        }
+        plans.push((g.clone(), plan));
+    }
+    let mut out = std::io::stdout().lock();
+    if !plans.is_empty() {
+        write!(
+            out,
+            "\n{:<30} {:<30} {:<10} {:<15}",
+            "GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"
+        )?;
+    }
+    for (g, plan) in &plans {
+        for ((t, part), o) in plan {
+            write!(out, "\n{g:<30} {t:<30} {part:<10} {o:<15}")?;
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// The partitions `--topic` (`topic` or `topic:0,1`) or `--all-topics` name.
+fn partitions_to_reset(client: &mut Client, p: &Parsed, group: &str) -> Result<Vec<TopicPartition>> {
+    if p.has("all-topics") {
+        return Ok(consumer::committed_offsets(client, group, None)?.into_keys().collect());
+    }
+    let mut out = Vec::new();
+    let mut whole = Vec::new();
+    for arg in p.values("topic") {
+        match arg.split_once(':') {
+            Some((t, parts)) => {
+                for part in parts.split(',') {
+                    let n = part
+                        .parse::<i32>()
+                        .map_err(|_| anyhow!("Invalid partition '{part}' specified in topic arg '{arg}''"))?;
+                    out.push((t.to_string(), n));
+                }
+            }
+            None => whole.push(arg.to_string()),
+        }
+    }
+    if !whole.is_empty() {
+        let layout = client::layout(client, &whole)?;
+        if let Some((t, e)) = layout.errors.iter().next() {
+            bail!("{}: topic {t}", e.qualified());
+        }
+        for t in &whole {
+            out.extend((0..layout.partitions(t) as i32).map(|n| (t.clone(), n)));
+        }
+    }
+    Ok(out)
+}
+
+fn plan_reset(client: &mut Client, p: &Parsed, group: &str) -> Result<BTreeMap<TopicPartition, i64>> {
+    let parts = partitions_to_reset(client, p, group)?;
+    if parts.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let fixed = |ts: i64, client: &mut Client, what: &str| -> Result<BTreeMap<TopicPartition, i64>> {
+        offsets_at(client, &parts, ts)?
+            .into_iter()
+            .map(|((t, n), o)| {
+                o.map(|o| ((t.clone(), n), o))
+                    .ok_or_else(|| anyhow!("Error getting {what} offset of topic partition: {t}-{n}"))
+            })
+            .collect()
+    };
+    if p.has("to-earliest") {
+        return fixed(consumer::EARLIEST, client, "starting");
+    }
+    if p.has("to-latest") {
+        return fixed(consumer::LATEST, client, "ending");
+    }
+    let by_time = |ts: i64, client: &mut Client| -> Result<BTreeMap<TopicPartition, i64>> {
+        let found = offsets_at(client, &parts, ts)?;
+        let ends = log_end_offsets(client, parts.clone())?;
+        let mut plan = BTreeMap::new();
+        for tp in &parts {
+            match found.get(tp).copied().flatten() {
+                Some(o) => plan.insert(tp.clone(), o),
+                None => {
+                    println!(
+                        "\nWarn: Partition {} from topic {} is empty. Falling back to latest known offset.",
+                        tp.1, tp.0
+                    );
+                    plan.insert(tp.clone(), ends.get(tp).copied().unwrap_or(0))
+                }
+            };
+        }
+        Ok(plan)
+    };
+    if let Some(dt) = p.value("to-datetime") {
+        return by_time(parse_datetime(dt)?, client);
+    }
+    if let Some(d) = p.value("by-duration") {
+        let ms = parse_duration_ms(d).ok_or_else(|| anyhow!("Text cannot be parsed to a Duration: {d}"))?;
+        return by_time(super::producer::now_ms() - ms, client);
+    }
+    let requested: BTreeMap<TopicPartition, i64> = if let Some(o) = p.value("to-offset") {
+        let o: i64 = o.trim().parse()?;
+        parts.iter().map(|tp| (tp.clone(), o)).collect()
+    } else {
+        let current = consumer::committed_offsets(client, group, None)?;
+        let shift: i64 = if p.has("to-current") {
+            0
+        } else {
+            p.value("shift-by").unwrap_or("0").trim().parse()?
+        };
+        let mut m = BTreeMap::new();
+        for tp in &parts {
+            let Some(c) = current.get(tp) else {
+                bail!(
+                    "Cannot shift offset for partition {}-{} since there is no current committed offset",
+                    tp.0,
+                    tp.1
+                );
+            };
+            m.insert(tp.clone(), c + shift);
+        }
+        m
+    };
+    // Kept within the log, as the Java tool does, with its warnings.
+    let starts = fixed(consumer::EARLIEST, client, "starting")?;
+    let ends = fixed(consumer::LATEST, client, "ending")?;
+    Ok(requested
+        .into_iter()
+        .map(|(tp, o)| {
+            let (start, end) = (starts[&tp], ends[&tp]);
+            let name = format!("{}-{}", tp.0, tp.1);
+            let o = if o > end {
+                eprintln!("WARN New offset ({o}) is higher than latest offset for topic partition {name}. Value will be set to {end}");
+                end
+            } else if o < start {
+                eprintln!("WARN New offset ({o}) is lower than earliest offset for topic partition {name}. Value will be set to {start}");
+                start
+            } else {
+                o
+            };
+            (tp, o)
+        })
+        .collect())
+}
+
+/// Kafka's `Utils.getDateTime`: `YYYY-MM-DDTHH:mm:SS[.sss][Z|±HH:mm|±HHmm]`, local time
+/// without a zone.
+pub fn parse_datetime(s: &str) -> Result<i64> {
+    let re =
+        regex::Regex::new(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?(Z|[+-]\d{2}:?\d{2})?$")
+            .expect("valid regex");
+    let c = re.captures(s).ok_or_else(|| {
+        anyhow!("Error parsing timestamp. It does not contain a 'T' according to ISO8601 format: {s}")
+    })?;
+    let n = |i: usize| c.get(i).map_or(0, |m| m.as_str().parse::<i64>().unwrap_or(0));
+    let (y, mo, d) = (n(1), n(2), n(3));
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let millis = c
+        .get(7)
+        .map_or(0, |m| format!("{:0<3}", m.as_str()).parse::<i64>().unwrap_or(0));
+    let local = ((days * 24 + n(4)) * 60 + n(5)) * 60 + n(6);
+    let offset_s = match c.get(8).map(|m| m.as_str()) {
+        Some("Z") => 0,
+        Some(z) => {
+            let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
+            let (h, m) = (digits[..2].parse::<i64>()?, digits[2..].parse::<i64>()?);
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            sign * (h * 3600 + m * 60)
+        }
+        None => local_offset_seconds(local),
+    };
+    Ok((local - offset_s) * 1000 + millis)
+}
+
+/// This machine's UTC offset at (about) the given local time.
+fn local_offset_seconds(local: i64) -> i64 {
+    let t = local as libc::time_t;
+    // SAFETY: localtime_r writes only into the tm we pass.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() {
+            return 0;
+        }
+        tm.tm_gmtoff
+    }
+}
+
+/// An ISO-8601 duration (`PnDTnHnMnS`) in milliseconds.
+fn parse_duration_ms(s: &str) -> Option<i64> {
+    let re =
+        regex::Regex::new(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$").expect("valid regex");
+    let c = re.captures(s)?;
+    let n = |i: usize| c.get(i).map_or(0.0, |m| m.as_str().parse::<f64>().unwrap_or(0.0));
+    Some(((n(1) * 86400.0 + n(2) * 3600.0 + n(3) * 60.0 + n(4)) * 1000.0) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn datetimes_parse_as_kafka_reads_them() {
+        assert_eq!(
+            super::parse_datetime("2020-01-01T00:00:00.000Z").unwrap(),
+            1_577_836_800_000
+        );
+        assert_eq!(
+            super::parse_datetime("2020-01-01T01:00:00.5+01:00").unwrap(),
+            1_577_836_800_500
+        );
+        assert_eq!(super::parse_duration_ms("PT1H30M"), Some(5_400_000));
+    }
+}
