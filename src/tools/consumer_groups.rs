@@ -334,8 +334,9 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
             })
             .collect();
         let show = note_state(group, &state, members.len());
+        // As in the Java tool, the group column widens only for rows that name it.
         let (gw, cw, hw, clw) = (
-            group.len().max(15),
+            width(&members, |_| group.len()),
             width(&members, |m| m.0.len()),
             width(&members, |m| m.1.len()),
             width(&members, |m| m.2.len()),
