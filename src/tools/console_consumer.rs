@@ -367,14 +367,11 @@ fn settings(p: &Parsed) -> Result<Settings, String> {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let parsed = match super::parse_or_usage(OPTS, args, ABOUT) {
+    let parsed = match super::start_tool(OPTS, ABOUT, args) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let bootstrap = match super::bootstrap(&parsed, OPTS, ABOUT) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
+    let bootstrap = parsed.value("bootstrap-server").unwrap_or_default();
     let (settings, formatter) = match settings(&parsed).and_then(|s| {
         let props = args::key_values("property", parsed.values("property"))?;
         Ok((s, Formatter::new(&props)?))

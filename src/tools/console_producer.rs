@@ -261,14 +261,11 @@ impl LineReader {
 }
 
 pub fn main(args: &[String]) -> i32 {
-    let parsed = match super::parse_or_usage(OPTS, args, ABOUT) {
+    let parsed = match super::start_tool(OPTS, ABOUT, args) {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let bootstrap = match super::bootstrap(&parsed, OPTS, ABOUT) {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
+    let bootstrap = parsed.value("bootstrap-server").unwrap_or_default();
     let Some(topic) = parsed.value("topic") else {
         return super::usage_error(OPTS, ABOUT, "Missing required argument \"[topic]\"");
     };

@@ -7,11 +7,14 @@
 pub mod admin;
 pub mod args;
 pub mod client;
+pub mod configs;
 pub mod console_consumer;
 pub mod console_producer;
 pub mod consumer;
 pub mod consumer_groups;
+pub mod delete_records;
 pub mod errors;
+pub mod get_offsets;
 pub mod group;
 pub mod producer;
 pub mod records;
@@ -29,6 +32,9 @@ pub const TOOLS: &[(&str, Main)] = &[
     ("console-producer", console_producer::main),
     ("console-consumer", console_consumer::main),
     ("consumer-groups", consumer_groups::main),
+    ("configs", configs::main),
+    ("get-offsets", get_offsets::main),
+    ("delete-records", delete_records::main),
 ];
 
 /// The tool called for: by the program's own name, else by the first argument. `None`
@@ -80,6 +86,14 @@ pub fn bootstrap<'a>(parsed: &'a Parsed, opts: &[Opt], about: &str) -> Result<&'
     parsed
         .value("bootstrap-server")
         .ok_or_else(|| usage_error(opts, about, "Missing required argument \"[bootstrap-server]\""))
+}
+
+/// A tool's options parsed, with `--bootstrap-server` present; else the exit status of a
+/// usage error.
+pub fn start_tool(opts: &[Opt], about: &str, args: &[String]) -> Result<Parsed, i32> {
+    let parsed = parse_or_usage(opts, args, about)?;
+    bootstrap(&parsed, opts, about)?;
+    Ok(parsed)
 }
 
 /// The start every admin tool shares: its options parsed, exactly one of `actions` given

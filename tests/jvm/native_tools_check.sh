@@ -25,7 +25,8 @@ RIVULET="${RIVULET_BIN:-$HERE/../../target/debug/rivulet}"
 [[ -x "$RIVULET" ]] || { echo "FAIL setup: no rivulet binary at $RIVULET (cargo build --bin rivulet)"; exit 1; }
 # The binary answers by the name it is called as, as in the container image.
 mkdir -p "$WORK/bin"
-for t in topics console-producer console-consumer consumer-groups configs get-offsets delete-records; do
+for t in topics console-producer console-consumer consumer-groups configs get-offsets delete-records \
+    producer-perf-test consumer-perf-test; do
     ln -s "$(cd "$(dirname "$RIVULET")" && pwd)/$(basename "$RIVULET")" "$WORK/bin/kafka-$t.sh"
 done
 
@@ -40,7 +41,7 @@ echo "native_tools_check against $BOOTSTRAP (topic $T-*, group $G-*)"
 "$KAFKA" classpath >/dev/null || { echo "FAIL classpath: could not resolve the Kafka jars"; exit 1; }
 
 # side SIDE TOOL ARGS...: runs one side's tool; @T and @G in ARGS become this side's topic
-# (the other side's with CROSS=1) and group; stdout to $WORK/SIDE.out with the names put
+# (the other side's with CROSS=1) and group, @S this side's suffix; stdout to $WORK/SIDE.out with the names put
 # back, status to $WORK/SIDE.rc. stdin comes from $INPUT when set.
 side() {
     local side="$1" tool="$2"
@@ -53,6 +54,7 @@ side() {
     for a in "$@"; do
         a="${a//@T/$T-${SUF[$tside]}}"
         a="${a//@G/$G-${SUF[$side]}}"
+        a="${a//@S/${SUF[$side]}}"
         args+=("$a")
     done
     local cmd
@@ -236,6 +238,54 @@ for s in java native; do
     grep -E "^$G" "$WORK/$s.raw" | sed -E 's/ +/ /g' | LC_ALL=C sort >"$WORK/list-$s"
 done
 same consumer-groups.list.state "$(cat "$WORK/list-java")" "$(cat "$WORK/list-native")"
+
+# ---------------------------------------------------------------------------------------
+# kafka-configs: topic overrides, and the cluster-wide broker defaults (which both sides
+# share, so only changes that can be made twice run on both).
+
+both configs.topic.describe kafka-configs --describe --entity-type topics --entity-name @T
+both configs.topic.add-config kafka-configs --alter --entity-type topics --entity-name @T \
+    --add-config 'cleanup.policy=[compact,delete],max.message.bytes=65536'
+both configs.topic.describe.added kafka-configs --describe --topic @T
+both configs.topic.describe.all kafka-configs --describe --topic @T --all
+both configs.topic.delete-config kafka-configs --alter --entity-type topics --entity-name @T \
+    --delete-config max.message.bytes
+both configs.topic.describe.deleted kafka-configs --describe --entity-type topics --entity-name @T
+both configs.topic.delete-config.missing kafka-configs --alter --entity-type topics --entity-name @T \
+    --delete-config no.such.key
+stderr_same configs.topic.delete-config.missing.message 'Invalid config\(s\): no\.such\.key'
+both configs.topic.add-config.invalid kafka-configs --alter --entity-type topics --entity-name @T \
+    --add-config retention.ms=abc
+stderr_same configs.topic.add-config.invalid.cause '^Caused by: [A-Za-z.]+'
+both configs.topic.add-config.malformed kafka-configs --alter --topic @T --add-config retention.ms
+both configs.topic.missing kafka-configs --describe --entity-type topics --entity-name @T-missing
+both configs.brokers.default.add-config kafka-configs --alter --entity-type brokers --entity-default \
+    --add-config log.cleaner.threads=2
+SORTED=1 both configs.brokers.default.describe kafka-configs --describe --entity-type brokers --entity-default
+SORTED=1 both configs.brokers.describe kafka-configs --describe --entity-type brokers
+side native kafka-configs --alter --entity-type brokers --entity-default --delete-config log.cleaner.threads
+same configs.brokers.default.delete-config "0 Completed updating default config for brokers in the cluster." \
+    "$(cat "$WORK/native.rc") $(cat "$WORK/native.out")"
+
+# ---------------------------------------------------------------------------------------
+# kafka-get-offsets and kafka-delete-records
+
+both get-offsets.latest kafka-get-offsets --topic @T
+both get-offsets.earliest kafka-get-offsets --topic @T --time -2
+both get-offsets.partitions kafka-get-offsets --topic @T --partitions 0,2 --time earliest
+both get-offsets.topic-partitions kafka-get-offsets --topic-partitions @T:1-3
+both get-offsets.future kafka-get-offsets --topic @T --time 99999999999999
+both get-offsets.missing kafka-get-offsets --topic @T-missing
+stderr_same get-offsets.missing.message '^Error occurred: .*'
+for s in jv nt; do
+    printf '{"partitions":[{"topic":"%s","partition":0,"offset":3},{"topic":"%s","partition":1,"offset":-1}],"version":1}\n' \
+        "$T-$s" "$T-$s" >"$WORK/delete-records-$s.json"
+done
+# The Java tool prints partitions in hash order.
+SORTED=1 both delete-records kafka-delete-records --offset-json-file "$WORK/delete-records-@S.json"
+both delete-records.earliest kafka-get-offsets --topic @T --time -2
+SORTED=1 both delete-records.consume kafka-console-consumer --topic @T --from-beginning --max-messages 3 \
+    --property print.key=true --property print.offset=true --property print.partition=true
 
 # ---------------------------------------------------------------------------------------
 both topics.delete kafka-topics --delete --topic @T
