@@ -16,6 +16,7 @@ pub mod delete_records;
 pub mod errors;
 pub mod get_offsets;
 pub mod group;
+pub mod perf_test;
 pub mod producer;
 pub mod records;
 pub mod topics;
@@ -35,6 +36,8 @@ pub const TOOLS: &[(&str, Main)] = &[
     ("configs", configs::main),
     ("get-offsets", get_offsets::main),
     ("delete-records", delete_records::main),
+    ("producer-perf-test", perf_test::producer_main),
+    ("consumer-perf-test", perf_test::consumer_main),
 ];
 
 /// The tool called for: by the program's own name, else by the first argument. `None`

@@ -142,11 +142,13 @@ pub struct SendFailure {
     pub error: anyhow::Error,
 }
 
-/// An encoded batch for a partition, with the records it holds (for failure reports).
-type Batch = ((String, i32), Bytes, Vec<Record>);
+/// An encoded batch for a partition, with the records it holds (for failure reports) and
+/// when each was queued (for latencies).
+type Batch = ((String, i32), Bytes, Vec<Record>, Vec<Instant>);
 
 struct Pending {
     records: Vec<Record>,
+    enqueued: Vec<Instant>,
     bytes: usize,
     first: Instant,
 }
@@ -160,8 +162,11 @@ pub struct Producer {
     sequences: HashMap<(String, i32), i32>,
     sticky: HashMap<String, i32>,
     pending: BTreeMap<(String, i32), Pending>,
-    /// Records and bytes written, for the perf test.
+    /// Records written.
     pub acked_records: u64,
+    /// Milliseconds from queueing to acknowledgement of each record written, when kept
+    /// (the perf test takes them).
+    pub latencies: Option<Vec<u32>>,
 }
 
 pub fn now_ms() -> i64 {
@@ -182,6 +187,7 @@ impl Producer {
             sticky: HashMap::new(),
             pending: BTreeMap::new(),
             acked_records: 0,
+            latencies: None,
         };
         if producer.config.idempotence {
             let request = InitProducerIdRequest::default()
@@ -265,6 +271,7 @@ impl Producer {
         let tp = (record.topic.clone(), partition);
         let pending = self.pending.entry(tp.clone()).or_insert_with(|| Pending {
             records: Vec::new(),
+            enqueued: Vec::new(),
             bytes: 0,
             first: Instant::now(),
         });
@@ -284,6 +291,7 @@ impl Producer {
             headers: record.headers.into_iter().map(|(k, v)| (sb(&k), v)).collect(),
         });
         pending.bytes += size;
+        pending.enqueued.push(Instant::now());
         if pending.bytes >= self.config.batch_size {
             return self.flush_where(|tp2, _| *tp2 == tp);
         }
@@ -335,7 +343,7 @@ impl Producer {
             }
             *next = next.wrapping_add(pending.records.len() as i32);
             let encoded = records::encode_batch(&pending.records, self.config.compression)?;
-            batches.push((tp, encoded, pending.records));
+            batches.push((tp, encoded, pending.records, pending.enqueued));
         }
         self.send_batches(batches)
     }
@@ -373,7 +381,12 @@ impl Producer {
                 };
                 for (batch, result) in group.into_iter().zip(results) {
                     match result {
-                        Ok(()) => self.acked_records += batch.2.len() as u64,
+                        Ok(()) => {
+                            self.acked_records += batch.2.len() as u64;
+                            if let Some(l) = self.latencies.as_mut() {
+                                l.extend(batch.3.iter().map(|t| t.elapsed().as_millis() as u32));
+                            }
+                        }
                         Err(e)
                             if (e.is_retriable() || e.code == 13)
                                 && attempt < self.config.retries
@@ -407,7 +420,7 @@ impl Producer {
     /// One Produce request to `leader`; the outcome per batch, in order.
     fn produce(&mut self, leader: i32, group: &[Batch]) -> Result<Vec<Result<(), KafkaError>>> {
         let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
-        for ((topic, partition), bytes, _) in group {
+        for ((topic, partition), bytes, _, _) in group {
             topics.entry(topic).or_default().push(
                 PartitionProduceData::default()
                     .with_index(*partition)
@@ -460,7 +473,7 @@ impl Producer {
         }
         Ok(group
             .iter()
-            .map(|(tp, _, _)| {
+            .map(|(tp, _, _, _)| {
                 outcome
                     .remove(tp)
                     .unwrap_or_else(|| Err(KafkaError::new(-1, Some("no response for the partition"))))

@@ -69,7 +69,9 @@ side() {
         return
     fi
     local rc=0
-    printf '%s' "${INPUT:-}" | timeout 90 "${cmd[@]}" --bootstrap-server "$BOOTSTRAP" "${args[@]}" \
+    # The producer perf test takes its servers in --producer-props only (NO_BOOTSTRAP=1).
+    ((${NO_BOOTSTRAP:-0})) || args=(--bootstrap-server "$BOOTSTRAP" "${args[@]}")
+    printf '%s' "${INPUT:-}" | timeout 90 "${cmd[@]}" "${args[@]}" \
         >"$WORK/$side.raw" 2>"$WORK/$side.err" || rc=$?
     echo "$rc" >"$WORK/$side.rc"
     sed -e "s/$T-${SUF[$tside]}/@T/g" -e "s/$G-${SUF[$side]}/@G/g" "$WORK/$side.raw" >"$WORK/$side.out"
@@ -288,7 +290,19 @@ SORTED=1 both delete-records.consume kafka-console-consumer --topic @T --from-be
     --property print.key=true --property print.offset=true --property print.partition=true
 
 # ---------------------------------------------------------------------------------------
+# perf tests: the figures vary; the lines, the record counts and the data sizes do not.
+
+NO_BOOTSTRAP=1 NORM='s/[0-9]+\.[0-9]+/F/g; s/[0-9]+ ms/N ms/g' \
+    both perf.producer kafka-producer-perf-test --topic @T-perf --num-records 500 --record-size 64 \
+    --throughput -1 --producer-props "bootstrap.servers=$BOOTSTRAP" acks=all
+NORM='s/^[^,]+, [^,]+, ([^,]+), [^,]+, ([^,]+), .*/\1 \2/' \
+    both perf.consumer kafka-consumer-perf-test --topic @T-perf --messages 500
+NORM='s/^[^,]+, [^,]+, ([^,]+), [^,]+, ([^,]+), .*/\1 \2/' \
+    both perf.consumer.hide-header kafka-consumer-perf-test --topic @T-perf --messages 500 --hide-header
+
+# ---------------------------------------------------------------------------------------
 both topics.delete kafka-topics --delete --topic @T
+both topics.delete.perf kafka-topics --delete --topic @T-perf
 both topics.delete.missing kafka-topics --delete --topic @T
 
 finish_checks native-tools
