@@ -289,6 +289,12 @@ impl Client {
     /// Metadata for `topics` (`None`: every topic; an empty slice: none, only the
     /// brokers), never creating topics. Updates the known nodes.
     pub fn metadata(&mut self, topics: Option<&[String]>) -> Result<MetadataResponse> {
+        self.metadata_creating(topics, false)
+    }
+
+    /// [`Self::metadata`] that, with `create`, lets a broker that creates topics on first
+    /// use create missing ones, as the Java producer and consumer do by default.
+    pub fn metadata_creating(&mut self, topics: Option<&[String]>, create: bool) -> Result<MetadataResponse> {
         let request = MetadataRequest::default()
             .with_topics(topics.map(|names| {
                 names
@@ -296,7 +302,7 @@ impl Client {
                     .map(|n| MetadataRequestTopic::default().with_name(Some(sb(n).into())))
                     .collect()
             }))
-            .with_allow_auto_topic_creation(false);
+            .with_allow_auto_topic_creation(create);
         let conn = &mut self.bootstrap;
         let version = conn.version::<MetadataRequest>()?;
         // v0 has no way to ask for no topics: an empty list means all of them.
@@ -408,14 +414,25 @@ impl TopicLayout {
 
 /// Metadata for `topics`, retried while a topic has no leader yet (one just created).
 pub fn layout(client: &mut Client, topics: &[String]) -> Result<TopicLayout> {
+    layout_of(client, topics, false)
+}
+
+/// [`layout`], creating missing topics where the broker creates them on first use.
+pub fn layout_creating(client: &mut Client, topics: &[String]) -> Result<TopicLayout> {
+    layout_of(client, topics, true)
+}
+
+fn layout_of(client: &mut Client, topics: &[String], create: bool) -> Result<TopicLayout> {
     let deadline = Instant::now() + API_TIMEOUT;
     loop {
-        let layout = TopicLayout::from_metadata(&client.metadata(Some(topics))?);
+        let layout = TopicLayout::from_metadata(&client.metadata_creating(Some(topics), create)?);
         let leaderless = layout
             .topics
             .values()
             .any(|(_, leaders)| leaders.iter().any(|l| *l < 0))
-            || layout.errors.values().any(|e| e.code == errors::LEADER_NOT_AVAILABLE);
+            || layout.errors.values().any(|e| e.code == errors::LEADER_NOT_AVAILABLE)
+            // A topic being created on first use may be unknown for a moment yet.
+            || (create && layout.errors.values().any(|e| e.code == errors::UNKNOWN_TOPIC_OR_PARTITION));
         if !leaderless || Instant::now() >= deadline {
             return Ok(layout);
         }

@@ -396,7 +396,7 @@ pub fn main(args: &[String]) -> i32 {
 fn run(bootstrap: &str, s: &Settings, formatter: &Formatter, count: &mut u64) -> Result<()> {
     let mut client = Client::connect(bootstrap, &s.client_id)?;
     let topics = vec![s.topic.clone()];
-    let layout = client::layout(&mut client, &topics)?;
+    let layout = client::layout_creating(&mut client, &topics)?;
     let mut fetcher = Fetcher::new(layout.clone(), s.isolation, s.reset);
     if let Some(t) = s.timeout {
         fetcher.max_wait_ms = fetcher.max_wait_ms.min(t.as_millis().max(1) as i32);

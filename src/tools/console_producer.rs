@@ -384,10 +384,25 @@ fn run(bootstrap: &str, topic: &str, config: ProducerConfig, reader: &LineReader
         }
     });
     let mut n = 0;
+    // A bulk load piped in while a terminal watches stderr shows how far it got; stdout
+    // stays as the Java tool's (empty).
+    let progress = !prompt && std::io::stderr().is_terminal();
+    let mut last_progress = Instant::now();
+    let mut shown = false;
     loop {
+        if progress && last_progress.elapsed() >= Duration::from_secs(1) {
+            eprint!("\r{} records sent", producer.acked_records);
+            last_progress = Instant::now();
+            shown = true;
+        }
         let wait = producer.next_deadline().map_or(Duration::from_secs(3600), |d| {
             d.saturating_duration_since(Instant::now())
         });
+        let wait = if progress {
+            wait.min(Duration::from_secs(1))
+        } else {
+            wait
+        };
         match rx.recv_timeout(wait) {
             Ok(line) => {
                 n += 1;
@@ -408,5 +423,8 @@ fn run(bootstrap: &str, topic: &str, config: ProducerConfig, reader: &LineReader
         }
     }
     report(producer.flush()?);
+    if shown {
+        eprint!("\r\x1b[K");
+    }
     Ok(())
 }

@@ -393,7 +393,7 @@ fn consume(
     let start = Instant::now();
     let mut client = Client::connect(bootstrap, "perf-consumer-client")?;
     let topics = vec![topic.to_string()];
-    let layout = client::layout(&mut client, &topics)?;
+    let layout = client::layout_creating(&mut client, &topics)?;
     if layout.partitions(topic) == 0 {
         bail!("org.apache.kafka.common.errors.UnknownTopicOrPartitionException: topic {topic} does not exist");
     }

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{InitProducerIdRequest, MetadataRequest, ProduceRequest};
+use kafka_protocol::messages::{InitProducerIdRequest, ProduceRequest};
 use kafka_protocol::records::{Compression, Record, TimestampType};
 
-use super::client::{API_TIMEOUT, Client, RETRY_BACKOFF, TopicLayout, sb};
+use super::client::{self, API_TIMEOUT, Client, RETRY_BACKOFF, TopicLayout, sb};
 use super::errors::{self, KafkaError};
 use super::records;
 
@@ -216,36 +216,17 @@ impl Producer {
     /// topics on first use (as the Java producer's metadata requests allow).
     fn layout(&mut self, topic: &str) -> Result<&TopicLayout> {
         if !self.layouts.contains_key(topic) {
-            let deadline = Instant::now() + API_TIMEOUT;
-            loop {
-                let request = MetadataRequest::default()
-                    .with_topics(Some(vec![
-                        kafka_protocol::messages::metadata_request::MetadataRequestTopic::default()
-                            .with_name(Some(sb(topic).into())),
-                    ]))
-                    .with_allow_auto_topic_creation(true);
-                let response = self.client.any().call(&request)?;
-                let layout = TopicLayout::from_metadata(&response);
-                let ready = layout.partitions(topic) > 0
-                    && layout.topics[topic].1.iter().all(|l| *l >= 0)
-                    && self.client.metadata(Some(&[])).is_ok();
-                if ready {
-                    self.layouts.insert(topic.to_string(), layout);
-                    break;
-                }
-                if let Some(e) = layout.errors.get(topic)
-                    && !e.is_retriable()
-                {
-                    return Err(e.clone().into());
-                }
-                if Instant::now() >= deadline {
-                    bail!(
-                        "Topic {topic} not present in metadata after {} ms.",
-                        API_TIMEOUT.as_millis()
-                    );
-                }
-                std::thread::sleep(RETRY_BACKOFF);
+            let layout = client::layout_creating(&mut self.client, &[topic.to_string()])?;
+            if let Some(e) = layout.errors.get(topic) {
+                return Err(e.clone().into());
             }
+            if layout.partitions(topic) == 0 {
+                bail!(
+                    "Topic {topic} not present in metadata after {} ms.",
+                    API_TIMEOUT.as_millis()
+                );
+            }
+            self.layouts.insert(topic.to_string(), layout);
         }
         Ok(&self.layouts[topic])
     }
