@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
@@ -13,6 +12,7 @@ use super::args::{self, Opt, Parsed, flag, valued};
 use super::client::{self, Client};
 use super::consumer::{self, ConsumedRecord, Fetcher, OffsetReset, TopicPartition};
 use super::group::GroupMember;
+use super::{install_stop_handler, stopped};
 
 const ABOUT: &str = "This tool helps to read data from Kafka topics and outputs it to standard output.";
 
@@ -100,25 +100,6 @@ const OPTS: &[Opt] = &[
     valued("value-deserializer", "String: deserializer for values", ""),
     super::VERSION,
 ];
-
-/// Set by SIGINT or SIGTERM: the consumer stops, commits, leaves its group and reports.
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-pub fn install_stop_handler() {
-    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
-}
-
-pub fn stopped() -> bool {
-    STOP.load(Ordering::SeqCst)
-}
 
 /// `DefaultMessageFormatter`'s settings.
 struct Formatter {

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use super::args::{self, Opt, Parsed, flag, optional, valued};
 use super::client::Client;
 use super::producer::{Producer, ProducerConfig, ProducerRecord, SendFailure};
+use super::{install_stop_handler, stopped};
 
 const ABOUT: &str = "This tool helps to read data from standard input and publish it to Kafka.";
 
@@ -354,6 +355,9 @@ fn report(failures: Vec<SendFailure>) {
 fn run(bootstrap: &str, topic: &str, config: ProducerConfig, reader: &LineReader, sync: bool) -> Result<()> {
     let client = Client::connect(bootstrap, &config.client_id)?;
     let mut producer = Producer::new(client, config)?;
+    // Ctrl-C or SIGTERM ends the input: what was read is still sent, as the Java tool's
+    // shutdown hook closes (and so flushes) its producer.
+    install_stop_handler();
     // Lines arrive on a thread of their own, so batches go out after linger.ms even while
     // standard input stays open and quiet.
     let (tx, rx) = mpsc::channel::<std::io::Result<String>>();
@@ -389,7 +393,7 @@ fn run(bootstrap: &str, topic: &str, config: ProducerConfig, reader: &LineReader
     let progress = !prompt && std::io::stderr().is_terminal();
     let mut last_progress = Instant::now();
     let mut shown = false;
-    loop {
+    while !stopped() {
         if progress && last_progress.elapsed() >= Duration::from_secs(1) {
             eprint!("\r{} records sent", producer.acked_records);
             last_progress = Instant::now();
@@ -398,11 +402,8 @@ fn run(bootstrap: &str, topic: &str, config: ProducerConfig, reader: &LineReader
         let wait = producer.next_deadline().map_or(Duration::from_secs(3600), |d| {
             d.saturating_duration_since(Instant::now())
         });
-        let wait = if progress {
-            wait.min(Duration::from_secs(1))
-        } else {
-            wait
-        };
+        // Short enough to notice a stop signal, or the second of a progress line.
+        let wait = wait.min(Duration::from_millis(200));
         match rx.recv_timeout(wait) {
             Ok(line) => {
                 n += 1;

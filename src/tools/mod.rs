@@ -19,7 +19,10 @@ pub mod group;
 pub mod perf_test;
 pub mod producer;
 pub mod records;
+pub mod reset_offsets;
 pub mod topics;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use args::{Opt, Parsed};
 
@@ -158,4 +161,24 @@ pub fn include_list(raw: &str) -> Result<regex::Regex, String> {
         .trim_end_matches(['"', '\''])
         .to_string();
     regex::Regex::new(&format!("^(?:{cleaned})$")).map_err(|e| format!("{raw} is an invalid regex: {e}"))
+}
+
+/// Set by SIGINT or SIGTERM: a long-running tool stops as the Java tools' shutdown hooks
+/// stop them (a consumer commits and leaves its group, a producer sends what it read).
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+pub fn install_stop_handler() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+pub fn stopped() -> bool {
+    STOP.load(Ordering::SeqCst)
 }

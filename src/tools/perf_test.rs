@@ -10,10 +10,10 @@ use bytes::Bytes;
 
 use super::args::{self, Opt, flag, optional, valued};
 use super::client::{self, Client};
-use super::console_consumer::{install_stop_handler, stopped};
 use super::consumer::{self, Fetcher, OffsetReset, TopicPartition};
 use super::group::GroupMember;
 use super::producer::{Producer, ProducerConfig, ProducerRecord, SendFailure, now_ms};
+use super::{install_stop_handler, stopped};
 
 const PRODUCER_ABOUT: &str = "This tool is used to verify the producer performance.";
 
