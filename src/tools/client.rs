@@ -87,21 +87,18 @@ impl Connection {
     }
 
     /// ApiVersions at our highest version; a broker that does not know it answers in v0
-    /// with UNSUPPORTED_VERSION and its own range (KIP-511), and we ask again within that.
+    /// with UNSUPPORTED_VERSION (KIP-511), and we ask again in v0.
     fn negotiate(&mut self) -> Result<()> {
         let ours = ApiVersionsRequest::VERSIONS.max;
         let request = ApiVersionsRequest::default()
             .with_client_software_name(sb("rivulet-tools"))
             .with_client_software_version(sb(env!("CARGO_PKG_VERSION")));
-        let mut response: ApiVersionsResponse = self.call_at(ours, &request)?;
-        if response.error_code == errors::UNSUPPORTED_VERSION {
-            let theirs = response
-                .api_keys
-                .iter()
-                .find(|k| k.api_key == ApiVersionsRequest::KEY)
-                .map_or(0, |k| k.max_version);
-            response = self.call_at(theirs.min(ours), &request)?;
-        }
+        // Such an answer in v0 does not decode as our version's; v0 itself every broker
+        // knows, and it lists every API's range as well.
+        let response: ApiVersionsResponse = match self.call_at(ours, &request) {
+            Ok(r) if r.error_code != errors::UNSUPPORTED_VERSION => r,
+            _ => self.call_at(0, &request)?,
+        };
         KafkaError::check(response.error_code, None).context("ApiVersions")?;
         self.versions = response
             .api_keys
@@ -437,5 +434,55 @@ fn layout_of(client: &mut Client, topics: &[String], create: bool) -> Result<Top
             return Ok(layout);
         }
         std::thread::sleep(RETRY_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BufMut;
+
+    /// An ApiVersions v0 answer: error code, then (key, min, max) per API.
+    fn v0_answer(correlation_id: i32, error: i16, keys: &[(i16, i16, i16)]) -> Vec<u8> {
+        let mut body = BytesMut::new();
+        body.put_i32(correlation_id);
+        body.put_i16(error);
+        body.put_i32(keys.len() as i32);
+        for (k, min, max) in keys {
+            body.put_i16(*k);
+            body.put_i16(*min);
+            body.put_i16(*max);
+        }
+        let mut frame = (body.len() as i32).to_be_bytes().to_vec();
+        frame.extend_from_slice(&body);
+        frame
+    }
+
+    #[test]
+    fn an_older_broker_answering_in_v0_is_asked_again_in_v0() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let keys = [(ApiVersionsRequest::KEY, 0, 2), (MetadataRequest::KEY, 0, 9)];
+        let broker = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut versions = Vec::new();
+            for error in [errors::UNSUPPORTED_VERSION, 0] {
+                let mut len = [0u8; 4];
+                s.read_exact(&mut len).unwrap();
+                let mut req = vec![0u8; i32::from_be_bytes(len) as usize];
+                s.read_exact(&mut req).unwrap();
+                versions.push(i16::from_be_bytes([req[2], req[3]]));
+                let correlation_id = i32::from_be_bytes([req[4], req[5], req[6], req[7]]);
+                s.write_all(&v0_answer(correlation_id, error, &keys)).unwrap();
+            }
+            versions
+        });
+        let conn = Connection::open(&addr, "test").unwrap();
+        assert_eq!(conn.version::<MetadataRequest>().unwrap(), 9);
+        assert!(
+            conn.version::<FindCoordinatorRequest>().is_err(),
+            "an API the broker lacks"
+        );
+        assert_eq!(broker.join().unwrap(), vec![ApiVersionsRequest::VERSIONS.max, 0]);
     }
 }
