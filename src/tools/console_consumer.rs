@@ -409,7 +409,7 @@ fn run(bootstrap: &str, s: &Settings, formatter: &Formatter, count: &mut u64) ->
     // Like the Java consumer's close: commit what was consumed, then leave the group.
     if let Some(m) = member.as_mut() {
         if s.auto_commit {
-            let _ = m.commit(&mut client, &fetcher.positions);
+            let _ = m.commit(&mut client, &fetcher.positions, &fetcher.epochs);
         }
         let _ = m.leave(&mut client);
     }
@@ -459,12 +459,12 @@ fn consume(
             if m.heartbeat_if_due(client)? {
                 out.flush()?;
                 if s.auto_commit {
-                    let _ = m.commit(client, &fetcher.positions);
+                    let _ = m.commit(client, &fetcher.positions, &fetcher.epochs);
                 }
                 rebalance(client, m, fetcher)?;
             }
             if s.auto_commit && last_commit.elapsed() >= AUTO_COMMIT_INTERVAL {
-                m.commit(client, &fetcher.positions)?;
+                m.commit(client, &fetcher.positions, &fetcher.epochs)?;
                 last_commit = Instant::now();
             }
         }

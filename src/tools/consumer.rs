@@ -91,6 +91,18 @@ pub fn committed_offsets(
     group: &str,
     partitions: Option<&[TopicPartition]>,
 ) -> Result<BTreeMap<TopicPartition, i64>> {
+    Ok(committed(client, group, partitions)?
+        .into_iter()
+        .map(|(tp, (offset, _))| (tp, offset))
+        .collect())
+}
+
+/// [`committed_offsets`] with the leader epoch committed with each (-1 for none).
+pub fn committed(
+    client: &mut Client,
+    group: &str,
+    partitions: Option<&[TopicPartition]>,
+) -> Result<BTreeMap<TopicPartition, (i64, i32)>> {
     let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (t, p) in partitions.unwrap_or_default() {
         by_topic.entry(t).or_default().push(*p);
@@ -131,10 +143,10 @@ pub fn committed_offsets(
     }
     let response = conn.call_at(version, &request)?;
     let mut out = BTreeMap::new();
-    let mut add = |topic: &str, partition: i32, offset: i64, code: i16| -> Result<()> {
+    let mut add = |topic: &str, partition: i32, offset: i64, epoch: i32, code: i16| -> Result<()> {
         KafkaError::check(code, None)?;
         if offset >= 0 {
-            out.insert((topic.to_string(), partition), offset);
+            out.insert((topic.to_string(), partition), (offset, epoch));
         }
         Ok(())
     };
@@ -143,7 +155,13 @@ pub fn committed_offsets(
             KafkaError::check(g.error_code, None)?;
             for t in &g.topics {
                 for p in &t.partitions {
-                    add(&t.name.0, p.partition_index, p.committed_offset, p.error_code)?;
+                    add(
+                        &t.name.0,
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                        p.error_code,
+                    )?;
                 }
             }
         }
@@ -151,7 +169,13 @@ pub fn committed_offsets(
         KafkaError::check(response.error_code, None)?;
         for t in &response.topics {
             for p in &t.partitions {
-                add(&t.name.0, p.partition_index, p.committed_offset, p.error_code)?;
+                add(
+                    &t.name.0,
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_leader_epoch,
+                    p.error_code,
+                )?;
             }
         }
     }
@@ -159,13 +183,15 @@ pub fn committed_offsets(
 }
 
 /// Commits `offsets` for `group` as member `member_id` of `generation` (-1 and "" for a
-/// group without members, as the admin tools do).
+/// group without members, as the admin tools do), each with its record's leader epoch
+/// where `epochs` has one (KIP-320: a consumer resuming there can detect truncation).
 pub fn commit_offsets(
     conn: &mut Connection,
     group: &str,
     generation: i32,
     member_id: &str,
     offsets: &BTreeMap<TopicPartition, i64>,
+    epochs: &BTreeMap<TopicPartition, i32>,
 ) -> Result<()> {
     let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
     for ((t, p), o) in offsets {
@@ -173,7 +199,7 @@ pub fn commit_offsets(
             OffsetCommitRequestPartition::default()
                 .with_partition_index(*p)
                 .with_committed_offset(*o)
-                .with_committed_leader_epoch(-1)
+                .with_committed_leader_epoch(epochs.get(&(t.clone(), *p)).copied().unwrap_or(-1))
                 .with_committed_metadata(Some(sb(""))),
         );
     }
@@ -208,6 +234,7 @@ pub struct ConsumedRecord {
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
+    pub leader_epoch: i32,
     pub timestamp: i64,
     pub log_append_time: bool,
     pub key: Option<Bytes>,
@@ -231,6 +258,9 @@ pub struct Fetcher {
     pub max_wait_ms: i32,
     pub layout: TopicLayout,
     pub positions: BTreeMap<TopicPartition, i64>,
+    /// The leader epoch of the last record consumed from each partition, committed with
+    /// its position.
+    pub epochs: BTreeMap<TopicPartition, i32>,
     buffered: VecDeque<ConsumedRecord>,
     /// Records and bytes handed out, for the perf test.
     pub bytes_read: u64,
@@ -244,6 +274,7 @@ impl Fetcher {
             max_wait_ms: 500,
             layout,
             positions: BTreeMap::new(),
+            epochs: BTreeMap::new(),
             buffered: VecDeque::new(),
             bytes_read: 0,
         }
@@ -300,6 +331,7 @@ impl Fetcher {
             return Ok(None);
         };
         self.positions.insert((r.topic.clone(), r.partition), r.next_position);
+        self.epochs.insert((r.topic.clone(), r.partition), r.leader_epoch);
         self.bytes_read += (r.key.as_ref().map_or(0, Bytes::len) + r.value.as_ref().map_or(0, Bytes::len)) as u64;
         Ok(Some(r))
     }
@@ -442,6 +474,7 @@ impl Fetcher {
                     topic: tp.0.clone(),
                     partition: tp.1,
                     offset: r.offset,
+                    leader_epoch: r.partition_leader_epoch,
                     timestamp: r.timestamp,
                     log_append_time: r.timestamp_type == TimestampType::LogAppend,
                     key: r.key,

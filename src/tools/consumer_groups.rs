@@ -423,7 +423,7 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
     }
     // Offsets: members with partitions first (most partitions first), then committed
     // offsets of partitions no member holds.
-    let committed = consumer::committed_offsets(client, group, None)?;
+    let committed = consumer::committed(client, group, None)?;
     let mut members: Vec<_> = described
         .members
         .iter()
@@ -487,7 +487,8 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
         )?;
     }
     for (tp, [consumer_id, host, client_id]) in &rows {
-        let offset = committed.get(tp).copied();
+        let offset = committed.get(tp).map(|c| c.0);
+        let epoch = committed.get(tp).map(|c| i64::from(c.1)).filter(|e| *e >= 0);
         let end = ends.get(tp).copied();
         let lag = offset.filter(|o| *o != -1).and_then(|o| end.map(|e| e - o));
         let (topic, partition) = (&tp.0, tp.1);
@@ -495,7 +496,7 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
             write!(
                 out,
                 "\n{group:<gw$} {topic:<tw$} {partition:<10} {:<15} {:<15} {:<15} {:<15} {consumer_id:<cw$} {host:<hw$} {client_id}",
-                "-",
+                opt(epoch),
                 opt(offset),
                 opt(end),
                 opt(lag)

@@ -254,8 +254,13 @@ impl GroupMember {
         }
     }
 
-    /// Commits positions of this member's partitions.
-    pub fn commit(&mut self, client: &mut Client, positions: &BTreeMap<TopicPartition, i64>) -> Result<()> {
+    /// Commits positions of this member's partitions, with their records' leader epochs.
+    pub fn commit(
+        &mut self,
+        client: &mut Client,
+        positions: &BTreeMap<TopicPartition, i64>,
+        epochs: &BTreeMap<TopicPartition, i32>,
+    ) -> Result<()> {
         let mine: BTreeMap<TopicPartition, i64> = positions
             .iter()
             .filter(|(tp, _)| self.assignment.contains(tp))
@@ -265,7 +270,7 @@ impl GroupMember {
             return Ok(());
         }
         let conn = client.group_coordinator(&self.group)?;
-        consumer::commit_offsets(conn, &self.group, self.generation, &self.member_id, &mine)
+        consumer::commit_offsets(conn, &self.group, self.generation, &self.member_id, &mine, epochs)
     }
 
     /// Leaves the group, so that it rebalances (or empties) at once.

@@ -449,7 +449,7 @@ fn consume(
         eprint!("\r\x1b[K");
     }
     let end_ms = now_ms();
-    let _ = member.commit(&mut client, &fetcher.positions);
+    let _ = member.commit(&mut client, &fetcher.positions, &fetcher.epochs);
     let _ = member.leave(&mut client);
     let elapsed = (end_ms - start_ms).max(1) as f64 / 1000.0;
     let mb = fetcher.bytes_read as f64 / (1024.0 * 1024.0);

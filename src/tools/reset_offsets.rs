@@ -36,7 +36,7 @@ pub fn reset_offsets(client: &mut Client, p: &Parsed, groups: &[String]) -> Resu
         let plan = plan_reset(client, p, g)?;
         if p.has("execute") && !plan.is_empty() {
             let conn = client.group_coordinator(g)?;
-            consumer::commit_offsets(conn, g, -1, "", &plan)?;
+            consumer::commit_offsets(conn, g, -1, "", &plan, &BTreeMap::new())?;
         }
         plans.push((g.clone(), plan));
     }

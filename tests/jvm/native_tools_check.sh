@@ -172,6 +172,8 @@ both console-consumer.timeout kafka-console-consumer --topic @T --partition 0 --
 # kafka-consumer-groups (the group consumers above committed 10 records on close)
 
 SORTED=1 both consumer-groups.describe kafka-consumer-groups --describe --group @G
+# LEADER-EPOCH: the consumers committed each offset with its record's leader epoch.
+SORTED=1 both consumer-groups.describe.verbose kafka-consumer-groups --describe --group @G --verbose
 stderr_same consumer-groups.describe.no-members "Consumer group '@G' has no active members."
 NORM='s/^@G +[0-9.]+:[0-9]+  \([0-9]+\) /@G COORDINATOR /' \
     both consumer-groups.describe.state kafka-consumer-groups --describe --group @G --state
@@ -179,7 +181,7 @@ both consumer-groups.describe.members kafka-consumer-groups --describe --group @
 both consumer-groups.describe.members.verbose kafka-consumer-groups --describe --group @G --members --verbose
 SORTED=1 both consumer-groups.reset.earliest kafka-consumer-groups --reset-offsets --to-earliest \
     --group @G --topic @T --execute
-SORTED=1 both consumer-groups.describe.after-reset kafka-consumer-groups --describe --group @G
+SORTED=1 both consumer-groups.describe.after-reset kafka-consumer-groups --describe --group @G --verbose
 SORTED=1 both consumer-groups.reset.to-offset kafka-consumer-groups --reset-offsets --to-offset 1 \
     --group @G --topic @T:0,1 --execute
 SORTED=1 both consumer-groups.reset.shift-by kafka-consumer-groups --reset-offsets --shift-by -5 \
