@@ -4,7 +4,9 @@
 //! sockets and framing; `api` translates wire messages into domain calls; `group` is the
 //! consumer-group coordinator; `auth` answers what a principal may do; `metadata` keeps topics and their configs; `log` stores
 //! partitions as segment files; `record` understands the v2 record-batch format; `metrics`
-//! holds the figures the layers above record and serves them to Prometheus.
+//! holds the figures the layers above record and serves them to Prometheus. `tools` is
+//! apart: Kafka's command-line tools, clients of the wire protocol that share nothing with the
+//! broker.
 
 pub mod api;
 pub mod auth;
@@ -18,4 +20,5 @@ pub mod metrics;
 pub mod net;
 pub mod record;
 pub mod timer;
+pub mod tools;
 pub mod txn;

@@ -12,12 +12,18 @@ use tracing_subscriber::EnvFilter;
 #[command(
     name = "rivulet",
     version,
-    about = "A single-node, Kafka-compatible event-log broker"
+    about = "A single-node, Kafka-compatible event-log broker",
+    after_help = TOOLS_HELP
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// The tools are dispatched before clap sees the command line; this only tells of them.
+const TOOLS_HELP: &str = "Kafka's command-line tools: rivulet TOOL [ARGS], or the binary called as kafka-TOOL.sh:
+  topics, console-producer, console-consumer, consumer-groups, configs, get-offsets,
+  delete-records, producer-perf-test, consumer-perf-test";
 
 #[derive(Subcommand)]
 enum Command {
@@ -99,6 +105,10 @@ async fn shutdown_signal() {
 }
 
 fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(status) = rivulet::tools::dispatch(&argv) {
+        return ExitCode::from(u8::try_from(status).unwrap_or(1));
+    }
     let cli = Cli::parse();
     let Command::Serve(args) = cli.command;
     let filter = EnvFilter::try_from_default_env()

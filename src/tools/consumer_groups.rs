@@ -1,0 +1,598 @@
+//! `kafka-consumer-groups.sh`: list, describe (offsets, members, state), reset offsets and
+//! delete consumer groups, printed in the Java tool's columns.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use anyhow::{Result, anyhow};
+use kafka_protocol::messages::{
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
+    describe_groups_response::DescribedGroup,
+};
+
+use super::args::{Opt, Parsed, flag, optional, valued};
+use super::client::{self, Client, sb};
+use super::consumer::{self, TopicPartition};
+use super::errors::{self, KafkaError};
+use super::group;
+
+const ABOUT: &str = "This tool helps to list all consumer groups, describe a consumer group, delete consumer group info, or reset consumer group offsets.";
+
+const OPTS: &[Opt] = &[
+    flag("all-groups", "Apply to all consumer groups."),
+    flag(
+        "all-topics",
+        "Consider all topics assigned to a group in the `reset-offsets` process.",
+    ),
+    valued(
+        "bootstrap-server",
+        "String: server to connect to",
+        "REQUIRED: The server(s) to connect to.",
+    ),
+    valued(
+        "by-duration",
+        "String: duration",
+        "Reset offsets to offset by duration from current timestamp. Format: 'PnDTnHnMnS'",
+    ),
+    valued(
+        "command-config",
+        "String: command config property file",
+        "Property file containing configs to be passed to Admin Client and Consumer.",
+    ),
+    flag(
+        "delete",
+        "Pass in groups to delete topic partition offsets and ownership information over the entire consumer group.",
+    ),
+    flag("delete-offsets", "Delete offsets of consumer group."),
+    flag(
+        "describe",
+        "Describe consumer group and list offset lag (number of messages not yet processed) related to given group.",
+    ),
+    flag(
+        "dry-run",
+        "Only show results without executing changes on Consumer Groups.",
+    ),
+    flag("execute", "Execute operation."),
+    flag("export", "Export operation execution to a CSV file."),
+    valued(
+        "from-file",
+        "String: path to CSV file",
+        "Reset offsets to values defined in CSV file.",
+    ),
+    valued(
+        "group",
+        "String: consumer group",
+        "The consumer group we wish to act on.",
+    ),
+    super::HELP,
+    flag("list", "List all consumer groups."),
+    flag("members", "Describe members of the group."),
+    flag(
+        "offsets",
+        "Describe the group and list all topic partitions in the group along with their offset information.",
+    ),
+    flag("reset-offsets", "Reset offsets of consumer group."),
+    valued(
+        "shift-by",
+        "Long: number-of-offsets",
+        "Reset offsets shifting current offset by 'n', where 'n' can be positive or negative.",
+    ),
+    optional(
+        "state",
+        "String",
+        "When specified with '--describe', includes the state of the group. When specified with '--list', it displays the state of all groups, or only those in the given states.",
+    ),
+    valued(
+        "timeout",
+        "Long: timeout (ms)",
+        "The timeout that can be set for some use cases. (default: 5000)",
+    ),
+    flag("to-current", "Reset offsets to current offset."),
+    valued(
+        "to-datetime",
+        "String: datetime",
+        "Reset offsets to offset from datetime. Format: 'YYYY-MM-DDTHH:mm:SS.sss'",
+    ),
+    flag("to-earliest", "Reset offsets to earliest offset."),
+    flag("to-latest", "Reset offsets to latest offset."),
+    valued("to-offset", "Long: offset", "Reset offsets to a specific offset."),
+    valued(
+        "topic",
+        "String: topic",
+        "The topic whose consumer group information should be deleted or topic whose should be included in the reset offset process.",
+    ),
+    optional(
+        "type",
+        "String",
+        "When specified with '--list', it displays the types of all the groups.",
+    ),
+    flag(
+        "verbose",
+        "Provide additional information, if any, when describing the group.",
+    ),
+    super::VERSION,
+];
+
+const ACTIONS: [&str; 5] = ["list", "describe", "delete", "reset-offsets", "delete-offsets"];
+const SCENARIOS: [&str; 8] = [
+    "to-offset",
+    "to-datetime",
+    "by-duration",
+    "to-earliest",
+    "to-latest",
+    "shift-by",
+    "from-file",
+    "to-current",
+];
+
+pub fn main(args: &[String]) -> i32 {
+    let message =
+        "Command must include exactly one action: --list, --describe, --delete, --reset-offsets, --delete-offsets";
+    let parsed = match super::start_admin(OPTS, ABOUT, args, &ACTIONS, message, check_args) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let result = super::admin_client(&parsed).and_then(|mut c| run(&mut c, &parsed));
+    // Like the Java tool, a failed command is reported on stdout and exits 0.
+    if let Err(e) = result {
+        let detail = match e.downcast_ref::<KafkaError>() {
+            Some(k) => k.qualified(),
+            None => format!("{e:#}"),
+        };
+        println!("\nError: Executing consumer group command failed due to {detail}");
+        eprintln!("{detail}");
+    }
+    0
+}
+
+fn check_args(p: &Parsed) -> Result<(), String> {
+    let needs_group = p.has("describe") || p.has("delete") || p.has("reset-offsets") || p.has("delete-offsets");
+    if needs_group && !p.has("group") && !p.has("all-groups") {
+        return Err("Option [describe|delete|reset-offsets] takes one of these options: [all-groups], [group]".into());
+    }
+    if p.has("reset-offsets") {
+        if p.has("dry-run") && p.has("execute") {
+            return Err("Option [reset-offsets] takes at most one of these options: [dry-run], [execute]".into());
+        }
+        if SCENARIOS.iter().filter(|s| p.has(s)).count() != 1 {
+            return Err("Option [reset-offsets] takes exactly one of these options: [to-offset], [to-datetime], [by-duration], [to-earliest], [to-latest], [shift-by], [from-file], [to-current]".into());
+        }
+        if !p.has("topic") && !p.has("all-topics") {
+            return Err("One of the reset scopes should be defined: --all-topics, --topic.".into());
+        }
+        p.number::<i64>("to-offset")?;
+        p.number::<i64>("shift-by")?;
+        if !p.has("dry-run") && !p.has("execute") {
+            eprintln!(
+                "WARN: No action will be performed as the --execute option is missing. In a future major release, the default behavior of this command will be to prompt the user before executing the reset rather than doing a dry run. You should add the --dry-run option explicitly if you are scripting this command and want to keep the current default behavior without prompting."
+            );
+        }
+    }
+    p.refuse(
+        "from-file",
+        "give the offsets with --to-offset per --topic TOPIC:PARTITIONS",
+    )?;
+    p.refuse("export", "the reset plan is printed as a table")?;
+    p.refuse(
+        "delete-offsets",
+        "reset the offsets with --reset-offsets, or delete the group",
+    )?;
+    p.refuse("type", "classic consumer groups are listed")?;
+    p.number::<i64>("timeout")?;
+    Ok(())
+}
+
+fn run(client: &mut Client, p: &Parsed) -> Result<()> {
+    if p.has("list") {
+        return list(client, p);
+    }
+    let groups: Vec<String> = if p.has("all-groups") {
+        list_groups(client)?.into_iter().map(|(g, _)| g).collect()
+    } else {
+        p.values("group").into_iter().map(str::to_string).collect()
+    };
+    if p.has("describe") {
+        let mut sorted = groups;
+        sorted.sort();
+        for g in sorted {
+            describe(client, p, &g)?;
+        }
+        Ok(())
+    } else if p.has("delete") {
+        delete(client, &groups)
+    } else {
+        super::reset_offsets::reset_offsets(client, p, &groups)
+    }
+}
+
+/// Consumer groups (protocol "consumer", or none for groups that only hold offsets) with
+/// their states, from every broker.
+fn list_groups(client: &mut Client) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let nodes: Vec<i32> = client.nodes.keys().copied().collect();
+    for node in nodes {
+        let response = client.node(node)?.call(&ListGroupsRequest::default())?;
+        KafkaError::check(response.error_code, None)?;
+        for g in response.groups {
+            let group_type = g.group_type.to_ascii_lowercase();
+            let consumer = matches!(g.protocol_type.as_str(), "consumer" | "")
+                && matches!(group_type.as_str(), "" | "classic" | "consumer");
+            if consumer {
+                out.push((g.group_id.0.to_string(), g.group_state.to_string()));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn list(client: &mut Client, p: &Parsed) -> Result<()> {
+    let groups = list_groups(client)?;
+    let mut out = std::io::stdout().lock();
+    if !p.has("state") {
+        for (g, _) in groups {
+            writeln!(out, "{g}")?;
+        }
+        return Ok(());
+    }
+    let wanted: Vec<String> = p
+        .value("state")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let shown: Vec<_> = groups
+        .into_iter()
+        .filter(|(_, s)| wanted.is_empty() || wanted.contains(&s.to_ascii_lowercase()))
+        .collect();
+    let width = shown.iter().map(|(g, _)| g.len().max(15)).max().unwrap_or(15) + 10;
+    writeln!(out, "{:<width$} {:<20}", "GROUP", "STATE")?;
+    for (g, s) in shown {
+        writeln!(out, "{g:<width$} {s:<20}")?;
+    }
+    Ok(())
+}
+
+/// DescribeGroups for one group; an unknown group is GroupIdNotFoundException as the Java
+/// admin client reports it.
+pub(super) fn describe_group(client: &mut Client, group: &str) -> Result<DescribedGroup> {
+    let request = DescribeGroupsRequest::default().with_groups(vec![sb(group).into()]);
+    let response = client.group_coordinator(group)?.call(&request)?;
+    let described = response
+        .groups
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("DescribeGroups answered no group"))?;
+    let not_found = || KafkaError::new(errors::GROUP_ID_NOT_FOUND, Some(&format!("Group {group} not found.")));
+    match described.error_code {
+        0 if described.group_state.as_str() == "Dead" => Err(not_found().into()),
+        0 => Ok(described),
+        errors::GROUP_ID_NOT_FOUND => Err(KafkaError::new(
+            errors::GROUP_ID_NOT_FOUND,
+            described.error_message.as_deref().or(Some(&not_found().to_string())),
+        )
+        .into()),
+        code => Err(KafkaError::new(code, described.error_message.as_deref()).into()),
+    }
+}
+
+/// A member's partitions, from its assignment in the consumer protocol.
+fn member_partitions(assignment: &bytes::Bytes) -> Vec<TopicPartition> {
+    if assignment.is_empty() {
+        return Vec::new();
+    }
+    let Ok(a) = group::decode_versioned::<ConsumerProtocolAssignment>(assignment.clone()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<TopicPartition> = a
+        .assigned_partitions
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (t.topic.0.to_string(), *p)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The stderr note the Java tool gives for a group in `state`; whether rows follow.
+fn note_state(group: &str, state: &str, rows: usize) -> bool {
+    match state {
+        "Dead" => println!("\nError: Consumer group '{group}' does not exist."),
+        "Empty" => eprintln!("\nConsumer group '{group}' has no active members."),
+        "PreparingRebalance" | "CompletingRebalance" | "Assigning" | "Reconciling" => {
+            eprintln!("\nWarning: Consumer group '{group}' is rebalancing.")
+        }
+        _ => {}
+    }
+    state != "Dead" && rows > 0
+}
+
+/// The widest of `items` by `f`, at least 15 (the Java tool's minimum column width).
+fn width<T>(items: &[T], f: impl Fn(&T) -> usize) -> usize {
+    items.iter().map(f).fold(15, usize::max)
+}
+
+fn opt(v: Option<i64>) -> String {
+    v.map_or("-".to_string(), |v| v.to_string())
+}
+
+fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
+    let described = describe_group(client, group)?;
+    let state = described.group_state.to_string();
+    let mut out = std::io::stdout().lock();
+    if p.has("members") && !p.has("offsets") {
+        let members: Vec<_> = described
+            .members
+            .iter()
+            .map(|m| {
+                let parts = member_partitions(&m.member_assignment);
+                (
+                    m.member_id.to_string(),
+                    m.client_host.to_string(),
+                    m.client_id.to_string(),
+                    parts,
+                )
+            })
+            .collect();
+        let show = note_state(group, &state, members.len());
+        // As in the Java tool, the group column widens only for rows that name it.
+        let (gw, cw, hw, clw) = (
+            width(&members, |_| group.len()),
+            width(&members, |m| m.0.len()),
+            width(&members, |m| m.1.len()),
+            width(&members, |m| m.2.len()),
+        );
+        let assignments: Vec<String> = members.iter().map(|m| assignment_string(&m.3)).collect();
+        let aw = assignments.iter().map(String::len).fold(20, usize::max);
+        write!(
+            out,
+            "\n{:<gw$} {:<cw$} {:<hw$} {:<clw$} {:<15} ",
+            "GROUP", "CONSUMER-ID", "HOST", "CLIENT-ID", "#PARTITIONS"
+        )?;
+        if p.has("verbose") {
+            write!(
+                out,
+                "{:<15} {:<aw$} {:<15} {:<20}",
+                "CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"
+            )?;
+        }
+        writeln!(out)?;
+        if show {
+            for (m, a) in members.iter().zip(&assignments) {
+                write!(
+                    out,
+                    "{group:<gw$} {:<cw$} {:<hw$} {:<clw$} {:<15} ",
+                    m.0,
+                    m.1,
+                    m.2,
+                    m.3.len()
+                )?;
+                if p.has("verbose") {
+                    write!(out, "{:<15} {a:<aw$} {:<15} {:<20}", "-", "-", "-")?;
+                }
+                writeln!(out)?;
+            }
+        }
+        return Ok(());
+    }
+    if p.has("state") && !p.has("offsets") {
+        note_state(group, &state, 1);
+        if state == "Dead" {
+            return Ok(());
+        }
+        let coordinator_id = client.coordinator(group, client::COORDINATOR_GROUP)?;
+        let node = client
+            .nodes
+            .get(&coordinator_id)
+            .cloned()
+            .ok_or_else(|| anyhow!("coordinator {coordinator_id} unknown"))?;
+        let coordinator = format!("{}:{}  ({})", node.host, node.port, node.id);
+        let cw = coordinator.len().max(25);
+        let gw = group.len().max(15);
+        let strategy = if described.protocol_data.is_empty() {
+            "-".to_string()
+        } else {
+            described.protocol_data.to_string()
+        };
+        if p.has("verbose") {
+            write!(
+                out,
+                "\n{:<gw$} {:<cw$} {:<20} {:<20} {:<15} {:<25} #MEMBERS",
+                "GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE", "GROUP-EPOCH", "TARGET-ASSIGNMENT-EPOCH"
+            )?;
+            write!(
+                out,
+                "\n{group:<gw$} {coordinator:<cw$} {strategy:<20} {state:<20} {:<15} {:<25} {}",
+                "-",
+                "-",
+                described.members.len()
+            )?;
+        } else {
+            write!(
+                out,
+                "\n{:<gw$} {:<cw$} {:<20} {:<20} #MEMBERS",
+                "GROUP", "COORDINATOR (ID)", "ASSIGNMENT-STRATEGY", "STATE"
+            )?;
+            write!(
+                out,
+                "\n{group:<gw$} {coordinator:<cw$} {strategy:<20} {state:<20} {}",
+                described.members.len()
+            )?;
+        }
+        writeln!(out)?;
+        return Ok(());
+    }
+    // Offsets: members with partitions first (most partitions first), then committed
+    // offsets of partitions no member holds.
+    let committed = consumer::committed(client, group, None)?;
+    let mut members: Vec<_> = described
+        .members
+        .iter()
+        .map(|m| (member_partitions(&m.member_assignment), m))
+        .filter(|(parts, _)| !parts.is_empty())
+        .collect();
+    members.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
+    let mut rows: Vec<(TopicPartition, [String; 3])> = Vec::new();
+    for (parts, m) in &members {
+        for tp in parts {
+            rows.push((
+                tp.clone(),
+                [
+                    m.member_id.to_string(),
+                    m.client_host.to_string(),
+                    m.client_id.to_string(),
+                ],
+            ));
+        }
+    }
+    let mut unassigned: Vec<TopicPartition> = committed
+        .keys()
+        .filter(|tp| !rows.iter().any(|r| &r.0 == *tp))
+        .cloned()
+        .collect();
+    unassigned.sort();
+    rows.extend(
+        unassigned
+            .into_iter()
+            .map(|tp| (tp, ["-".to_string(), "-".to_string(), "-".to_string()])),
+    );
+    let ends = log_end_offsets(client, rows.iter().map(|r| r.0.clone()).collect())?;
+    let show = note_state(group, &state, rows.len());
+    if !show {
+        return Ok(());
+    }
+    let gw = group.len().max(15);
+    let tw = width(&rows, |r| r.0.0.len());
+    let cw = width(&rows, |r| r.1[0].len());
+    let hw = width(&rows, |r| r.1[1].len());
+    let verbose = p.has("verbose");
+    if verbose {
+        write!(
+            out,
+            "\n{:<gw$} {:<tw$} {:<10} {:<15} {:<15} {:<15} {:<15} {:<cw$} {:<hw$} CLIENT-ID",
+            "GROUP",
+            "TOPIC",
+            "PARTITION",
+            "LEADER-EPOCH",
+            "CURRENT-OFFSET",
+            "LOG-END-OFFSET",
+            "LAG",
+            "CONSUMER-ID",
+            "HOST"
+        )?;
+    } else {
+        write!(
+            out,
+            "\n{:<gw$} {:<tw$} {:<10} {:<15} {:<15} {:<15} {:<cw$} {:<hw$} CLIENT-ID",
+            "GROUP", "TOPIC", "PARTITION", "CURRENT-OFFSET", "LOG-END-OFFSET", "LAG", "CONSUMER-ID", "HOST"
+        )?;
+    }
+    for (tp, [consumer_id, host, client_id]) in &rows {
+        let offset = committed.get(tp).map(|c| c.0);
+        let epoch = committed.get(tp).map(|c| i64::from(c.1)).filter(|e| *e >= 0);
+        let end = ends.get(tp).copied();
+        let lag = offset.filter(|o| *o != -1).and_then(|o| end.map(|e| e - o));
+        let (topic, partition) = (&tp.0, tp.1);
+        if verbose {
+            write!(
+                out,
+                "\n{group:<gw$} {topic:<tw$} {partition:<10} {:<15} {:<15} {:<15} {:<15} {consumer_id:<cw$} {host:<hw$} {client_id}",
+                opt(epoch),
+                opt(offset),
+                opt(end),
+                opt(lag)
+            )?;
+        } else {
+            write!(
+                out,
+                "\n{group:<gw$} {topic:<tw$} {partition:<10} {:<15} {:<15} {:<15} {consumer_id:<cw$} {host:<hw$} {client_id}",
+                opt(offset),
+                opt(end),
+                opt(lag)
+            )?;
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+/// `topic:0,1;other:2`, topics sorted, as the Java tool prints assignments.
+fn assignment_string(parts: &[TopicPartition]) -> String {
+    if parts.is_empty() {
+        return "-".to_string();
+    }
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (t, p) in parts {
+        by_topic.entry(t).or_default().push(*p);
+    }
+    by_topic
+        .into_iter()
+        .map(|(t, mut ps)| {
+            ps.sort();
+            format!("{t}:{}", ps.iter().map(i32::to_string).collect::<Vec<_>>().join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+pub(super) fn offsets_at(
+    client: &mut Client,
+    partitions: &[TopicPartition],
+    timestamp: i64,
+) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+    let topics: Vec<String> = partitions
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let layout = client::layout(client, &topics)?;
+    let queries: Vec<_> = partitions.iter().map(|(t, p)| (t.clone(), *p, timestamp)).collect();
+    Ok(
+        consumer::list_offsets(client, &layout, consumer::READ_UNCOMMITTED, &queries)?
+            .into_iter()
+            .map(|(tp, r)| (tp, r.ok().map(|x| x.0).filter(|o| *o >= 0)))
+            .collect(),
+    )
+}
+
+pub(super) fn log_end_offsets(
+    client: &mut Client,
+    partitions: Vec<TopicPartition>,
+) -> Result<BTreeMap<TopicPartition, i64>> {
+    if partitions.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(offsets_at(client, &partitions, consumer::LATEST)?
+        .into_iter()
+        .filter_map(|(tp, o)| Some((tp, o?)))
+        .collect())
+}
+
+fn delete(client: &mut Client, groups: &[String]) -> Result<()> {
+    let mut ok = Vec::new();
+    let mut failed = Vec::new();
+    for g in groups {
+        let request = DeleteGroupsRequest::default().with_groups_names(vec![sb(g).into()]);
+        let response = client.group_coordinator(g)?.call(&request)?;
+        let code = response.results.first().map_or(0, |r| r.error_code);
+        match KafkaError::check(code, None) {
+            Ok(()) => ok.push(format!("'{g}'")),
+            Err(e) => failed.push((g, e)),
+        }
+    }
+    if failed.is_empty() {
+        println!(
+            "Deletion of requested consumer groups ({}) was successful.",
+            ok.join(", ")
+        );
+    } else {
+        println!("\nError: Deletion of some consumer groups failed:");
+        for (g, e) in failed {
+            println!("* Group '{g}' could not be deleted due to: {}", e.qualified());
+        }
+        if !ok.is_empty() {
+            println!("\nThese consumer groups were deleted successfully: {}", ok.join(", "));
+        }
+    }
+    Ok(())
+}
