@@ -29,6 +29,9 @@ const TOOLS_HELP: &str = "Kafka's command-line tools: rivulet TOOL [ARGS], or th
 enum Command {
     /// Run the broker.
     Serve(ServeArgs),
+    /// List the Kafka tool names this binary answers as (`kafka-topics`, ...), one a line,
+    /// for installing links to it.
+    Tools,
 }
 
 #[derive(clap::Args)]
@@ -110,7 +113,15 @@ fn main() -> ExitCode {
         return ExitCode::from(u8::try_from(status).unwrap_or(1));
     }
     let cli = Cli::parse();
-    let Command::Serve(args) = cli.command;
+    let args = match cli.command {
+        Command::Serve(args) => args,
+        Command::Tools => {
+            for (name, _) in rivulet::tools::TOOLS {
+                println!("kafka-{name}");
+            }
+            return ExitCode::SUCCESS;
+        }
+    };
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&args.log_level))
         .unwrap_or_else(|_| EnvFilter::new("info"));

@@ -341,7 +341,10 @@ fn describe(client: &mut Client, p: &Parsed) -> Result<()> {
         };
         let configs = admin::describe_configs(client, admin::RESOURCE_TOPIC, &info.name, false)?;
         if describe_configs {
-            let overridden: Vec<&ConfigEntry> = configs.iter().filter(|c| c.source != admin::SOURCE_DEFAULT).collect();
+            let overridden: Vec<&ConfigEntry> = java_hash_map_order(&configs, |c| c.name.as_str())
+                .into_iter()
+                .filter(|c| c.source != admin::SOURCE_DEFAULT)
+                .collect();
             if !report_overrides || !overridden.is_empty() {
                 writeln!(out, "{}", topic_line(&info, &overridden))?;
             }
@@ -367,6 +370,32 @@ fn describe(client: &mut Client, p: &Parsed) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `items` in the order a Java `HashMap<String, _>` filled with them in this order iterates
+/// them: the admin client's `Config` keeps a resource's entries in one, and kafka-topics prints
+/// the overridden ones as it iterates. Buckets in index order (the spread `String.hashCode`
+/// masked by the table size, which doubles past three quarters full from 16), each in insertion
+/// order.
+fn java_hash_map_order<T>(items: &[T], key: impl Fn(&T) -> &str) -> Vec<&T> {
+    let mut capacity = 16usize;
+    while items.len() > capacity / 4 * 3 {
+        capacity *= 2;
+    }
+    let bucket = |name: &str| {
+        let h = java_string_hash(name);
+        let spread = (h ^ ((h as u32) >> 16) as i32) as u32;
+        spread as usize & (capacity - 1)
+    };
+    let mut ordered: Vec<&T> = items.iter().collect();
+    ordered.sort_by_key(|item| bucket(key(item)));
+    ordered
+}
+
+/// Java's `String.hashCode`: over UTF-16 code units, wrapping.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
 }
 
 fn topic_line(info: &TopicInfo, overridden: &[&ConfigEntry]) -> String {
@@ -405,4 +434,32 @@ fn partition_line(topic: &str, p: &PartitionInfo) -> String {
         joined(&p.replicas),
         joined(&p.isr)
     )
+}
+
+#[cfg(test)]
+mod java_order_tests {
+    use super::*;
+
+    #[test]
+    fn string_hash_as_java_computes_it() {
+        assert_eq!(java_string_hash(""), 0);
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        // Overflows wrap as Java's int arithmetic does.
+        assert_eq!(
+            java_string_hash("retention.ms"),
+            "retention.ms"
+                .encode_utf16()
+                .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+        );
+        assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
+    }
+
+    #[test]
+    fn hash_map_order_groups_by_bucket_keeping_insertion_order() {
+        // "Aa" and "BB" collide in Java (both 2112): the first put comes first.
+        // "a" (97) lands in bucket 1 of 16, after both.
+        let keys = ["BB", "a", "Aa"];
+        let ordered: Vec<&str> = java_hash_map_order(&keys, |k| k).into_iter().copied().collect();
+        assert_eq!(ordered, ["BB", "Aa", "a"]);
+    }
 }

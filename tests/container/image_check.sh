@@ -167,8 +167,14 @@ check "data kept in the volume across containers" $'k1=from-host-1@0\nk2=from-ho
 
 # ---- Kafka's tools inside the image ----------------------------------------------------
 if $E exec "$BROKER" sh -c 'command -v java' >/dev/null 2>&1; then fail "the image has a JVM"; else pass "no JVM in the image"; fi
-if [[ -x tests/container/tools_in_image.sh ]]; then
-    if tests/container/tools_in_image.sh "$E" "$BROKER"; then pass "tools in the image"; else fail "tools in the image"; fi
+if command -v java >/dev/null; then
+    if tests/container/tools_in_image.sh "$E" "$BROKER" "127.0.0.1:$HOST_PORT"; then
+        pass "Kafka's tools in the image print what the Java tools print"
+    else
+        fail "Kafka's tools in the image"
+    fi
+else
+    echo "SKIP Kafka's tools in the image: no java for the Java tools to compare with"
 fi
 
 # ---- Testcontainers' KafkaContainer, as a suite written for apache/kafka starts it ------
