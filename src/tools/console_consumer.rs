@@ -264,25 +264,20 @@ fn settings(p: &Parsed) -> Result<Settings, String> {
     };
     props.extend(args::key_values("consumer-property", p.values("consumer-property"))?);
     let prop = |k: &str| props.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    for (k, _) in &props {
-        let known = [
+    for (k, v) in &props {
+        // The settings this consumer honours; bootstrap.servers yields to --bootstrap-server
+        // as in the Java tool, and keys and values are bytes whatever the deserializer.
+        let honoured = [
             "group.id",
             "client.id",
             "auto.offset.reset",
             "enable.auto.commit",
             "isolation.level",
             "bootstrap.servers",
-            "auto.commit.interval.ms",
-            "key.deserializer",
-            "value.deserializer",
-            "session.timeout.ms",
-            "heartbeat.interval.ms",
-            "max.poll.records",
-            "fetch.max.wait.ms",
-            "request.timeout.ms",
-            "default.api.timeout.ms",
         ];
-        if !known.contains(&k.as_str()) {
+        let bytes_deserializer = (k == "key.deserializer" || k == "value.deserializer")
+            && (v.ends_with("StringDeserializer") || v.ends_with("ByteArrayDeserializer"));
+        if !honoured.contains(&k.as_str()) && !bytes_deserializer {
             return Err(format!("consumer property {k} is not supported by this tool"));
         }
     }

@@ -318,8 +318,8 @@ fn settings(p: &Parsed) -> Result<(ProducerConfig, LineReader), String> {
         merged.push(("client.id".into(), "console-producer".into()));
     }
     props.extend(merged);
-    // Buffering and socket settings of the Java client change nothing that is sent.
-    for ignored in [
+    // Tuning of the Java client's buffers, sockets and metadata cache.
+    for java_tuning in [
         "max-block-ms",
         "max-memory-bytes",
         "max-partition-memory-bytes",
@@ -327,7 +327,7 @@ fn settings(p: &Parsed) -> Result<(ProducerConfig, LineReader), String> {
         "retry-backoff-ms",
         "socket-buffer-size",
     ] {
-        p.number::<i64>(ignored)?;
+        p.refuse(java_tuning, "it tunes the Java client's buffers and sockets")?;
     }
     let mut config = ProducerConfig::new("console-producer");
     config.apply(&props)?;

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::{Result, anyhow};
+use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest,
+    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest, OffsetDeleteRequest,
     describe_groups_response::DescribedGroup,
 };
 
@@ -173,10 +174,9 @@ fn check_args(p: &Parsed) -> Result<(), String> {
         "give the offsets with --to-offset per --topic TOPIC:PARTITIONS",
     )?;
     p.refuse("export", "the reset plan is printed as a table")?;
-    p.refuse(
-        "delete-offsets",
-        "reset the offsets with --reset-offsets, or delete the group",
-    )?;
+    if p.has("delete-offsets") && (!p.has("group") || !p.has("topic") || p.has("all-groups")) {
+        return Err("Option [delete-offsets] takes the following options: [group], [topic]".into());
+    }
     p.refuse("type", "classic consumer groups are listed")?;
     p.number::<i64>("timeout")?;
     Ok(())
@@ -200,6 +200,8 @@ fn run(client: &mut Client, p: &Parsed) -> Result<()> {
         Ok(())
     } else if p.has("delete") {
         delete(client, &groups)
+    } else if p.has("delete-offsets") {
+        delete_offsets(client, &groups[0], &p.values("topic"))
     } else {
         super::reset_offsets::reset_offsets(client, p, &groups)
     }
@@ -594,5 +596,96 @@ fn delete(client: &mut Client, groups: &[String]) -> Result<()> {
             println!("\nThese consumer groups were deleted successfully: {}", ok.join(", "));
         }
     }
+    Ok(())
+}
+
+/// `--delete-offsets`: OffsetDelete of the named partitions (`topic` for all of them, or
+/// `topic:0,1`), with a status per partition.
+fn delete_offsets(client: &mut Client, group: &str, topics: &[&str]) -> Result<()> {
+    let mut results: BTreeMap<(String, i32), Option<KafkaError>> = BTreeMap::new();
+    let mut partitions: Vec<TopicPartition> = Vec::new();
+    let whole: Vec<String> = topics
+        .iter()
+        .filter(|t| !t.contains(':'))
+        .map(|t| t.to_string())
+        .collect();
+    for t in topics.iter().filter(|t| t.contains(':')) {
+        let (name, list) = t.split_once(':').expect("has a colon");
+        for n in list.split(',') {
+            let n = n
+                .trim()
+                .parse::<i32>()
+                .map_err(|_| anyhow!("Invalid partition '{n}' specified in topic arg '{t}''"))?;
+            partitions.push((name.to_string(), n));
+        }
+    }
+    if !whole.is_empty() {
+        let layout = client::layout(client, &whole)?;
+        for t in &whole {
+            match layout.errors.get(t) {
+                // A topic that cannot be described shows as partition "-".
+                Some(e) => {
+                    results.insert((t.clone(), -1), Some(e.clone()));
+                }
+                None => partitions.extend((0..layout.partitions(t) as i32).map(|n| (t.clone(), n))),
+            }
+        }
+    }
+    let mut by_topic: BTreeMap<&str, Vec<OffsetDeleteRequestPartition>> = BTreeMap::new();
+    for (t, n) in &partitions {
+        by_topic
+            .entry(t)
+            .or_default()
+            .push(OffsetDeleteRequestPartition::default().with_partition_index(*n));
+    }
+    let request = OffsetDeleteRequest::default()
+        .with_group_id(sb(group).into())
+        .with_topics(
+            by_topic
+                .into_iter()
+                .map(|(t, ps)| {
+                    OffsetDeleteRequestTopic::default()
+                        .with_name(sb(t).into())
+                        .with_partitions(ps)
+                })
+                .collect(),
+        );
+    let response = client.group_coordinator(group)?.call(&request)?;
+    // The Java tool words every error with Errors' own message, not the broker's.
+    let top = KafkaError::new(response.error_code, None);
+    for tp in &partitions {
+        results.insert(tp.clone(), (response.error_code != 0).then(|| top.clone()));
+    }
+    for t in &response.topics {
+        for p in &t.partitions {
+            if p.error_code != 0 {
+                results.insert(
+                    (t.name.0.to_string(), p.partition_index),
+                    Some(KafkaError::new(p.error_code, None)),
+                );
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match response.error_code {
+        0 => writeln!(out, "Request succeeded for deleting offsets from group {group}.")?,
+        24 | 69 | 30 | 68 => writeln!(out, "\nError: {top}")?,
+        29 | 86 | 3 => writeln!(
+            out,
+            "\nError: Encountered some partition-level error, see the follow-up details."
+        )?,
+        _ => writeln!(out, "\nError: Encountered some unknown error: {}", top.class_name())?,
+    }
+    let tw = width(&results.keys().collect::<Vec<_>>(), |(t, _)| t.len());
+    write!(out, "\n{:<tw$} {:<10} {:<15}", "TOPIC", "PARTITION", "STATUS")?;
+    let mut rows: Vec<_> = results.into_iter().collect();
+    // As the Java tool orders them: by topic and partition as one string.
+    rows.sort_by_key(|((t, n), _)| format!("{t}{n}"));
+    for ((t, n), e) in rows {
+        let partition = if n >= 0 { n.to_string() } else { "-".to_string() };
+        let status = e.map_or("Successful".to_string(), |e| format!("Error: {}", e.qualified()));
+        write!(out, "\n{t:<tw$} {partition:<10} {status:<15}")?;
+    }
+    writeln!(out)?;
     Ok(())
 }

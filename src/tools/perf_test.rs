@@ -322,8 +322,9 @@ pub fn consumer_main(args: &[String]) -> i32 {
             None | Some("") => 10_000,
             Some(_) => p.number("timeout")?.unwrap_or(10_000),
         };
-        p.number::<i64>("fetch-size")?;
-        p.number::<i64>("socket-buffer-size")?;
+        p.refuse("fetch-size", "fetches take up to 1 MiB per partition")?;
+        p.refuse("socket-buffer-size", "it tunes the Java client's sockets")?;
+        // As in the Java tool, the interval only paces --show-detailed-stats.
         p.number::<i64>("reporting-interval")?;
         Ok((topic, messages, Duration::from_millis(timeout)))
     })();

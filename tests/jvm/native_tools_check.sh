@@ -193,6 +193,10 @@ SORTED=1 both consumer-groups.reset.to-latest kafka-consumer-groups --reset-offs
 SORTED=1 both consumer-groups.reset.to-datetime kafka-consumer-groups --reset-offsets \
     --to-datetime 2020-01-01T00:00:00.000 --group @G --all-topics --execute
 SORTED=1 both consumer-groups.describe.after-datetime kafka-consumer-groups --describe --group @G
+both consumer-groups.delete-offsets kafka-consumer-groups --delete-offsets --group @G --topic @T:0 \
+    --topic @T-missing
+both consumer-groups.delete-offsets.missing-group kafka-consumer-groups --delete-offsets --group @G-missing \
+    --topic @T
 
 # A member that stays: each side's console consumer in its own group, described by both
 # tools (so both the native membership and the native description are compared).
