@@ -6,6 +6,7 @@ use anyhow::{Result, anyhow};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions};
 
+use crate::record::batch::BATCH_HEADER_SIZE;
 use crate::record::compression as codec;
 
 fn codec_of(c: Compression) -> codec::Compression {
@@ -73,6 +74,9 @@ pub fn decode_batches(mut data: Bytes) -> Result<Vec<FetchedBatch>> {
         let base_offset = i64::from_be_bytes(data[0..8].try_into().expect("8 bytes"));
         let length = i32::from_be_bytes(data[8..12].try_into().expect("4 bytes"));
         let total = 12 + usize::try_from(length).map_err(|_| anyhow!("negative batch length"))?;
+        if total < BATCH_HEADER_SIZE {
+            anyhow::bail!("record batch at offset {base_offset} claims {total} bytes, less than a batch header");
+        }
         if data.len() < total {
             break;
         }
@@ -81,7 +85,10 @@ pub fn decode_batches(mut data: Bytes) -> Result<Vec<FetchedBatch>> {
             anyhow::bail!("record batch at offset {base_offset} has magic {magic}; only v2 batches are read");
         }
         let mut batch = data.split_to(total);
-        let last_offset = base_offset + i64::from(i32::from_be_bytes(batch[23..27].try_into().expect("4 bytes")));
+        let last_delta = i32::from_be_bytes(batch[23..27].try_into().expect("4 bytes"));
+        let last_offset = base_offset
+            .checked_add(i64::from(last_delta))
+            .ok_or_else(|| anyhow!("record batch at offset {base_offset} ends past the largest offset"))?;
         let decompress = |raw: &mut Bytes, c: Compression| -> Result<Bytes> {
             if c == Compression::None {
                 return Ok(raw.clone());
@@ -125,6 +132,20 @@ mod tests {
             value: Some(Bytes::copy_from_slice(value.as_bytes())),
             headers: Default::default(),
         }
+    }
+
+    #[test]
+    fn a_batch_shorter_than_its_header_or_past_the_last_offset_is_an_error() {
+        let mut short = BytesMut::new();
+        short.put_i64(0);
+        short.put_i32(5);
+        short.put_bytes(0, 4);
+        short.put_u8(2);
+        assert!(decode_batches(short.freeze()).is_err(), "a 17-byte batch");
+        let mut batch = BytesMut::from(&encode_batch(&[record(0, "a")], Compression::None).unwrap()[..]);
+        batch[0..8].copy_from_slice(&i64::MAX.to_be_bytes());
+        batch[23..27].copy_from_slice(&5i32.to_be_bytes());
+        assert!(decode_batches(batch.freeze()).is_err(), "last offset past i64::MAX");
     }
 
     #[test]
