@@ -10,10 +10,10 @@ use super::{ApiHandler, Reply, RequestError, SUPPORTED_APIS, encode, errors, ver
 /// (name, lowest supported, highest supported, finalized). `metadata.version` spans Kafka's
 /// KRaft range, 3.3-IV3 (7) to 4.1-IV1 (27). Transactions v2 (KIP-890) is finalized at 2, as
 /// a new Kafka 4.1 cluster has it, so clients bump the epoch at every transaction end; older
-/// clients keep using v1. Group protocol KIP-848 (`group.version` 1) is not served, so it
-/// stays at level 0, which Kafka leaves out of the finalized list.
+/// clients keep using v1. `group.version` 1 is the KIP-848 consumer group protocol
+/// (ConsumerGroupHeartbeat), finalized as on a new Kafka 4.1 cluster.
 const FEATURES: &[(&str, i16, i16, i16)] = &[
-    ("group.version", 0, 0, 0),
+    ("group.version", 0, 1, 1),
     ("metadata.version", 7, 27, 27),
     ("transaction.version", 0, 2, 2),
 ];

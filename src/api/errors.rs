@@ -61,6 +61,10 @@ pub const INVALID_PARTITIONS: i16 = 37;
 pub const DUPLICATE_RESOURCE: i16 = 92;
 pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
 pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
+pub const FENCED_MEMBER_EPOCH: i16 = 110;
+pub const UNRELEASED_INSTANCE_ID: i16 = 111;
+pub const UNSUPPORTED_ASSIGNOR: i16 = 112;
+pub const STALE_MEMBER_EPOCH: i16 = 113;
 
 /// The leader epoch of every partition: one node never changes leaders.
 pub const LEADER_EPOCH: i32 = 0;

@@ -12,6 +12,8 @@ pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod api_versions;
 pub mod client_quotas;
+pub mod consumer_group_describe;
+pub mod consumer_group_heartbeat;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
@@ -123,6 +125,8 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::ListConfigResources, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 1),
 ];
 
 /// The first version of an API that Kafka 4.1 marks unstable: served and advertised only with
@@ -410,6 +414,20 @@ impl ApiHandler {
                 // Kafka reports the client's address as Java's InetAddress prints it.
                 join_group::handle(self, decode(b, version)?, version, client_id, format!("/{}", peer.ip()))
             }
+            ApiKey::ConsumerGroupHeartbeat => {
+                let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
+                consumer_group_heartbeat::handle(
+                    self,
+                    decode(b, version)?,
+                    version,
+                    client_id,
+                    format!("/{}", peer.ip()),
+                )
+            }
+            ApiKey::ConsumerGroupDescribe => ready(
+                &consumer_group_describe::handle(self, decode(b, version)?, version),
+                version,
+            ),
             ApiKey::SyncGroup => sync_group::handle(self, decode(b, version)?, version),
             ApiKey::Heartbeat => ready(&heartbeat::handle(self, decode(b, version)?, version), version),
             ApiKey::LeaveGroup => ready(&leave_group::handle(self, decode(b, version)?, version), version),

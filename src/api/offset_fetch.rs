@@ -51,6 +51,7 @@ fn fetch(
     group_id: &str,
     requested: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
+    member: Option<(&str, i32)>,
 ) -> Result<Vec<(String, Vec<Fetched>)>, i16> {
     let flat: Option<Vec<(String, i32)>> = requested.as_ref().map(|topics| {
         topics
@@ -58,7 +59,9 @@ fn fetch(
             .flat_map(|(t, ps)| ps.iter().map(move |p| (t.clone(), *p)))
             .collect()
     });
-    let found = api.groups.fetch_offsets(group_id, flat.as_deref(), require_stable)?;
+    let found = api
+        .groups
+        .fetch_offsets(group_id, flat.as_deref(), require_stable, member)?;
     let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
     for ((topic, partition), committed, error) in found {
         // An unstable partition carries no offset, only the error (KIP-447).
@@ -96,7 +99,13 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
                         .collect()
                 });
                 let group = OffsetFetchResponseGroup::default().with_group_id(g.group_id.clone());
-                match fetch(api, g.group_id.as_str(), requested, request.require_stable) {
+                // v9+ names the consumer group member asking (KIP-848), checked against its epoch.
+                let member = g
+                    .member_id
+                    .as_ref()
+                    .filter(|_| version >= 9)
+                    .map(|m| (m.as_str(), g.member_epoch));
+                match fetch(api, g.group_id.as_str(), requested, request.require_stable, member) {
                     Err(code) => group.with_error_code(code),
                     Ok(topics) => group.with_topics(
                         topics
@@ -149,7 +158,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) 
     };
     // require_stable exists from v7.
     let require_stable = version >= 7 && request.require_stable;
-    let topics = match fetch(api, request.group_id.as_str(), requested.clone(), require_stable) {
+    let topics = match fetch(api, request.group_id.as_str(), requested.clone(), require_stable, None) {
         Ok(topics) => topics,
         // v2+ carries the group's error at the top; v1 repeats it on every partition.
         Err(code) if version >= 2 => return OffsetFetchResponse::default().with_error_code(code),

@@ -23,7 +23,12 @@
 //! ticker task every [`TICK`]; the join barrier itself completes inline, as soon as the last
 //! member rejoins.
 
+mod consumer_group_state;
+mod consumer_heartbeat;
 mod txn_offsets;
+
+pub use consumer_group_state::{ConsumerGroupDescription, ConsumerMemberDescription};
+pub use consumer_heartbeat::{ConsumerHeartbeat, ConsumerHeartbeatResult};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
@@ -35,8 +40,11 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::consumer_group::ConsumerGroup;
+use super::consumer_group_records::ConsumerGroupKey;
 use super::group_metadata::{
-    GroupMetadata, GroupState, GroupSummary, JoinPhase, JoinResult, MemberMetadata, OffsetAndMetadata, SyncResult,
+    CONSUMER_PROTOCOL_TYPE, GroupMetadata, GroupState, GroupSummary, JoinPhase, JoinResult, MemberMetadata,
+    OffsetAndMetadata, SyncResult,
 };
 use super::offsets_log::{self, OFFSETS_TOPIC, RecordKey};
 use super::{Durable, GroupConfig};
@@ -121,7 +129,10 @@ pub struct OffsetCommit {
 pub struct ListedGroup {
     pub group_id: String,
     pub protocol_type: String,
-    pub state: GroupState,
+    /// The state's name as Kafka reports it ("Stable", "Reconciling", ...).
+    pub state: &'static str,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
 }
 
 /// A member named in a LeaveGroup request.
@@ -150,6 +161,8 @@ struct Loading {
     offsets: BTreeMap<(String, i32), OffsetAndMetadata>,
     /// Offsets of transactions without a marker yet, by producer id.
     txn_offsets: HashMap<i64, BTreeMap<(String, i32), OffsetAndMetadata>>,
+    /// A KIP-848 consumer group's state.
+    consumer: Option<ConsumerGroup>,
 }
 
 impl GroupCoordinator {
@@ -363,7 +376,11 @@ impl GroupCoordinator {
         let now_ms = now_ms();
         let mut map = self.groups.write();
         for (group_id, state) in loading {
-            if state.metadata.is_none() && state.offsets.is_empty() && state.txn_offsets.is_empty() {
+            if state.metadata.is_none()
+                && state.offsets.is_empty()
+                && state.txn_offsets.is_empty()
+                && state.consumer.is_none()
+            {
                 continue;
             }
             let mut group = match state.metadata {
@@ -372,6 +389,15 @@ impl GroupCoordinator {
             };
             group.offsets = state.offsets;
             group.pending_txn_offsets = state.txn_offsets;
+            if let Some(mut cg) = state.consumer {
+                // Members get a full session to heartbeat to the restarted coordinator.
+                let deadline = now + Duration::from_millis(self.config.consumer_session_timeout_ms as u64);
+                for m in cg.members.values_mut() {
+                    m.session_deadline = deadline;
+                }
+                group.protocol_type = Some(CONSUMER_PROTOCOL_TYPE.to_string());
+                group.consumer = Some(Box::new(cg));
+            }
             map.insert(group_id, Arc::new(Mutex::new(group)));
         }
         if records > 0 {
@@ -392,6 +418,10 @@ impl GroupCoordinator {
 
     fn tick_group(&self, group: &mut GroupMetadata, now: Instant) {
         if group.is(GroupState::Dead) {
+            return;
+        }
+        if group.consumer.is_some() {
+            self.tick_consumer_group(group, now);
             return;
         }
         for member_id in group.expired_pending_members(now) {
@@ -615,6 +645,8 @@ impl GroupCoordinator {
                     req.member_id.clone(),
                     errors::COORDINATOR_NOT_AVAILABLE,
                 ));
+            } else if let Some(code) = self.classic_join_of_consumer_group(&mut group) {
+                let _ = tx.send(JoinResult::error(req.member_id.clone(), code));
             } else if !self.accept_joining_member(&group, &req.member_id) {
                 tracing::info!(group = %group.group_id, max = self.config.max_size, "group is full; join refused");
                 group.remove(&req.member_id);
@@ -1140,6 +1172,7 @@ impl GroupCoordinator {
         group_id: &str,
         partitions: Option<&[(String, i32)]>,
         require_stable: bool,
+        member: Option<(&str, i32)>,
     ) -> Result<Vec<((String, i32), Option<OffsetAndMetadata>, i16)>, i16> {
         if !valid_group_id(group_id) {
             return Err(errors::INVALID_GROUP_ID);
@@ -1153,6 +1186,12 @@ impl GroupCoordinator {
             g.settle_offsets();
         }
         let group = group.as_deref().filter(|g| !g.is(GroupState::Dead));
+        // OffsetFetch v9+ from a consumer group member (KIP-848) is checked against its epoch.
+        if let (Some((member_id, epoch)), Some(cg)) = (member, group.and_then(|g| g.consumer.as_deref()))
+            && let Some(code) = consumer_group_state::validate_consumer_member(cg, member_id, epoch, false)
+        {
+            return Err(code);
+        }
         let code = |g: &GroupMetadata, tp: &(String, i32)| {
             if require_stable && (g.pending_offsets.contains_key(tp) || g.has_pending_txn_offset(tp)) {
                 errors::UNSTABLE_OFFSET_COMMIT
@@ -1199,10 +1238,14 @@ impl GroupCoordinator {
         if !self.is_active() {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
         }
-        Ok(self
-            .get(group_id)
-            .map(|g| g.lock().summary())
-            .filter(|s| s.state != GroupState::Dead))
+        let Some(group) = self.get(group_id) else {
+            return Ok(None);
+        };
+        let group = group.lock();
+        if group.consumer.is_some() {
+            return Err(errors::GROUP_ID_NOT_FOUND);
+        }
+        Ok(Some(group.summary()).filter(|s| s.state != GroupState::Dead))
     }
 
     /// Every durable committed offset of every live group, as (group, topic, partition,
@@ -1224,25 +1267,36 @@ impl GroupCoordinator {
         out
     }
 
-    /// Every live group, filtered by state names (case-insensitive; empty = all).
-    pub fn list_groups(&self, states: &[String]) -> Result<Vec<ListedGroup>, i16> {
+    /// Every live group, filtered by state names and group types (case-insensitive; empty =
+    /// all).
+    pub fn list_groups(&self, states: &[String], types: &[String]) -> Result<Vec<ListedGroup>, i16> {
         if !self.is_active() {
             return Err(errors::COORDINATOR_NOT_AVAILABLE);
         }
         let states: HashSet<String> = states.iter().map(|s| s.to_lowercase()).collect();
+        let types: HashSet<String> = types.iter().map(|s| s.to_lowercase()).collect();
         let mut out: Vec<ListedGroup> = self
             .all_groups()
             .iter()
             .filter_map(|g| {
                 let g = g.lock();
-                let state = g.state();
-                if state == GroupState::Dead || (!states.is_empty() && !states.contains(&state.name().to_lowercase())) {
+                if g.is(GroupState::Dead) {
+                    return None;
+                }
+                let (state, group_type) = match g.consumer.as_deref() {
+                    Some(cg) => (cg.state().name(), "consumer"),
+                    None => (g.state().name(), "classic"),
+                };
+                if (!states.is_empty() && !states.contains(&state.to_lowercase()))
+                    || (!types.is_empty() && !types.contains(group_type))
+                {
                     return None;
                 }
                 Some(ListedGroup {
                     group_id: g.group_id.clone(),
                     protocol_type: g.protocol_type.clone().unwrap_or_default(),
                     state,
+                    group_type,
                 })
             })
             .collect();
@@ -1271,18 +1325,23 @@ impl GroupCoordinator {
                 let mut group = group_ref.lock();
                 match group.state() {
                     GroupState::Dead => errors::GROUP_ID_NOT_FOUND,
-                    GroupState::Empty => {
-                        group.transition_to(GroupState::Dead, now_ms());
-                        let all: Vec<(String, i32)> = group
-                            .offsets
-                            .keys()
-                            .chain(group.pending_offsets.keys())
-                            .cloned()
-                            .collect();
-                        durable.extend(self.remove_offsets_and_maybe_group(&mut group, &all));
-                        tracing::info!(group = %group_id, "deleted group");
-                        errors::NONE
-                    }
+                    GroupState::Empty if group.has_consumer_members() => errors::NON_EMPTY_GROUP,
+                    GroupState::Empty => match self.drop_consumer_group(&mut group) {
+                        Err(code) => code,
+                        Ok(dropped) => {
+                            durable.extend(dropped);
+                            group.transition_to(GroupState::Dead, now_ms());
+                            let all: Vec<(String, i32)> = group
+                                .offsets
+                                .keys()
+                                .chain(group.pending_offsets.keys())
+                                .cloned()
+                                .collect();
+                            durable.extend(self.remove_offsets_and_maybe_group(&mut group, &all));
+                            tracing::info!(group = %group_id, "deleted group");
+                            errors::NONE
+                        }
+                    },
                     _ => errors::NON_EMPTY_GROUP,
                 }
             };
@@ -1387,8 +1446,14 @@ impl GroupCoordinator {
             let group_id = {
                 let mut group = group_ref.lock();
                 group.settle_offsets();
+                // A consumer group's offsets are kept while it has members, and otherwise
+                // age from their commit, as on Kafka.
+                if group.has_consumer_members() {
+                    continue;
+                }
                 // Offsets age from when the group emptied, or from their own commit.
                 let since_emptied = match (&group.protocol_type, group.state()) {
+                    _ if group.consumer.is_some() => None,
                     (Some(_), GroupState::Empty) => Some(group.state_timestamp),
                     (Some(_), GroupState::Stable) if group.is_consumer_group() && group.subscribed_topics.is_some() => {
                         None
@@ -1416,6 +1481,11 @@ impl GroupCoordinator {
                 }
                 removed += expired.len();
                 self.remove_offsets_and_maybe_group(&mut group, &expired);
+                if group.is(GroupState::Dead)
+                    && let Err(code) = self.drop_consumer_group(&mut group)
+                {
+                    tracing::warn!(group = %group.group_id, code, "cannot remove an expired consumer group's records");
+                }
                 if group.is(GroupState::Dead) {
                     tracing::info!(group = %group.group_id, "group expired: empty with no offsets left");
                 }
@@ -1495,6 +1565,9 @@ fn validate_offset_commit(
 ) -> Option<i16> {
     if group.is(GroupState::Dead) {
         return Some(errors::COORDINATOR_NOT_AVAILABLE);
+    }
+    if let Some(cg) = group.consumer.as_deref() {
+        return consumer_group_state::validate_consumer_member(cg, member_id, generation_id, true);
     }
     if generation_id < 0 && group.is(GroupState::Empty) {
         return None;
@@ -1628,7 +1701,12 @@ fn apply_record(
                 None => None,
             };
         }
-        RecordKey::Other(_) => {}
+        RecordKey::Other(kind) => {
+            if let Some(key) = ConsumerGroupKey::decode(kind, key)? {
+                let entry = loading.entry(key.group().to_string()).or_default();
+                consumer_group_state::replay_record(&mut entry.consumer, key, value)?;
+            }
+        }
     }
     Ok(())
 }
@@ -1976,20 +2054,22 @@ mod tests {
         assert_eq!(codes, vec![0, 0]);
         let durable = durable.expect("a write to make durable");
         // Not durable yet: invisible, and unstable for a reader that asks for stability.
-        assert!(c.fetch_offsets("simple", None, false).unwrap().is_empty());
-        let unstable = c.fetch_offsets("simple", Some(&[("t".into(), 1)]), true).unwrap();
+        assert!(c.fetch_offsets("simple", None, false, None).unwrap().is_empty());
+        let unstable = c.fetch_offsets("simple", Some(&[("t".into(), 1)]), true, None).unwrap();
         assert_eq!((&unstable[0].1, unstable[0].2), (&None, errors::UNSTABLE_OFFSET_COMMIT));
         durable.log.flush().unwrap();
-        let all = c.fetch_offsets("simple", None, true).unwrap();
+        let all = c.fetch_offsets("simple", None, true, None).unwrap();
         assert_eq!(all.len(), 2);
         assert!(all.iter().all(|(_, _, code)| *code == errors::NONE));
         let some = c
-            .fetch_offsets("simple", Some(&[("t".into(), 1), ("t".into(), 9)]), false)
+            .fetch_offsets("simple", Some(&[("t".into(), 1), ("t".into(), 9)]), false, None)
             .unwrap();
         assert_eq!(some[0].1.as_ref().map(|o| o.offset), Some(7));
         assert_eq!(some[1].1, None, "no commit: -1 without an error");
         assert_eq!(
-            c.fetch_offsets("unknown", Some(&[("t".into(), 0)]), false).unwrap()[0].1,
+            c.fetch_offsets("unknown", Some(&[("t".into(), 0)]), false, None)
+                .unwrap()[0]
+                .1,
             None
         );
         // A group generation that never existed.
@@ -2025,14 +2105,14 @@ mod tests {
         durably(c.commit_offsets("simple", "", None, -1, &[commit("t", 0, 5), commit("u", 0, 1)]));
         let (a, ja) = join_new(c, "live");
         ready(ja);
-        let listed = c.list_groups(&[]).unwrap();
+        let listed = c.list_groups(&[], &[]).unwrap();
         assert_eq!(
             listed.iter().map(|g| g.group_id.as_str()).collect::<Vec<_>>(),
             vec!["live", "simple"]
         );
-        assert_eq!(c.list_groups(&["EMPTY".into()]).unwrap().len(), 1);
+        assert_eq!(c.list_groups(&["EMPTY".into()], &[]).unwrap().len(), 1);
         assert_eq!(
-            c.list_groups(&["completingrebalance".into()]).unwrap()[0].group_id,
+            c.list_groups(&["completingrebalance".into()], &[]).unwrap()[0].group_id,
             "live"
         );
         let d = c.describe_group("live").unwrap().unwrap();
@@ -2068,7 +2148,7 @@ mod tests {
         );
         let (codes, _) = c.delete_offsets("simple", &[("t".into(), 0)]).unwrap();
         assert_eq!(codes, vec![0]);
-        assert_eq!(c.fetch_offsets("simple", None, false).unwrap().len(), 1);
+        assert_eq!(c.fetch_offsets("simple", None, false, None).unwrap().len(), 1);
         let (codes, _) = c.delete_groups(&["simple".into()]);
         assert_eq!(codes, vec![0]);
         assert!(c.describe_group("simple").unwrap().is_none());
@@ -2114,7 +2194,7 @@ mod tests {
             logs.shutdown().unwrap();
         }
         let (c, _topics, _logs) = open_in(dir.path(), config());
-        let simple = c.fetch_offsets("simple", None, false).unwrap();
+        let simple = c.fetch_offsets("simple", None, false, None).unwrap();
         let offsets: Vec<i64> = simple.iter().map(|(_, o, _)| o.as_ref().unwrap().offset).collect();
         assert_eq!(offsets, vec![8, 6]);
         assert!(c.describe_group("gone").unwrap().is_none());
@@ -2127,7 +2207,7 @@ mod tests {
         let s = ready(sync(&c, "live", &member, 1, &[]));
         assert_eq!(&s.assignment[..], b"assigned");
         assert_eq!(
-            c.fetch_offsets("live", None, false).unwrap()[0]
+            c.fetch_offsets("live", None, false, None).unwrap()[0]
                 .1
                 .as_ref()
                 .unwrap()

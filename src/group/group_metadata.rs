@@ -289,6 +289,9 @@ pub struct GroupMetadata {
     /// Offsets committed inside open transactions (TxnOffsetCommit), by producer id: they
     /// become commits when the transaction's COMMIT marker is written and vanish on ABORT.
     pub pending_txn_offsets: HashMap<i64, BTreeMap<(String, i32), OffsetAndMetadata>>,
+    /// Set when this is a KIP-848 consumer group: its members and assignments live there, and
+    /// the classic membership above stays empty.
+    pub consumer: Option<Box<super::consumer_group::ConsumerGroup>>,
 }
 
 impl GroupMetadata {
@@ -332,7 +335,13 @@ impl GroupMetadata {
             offsets: BTreeMap::new(),
             pending_offsets: BTreeMap::new(),
             pending_txn_offsets: HashMap::new(),
+            consumer: None,
         }
+    }
+
+    /// Whether a consumer group (KIP-848) has members.
+    pub fn has_consumer_members(&self) -> bool {
+        self.consumer.as_ref().is_some_and(|c| !c.members.is_empty())
     }
 
     pub fn state(&self) -> GroupState {

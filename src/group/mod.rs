@@ -1,15 +1,21 @@
-//! Consumer groups: Kafka's classic group coordinator.
+//! Consumer groups: Kafka's group coordinator, for classic groups and KIP-848 consumer groups.
 //!
-//! [`GroupCoordinator`] serves JoinGroup, SyncGroup, Heartbeat, LeaveGroup, the offset APIs
-//! and the group admin APIs; [`GroupMetadata`] is one group's state machine; the
-//! [`offsets_log`] schemas are how groups and committed offsets are written to the compacted
-//! `__consumer_offsets` topic, which is replayed at start to rebuild every group.
+//! [`GroupCoordinator`] serves JoinGroup, SyncGroup, Heartbeat, LeaveGroup,
+//! ConsumerGroupHeartbeat, the offset APIs and the group admin APIs; [`GroupMetadata`] is one
+//! group's state: a classic group's state machine, its offsets, and for a consumer group its
+//! [`consumer_group::ConsumerGroup`] (members, epochs, assignments computed by an
+//! [`assignor`]); the [`offsets_log`] and [`consumer_group_records`] schemas are how groups
+//! and committed offsets are written to the compacted `__consumer_offsets` topic, which is
+//! replayed at start to rebuild every group.
 //!
 //! Each group has its own lock, never held across an await: requests that must wait (a
 //! JoinGroup until the rebalance completes, a SyncGroup until the leader's assignment, a
 //! commit until its write is fsynced) get a channel or a [`Durable`] mark to wait on instead.
 //! Nothing here blocks produce or fetch.
 
+pub mod assignor;
+pub mod consumer_group;
+pub mod consumer_group_records;
 pub mod coordinator;
 pub mod group_metadata;
 pub mod offsets_log;
@@ -56,6 +62,15 @@ pub struct GroupConfig {
     /// Kafka's `offset.metadata.max.bytes` (not configurable here): longer commit metadata is
     /// refused with OFFSET_METADATA_TOO_LARGE.
     pub offset_metadata_max_bytes: usize,
+    /// `group.consumer.session.timeout.ms`: a consumer group member that sends no heartbeat
+    /// for this long is fenced.
+    pub consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`, told to consumer group members.
+    pub consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`.
+    pub consumer_max_size: usize,
+    /// `group.consumer.assignors`: the server assignors by name; the first is the default.
+    pub consumer_assignors: Vec<String>,
 }
 
 impl Default for GroupConfig {
@@ -70,6 +85,10 @@ impl Default for GroupConfig {
             offsets_retention_ms: 10_080 * 60_000,
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4096,
+            consumer_session_timeout_ms: 45_000,
+            consumer_heartbeat_interval_ms: 5_000,
+            consumer_max_size: i32::MAX as usize,
+            consumer_assignors: vec![assignor::UNIFORM.to_string(), assignor::RANGE.to_string()],
         }
     }
 }
@@ -94,6 +113,16 @@ impl GroupConfig {
             offsets_retention_check_interval_ms: long("offsets.retention.check.interval.ms")
                 .map_or(d.offsets_retention_check_interval_ms, |v| v.max(1) as u64),
             offset_metadata_max_bytes: d.offset_metadata_max_bytes,
+            consumer_session_timeout_ms: long("group.consumer.session.timeout.ms")
+                .map_or(d.consumer_session_timeout_ms, |v| v.clamp(1, i32::MAX as i64) as i32),
+            consumer_heartbeat_interval_ms: long("group.consumer.heartbeat.interval.ms")
+                .map_or(d.consumer_heartbeat_interval_ms, |v| v.clamp(1, i32::MAX as i64) as i32),
+            consumer_max_size: long("group.consumer.max.size").map_or(d.consumer_max_size, |v| v.max(1) as usize),
+            consumer_assignors: config
+                .get("group.consumer.assignors")
+                .map(assignor::names)
+                .filter(|names| !names.is_empty())
+                .unwrap_or(d.consumer_assignors),
         }
     }
 }

@@ -112,21 +112,21 @@ impl std::error::Error for SchemaError {}
 // Encoding
 // ---------------------------------------------------------------------------------------------
 
-struct Writer(Vec<u8>);
+pub(super) struct Writer(pub(super) Vec<u8>);
 
 impl Writer {
-    fn i16(&mut self, v: i16) {
+    pub(super) fn i16(&mut self, v: i16) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
-    fn i32(&mut self, v: i32) {
+    pub(super) fn i32(&mut self, v: i32) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
-    fn i64(&mut self, v: i64) {
+    pub(super) fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_be_bytes());
     }
     /// Strings longer than an int16 length allows are cut at a character boundary; group ids,
     /// topics and client ids that long cannot arrive through the protocol anyway.
-    fn string(&mut self, s: &str) {
+    pub(super) fn string(&mut self, s: &str) {
         let mut end = s.len().min(i16::MAX as usize);
         while !s.is_char_boundary(end) {
             end -= 1;
@@ -207,18 +207,18 @@ pub fn encode_group_value(v: &GroupMetadataValue) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 
 /// Reads Kafka's primitive types; `flexible` switches to the compact encodings of version 4.
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
-    flexible: bool,
+    pub(super) flexible: bool,
 }
 
-fn err(what: impl Into<String>) -> SchemaError {
+pub(super) fn err(what: impl Into<String>) -> SchemaError {
     SchemaError(what.into())
 }
 
 impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
         Reader {
             buf,
             pos: 0,
@@ -226,7 +226,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], SchemaError> {
+    pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], SchemaError> {
         let end = self
             .pos
             .checked_add(n)
@@ -243,24 +243,24 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn i16(&mut self) -> Result<i16, SchemaError> {
+    pub(super) fn i16(&mut self) -> Result<i16, SchemaError> {
         let b = self.take(2)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
-    fn i32(&mut self) -> Result<i32, SchemaError> {
+    pub(super) fn i32(&mut self) -> Result<i32, SchemaError> {
         let b = self.take(4)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    fn i64(&mut self) -> Result<i64, SchemaError> {
+    pub(super) fn i64(&mut self) -> Result<i64, SchemaError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(i64::from_be_bytes(a))
     }
 
-    fn uvarint(&mut self) -> Result<u64, SchemaError> {
+    pub(super) fn uvarint(&mut self) -> Result<u64, SchemaError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.take(1)?[0];
@@ -290,7 +290,7 @@ impl<'a> Reader<'a> {
         Ok(if n < 0 { None } else { Some(n as usize) })
     }
 
-    fn nullable_string(&mut self) -> Result<Option<String>, SchemaError> {
+    pub(super) fn nullable_string(&mut self) -> Result<Option<String>, SchemaError> {
         match self.length(false)? {
             None => Ok(None),
             Some(n) => {
@@ -302,7 +302,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn string(&mut self) -> Result<String, SchemaError> {
+    pub(super) fn string(&mut self) -> Result<String, SchemaError> {
         self.nullable_string()?
             .ok_or_else(|| err("null in a non-nullable string"))
     }
@@ -314,7 +314,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn array_len(&mut self) -> Result<usize, SchemaError> {
+    pub(super) fn array_len(&mut self) -> Result<usize, SchemaError> {
         let n = if self.flexible {
             match self.uvarint()? {
                 0 => return Ok(0),
@@ -331,7 +331,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Skips a flexible struct's tagged fields.
-    fn tagged_fields(&mut self) -> Result<(), SchemaError> {
+    pub(super) fn tagged_fields(&mut self) -> Result<(), SchemaError> {
         if !self.flexible {
             return Ok(());
         }

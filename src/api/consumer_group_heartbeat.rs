@@ -1,0 +1,68 @@
+//! ConsumerGroupHeartbeat (KIP-848): a consumer group member joins, stays and leaves with
+//! this one request, and the coordinator answers with its epoch and assignment.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use kafka_protocol::protocol::StrBytes;
+
+use super::{ApiHandler, Reply, RequestError, reply_when_durable};
+use crate::group::consumer_group_records::TopicPartitions as Partitions;
+use crate::group::coordinator::{ConsumerHeartbeat, ConsumerHeartbeatResult};
+
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    request: ConsumerGroupHeartbeatRequest,
+    version: i16,
+    client_id: &str,
+    client_host: String,
+) -> Result<Reply, RequestError> {
+    let owned = request.topic_partitions.map(|tps| {
+        let mut out = Partitions::new();
+        for tp in tps {
+            out.entry(tp.topic_id).or_default().extend(tp.partitions);
+        }
+        out
+    });
+    let heartbeat = ConsumerHeartbeat {
+        group_id: request.group_id.to_string(),
+        member_id: request.member_id.to_string(),
+        member_epoch: request.member_epoch,
+        instance_id: request.instance_id.map(|s| s.to_string()),
+        rack_id: request.rack_id.map(|s| s.to_string()),
+        rebalance_timeout_ms: request.rebalance_timeout_ms,
+        subscribed_topic_names: request
+            .subscribed_topic_names
+            .map(|names| names.into_iter().map(|n| n.to_string()).collect()),
+        subscribed_topic_regex: request.subscribed_topic_regex.map(|s| s.to_string()),
+        server_assignor: request.server_assignor.map(|s| s.to_string()),
+        owned,
+        client_id: client_id.to_string(),
+        client_host,
+        version,
+    };
+    let (result, durable) = api.groups.consumer_group_heartbeat(heartbeat);
+    reply_when_durable(api, response(result), durable.as_slice(), version)
+}
+
+fn response(r: ConsumerHeartbeatResult) -> ConsumerGroupHeartbeatResponse {
+    ConsumerGroupHeartbeatResponse::default()
+        .with_error_code(r.error)
+        .with_error_message(r.message.map(StrBytes::from_string))
+        .with_member_id(r.member_id.map(StrBytes::from_string))
+        .with_member_epoch(r.member_epoch)
+        .with_heartbeat_interval_ms(r.heartbeat_interval_ms)
+        .with_assignment(r.assignment.map(|parts| {
+            Assignment::default().with_topic_partitions(
+                parts
+                    .into_iter()
+                    .map(|(topic, ps)| {
+                        TopicPartitions::default()
+                            .with_topic_id(topic)
+                            .with_partitions(ps.into_iter().collect())
+                    })
+                    .collect(),
+            )
+        }))
+}
