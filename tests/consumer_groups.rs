@@ -265,3 +265,108 @@ fn epochs_revocation_fencing_and_restart() {
     let r = heartbeat(&mut conn, "raw", "m1", 2, Some(&keep), None);
     assert_eq!((r.error_code, r.member_epoch), (0, 2));
 }
+
+fn commit(conn: &mut KafkaConnection, group: &str, member: &str, epoch: i32, offset: i64) -> i16 {
+    use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
+    let response = conn.call(
+        9,
+        &kafka_protocol::messages::OffsetCommitRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_generation_id_or_member_epoch(epoch)
+            .with_member_id(StrBytes::from_string(member.to_string()))
+            .with_topics(vec![
+                OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("kip848-migrate")))
+                    .with_partitions(vec![
+                        OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(offset),
+                    ]),
+            ]),
+    );
+    response.topics[0].partitions[0].error_code
+}
+
+fn committed(conn: &mut KafkaConnection, group: &str) -> i64 {
+    use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+    let response = conn.call(
+        7,
+        &kafka_protocol::messages::OffsetFetchRequest::default()
+            .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("kip848-migrate")))
+                    .with_partition_indexes(vec![0]),
+            ])),
+    );
+    response.topics[0].partitions[0].committed_offset
+}
+
+#[test]
+fn offline_migration_commit_epochs_and_the_rebalance_timeout() {
+    const STALE_MEMBER_EPOCH: i16 = 113;
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "kip848-migrate", 1, &[]);
+    let mut conn = KafkaConnection::connect(&bootstrap);
+    let empty = BTreeMap::new();
+
+    // A group holding only offsets becomes a consumer group and keeps them.
+    assert_eq!(commit(&mut conn, "migrating", "", -1, 7), 0);
+    let r = heartbeat(&mut conn, "migrating", "m1", 0, Some(&empty), Some(&["kip848-migrate"]));
+    assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+    assert_eq!(committed(&mut conn, "migrating"), 7);
+    // Commits are checked against the member's epoch.
+    assert_eq!(commit(&mut conn, "migrating", "m1", r.member_epoch, 9), 0);
+    assert_eq!(commit(&mut conn, "migrating", "m1", r.member_epoch + 1, 10), STALE_MEMBER_EPOCH);
+    assert_eq!(commit(&mut conn, "migrating", "other", r.member_epoch, 10), UNKNOWN_MEMBER_ID);
+    assert_eq!(commit(&mut conn, "migrating", "", -1, 10), UNKNOWN_MEMBER_ID);
+    assert_eq!(committed(&mut conn, "migrating"), 9);
+    // Emptied, it becomes a classic group again on a JoinGroup, offsets still there.
+    let left = heartbeat(&mut conn, "migrating", "m1", -1, None, None);
+    assert_eq!((left.error_code, left.member_epoch), (0, -1));
+    let join = conn.call(
+        9,
+        &kafka_protocol::messages::JoinGroupRequest::default()
+            .with_group_id(GroupId(StrBytes::from_static_str("migrating")))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(StrBytes::from_static_str(""))
+            .with_protocol_type(StrBytes::from_static_str("consumer"))
+            .with_protocols(vec![
+                kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(StrBytes::from_static_str("range"))
+                    .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0])),
+            ]),
+    );
+    // The first join of a classic group asks for a member id (KIP-394): the group is classic.
+    assert_eq!(join.error_code, 79, "MEMBER_ID_REQUIRED");
+    let listed = conn.call(5, &ListGroupsRequest::default());
+    let g = listed.groups.iter().find(|g| g.group_id.as_str() == "migrating").unwrap();
+    assert_eq!(g.group_type.as_str(), "classic");
+    assert_eq!(committed(&mut conn, "migrating"), 9);
+
+    // A member that does not revoke within its rebalance timeout is fenced.
+    create_topic(&bootstrap, "kip848-slow", 2, &[]);
+    let slow = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(StrBytes::from_static_str("slow")))
+        .with_member_id(StrBytes::from_static_str("s1"))
+        .with_rebalance_timeout_ms(1000)
+        .with_subscribed_topic_names(Some(vec![TopicName(StrBytes::from_static_str("kip848-slow"))]))
+        .with_topic_partitions(Some(vec![]));
+    let r = conn.call(1, &slow);
+    let owned = assigned(&r).unwrap();
+    assert_eq!(owned.values().map(Vec::len).sum::<usize>(), 2);
+    heartbeat(&mut conn, "slow", "s2", 0, Some(&empty), Some(&["kip848-slow"]));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = heartbeat(&mut conn, "slow", "s1", 1, Some(&owned), None);
+        if r.error_code == UNKNOWN_MEMBER_ID {
+            break;
+        }
+        assert_eq!(r.error_code, 0);
+        assert!(Instant::now() < deadline, "s1 kept its partition past its rebalance timeout");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
