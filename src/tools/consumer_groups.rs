@@ -7,8 +7,8 @@ use std::io::Write;
 use anyhow::{Result, anyhow};
 use kafka_protocol::messages::offset_delete_request::{OffsetDeleteRequestPartition, OffsetDeleteRequestTopic};
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, ListGroupsRequest, OffsetDeleteRequest,
-    describe_groups_response::DescribedGroup,
+    ConsumerGroupDescribeRequest, ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest,
+    ListGroupsRequest, OffsetDeleteRequest, consumer_group_describe_response,
 };
 
 use super::args::{Opt, Parsed, flag, optional, valued};
@@ -177,7 +177,6 @@ fn check_args(p: &Parsed) -> Result<(), String> {
     if p.has("delete-offsets") && (!p.has("group") || !p.has("topic") || p.has("all-groups")) {
         return Err("Option [delete-offsets] takes the following options: [group], [topic]".into());
     }
-    p.refuse("type", "classic consumer groups are listed")?;
     p.number::<i64>("timeout")?;
     Ok(())
 }
@@ -187,7 +186,7 @@ fn run(client: &mut Client, p: &Parsed) -> Result<()> {
         return list(client, p);
     }
     let groups: Vec<String> = if p.has("all-groups") {
-        list_groups(client)?.into_iter().map(|(g, _)| g).collect()
+        list_groups(client)?.into_iter().map(|(g, _, _)| g).collect()
     } else {
         p.values("group").into_iter().map(str::to_string).collect()
     };
@@ -207,9 +206,13 @@ fn run(client: &mut Client, p: &Parsed) -> Result<()> {
     }
 }
 
-/// Consumer groups (protocol "consumer", or none for groups that only hold offsets) with
-/// their states, from every broker.
-fn list_groups(client: &mut Client) -> Result<Vec<(String, String)>> {
+/// A listed group: id, state, type ("Classic", "Consumer", or "Unknown" from a broker
+/// without ListGroups v5).
+type Listed = (String, String, String);
+
+/// Consumer groups (protocol "consumer", or none for groups that only hold offsets; classic
+/// and KIP-848 consumer groups) with their states and types, from every broker.
+fn list_groups(client: &mut Client) -> Result<Vec<Listed>> {
     let mut out = Vec::new();
     let nodes: Vec<i32> = client.nodes.keys().copied().collect();
     for node in nodes {
@@ -220,44 +223,103 @@ fn list_groups(client: &mut Client) -> Result<Vec<(String, String)>> {
             let consumer = matches!(g.protocol_type.as_str(), "consumer" | "")
                 && matches!(group_type.as_str(), "" | "classic" | "consumer");
             if consumer {
-                out.push((g.group_id.0.to_string(), g.group_state.to_string()));
+                let shown = match group_type.as_str() {
+                    "classic" => "Classic",
+                    "consumer" => "Consumer",
+                    _ => "Unknown",
+                };
+                out.push((g.group_id.0.to_string(), g.group_state.to_string(), shown.to_string()));
             }
         }
     }
     Ok(out)
 }
 
-fn list(client: &mut Client, p: &Parsed) -> Result<()> {
-    let groups = list_groups(client)?;
-    let mut out = std::io::stdout().lock();
-    if !p.has("state") {
-        for (g, _) in groups {
-            writeln!(out, "{g}")?;
-        }
-        return Ok(());
-    }
-    let wanted: Vec<String> = p
-        .value("state")
+/// Comma-separated filter values of `opt`, lower-cased; empty when not given.
+fn filter_values(p: &Parsed, opt: &str) -> Vec<String> {
+    p.value(opt)
         .unwrap_or_default()
         .split(',')
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty())
-        .collect();
+        .collect()
+}
+
+fn list(client: &mut Client, p: &Parsed) -> Result<()> {
+    let groups = list_groups(client)?;
+    let mut out = std::io::stdout().lock();
+    let (with_type, with_state) = (p.has("type"), p.has("state"));
+    if !with_type && !with_state {
+        for (g, _, _) in groups {
+            writeln!(out, "{g}")?;
+        }
+        return Ok(());
+    }
+    let (states, types) = (filter_values(p, "state"), filter_values(p, "type"));
     let shown: Vec<_> = groups
         .into_iter()
-        .filter(|(_, s)| wanted.is_empty() || wanted.contains(&s.to_ascii_lowercase()))
+        .filter(|(_, s, _)| states.is_empty() || states.contains(&s.to_ascii_lowercase()))
+        .filter(|(_, _, t)| types.is_empty() || types.contains(&t.to_ascii_lowercase()))
         .collect();
-    let width = shown.iter().map(|(g, _)| g.len().max(15)).max().unwrap_or(15) + 10;
-    writeln!(out, "{:<width$} {:<20}", "GROUP", "STATE")?;
-    for (g, s) in shown {
-        writeln!(out, "{g:<width$} {s:<20}")?;
+    let width = shown.iter().map(|(g, _, _)| g.len().max(15)).max().unwrap_or(15) + 10;
+    // The Java tool's columns: GROUP, then TYPE, then STATE, each as asked for.
+    let row = |g: &str, s: &str, t: &str| {
+        let mut line = format!("{g:<width$}");
+        if with_type {
+            line.push_str(&format!(" {t:<20}"));
+        }
+        if with_state {
+            line.push_str(&format!(" {s:<20}"));
+        }
+        line
+    };
+    writeln!(out, "{}", row("GROUP", "STATE", "TYPE"))?;
+    for (g, s, t) in shown {
+        writeln!(out, "{}", row(&g, &s, &t))?;
     }
     Ok(())
 }
 
-/// DescribeGroups for one group; an unknown group is GroupIdNotFoundException as the Java
-/// admin client reports it.
-pub(super) fn describe_group(client: &mut Client, group: &str) -> Result<DescribedGroup> {
+/// One member of a described group.
+pub(super) struct MemberView {
+    pub id: String,
+    pub host: String,
+    pub client_id: String,
+    pub partitions: Vec<TopicPartition>,
+    /// A consumer group member's epoch and target assignment (KIP-848).
+    pub epoch: Option<i32>,
+    pub target: Option<Vec<TopicPartition>>,
+}
+
+/// A described group, of either protocol.
+pub(super) struct GroupView {
+    pub state: String,
+    /// The classic group's assignor (its protocol), or the consumer group's server assignor.
+    pub strategy: String,
+    /// A consumer group's epoch and target assignment epoch.
+    pub epochs: Option<(i32, i32)>,
+    pub members: Vec<MemberView>,
+}
+
+/// Describes one group as the Java admin client does: ConsumerGroupDescribe first where the
+/// broker serves it, then DescribeGroups for a group that is not a consumer group (KIP-848).
+/// An unknown group is GroupIdNotFoundException.
+pub(super) fn describe_group(client: &mut Client, group: &str) -> Result<GroupView> {
+    let conn = client.group_coordinator(group)?;
+    if conn.supports::<ConsumerGroupDescribeRequest>() {
+        let request = ConsumerGroupDescribeRequest::default().with_group_ids(vec![sb(group).into()]);
+        let described = conn
+            .call(&request)?
+            .groups
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("ConsumerGroupDescribe answered no group"))?;
+        match described.error_code {
+            0 => return Ok(consumer_group_view(client, described)),
+            errors::GROUP_ID_NOT_FOUND => {}
+            code => return Err(KafkaError::new(code, described.error_message.as_deref()).into()),
+        }
+    }
     let request = DescribeGroupsRequest::default().with_groups(vec![sb(group).into()]);
     let response = client.group_coordinator(group)?.call(&request)?;
     let described = response
@@ -268,13 +330,84 @@ pub(super) fn describe_group(client: &mut Client, group: &str) -> Result<Describ
     let not_found = || KafkaError::new(errors::GROUP_ID_NOT_FOUND, Some(&format!("Group {group} not found.")));
     match described.error_code {
         0 if described.group_state.as_str() == "Dead" => Err(not_found().into()),
-        0 => Ok(described),
+        0 => Ok(GroupView {
+            state: described.group_state.to_string(),
+            strategy: described.protocol_data.to_string(),
+            epochs: None,
+            members: described
+                .members
+                .iter()
+                .map(|m| MemberView {
+                    id: m.member_id.to_string(),
+                    host: m.client_host.to_string(),
+                    client_id: m.client_id.to_string(),
+                    partitions: member_partitions(&m.member_assignment),
+                    epoch: None,
+                    target: None,
+                })
+                .collect(),
+        }),
         errors::GROUP_ID_NOT_FOUND => Err(KafkaError::new(
             errors::GROUP_ID_NOT_FOUND,
             described.error_message.as_deref().or(Some(&not_found().to_string())),
         )
         .into()),
         code => Err(KafkaError::new(code, described.error_message.as_deref()).into()),
+    }
+}
+
+fn consumer_group_view(client: &mut Client, g: consumer_group_describe_response::DescribedGroup) -> GroupView {
+    // Assignments name topics by id; the names come with them, else from Metadata.
+    let mut names: BTreeMap<uuid::Uuid, String> = BTreeMap::new();
+    let parts = |a: &consumer_group_describe_response::Assignment, names: &BTreeMap<uuid::Uuid, String>| {
+        let mut out: Vec<TopicPartition> = a
+            .topic_partitions
+            .iter()
+            .flat_map(|t| {
+                let name = if t.topic_name.is_empty() {
+                    names
+                        .get(&t.topic_id)
+                        .cloned()
+                        .unwrap_or_else(|| t.topic_id.to_string())
+                } else {
+                    t.topic_name.to_string()
+                };
+                t.partitions.iter().map(move |p| (name.clone(), *p))
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let unnamed = g.members.iter().any(|m| {
+        m.assignment
+            .topic_partitions
+            .iter()
+            .chain(&m.target_assignment.topic_partitions)
+            .any(|t| t.topic_name.is_empty())
+    });
+    if unnamed && let Ok(md) = client.metadata(None) {
+        for t in md.topics {
+            if let Some(name) = t.name {
+                names.insert(t.topic_id, name.to_string());
+            }
+        }
+    }
+    GroupView {
+        state: g.group_state.to_string(),
+        strategy: g.assignor_name.to_string(),
+        epochs: Some((g.group_epoch, g.assignment_epoch)),
+        members: g
+            .members
+            .iter()
+            .map(|m| MemberView {
+                id: m.member_id.to_string(),
+                host: m.client_host.to_string(),
+                client_id: m.client_id.to_string(),
+                partitions: parts(&m.assignment, &names),
+                epoch: Some(m.member_epoch),
+                target: Some(parts(&m.target_assignment, &names)),
+            })
+            .collect(),
     }
 }
 
@@ -319,21 +452,13 @@ fn opt(v: Option<i64>) -> String {
 
 fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
     let described = describe_group(client, group)?;
-    let state = described.group_state.to_string();
+    let state = described.state.clone();
     let mut out = std::io::stdout().lock();
     if p.has("members") && !p.has("offsets") {
         let members: Vec<_> = described
             .members
             .iter()
-            .map(|m| {
-                let parts = member_partitions(&m.member_assignment);
-                (
-                    m.member_id.to_string(),
-                    m.client_host.to_string(),
-                    m.client_id.to_string(),
-                    parts,
-                )
-            })
+            .map(|m| (m.id.clone(), m.host.clone(), m.client_id.clone(), m.partitions.clone()))
             .collect();
         let show = note_state(group, &state, members.len());
         // As in the Java tool, the group column widens only for rows that name it.
@@ -344,7 +469,14 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
             width(&members, |m| m.2.len()),
         );
         let assignments: Vec<String> = members.iter().map(|m| assignment_string(&m.3)).collect();
+        // A consumer group member's target assignment (KIP-848); "-" for a classic member.
+        let targets: Vec<String> = described
+            .members
+            .iter()
+            .map(|v| v.target.as_ref().map_or("-".to_string(), |t| assignment_string(t)))
+            .collect();
         let aw = assignments.iter().map(String::len).fold(20, usize::max);
+        let tw = targets.iter().map(String::len).fold(20, usize::max);
         write!(
             out,
             "\n{:<gw$} {:<cw$} {:<hw$} {:<clw$} {:<15} ",
@@ -353,13 +485,13 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
         if p.has("verbose") {
             write!(
                 out,
-                "{:<15} {:<aw$} {:<15} {:<20}",
+                "{:<15} {:<aw$} {:<15} {:<tw$}",
                 "CURRENT-EPOCH", "CURRENT-ASSIGNMENT", "TARGET-EPOCH", "TARGET-ASSIGNMENT"
             )?;
         }
         writeln!(out)?;
         if show {
-            for (m, a) in members.iter().zip(&assignments) {
+            for ((m, a), target) in members.iter().zip(&assignments).zip(&targets) {
                 write!(
                     out,
                     "{group:<gw$} {:<cw$} {:<hw$} {:<clw$} {:<15} ",
@@ -369,7 +501,10 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
                     m.3.len()
                 )?;
                 if p.has("verbose") {
-                    write!(out, "{:<15} {a:<aw$} {:<15} {:<20}", "-", "-", "-")?;
+                    let view = described.members.iter().find(|v| v.id == m.0);
+                    let epoch = view.and_then(|v| v.epoch).map_or("-".to_string(), |e| e.to_string());
+                    let target_epoch = described.epochs.map_or("-".to_string(), |(_, t)| t.to_string());
+                    write!(out, "{epoch:<15} {a:<aw$} {target_epoch:<15} {target:<tw$}")?;
                 }
                 writeln!(out)?;
             }
@@ -390,11 +525,14 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
         let coordinator = format!("{}:{}  ({})", node.host, node.port, node.id);
         let cw = coordinator.len().max(25);
         let gw = group.len().max(15);
-        let strategy = if described.protocol_data.is_empty() {
+        let strategy = if described.strategy.is_empty() {
             "-".to_string()
         } else {
-            described.protocol_data.to_string()
+            described.strategy.clone()
         };
+        let (group_epoch, target_epoch) = described.epochs.map_or(("-".to_string(), "-".to_string()), |(g, t)| {
+            (g.to_string(), t.to_string())
+        });
         if p.has("verbose") {
             write!(
                 out,
@@ -403,9 +541,7 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
             )?;
             write!(
                 out,
-                "\n{group:<gw$} {coordinator:<cw$} {strategy:<20} {state:<20} {:<15} {:<25} {}",
-                "-",
-                "-",
+                "\n{group:<gw$} {coordinator:<cw$} {strategy:<20} {state:<20} {group_epoch:<15} {target_epoch:<25} {}",
                 described.members.len()
             )?;
         } else {
@@ -429,21 +565,14 @@ fn describe(client: &mut Client, p: &Parsed, group: &str) -> Result<()> {
     let mut members: Vec<_> = described
         .members
         .iter()
-        .map(|m| (member_partitions(&m.member_assignment), m))
+        .map(|m| (m.partitions.clone(), m))
         .filter(|(parts, _)| !parts.is_empty())
         .collect();
     members.sort_by_key(|(parts, _)| std::cmp::Reverse(parts.len()));
     let mut rows: Vec<(TopicPartition, [String; 3])> = Vec::new();
     for (parts, m) in &members {
         for tp in parts {
-            rows.push((
-                tp.clone(),
-                [
-                    m.member_id.to_string(),
-                    m.client_host.to_string(),
-                    m.client_id.to_string(),
-                ],
-            ));
+            rows.push((tp.clone(), [m.id.clone(), m.host.clone(), m.client_id.clone()]));
         }
     }
     let mut unassigned: Vec<TopicPartition> = committed

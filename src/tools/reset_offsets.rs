@@ -17,7 +17,7 @@ pub fn reset_offsets(client: &mut Client, p: &Parsed, groups: &[String]) -> Resu
     let mut plans: Vec<(String, BTreeMap<TopicPartition, i64>)> = Vec::new();
     for g in groups {
         let state = match describe_group(client, g) {
-            Ok(d) => d.group_state.to_string(),
+            Ok(d) => d.state,
             Err(e)
                 if e.downcast_ref::<KafkaError>()
                     .is_some_and(|k| k.code == errors::GROUP_ID_NOT_FOUND) =>

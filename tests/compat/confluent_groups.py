@@ -8,7 +8,11 @@
    Every record is consumed; what the killed one read but had not committed is read again
    (at-least-once), and the group's committed offsets end at the end of every partition.
 
-Usage: confluent_groups.py BOOTSTRAP
+Usage: confluent_groups.py BOOTSTRAP [classic|consumer]
+
+With `consumer`, the members use KIP-848's group protocol (`group.protocol=consumer`): the
+broker assigns partitions and the killed member is fenced after the broker's
+`group.consumer.session.timeout.ms` (45 s by default).
 """
 
 import multiprocessing as mp
@@ -23,10 +27,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 PARTITIONS = 6
 RECORDS = 300_000
+PROTOCOL = sys.argv[2] if len(sys.argv) > 2 else "classic"
 
 
 def fail(msg):
-    print(f"FAIL confluent-kafka groups: {msg}", flush=True)
+    print(f"FAIL confluent-kafka groups ({PROTOCOL} protocol): {msg}", flush=True)
     sys.exit(1)
 
 
@@ -52,15 +57,19 @@ def produce(bootstrap, topic, n):
 
 
 def consumer_config(bootstrap, group, client_id):
-    return {
+    config = {
         "bootstrap.servers": bootstrap,
         "group.id": group,
         "client.id": client_id,
         "auto.offset.reset": "earliest",
         "enable.auto.commit": False,
-        "session.timeout.ms": 6000,
-        "heartbeat.interval.ms": 500,
     }
+    if PROTOCOL == "consumer":
+        # Session and heartbeat timing belong to the broker in this protocol.
+        config["group.protocol"] = "consumer"
+    else:
+        config.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 500})
+    return config
 
 
 def consume_worker(bootstrap, group, topic, client_id, log_path, stop, commit_every, pause):
@@ -132,7 +141,7 @@ def run_group(bootstrap, topic, group, kill_one, workdir):
                                  daemon=True)
         procs[cid].start()
     killed = None
-    deadline = time.time() + 240
+    deadline = time.time() + 300
     while True:
         per_consumer = {cid: read_log(path) for cid, path in logs.items()}
         counts = {}
@@ -160,39 +169,39 @@ def run_group(bootstrap, topic, group, kill_one, workdir):
 
 def main():
     bootstrap = sys.argv[1]
-    topic = "confluent-groups"
+    topic = "confluent-groups" if PROTOCOL == "classic" else "confluent-groups-kip848"
     create_topic(bootstrap, topic)
     t0 = time.time()
     produce(bootstrap, topic, RECORDS)
     print(f"produced {RECORDS} records over {PARTITIONS} partitions in {time.time() - t0:.1f}s", flush=True)
 
     workdir = tempfile.mkdtemp(prefix="confluent-groups-")
-    counts, _, reported = run_group(bootstrap, topic, "three-consumers", kill_one=False, workdir=workdir)
+    counts, _, reported = run_group(bootstrap, topic, f"three-consumers-{PROTOCOL}", kill_one=False, workdir=workdir)
     missing = RECORDS - len(counts)
     dup = sum(1 for v in counts.values() if v > 1)
     if missing or dup:
         fail(f"three consumers: {missing} records missing, {dup} read twice")
-    print(f"PASS confluent-kafka: 3 consumers in one group read all {RECORDS} records exactly once "
+    print(f"PASS confluent-kafka ({PROTOCOL} protocol): 3 consumers in one group read all {RECORDS} records exactly once "
           f"(per consumer: {sorted(reported.values())})", flush=True)
 
-    counts, killed, reported = run_group(bootstrap, topic, "one-killed", kill_one=True, workdir=workdir)
+    counts, killed, reported = run_group(bootstrap, topic, f"one-killed-{PROTOCOL}", kill_one=True, workdir=workdir)
     missing = RECORDS - len(counts)
     if killed is None:
         fail("no consumer was killed")
     if missing:
         fail(f"after killing {killed}: {missing} records never consumed")
     dup = sum(v - 1 for v in counts.values() if v > 1)
-    print(f"PASS confluent-kafka: after SIGKILL of {killed} the others took over; all {RECORDS} records "
+    print(f"PASS confluent-kafka ({PROTOCOL} protocol): after SIGKILL of {killed} the others took over; all {RECORDS} records "
           f"consumed ({dup} read again: read but not committed by the killed one)", flush=True)
 
     # The group's committed offsets cover the whole topic.
-    c = Consumer(consumer_config(bootstrap, "one-killed", "checker"))
+    c = Consumer(consumer_config(bootstrap, f"one-killed-{PROTOCOL}", "checker"))
     committed = c.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
     c.close()
     total = sum(tp.offset for tp in committed)
     if total != RECORDS:
         fail(f"committed offsets sum to {total}, expected {RECORDS}: {committed}")
-    print(f"PASS confluent-kafka: committed offsets cover all {RECORDS} records", flush=True)
+    print(f"PASS confluent-kafka ({PROTOCOL} protocol): committed offsets cover all {RECORDS} records", flush=True)
 
 
 if __name__ == "__main__":

@@ -247,6 +247,29 @@ for s in java native; do
 done
 same consumer-groups.list.state "$(cat "$WORK/list-java")" "$(cat "$WORK/list-native")"
 
+# A KIP-848 consumer group (two Java consumers with group.protocol=consumer), described by
+# both tools: ConsumerGroupDescribe's epochs, assignor and target assignments.
+K="$G-kip848"
+for i in 1 2; do
+    timeout 120 "$HERE/run_java.sh" GroupProtocolConsumer "$BOOTSTRAP" "$K" --topic "$T-jv" "$WORK/kip848-$i.out" 60 \
+        >"$WORK/kip848-$i.log" 2>&1 &
+    echo $! >"$WORK/kip848-$i.pid"
+done
+for _ in $(seq 1 90); do
+    "$WORK/bin/kafka-consumer-groups.sh" --bootstrap-server "$BOOTSTRAP" --describe --group "$K" --state 2>/dev/null \
+        | grep -qE ' Stable +2 *$' && break
+    sleep 0.5
+done
+NORM="s/$K/@K/g; s/$T-jv/@T/g" SORTED=1 both consumer-groups.kip848.members kafka-consumer-groups --describe --group "$K" --members --verbose
+NORM="s/$K/@K/g; s/$T-jv/@T/g" SORTED=1 both consumer-groups.kip848.state kafka-consumer-groups --describe --group "$K" --state --verbose
+NORM="s/$K/@K/g; s/$T-jv/@T/g" SORTED=1 both consumer-groups.kip848.offsets kafka-consumer-groups --describe --group "$K"
+for s in java native; do
+    side "$s" kafka-consumer-groups --list --type consumer --state
+    grep -E "^$G" "$WORK/$s.raw" | LC_ALL=C sort >"$WORK/list-type-$s"
+done
+same consumer-groups.list.type.state "$(cat "$WORK/list-type-java")" "$(cat "$WORK/list-type-native")"
+for i in 1 2; do kill -TERM "$(cat "$WORK/kip848-$i.pid")" 2>/dev/null || true; done
+
 # ---------------------------------------------------------------------------------------
 # kafka-configs: topic overrides, and the cluster-wide broker defaults (which both sides
 # share, so only changes that can be made twice run on both).
