@@ -1142,3 +1142,102 @@ fn oversized_partition_requests_are_refused() {
     );
     assert_eq!(metadata.topics[0].error_code, 3, "nothing was created");
 }
+
+/// A KIP-848 consumer group through the classic APIs and the other way round: DescribeGroups
+/// does not describe a consumer group, ConsumerGroupDescribe does not describe a classic one
+/// (clients then fall back to DescribeGroups), and ListGroups names each type.
+#[test]
+fn consumer_groups_seen_through_the_classic_apis() {
+    const GROUP_ID_NOT_FOUND: i16 = 69;
+    let (_target, mut conn, name) = check_setup("kip848-fid");
+    assert_eq!(create_topic_raw(&mut conn, &name, 2, &[]).error_code, 0);
+    let group = format!("{name}-consumer");
+    let heartbeat = ConsumerGroupHeartbeatRequest::default()
+        .with_group_id(GroupId(s(&group)))
+        .with_member_id(s("fidelity-member-1"))
+        .with_member_epoch(0)
+        .with_rebalance_timeout_ms(30_000)
+        .with_subscribed_topic_names(Some(vec![topic_name(&name)]))
+        .with_topic_partitions(Some(vec![]));
+    let joined = conn.call(1, &heartbeat);
+    assert_eq!(joined.error_code, 0, "{:?}", joined.error_message);
+    assert!(joined.member_epoch >= 1);
+    assert_eq!(joined.heartbeat_interval_ms, 5000);
+
+    // DescribeGroups answers as for an unknown group: Dead, or GROUP_ID_NOT_FOUND from v6.
+    let described = conn.call(
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&group))]),
+    );
+    assert_eq!(described.groups[0].error_code, 0);
+    assert_eq!(described.groups[0].group_state.as_str(), "Dead");
+    assert!(described.groups[0].members.is_empty());
+    let described = conn.call(
+        6,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&group))]),
+    );
+    assert_eq!(described.groups[0].error_code, GROUP_ID_NOT_FOUND);
+    assert_eq!(
+        described.groups[0].error_message.as_deref(),
+        Some(format!("Group {group} is not a classic group.").as_str())
+    );
+
+    let listed = conn.call(5, &ListGroupsRequest::default().with_types_filter(vec![s("consumer")]));
+    let ours = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == group)
+        .expect("listed");
+    assert_eq!(ours.group_type.as_str(), "consumer");
+    assert_eq!(ours.protocol_type.as_str(), "consumer");
+    let classic_only = conn.call(5, &ListGroupsRequest::default().with_types_filter(vec![s("classic")]));
+    assert!(classic_only.groups.iter().all(|g| g.group_id.as_str() != group));
+
+    // A group that only holds offsets is not a consumer group.
+    let classic = format!("{name}-classic");
+    let commit = conn.call(
+        8,
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(&classic)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(s(""))
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(topic_name(&name))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(0),
+                    ]),
+            ]),
+    );
+    assert_eq!(commit.topics[0].partitions[0].error_code, 0);
+    let describe = |conn: &mut KafkaConnection, g: &str| {
+        let r = conn.call(
+            1,
+            &ConsumerGroupDescribeRequest::default().with_group_ids(vec![GroupId(s(g))]),
+        );
+        r.groups[0].clone()
+    };
+    assert_eq!(describe(&mut conn, &classic).error_code, GROUP_ID_NOT_FOUND);
+    assert_eq!(
+        describe(&mut conn, &format!("{name}-missing")).error_code,
+        GROUP_ID_NOT_FOUND
+    );
+    let ours = describe(&mut conn, &group);
+    assert_eq!(ours.error_code, 0);
+    assert_eq!(ours.assignor_name.as_str(), "uniform");
+    assert_eq!(ours.members.len(), 1);
+    assert_eq!(ours.members[0].member_id.as_str(), "fidelity-member-1");
+    assert_eq!(ours.members[0].member_type, 1);
+
+    // Leaving ends the membership.
+    let left = conn.call(
+        1,
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_member_id(s("fidelity-member-1"))
+            .with_member_epoch(-1),
+    );
+    assert_eq!((left.error_code, left.member_epoch), (0, -1));
+}

@@ -1,6 +1,7 @@
 //! DescribeGroups: state, protocol and members of each group; protocol metadata and
 //! assignments only once the group is Stable, as Kafka reports them. From v6 an unknown
-//! group is GROUP_ID_NOT_FOUND (KIP-1043); before, it is described as Dead.
+//! group is GROUP_ID_NOT_FOUND (KIP-1043); before, it is described as Dead. A KIP-848
+//! consumer group answers as an unknown group does, as on Kafka.
 
 use std::sync::Arc;
 
@@ -25,6 +26,18 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeGroupsRequest, version: i1
                 described
             };
             match api.groups.describe_group(group_id.as_str()) {
+                // A KIP-848 consumer group is not described here: it answers as an unknown
+                // group does, with Kafka's message from v6.
+                Err(errors::GROUP_ID_NOT_FOUND) if version >= 6 => described
+                    .with_error_code(errors::GROUP_ID_NOT_FOUND)
+                    .with_error_message(Some(str(format!(
+                        "Group {} is not a classic group.",
+                        group_id.as_str()
+                    ))))
+                    .with_group_state(StrBytes::from_static_str(GroupState::Dead.name())),
+                Err(errors::GROUP_ID_NOT_FOUND) => {
+                    described.with_group_state(StrBytes::from_static_str(GroupState::Dead.name()))
+                }
                 Err(code) => described.with_error_code(code),
                 Ok(None) if version >= 6 => described
                     .with_error_code(errors::GROUP_ID_NOT_FOUND)

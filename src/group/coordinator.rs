@@ -1230,7 +1230,8 @@ impl GroupCoordinator {
 
     // ---- admin ------------------------------------------------------------------------------
 
-    /// The group's summary; `Ok(None)` when there is no such group.
+    /// The group's summary; `Ok(None)` when there is no such group, GROUP_ID_NOT_FOUND for a
+    /// consumer group (KIP-848), which DescribeGroups does not describe.
     pub fn describe_group(&self, group_id: &str) -> Result<Option<GroupSummary>, i16> {
         if !valid_group_id(group_id) {
             return Err(errors::INVALID_GROUP_ID);
