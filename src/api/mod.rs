@@ -48,6 +48,10 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 pub mod records_send;
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -68,6 +72,7 @@ use crate::group::coordinator::Pending;
 use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
+use crate::share::ShareGroupCoordinator;
 use crate::txn::TransactionCoordinator;
 pub use records_send::ResponseBody;
 
@@ -123,6 +128,10 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::ListConfigResources, 0, 1),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::ShareFetch, 1, 1),
+    (ApiKey::ShareAcknowledge, 1, 1),
 ];
 
 /// The first version of an API that Kafka 4.1 marks unstable: served and advertised only with
@@ -153,6 +162,7 @@ pub struct ApiHandler {
     pub groups: Arc<GroupCoordinator>,
     pub producer_ids: Arc<ProducerIdManager>,
     pub txn: Arc<TransactionCoordinator>,
+    pub share: Arc<ShareGroupCoordinator>,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<ResponseBody>> + Send>>;
@@ -454,6 +464,17 @@ impl ApiHandler {
                 ready(&block_in_place(|| client_quotas::alter(self, request)), version)
             }
             ApiKey::DescribeProducers => ready(&describe_producers::handle(self, decode(b, version)?), version),
+            ApiKey::ShareGroupHeartbeat => {
+                let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
+                let host = format!("/{}", peer.ip());
+                ready(
+                    &share_group_heartbeat::handle(self, decode(b, version)?, client_id, &host),
+                    version,
+                )
+            }
+            ApiKey::ShareGroupDescribe => ready(&share_group_describe::handle(self, decode(b, version)?), version),
+            ApiKey::ShareFetch => share_fetch::handle(self, decode(b, version)?, version),
+            ApiKey::ShareAcknowledge => share_acknowledge::handle(self, decode(b, version)?, version),
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
     }

@@ -1,0 +1,265 @@
+//! The SharePartitionManager: every share-partition of every group, acquisition from the
+//! logs, acknowledgements and their persistence through the [`ShareCoordinator`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::{Mutex, RwLock};
+use uuid::Uuid;
+
+use super::share_coordinator::ShareCoordinator;
+use super::share_partition::{AcquiredRange, BatchSpan, SharePartition};
+use super::share_session::{ShareSessionCache, TopicIdPartition};
+use super::state_log::{SharePartitionKey, SnapshotValue};
+use super::{ShareConfig, codes};
+use crate::api::errors;
+use crate::group::Durable;
+use crate::log::{LogError, PartitionLog, now_ms};
+use crate::metadata::TopicRegistry;
+use crate::record::BatchHeader;
+
+type PartitionRef = Arc<Mutex<SharePartition>>;
+
+/// The records acquired from one partition for one ShareFetch.
+pub struct Acquired {
+    /// Whole batches as stored, holding at least the acquired offsets.
+    pub records: Bytes,
+    pub ranges: Vec<AcquiredRange>,
+}
+
+/// One acknowledgement batch of a request.
+pub struct AckBatch {
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub types: Vec<i8>,
+}
+
+pub struct SharePartitionManager {
+    config: ShareConfig,
+    topics: Arc<TopicRegistry>,
+    coordinator: ShareCoordinator,
+    partitions: RwLock<HashMap<SharePartitionKey, PartitionRef>>,
+    pub sessions: ShareSessionCache,
+}
+
+impl SharePartitionManager {
+    pub fn new(
+        config: ShareConfig,
+        topics: Arc<TopicRegistry>,
+        coordinator: ShareCoordinator,
+        loaded: HashMap<SharePartitionKey, SnapshotValue>,
+    ) -> SharePartitionManager {
+        let partitions = loaded
+            .into_iter()
+            .map(|(k, v)| (k, Arc::new(Mutex::new(SharePartition::from_snapshot(&v)))))
+            .collect();
+        SharePartitionManager {
+            sessions: ShareSessionCache::new(config.max_share_sessions),
+            config,
+            topics,
+            coordinator,
+            partitions: RwLock::new(partitions),
+        }
+    }
+
+    pub fn config(&self) -> &ShareConfig {
+        &self.config
+    }
+
+    /// Groups that have share-partition state (so they exist after a restart).
+    pub fn group_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.partitions.read().keys().map(|k| k.group_id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Each share-partition of `group` with its start offset.
+    pub fn start_offsets(&self, group: &str) -> Vec<(Uuid, i32, i64)> {
+        let mut out: Vec<_> = self
+            .partitions
+            .read()
+            .iter()
+            .filter(|(k, _)| k.group_id == group)
+            .map(|(k, p)| (k.topic_id, k.partition, p.lock().start_offset()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub fn wait_durable(
+        &self,
+        durable: &Durable,
+    ) -> impl std::future::Future<Output = Result<(), LogError>> + Send + 'static {
+        self.coordinator.wait_durable(durable)
+    }
+
+    /// The log of a topic id's partition.
+    pub fn log(&self, topic_id: Uuid, partition: i32) -> Option<Arc<PartitionLog>> {
+        let topic = self.topics.get_by_id(&topic_id)?;
+        self.topics.partition_log(&topic.name, partition)
+    }
+
+    fn key(group: &str, tp: TopicIdPartition) -> SharePartitionKey {
+        SharePartitionKey {
+            group_id: group.to_string(),
+            topic_id: tp.0,
+            partition: tp.1,
+        }
+    }
+
+    /// The share-partition, initialised at the log end on first use (`share.auto.offset.reset`
+    /// latest, Kafka's default) and persisted so a restart keeps that start.
+    fn get_or_init(&self, key: &SharePartitionKey, log: &PartitionLog) -> (PartitionRef, Option<Durable>) {
+        if let Some(p) = self.partitions.read().get(key) {
+            return (p.clone(), None);
+        }
+        let mut map = self.partitions.write();
+        if let Some(p) = map.get(key) {
+            return (p.clone(), None);
+        }
+        let mut partition = SharePartition::new(log.high_watermark());
+        let durable = self.coordinator.write(key, Some(&partition.snapshot(now_ms()))).ok();
+        let p = Arc::new(Mutex::new(partition));
+        map.insert(key.clone(), p.clone());
+        (p, durable)
+    }
+
+    /// Acquires up to `max_records` records of one partition for `member`, reading at most
+    /// `max_bytes` from the log. The durable mark is the partition's first-use write.
+    pub fn acquire(
+        &self,
+        group: &str,
+        member: &str,
+        tp: TopicIdPartition,
+        max_records: i64,
+        max_bytes: usize,
+    ) -> Result<(Option<Acquired>, Option<Durable>), i16> {
+        let log = self.log(tp.0, tp.1).ok_or(errors::UNKNOWN_TOPIC_ID)?;
+        let (partition, durable) = self.get_or_init(&Self::key(group, tp), &log);
+        let limits = self.config.limits();
+        let now = Instant::now();
+        let mut p = partition.lock();
+        p.expire_locks(now, &limits);
+        p.skip_to(log.log_start_offset());
+        let Some(from) = p.next_fetch_offset(&limits) else {
+            return Ok((None, durable));
+        };
+        let slice = match log.fetch(from, max_bytes, true) {
+            Ok(s) => s,
+            // The window is past what is durable in the log (a truncated tail): nothing yet.
+            Err(LogError::OffsetOutOfRange { .. }) => return Ok((None, durable)),
+            Err(LogError::Closed) => return Err(errors::UNKNOWN_TOPIC_ID),
+            Err(e) => {
+                tracing::error!(error = %e, "share fetch read failed");
+                return Err(errors::KAFKA_STORAGE_ERROR);
+            }
+        };
+        let mut budget = max_records.max(1);
+        let mut ranges = Vec::new();
+        let mut records = BytesMut::new();
+        let mut pos = 0usize;
+        while pos < slice.records.len() && budget > 0 {
+            let Ok(h) = BatchHeader::parse(&slice.records[pos..]) else {
+                break;
+            };
+            let end = pos + h.total_size();
+            if end > slice.records.len() {
+                break;
+            }
+            let span = BatchSpan {
+                first: h.base_offset,
+                last: h.last_offset(),
+                control: h.is_control(),
+            };
+            let got = p.acquire_batch(member, span, &mut budget, now, &limits);
+            if !got.is_empty() {
+                records.extend_from_slice(&slice.records[pos..end]);
+                ranges.extend(got);
+            }
+            pos = end;
+        }
+        if ranges.is_empty() {
+            return Ok((None, durable));
+        }
+        Ok((
+            Some(Acquired {
+                records: records.freeze(),
+                ranges,
+            }),
+            durable,
+        ))
+    }
+
+    /// Applies `member`'s acknowledgements to one partition and persists the result. Every
+    /// batch is checked before any is applied to the partition's state (the first refusal is
+    /// the partition's code); the durable mark is what the reply must wait for.
+    pub fn acknowledge(
+        &self,
+        group: &str,
+        member: &str,
+        tp: TopicIdPartition,
+        batches: &[AckBatch],
+    ) -> Result<Durable, i16> {
+        if self.topics.get_by_id(&tp.0).is_none() {
+            return Err(errors::UNKNOWN_TOPIC_ID);
+        }
+        let key = Self::key(group, tp);
+        let partition = self.partitions.read().get(&key).cloned();
+        let partition = partition.ok_or(codes::INVALID_RECORD_STATE)?;
+        let limits = self.config.limits();
+        let now = Instant::now();
+        let mut p = partition.lock();
+        p.expire_locks(now, &limits);
+        // Offsets must ascend without overlap, as Kafka requires.
+        let mut prev = i64::MIN;
+        for b in batches {
+            if b.first_offset <= prev || b.last_offset < b.first_offset {
+                return Err(codes::INVALID_REQUEST);
+            }
+            prev = b.last_offset;
+        }
+        // Apply to a copy first so a refused batch leaves no partial change behind.
+        let mut staged = (*p).clone();
+        for b in batches {
+            staged.acknowledge(member, b.first_offset, b.last_offset, &b.types, now, &limits)?;
+        }
+        *p = staged;
+        let snapshot = p.snapshot(now_ms());
+        self.coordinator.write(&key, Some(&snapshot))
+    }
+
+    /// Releases what `member` holds in `partitions` (its session closed or it left), persisting
+    /// any partition that changed.
+    pub fn release(&self, group: &str, member: &str, partitions: &[TopicIdPartition]) -> Vec<Durable> {
+        let limits = self.config.limits();
+        let mut durable = Vec::new();
+        for tp in partitions {
+            let key = Self::key(group, *tp);
+            let Some(partition) = self.partitions.read().get(&key).cloned() else {
+                continue;
+            };
+            let mut p = partition.lock();
+            if p.release_member(member, &limits)
+                && let Ok(d) = self.coordinator.write(&key, Some(&p.snapshot(now_ms())))
+            {
+                durable.push(d);
+            }
+        }
+        durable
+    }
+
+    /// Releases what `member` holds in any partition of `group`.
+    pub fn release_everywhere(&self, group: &str, member: &str) {
+        let partitions: Vec<TopicIdPartition> = self
+            .partitions
+            .read()
+            .keys()
+            .filter(|k| k.group_id == group)
+            .map(|k| (k.topic_id, k.partition))
+            .collect();
+        self.release(group, member, &partitions);
+    }
+}

@@ -1,0 +1,146 @@
+//! Share sessions (KIP-932's ShareSessionCache): per group member, the share-partitions it
+//! fetches, so that incremental ShareFetch requests name only changes. A request with
+//! ShareSessionEpoch 0 opens a session (replacing the member's old one), -1 closes it, and any
+//! other epoch must be the session's next one; each request that uses a session moves it on.
+
+use std::collections::HashMap;
+
+use parking_lot::Mutex;
+use uuid::Uuid;
+
+use super::codes;
+
+/// A partition a session fetches: topic id and partition index.
+pub type TopicIdPartition = (Uuid, i32);
+
+struct ShareSession {
+    epoch: i32,
+    partitions: Vec<TopicIdPartition>,
+}
+
+/// What a request does to its member's session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SessionUse {
+    /// The session is open (new or continued): fetch these partitions.
+    Fetch(Vec<TopicIdPartition>),
+    /// The session closed; these were its partitions (their records are released).
+    Closed(Vec<TopicIdPartition>),
+}
+
+pub struct ShareSessionCache {
+    sessions: Mutex<HashMap<(String, String), ShareSession>>,
+    max_sessions: usize,
+}
+
+fn next_epoch(epoch: i32) -> i32 {
+    if epoch == i32::MAX { 1 } else { epoch + 1 }
+}
+
+impl ShareSessionCache {
+    pub fn new(max_sessions: usize) -> ShareSessionCache {
+        ShareSessionCache {
+            sessions: Mutex::new(HashMap::new()),
+            max_sessions,
+        }
+    }
+
+    /// A ShareFetch: opens, continues or closes the member's session, adding `added` and
+    /// removing `forgotten`. The error is the request's top-level code.
+    pub fn fetch(
+        &self,
+        group: &str,
+        member: &str,
+        epoch: i32,
+        added: &[TopicIdPartition],
+        forgotten: &[TopicIdPartition],
+    ) -> Result<SessionUse, i16> {
+        let mut sessions = self.sessions.lock();
+        let key = (group.to_string(), member.to_string());
+        match epoch {
+            0 => {
+                if !sessions.contains_key(&key) && sessions.len() >= self.max_sessions {
+                    return Err(codes::SHARE_SESSION_LIMIT_REACHED);
+                }
+                let mut partitions = Vec::new();
+                for p in added {
+                    if !partitions.contains(p) {
+                        partitions.push(*p);
+                    }
+                }
+                sessions.insert(
+                    key,
+                    ShareSession {
+                        epoch: 1,
+                        partitions: partitions.clone(),
+                    },
+                );
+                Ok(SessionUse::Fetch(partitions))
+            }
+            -1 => sessions
+                .remove(&key)
+                .map(|s| SessionUse::Closed(s.partitions))
+                .ok_or(codes::SHARE_SESSION_NOT_FOUND),
+            e if e < 0 => Err(codes::INVALID_SHARE_SESSION_EPOCH),
+            e => {
+                let session = sessions.get_mut(&key).ok_or(codes::SHARE_SESSION_NOT_FOUND)?;
+                if session.epoch != e {
+                    return Err(codes::INVALID_SHARE_SESSION_EPOCH);
+                }
+                session.partitions.retain(|p| !forgotten.contains(p));
+                for p in added {
+                    if !session.partitions.contains(p) {
+                        session.partitions.push(*p);
+                    }
+                }
+                session.epoch = next_epoch(e);
+                Ok(SessionUse::Fetch(session.partitions.clone()))
+            }
+        }
+    }
+
+    /// A ShareAcknowledge: it may continue (epoch > 0) or close (-1) a session, never open one.
+    pub fn acknowledge(&self, group: &str, member: &str, epoch: i32) -> Result<SessionUse, i16> {
+        if epoch == 0 {
+            return Err(codes::INVALID_SHARE_SESSION_EPOCH);
+        }
+        self.fetch(group, member, epoch, &[], &[])
+    }
+
+    /// Drops the session of a member that left its group; returns its partitions.
+    pub fn remove(&self, group: &str, member: &str) -> Vec<TopicIdPartition> {
+        self.sessions
+            .lock()
+            .remove(&(group.to_string(), member.to_string()))
+            .map(|s| s.partitions)
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epochs_open_continue_and_close() {
+        let c = ShareSessionCache::new(1);
+        let t = Uuid::from_u128(1);
+        assert_eq!(c.fetch("g", "m", 1, &[], &[]), Err(codes::SHARE_SESSION_NOT_FOUND));
+        assert_eq!(
+            c.fetch("g", "m", 0, &[(t, 0)], &[]),
+            Ok(SessionUse::Fetch(vec![(t, 0)]))
+        );
+        assert_eq!(
+            c.fetch("g", "other", 0, &[], &[]),
+            Err(codes::SHARE_SESSION_LIMIT_REACHED)
+        );
+        assert_eq!(c.fetch("g", "m", 2, &[], &[]), Err(codes::INVALID_SHARE_SESSION_EPOCH));
+        assert_eq!(
+            c.fetch("g", "m", 1, &[(t, 1)], &[(t, 0)]),
+            Ok(SessionUse::Fetch(vec![(t, 1)]))
+        );
+        assert_eq!(c.acknowledge("g", "m", 0), Err(codes::INVALID_SHARE_SESSION_EPOCH));
+        assert_eq!(c.acknowledge("g", "m", 2), Ok(SessionUse::Fetch(vec![(t, 1)])));
+        assert_eq!(c.fetch("g", "m", -1, &[], &[]), Ok(SessionUse::Closed(vec![(t, 1)])));
+        assert_eq!(c.acknowledge("g", "m", -1), Err(codes::SHARE_SESSION_NOT_FOUND));
+    }
+}
