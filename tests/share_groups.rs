@@ -29,6 +29,7 @@ const FENCED_MEMBER_EPOCH: i16 = 110;
 const INVALID_RECORD_STATE: i16 = 121;
 const SHARE_SESSION_NOT_FOUND: i16 = 122;
 const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
+const NON_EMPTY_GROUP: i16 = 68;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -254,10 +255,10 @@ fn release_reject_lock_timeout_and_delivery_limit() {
     let mut admin = KafkaConnection::connect(&bootstrap);
     let topic = create_topic(&mut admin, "queue");
 
-    let mut a = Member::join(&bootstrap, "workers", "member-a", "queue", topic);
-    // The first fetch starts the share-partition at the log end (share.auto.offset.reset
-    // latest), so only what is produced afterwards is delivered.
+    // The first member's join starts the share-partition at the log end
+    // (share.auto.offset.reset latest): only what is produced afterwards is delivered.
     produce(&mut admin, "queue", &values("old", 3));
+    let mut a = Member::join(&bootstrap, "workers", "member-a", "queue", topic);
     assert!(a.fetch(&[], 0).1.is_empty());
     produce(&mut admin, "queue", &values("v", 10));
     let got = fetch_some(&mut a, Duration::from_secs(10));
@@ -314,9 +315,10 @@ fn release_reject_lock_timeout_and_delivery_limit() {
     // B leaves; A moves to the new group epoch, and its old epoch is fenced.
     b.member_epoch = -1;
     assert_eq!(b.heartbeat(None).member_epoch, -1);
+    // Epochs: 1 when the partition was initialised, 2 when A joined, 3 when B did, 4 now.
     let r = a.heartbeat(None);
-    assert_eq!((r.error_code, r.member_epoch), (0, 3));
-    a.member_epoch = 1;
+    assert_eq!((r.error_code, r.member_epoch), (0, 4));
+    a.member_epoch = 2;
     assert_eq!(a.heartbeat(None).error_code, FENCED_MEMBER_EPOCH);
 }
 
@@ -427,4 +429,117 @@ fn bad_requests_get_error_codes() {
     m.session_epoch -= 3;
     let got = fetch_some(&mut m, Duration::from_secs(10));
     assert_eq!(got.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(), vec![(1, 2)]);
+}
+
+#[test]
+fn offsets_admin_and_listing() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    let mut admin = KafkaConnection::connect(&bootstrap);
+    let topic = create_topic(&mut admin, "admin-q");
+    produce(&mut admin, "admin-q", &values("a", 5));
+    let mut m = Member::join(&bootstrap, "admins", "m1", "admin-q", topic);
+    produce(&mut admin, "admin-q", &values("b", 5));
+    let got = fetch_some(&mut m, Duration::from_secs(10));
+    assert_eq!(offsets(&got), vec![5, 6, 7, 8, 9]);
+    assert_eq!(m.acknowledge(&[(5, 6, vec![ACCEPT])]), 0);
+
+    let listed = |admin: &mut KafkaConnection, kind: &str| -> Vec<(String, String, String)> {
+        let r = admin.call(5, &ListGroupsRequest::default().with_types_filter(vec![s(kind)]));
+        r.groups
+            .iter()
+            .map(|g| {
+                (
+                    g.group_id.to_string(),
+                    g.group_state.to_string(),
+                    g.group_type.to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        listed(&mut admin, "share"),
+        vec![("admins".into(), "Stable".into(), "share".into())]
+    );
+    assert!(listed(&mut admin, "classic").is_empty());
+
+    let describe = |admin: &mut KafkaConnection| -> Vec<(String, i32, i64)> {
+        let r = admin.call(
+            0,
+            &DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+                describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup::default()
+                    .with_group_id(GroupId(s("admins")))
+                    .with_topics(None),
+            ]),
+        );
+        assert_eq!(r.groups[0].error_code, 0);
+        r.groups[0]
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.topic_name.to_string(), p.partition_index, p.start_offset))
+            })
+            .collect()
+    };
+    assert_eq!(describe(&mut admin), vec![("admin-q".to_string(), 0, 7)]);
+
+    let alter = |admin: &mut KafkaConnection, offset: i64| -> (i16, i16) {
+        let r = admin.call(
+            0,
+            &AlterShareGroupOffsetsRequest::default()
+                .with_group_id(GroupId(s("admins")))
+                .with_topics(vec![
+                    alter_share_group_offsets_request::AlterShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(TopicName(s("admin-q")))
+                        .with_partitions(vec![
+                            alter_share_group_offsets_request::AlterShareGroupOffsetsRequestPartition::default()
+                                .with_partition_index(0)
+                                .with_start_offset(offset),
+                        ]),
+                ]),
+        );
+        (
+            r.error_code,
+            r.responses.first().map_or(-1, |t| t.partitions[0].error_code),
+        )
+    };
+    let delete = |admin: &mut KafkaConnection| -> (i16, i16) {
+        let r = admin.call(
+            0,
+            &DeleteShareGroupOffsetsRequest::default()
+                .with_group_id(GroupId(s("admins")))
+                .with_topics(vec![
+                    delete_share_group_offsets_request::DeleteShareGroupOffsetsRequestTopic::default()
+                        .with_topic_name(TopicName(s("admin-q"))),
+                ]),
+        );
+        (r.error_code, r.responses.first().map_or(-1, |t| t.error_code))
+    };
+    // Offsets of a group with members stay as they are.
+    assert_eq!(alter(&mut admin, 2).0, NON_EMPTY_GROUP);
+    assert_eq!(delete(&mut admin).0, NON_EMPTY_GROUP);
+    m.member_epoch = -1;
+    assert_eq!(m.heartbeat(None).error_code, 0);
+    assert_eq!(
+        listed(&mut admin, "share"),
+        vec![("admins".into(), "Empty".into(), "share".into())]
+    );
+
+    // Moved back to 2: everything from there is delivered again, as new.
+    assert_eq!(alter(&mut admin, 2), (0, 0));
+    assert_eq!(describe(&mut admin), vec![("admin-q".to_string(), 0, 2)]);
+    let mut m2 = Member::join(&bootstrap, "admins", "m2", "admin-q", topic);
+    let got = fetch_some(&mut m2, Duration::from_secs(10));
+    assert_eq!(
+        got.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(),
+        (2..10).map(|o| (o, 1)).collect::<Vec<_>>()
+    );
+    m2.member_epoch = -1;
+    assert_eq!(m2.heartbeat(None).error_code, 0);
+    // Deleted: the group keeps no state for the topic.
+    assert_eq!(delete(&mut admin), (0, 0));
+    assert!(describe(&mut admin).is_empty());
 }

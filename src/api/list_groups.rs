@@ -1,5 +1,5 @@
 //! ListGroups: every group, with its state from v4 (filterable by state names) and its type
-//! from v5 (every group here is a "classic" group).
+//! from v5 ("classic", or "share" for share groups).
 
 use std::sync::Arc;
 
@@ -11,6 +11,8 @@ use super::ApiHandler;
 
 /// Kafka's type name of groups of the classic rebalance protocol.
 const CLASSIC: &str = "classic";
+/// Kafka's type name, and protocol type, of share groups (KIP-932).
+const SHARE: &str = "share";
 
 pub fn handle(api: &Arc<ApiHandler>, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let states: Vec<String> = if version >= 4 {
@@ -18,36 +20,56 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListGroupsRequest, version: i16) -
     } else {
         Vec::new()
     };
-    if version >= 5
-        && !request.types_filter.is_empty()
-        && !request
-            .types_filter
-            .iter()
-            .any(|t| t.as_str().eq_ignore_ascii_case(CLASSIC))
-    {
-        return ListGroupsResponse::default();
+    let wanted = |kind: &str| {
+        request.types_filter.is_empty()
+            || request
+                .types_filter
+                .iter()
+                .any(|t| t.as_str().eq_ignore_ascii_case(kind))
+    };
+    let mut listed: Vec<ListedGroup> = Vec::new();
+    if wanted(CLASSIC) {
+        match api.groups.list_groups(&states) {
+            Err(code) => return ListGroupsResponse::default().with_error_code(code),
+            Ok(groups) => listed.extend(groups.into_iter().map(|g| {
+                let listed = ListedGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_string(g.group_id)))
+                    .with_protocol_type(StrBytes::from_string(g.protocol_type));
+                let listed = if version >= 4 {
+                    listed.with_group_state(StrBytes::from_static_str(g.state.name()))
+                } else {
+                    listed
+                };
+                if version >= 5 {
+                    listed.with_group_type(StrBytes::from_static_str(CLASSIC))
+                } else {
+                    listed
+                }
+            })),
+        }
     }
-    match api.groups.list_groups(&states) {
-        Err(code) => ListGroupsResponse::default().with_error_code(code),
-        Ok(groups) => ListGroupsResponse::default().with_groups(
-            groups
+    if wanted(SHARE) {
+        listed.extend(
+            api.share
+                .list()
                 .into_iter()
-                .map(|g| {
+                .filter(|(_, state)| states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(state)))
+                .map(|(group_id, state)| {
                     let listed = ListedGroup::default()
-                        .with_group_id(GroupId(StrBytes::from_string(g.group_id)))
-                        .with_protocol_type(StrBytes::from_string(g.protocol_type));
+                        .with_group_id(GroupId(StrBytes::from_string(group_id)))
+                        .with_protocol_type(StrBytes::from_static_str(SHARE));
                     let listed = if version >= 4 {
-                        listed.with_group_state(StrBytes::from_static_str(g.state.name()))
+                        listed.with_group_state(StrBytes::from_static_str(state))
                     } else {
                         listed
                     };
                     if version >= 5 {
-                        listed.with_group_type(StrBytes::from_static_str(CLASSIC))
+                        listed.with_group_type(StrBytes::from_static_str(SHARE))
                     } else {
                         listed
                     }
-                })
-                .collect(),
-        ),
+                }),
+        );
     }
+    ListGroupsResponse::default().with_groups(listed)
 }

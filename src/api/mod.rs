@@ -10,12 +10,14 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
+pub mod alter_share_group_offsets;
 pub mod api_versions;
 pub mod client_quotas;
 pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
+pub mod delete_share_group_offsets;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -23,6 +25,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_share_group_offsets;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
@@ -132,6 +135,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ShareGroupDescribe, 1, 1),
     (ApiKey::ShareFetch, 1, 1),
     (ApiKey::ShareAcknowledge, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 /// The first version of an API that Kafka 4.1 marks unstable: served and advertised only with
@@ -467,14 +473,17 @@ impl ApiHandler {
             ApiKey::ShareGroupHeartbeat => {
                 let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
                 let host = format!("/{}", peer.ip());
-                ready(
-                    &share_group_heartbeat::handle(self, decode(b, version)?, client_id, &host),
-                    version,
-                )
+                share_group_heartbeat::handle(self, decode(b, version)?, client_id, &host, version)
             }
             ApiKey::ShareGroupDescribe => ready(&share_group_describe::handle(self, decode(b, version)?), version),
             ApiKey::ShareFetch => share_fetch::handle(self, decode(b, version)?, version),
             ApiKey::ShareAcknowledge => share_acknowledge::handle(self, decode(b, version)?, version),
+            ApiKey::DescribeShareGroupOffsets => ready(
+                &describe_share_group_offsets::handle(self, decode(b, version)?),
+                version,
+            ),
+            ApiKey::AlterShareGroupOffsets => alter_share_group_offsets::handle(self, decode(b, version)?, version),
+            ApiKey::DeleteShareGroupOffsets => delete_share_group_offsets::handle(self, decode(b, version)?, version),
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
     }

@@ -9,7 +9,10 @@ use kafka_protocol::messages::share_acknowledge_response::{
 };
 use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse};
 
+use kafka_protocol::protocol::Encodable;
+
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
+use crate::group::Durable;
 use crate::share::codes;
 use crate::share::share_partition_manager::AckBatch;
 use crate::share::share_session::SessionUse;
@@ -69,10 +72,21 @@ pub fn handle(api: &Arc<ApiHandler>, request: ShareAcknowledgeRequest, version: 
         durable.extend(share.release(&group, &member, &partitions));
     }
     let response = ShareAcknowledgeResponse::default().with_responses(topics);
+    reply_when_share_state_durable(api, response, durable, version)
+}
+
+/// Answers once every `__share_group_state` write in `durable` is fsynced; a write that
+/// could not be made durable closes the connection without an answer, so the client retries.
+pub(super) fn reply_when_share_state_durable<R: Encodable + Send + 'static>(
+    api: &ApiHandler,
+    response: R,
+    durable: Vec<Durable>,
+    version: i16,
+) -> Result<Reply, RequestError> {
     if durable.is_empty() {
         return ready(&response, version);
     }
-    let waits: Vec<_> = durable.iter().map(|d| share.wait_durable(d)).collect();
+    let waits: Vec<_> = durable.iter().map(|d| api.share.partitions.wait_durable(d)).collect();
     Ok(Reply::Deferred(Box::pin(async move {
         for wait in waits {
             if let Err(e) = wait.await {

@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::share_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
-use kafka_protocol::protocol::StrBytes;
 
-use super::ApiHandler;
+use super::{ApiHandler, Reply, RequestError};
 use crate::share::share_group::Heartbeat;
 
 pub fn handle(
@@ -15,7 +14,8 @@ pub fn handle(
     request: ShareGroupHeartbeatRequest,
     client_id: &str,
     client_host: &str,
-) -> ShareGroupHeartbeatResponse {
+    version: i16,
+) -> Result<Reply, RequestError> {
     let hb = Heartbeat {
         member_id: request.member_id.as_str(),
         member_epoch: request.member_epoch,
@@ -28,22 +28,25 @@ pub fn handle(
         client_host,
     };
     let response = ShareGroupHeartbeatResponse::default().with_heartbeat_interval_ms(api.share.heartbeat_interval_ms());
-    match api.share.heartbeat(request.group_id.as_str(), hb) {
-        Err(code) => response.with_error_code(code).with_member_epoch(-1),
-        Ok(result) => response
-            .with_member_id(Some(request.member_id.clone()))
-            .with_member_epoch(result.member_epoch)
-            .with_assignment(result.assignment.map(|a| {
-                Assignment::default().with_topic_partitions(
-                    a.into_iter()
-                        .map(|(topic_id, partitions)| {
-                            TopicPartitions::default()
-                                .with_topic_id(topic_id)
-                                .with_partitions(partitions.into_iter().collect())
-                        })
-                        .collect(),
-                )
-            })),
-    }
-    .with_error_message(None::<StrBytes>)
+    let (response, durable) = match api.share.heartbeat(request.group_id.as_str(), hb) {
+        Err(code) => (response.with_error_code(code).with_member_epoch(-1), Vec::new()),
+        Ok((result, durable)) => (
+            response
+                .with_member_id(Some(request.member_id.clone()))
+                .with_member_epoch(result.member_epoch)
+                .with_assignment(result.assignment.map(|a| {
+                    Assignment::default().with_topic_partitions(
+                        a.into_iter()
+                            .map(|(topic_id, partitions)| {
+                                TopicPartitions::default()
+                                    .with_topic_id(topic_id)
+                                    .with_partitions(partitions.into_iter().collect())
+                            })
+                            .collect(),
+                    )
+                })),
+            durable,
+        ),
+    };
+    super::share_acknowledge::reply_when_share_state_durable(api, response, durable, version)
 }

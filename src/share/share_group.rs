@@ -98,6 +98,12 @@ impl ShareGroup {
         }
     }
 
+    /// A change outside the members (share-partitions initialised for the group) that the
+    /// next assignment must reflect.
+    pub fn bump_epoch(&mut self) {
+        self.group_epoch += 1;
+    }
+
     /// Every topic name some member subscribes to.
     pub fn subscribed_topics(&self) -> BTreeSet<String> {
         self.members

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::share_group::{Heartbeat, HeartbeatResult, ShareGroup, ShareMember, TopicInfo};
 use super::{SharePartitionManager, codes};
-use crate::group::GroupCoordinator;
+use crate::group::{Durable, GroupCoordinator};
 use crate::metadata::TopicRegistry;
 use crate::timer;
 
@@ -116,7 +116,9 @@ impl ShareGroupCoordinator {
         self.topics.get_by_id(id).map(|t| t.name.clone())
     }
 
-    pub fn heartbeat(&self, group_id: &str, hb: Heartbeat<'_>) -> Result<HeartbeatResult, i16> {
+    /// One heartbeat; the writes are the share-partitions it initialised, which the answer
+    /// waits for.
+    pub fn heartbeat(&self, group_id: &str, hb: Heartbeat<'_>) -> Result<(HeartbeatResult, Vec<Durable>), i16> {
         if group_id.is_empty() || hb.member_id.is_empty() {
             return Err(codes::INVALID_REQUEST);
         }
@@ -140,15 +142,31 @@ impl ShareGroupCoordinator {
         let leaving = hb.member_epoch == -1;
         let member = hb.member_id.to_string();
         let config = self.partitions.config();
-        let result = group
-            .lock()
-            .heartbeat(hb, Instant::now(), config.session_timeout, config.max_size, &|names| {
-                self.resolve_topics(names)
-            });
+        let mut g = group.lock();
+        let mut durable = Vec::new();
+        if !leaving && hb.member_epoch >= 0 {
+            // Partitions of subscribed topics are initialised before they are assigned
+            // (share.auto.offset.reset decides where from): that moves the group epoch.
+            let mut names = g.subscribed_topics();
+            names.extend(hb.subscribed_topic_names.iter().flatten().cloned());
+            let partitions: Vec<_> = self
+                .resolve_topics(&names)
+                .into_iter()
+                .flat_map(|t| (0..t.partitions).map(move |p| (t.id, p)))
+                .collect();
+            durable = self.partitions.initialize(group_id, &partitions);
+            if !durable.is_empty() && (hb.member_epoch == 0 || g.members.contains_key(hb.member_id)) {
+                g.bump_epoch();
+            }
+        }
+        let result = g.heartbeat(hb, Instant::now(), config.session_timeout, config.max_size, &|names| {
+            self.resolve_topics(names)
+        });
+        drop(g);
         if leaving && result.is_ok() {
             self.member_gone(group_id, &member);
         }
-        result
+        result.map(|r| (r, durable))
     }
 
     /// The heartbeat interval members are told.
@@ -182,7 +200,33 @@ impl ShareGroupCoordinator {
         out
     }
 
-    pub fn is_share_group(&self, group_id: &str) -> bool {
-        self.groups.read().contains_key(group_id)
+    /// Whether `group_id` is a share group (None), or the code the offsets APIs refuse it with:
+    /// unknown, or (when `must_be_empty`) with members.
+    pub fn check_group(&self, group_id: &str, must_be_empty: bool) -> Option<i16> {
+        let group = self.groups.read().get(group_id).cloned();
+        match group {
+            None => Some(codes::GROUP_ID_NOT_FOUND),
+            Some(g) if must_be_empty && !g.lock().members.is_empty() => Some(crate::api::errors::NON_EMPTY_GROUP),
+            Some(_) => None,
+        }
+    }
+
+    /// An empty share group of this id, created if missing (AlterShareGroupOffsets may name
+    /// a group before any member joined it); None if the id is a classic group's.
+    pub fn get_or_create_empty(&self, group_id: &str) -> Result<(), i16> {
+        if self.classic.group_snapshot(group_id).is_some() {
+            return Err(codes::GROUP_ID_NOT_FOUND);
+        }
+        let group = self
+            .groups
+            .write()
+            .entry(group_id.to_string())
+            .or_insert_with(|| Arc::new(Mutex::new(ShareGroup::new(group_id))))
+            .clone();
+        if group.lock().members.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::api::errors::NON_EMPTY_GROUP)
+        }
     }
 }

@@ -110,7 +110,7 @@ impl SharePartitionManager {
         }
     }
 
-    /// The share-partition, initialised at the log end on first use (`share.auto.offset.reset`
+    /// The share-partition, initialised at the log end when first used (`share.auto.offset.reset`
     /// latest, Kafka's default) and persisted so a restart keeps that start.
     fn get_or_init(&self, key: &SharePartitionKey, log: &PartitionLog) -> (PartitionRef, Option<Durable>) {
         if let Some(p) = self.partitions.read().get(key) {
@@ -125,6 +125,24 @@ impl SharePartitionManager {
         let p = Arc::new(Mutex::new(partition));
         map.insert(key.clone(), p.clone());
         (p, durable)
+    }
+
+    /// Initialises the share-partitions of `group` among `partitions` that have no state yet,
+    /// as Kafka's group coordinator does when they are first assigned; returns the writes to
+    /// wait for, one per partition initialised.
+    pub fn initialize(&self, group: &str, partitions: &[TopicIdPartition]) -> Vec<Durable> {
+        let mut durable = Vec::new();
+        for tp in partitions {
+            let key = Self::key(group, *tp);
+            if self.partitions.read().contains_key(&key) {
+                continue;
+            }
+            let Some(log) = self.log(tp.0, tp.1) else { continue };
+            if let (_, Some(d)) = self.get_or_init(&key, &log) {
+                durable.push(d);
+            }
+        }
+        durable
     }
 
     /// Acquires up to `max_records` records of one partition for `member`, reading at most
@@ -249,6 +267,58 @@ impl SharePartitionManager {
             }
         }
         durable
+    }
+
+    /// The start offset of each named partition of `group` (None: every partition it has
+    /// state for); -1 for a partition the group never read, as Kafka reports it.
+    pub fn describe_offsets(
+        &self,
+        group: &str,
+        partitions: Option<&[TopicIdPartition]>,
+    ) -> Vec<(TopicIdPartition, i64)> {
+        match partitions {
+            None => self
+                .start_offsets(group)
+                .into_iter()
+                .map(|(topic, partition, offset)| ((topic, partition), offset))
+                .collect(),
+            Some(list) => {
+                let map = self.partitions.read();
+                list.iter()
+                    .map(|tp| {
+                        let offset = map.get(&Self::key(group, *tp)).map_or(-1, |p| p.lock().start_offset());
+                        (*tp, offset)
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// Moves a partition's start offset to `offset`, forgetting its in-flight records (the
+    /// group has no members: nothing is acquired).
+    pub fn reset_offset(&self, group: &str, tp: TopicIdPartition, offset: i64) -> Result<Durable, i16> {
+        let key = Self::key(group, tp);
+        let mut partition = SharePartition::new(offset);
+        let durable = self.coordinator.write(&key, Some(&partition.snapshot(now_ms())))?;
+        self.partitions.write().insert(key, Arc::new(Mutex::new(partition)));
+        Ok(durable)
+    }
+
+    /// Forgets the state of `group` for every partition of `topic` (a tombstone each).
+    pub fn delete_topic_state(&self, group: &str, topic: Uuid) -> Result<Vec<Durable>, i16> {
+        let keys: Vec<SharePartitionKey> = self
+            .partitions
+            .read()
+            .keys()
+            .filter(|k| k.group_id == group && k.topic_id == topic)
+            .cloned()
+            .collect();
+        let mut durable = Vec::with_capacity(keys.len());
+        for key in keys {
+            durable.push(self.coordinator.write(&key, None)?);
+            self.partitions.write().remove(&key);
+        }
+        Ok(durable)
     }
 
     /// Releases what `member` holds in any partition of `group`.
