@@ -200,6 +200,31 @@ impl ShareGroupCoordinator {
         out
     }
 
+    pub fn is_share_group(&self, group_id: &str) -> bool {
+        self.groups.read().contains_key(group_id)
+    }
+
+    /// DeleteGroups of a share group: refused while it has members; otherwise its state is
+    /// tombstoned and the group forgotten.
+    pub fn delete_group(&self, group_id: &str) -> Result<Vec<Durable>, i16> {
+        if let Some(code) = self.check_group(group_id, true) {
+            return Err(code);
+        }
+        let topics: BTreeSet<uuid::Uuid> = self
+            .partitions
+            .start_offsets(group_id)
+            .into_iter()
+            .map(|(topic, _, _)| topic)
+            .collect();
+        let mut durable = Vec::new();
+        for topic in topics {
+            durable.extend(self.partitions.delete_topic_state(group_id, topic)?);
+        }
+        self.groups.write().remove(group_id);
+        tracing::info!(group = %group_id, "deleted share group");
+        Ok(durable)
+    }
+
     /// Whether `group_id` is a share group (None), or the code the offsets APIs refuse it with:
     /// unknown, or (when `must_be_empty`) with members.
     pub fn check_group(&self, group_id: &str, must_be_empty: bool) -> Option<i16> {
