@@ -30,6 +30,7 @@ const INVALID_RECORD_STATE: i16 = 121;
 const SHARE_SESSION_NOT_FOUND: i16 = 122;
 const INVALID_SHARE_SESSION_EPOCH: i16 = 123;
 const NON_EMPTY_GROUP: i16 = 68;
+const UNKNOWN_TOPIC_ID: i16 = 100;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_string())
@@ -388,6 +389,29 @@ fn bad_requests_get_error_codes() {
             .with_share_session_epoch(0),
     );
     assert_eq!(r.error_code, INVALID_SHARE_SESSION_EPOCH);
+    // A partition of a topic that does not exist is answered, not kept in the session.
+    let r = conn.call(
+        1,
+        &ShareFetchRequest::default()
+            .with_group_id(Some(GroupId(s("g"))))
+            .with_member_id(Some(s("m-unknown")))
+            .with_share_session_epoch(0)
+            .with_topics(vec![
+                FetchTopic::default()
+                    .with_topic_id(Uuid::from_u128(42))
+                    .with_partitions(vec![FetchPartition::default().with_partition_index(0)]),
+            ]),
+    );
+    assert_eq!(r.error_code, 0);
+    assert_eq!(r.responses[0].partitions[0].error_code, UNKNOWN_TOPIC_ID);
+    let r = conn.call(
+        1,
+        &ShareFetchRequest::default()
+            .with_group_id(Some(GroupId(s("g"))))
+            .with_member_id(Some(s("m-unknown")))
+            .with_share_session_epoch(1),
+    );
+    assert_eq!((r.error_code, r.responses.len()), (0, 0));
     // Heartbeats: unknown member, join without a subscription.
     let r = conn.call(
         1,

@@ -73,11 +73,20 @@ pub fn handle(api: &Arc<ApiHandler>, request: ShareFetchRequest, version: i16) -
         .flat_map(|t| t.partitions.iter().map(move |p| (t.topic_id, *p)))
         .collect();
     let share = &api.share.partitions;
+    // Only partitions that exist join the session, so what a session holds is bounded by the
+    // broker's partitions, whatever ids clients name; the others are answered UNKNOWN_TOPIC_ID.
+    let mut outcomes: BTreeMap<TopicIdPartition, PartitionOutcome> = BTreeMap::new();
+    added.retain(|tp| {
+        let known = share.log(tp.0, tp.1).is_some();
+        if !known {
+            outcomes.entry(*tp).or_default().error = errors::UNKNOWN_TOPIC_ID;
+        }
+        known
+    });
     let session = match share.sessions.fetch(&group, &member, epoch, &added, &forgotten) {
         Ok(s) => s,
         Err(code) => return refuse(code),
     };
-    let mut outcomes: BTreeMap<TopicIdPartition, PartitionOutcome> = BTreeMap::new();
     let mut durable = Vec::new();
     for (tp, batches) in &acks {
         let code = match share.acknowledge(&group, &member, *tp, batches) {
