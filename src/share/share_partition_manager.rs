@@ -56,7 +56,7 @@ impl SharePartitionManager {
             .map(|(k, v)| (k, Arc::new(Mutex::new(SharePartition::from_snapshot(&v)))))
             .collect();
         SharePartitionManager {
-            sessions: ShareSessionCache::new(config.max_share_sessions),
+            sessions: ShareSessionCache::new(config.max_share_sessions, config.session_timeout),
             config,
             topics,
             coordinator,

@@ -4,6 +4,7 @@
 //! other epoch must be the session's next one; each request that uses a session moves it on.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use uuid::Uuid;
@@ -16,6 +17,7 @@ pub type TopicIdPartition = (Uuid, i32);
 struct ShareSession {
     epoch: i32,
     partitions: Vec<TopicIdPartition>,
+    last_used: Instant,
 }
 
 /// What a request does to its member's session.
@@ -30,6 +32,9 @@ pub enum SessionUse {
 pub struct ShareSessionCache {
     sessions: Mutex<HashMap<(String, String), ShareSession>>,
     max_sessions: usize,
+    /// A full cache makes room by dropping sessions unused this long (the member session
+    /// timeout: their members are gone), so sessions nobody uses cannot lock out new ones.
+    idle_timeout: Duration,
 }
 
 fn next_epoch(epoch: i32) -> i32 {
@@ -37,10 +42,11 @@ fn next_epoch(epoch: i32) -> i32 {
 }
 
 impl ShareSessionCache {
-    pub fn new(max_sessions: usize) -> ShareSessionCache {
+    pub fn new(max_sessions: usize, idle_timeout: Duration) -> ShareSessionCache {
         ShareSessionCache {
             sessions: Mutex::new(HashMap::new()),
             max_sessions,
+            idle_timeout,
         }
     }
 
@@ -56,10 +62,14 @@ impl ShareSessionCache {
     ) -> Result<SessionUse, i16> {
         let mut sessions = self.sessions.lock();
         let key = (group.to_string(), member.to_string());
+        let now = Instant::now();
         match epoch {
             0 => {
                 if !sessions.contains_key(&key) && sessions.len() >= self.max_sessions {
-                    return Err(codes::SHARE_SESSION_LIMIT_REACHED);
+                    sessions.retain(|_, s| now.duration_since(s.last_used) < self.idle_timeout);
+                    if sessions.len() >= self.max_sessions {
+                        return Err(codes::SHARE_SESSION_LIMIT_REACHED);
+                    }
                 }
                 let mut partitions = Vec::new();
                 for p in added {
@@ -72,6 +82,7 @@ impl ShareSessionCache {
                     ShareSession {
                         epoch: 1,
                         partitions: partitions.clone(),
+                        last_used: now,
                     },
                 );
                 Ok(SessionUse::Fetch(partitions))
@@ -93,6 +104,7 @@ impl ShareSessionCache {
                     }
                 }
                 session.epoch = next_epoch(e);
+                session.last_used = now;
                 Ok(SessionUse::Fetch(session.partitions.clone()))
             }
         }
@@ -122,7 +134,7 @@ mod tests {
 
     #[test]
     fn epochs_open_continue_and_close() {
-        let c = ShareSessionCache::new(1);
+        let c = ShareSessionCache::new(1, Duration::from_secs(60));
         let t = Uuid::from_u128(1);
         assert_eq!(c.fetch("g", "m", 1, &[], &[]), Err(codes::SHARE_SESSION_NOT_FOUND));
         assert_eq!(
@@ -142,5 +154,15 @@ mod tests {
         assert_eq!(c.acknowledge("g", "m", 2), Ok(SessionUse::Fetch(vec![(t, 1)])));
         assert_eq!(c.fetch("g", "m", -1, &[], &[]), Ok(SessionUse::Closed(vec![(t, 1)])));
         assert_eq!(c.acknowledge("g", "m", -1), Err(codes::SHARE_SESSION_NOT_FOUND));
+    }
+
+    #[test]
+    fn idle_sessions_make_room() {
+        let c = ShareSessionCache::new(1, Duration::ZERO);
+        let t = Uuid::from_u128(1);
+        assert!(c.fetch("g", "a", 0, &[(t, 0)], &[]).is_ok());
+        // Unused for the idle timeout: dropped for a new member's session.
+        assert!(c.fetch("g", "b", 0, &[(t, 0)], &[]).is_ok());
+        assert_eq!(c.fetch("g", "a", 1, &[], &[]), Err(codes::SHARE_SESSION_NOT_FOUND));
     }
 }
