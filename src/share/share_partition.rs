@@ -2,11 +2,12 @@
 //! group (KIP-932's `SharePartition`).
 //!
 //! Records below the share-partition start offset (SPSO) are done with. From the SPSO up to
-//! `end_offset` (exclusive; Kafka's SPEO + 1) every offset has an in-flight state: AVAILABLE
-//! (to be delivered again), ACQUIRED by one member under a time-limited lock, ACKNOWLEDGED or
-//! ARCHIVED. Offsets at and past `end_offset` have never been delivered. The window is
-//! bounded by `group.share.partition.max.record.locks`, so the state held here never grows
-//! with what a client asks for.
+//! `end_offset` (exclusive; Kafka's SPEO + 1) every offset the log holds a batch for has an
+//! in-flight state: AVAILABLE (to be delivered again), ACQUIRED by one member under a
+//! time-limited lock, ACKNOWLEDGED or ARCHIVED; offsets between batches (compacted away) have
+//! none and count as done. Offsets at and past `end_offset` have never been delivered. At most
+//! `group.share.partition.max.record.locks` offsets are in flight, so the state held here never
+//! grows with what a client asks for or with gaps in the log.
 //!
 //! This type reads nothing and writes nothing: the manager feeds it the batches it read from
 //! the log and persists [`SharePartition::snapshot`] after every change that must survive a
@@ -137,10 +138,12 @@ impl SharePartition {
         p.state_epoch = value.state_epoch;
         p.snapshot_epoch = value.snapshot_epoch;
         for b in &value.state_batches {
-            // Offsets below the start are done with; a batch is never longer than the window
-            // that wrote it, but a corrupt one must not make us allocate its claimed length.
+            // Offsets below the start are done with; the batches of a snapshot cover no more
+            // offsets than the window that wrote it, but a corrupt record must not make us
+            // allocate what it claims.
             let first = b.first_offset.max(value.start_offset);
-            if b.last_offset < first || b.last_offset - first >= MAX_RESTORED_SPAN {
+            if b.last_offset < first || (p.in_flight.len() as i64).saturating_add(b.last_offset - first) >= MAX_RESTORED
+            {
                 continue;
             }
             for offset in first..=b.last_offset {
@@ -155,15 +158,6 @@ impl SharePartition {
                 );
             }
             p.end_offset = p.end_offset.max(b.last_offset + 1);
-        }
-        // Offsets inside the window that no batch named were never delivered.
-        for offset in p.start_offset..p.end_offset {
-            p.in_flight.entry(offset).or_insert(InFlight {
-                state: RecordState::Available,
-                delivery_count: 0,
-                member: None,
-                lock_deadline: None,
-            });
         }
         p.advance_start();
         p
@@ -249,7 +243,7 @@ impl SharePartition {
         if let Some((&offset, _)) = self.in_flight.iter().find(|(_, r)| r.state == RecordState::Available) {
             return Some(offset);
         }
-        (self.end_offset - self.start_offset < limits.max_record_locks).then_some(self.end_offset)
+        ((self.in_flight.len() as i64) < limits.max_record_locks).then_some(self.end_offset)
     }
 
     /// Moves the window to `offset` when the log no longer holds what is below it (retention,
@@ -280,9 +274,12 @@ impl SharePartition {
         let mut offset = first.max(self.start_offset);
         while offset <= last {
             if offset >= self.end_offset {
-                if offset != self.end_offset || self.end_offset - self.start_offset >= limits.max_record_locks {
+                if self.in_flight.len() as i64 >= limits.max_record_locks {
                     break;
                 }
+                // The log has no batch between the window's end and this one (the batches of
+                // a read are contiguous): those offsets hold no records.
+                self.end_offset = offset;
                 if control {
                     self.in_flight.insert(
                         offset,
@@ -403,25 +400,32 @@ impl SharePartition {
         self.in_flight.len()
     }
 
-    /// Moves the SPSO over every finished offset at the start of the window.
+    /// Moves the SPSO over every finished offset at the start of the window, and over offsets
+    /// without records, to the first offset still to be settled (or the end of the window).
     fn advance_start(&mut self) {
-        while let Some(entry) = self.in_flight.first_entry() {
-            if !entry.get().state.is_terminal() {
-                break;
+        loop {
+            match self.in_flight.first_entry() {
+                Some(entry) if entry.get().state.is_terminal() => {
+                    entry.remove();
+                }
+                Some(entry) => {
+                    self.start_offset = self.start_offset.max(*entry.key());
+                    break;
+                }
+                None => {
+                    self.start_offset = self.start_offset.max(self.end_offset);
+                    self.end_offset = self.start_offset;
+                    break;
+                }
             }
-            entry.remove();
-            self.start_offset += 1;
-        }
-        if self.in_flight.is_empty() {
-            self.start_offset = self.end_offset.max(self.start_offset);
-            self.end_offset = self.start_offset;
         }
     }
 }
 
-/// Longest state batch replay accepts (Kafka's largest `group.share.partition.max.record.locks`
-/// is 10000; this leaves room without trusting a corrupt record).
-const MAX_RESTORED_SPAN: i64 = 1_000_000;
+/// In-flight offsets replay restores at most (Kafka's largest
+/// `group.share.partition.max.record.locks` is 10000; this leaves room without trusting a
+/// corrupt record).
+const MAX_RESTORED: i64 = 1_000_000;
 
 fn settle(r: &mut InFlight, state: RecordState) {
     r.state = state;
@@ -548,6 +552,28 @@ mod tests {
         // Everything not acknowledged comes back, delivered once before.
         let got = acquire(&mut q, "b", 10, 19, 100, now);
         assert_eq!(got, vec![range(10, 11, 2), range(15, 19, 2)]);
+    }
+
+    #[test]
+    fn gaps_between_batches_hold_nothing() {
+        let mut l = limits();
+        l.max_record_locks = 5;
+        let now = Instant::now();
+        let mut p = SharePartition::new(0);
+        assert_eq!(acquire(&mut p, "a", 0, 1, 10, now), vec![range(0, 1, 1)]);
+        // Compaction left nothing between 2 and 999 999.
+        let mut budget = 10;
+        let got = p.acquire_batch("a", span(1_000_000, 1_000_009, false), &mut budget, now, &l);
+        assert_eq!(got, vec![range(1_000_000, 1_000_002, 1)]);
+        p.acknowledge("a", 0, 1, &[1], now, &l).unwrap();
+        assert_eq!(p.start_offset(), 1_000_000);
+        p.acknowledge("a", 1_000_000, 1_000_002, &[1], now, &l).unwrap();
+        assert_eq!(
+            (p.start_offset(), p.end_offset(), p.in_flight_len()),
+            (1_000_003, 1_000_003, 0)
+        );
+        let snap = p.snapshot(0);
+        assert_eq!(SharePartition::from_snapshot(&snap).start_offset(), 1_000_003);
     }
 
     #[test]
