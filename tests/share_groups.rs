@@ -567,3 +567,27 @@ fn offsets_admin_and_listing() {
     assert_eq!(delete(&mut admin), (0, 0));
     assert!(describe(&mut admin).is_empty());
 }
+
+#[test]
+fn a_closed_connection_releases_its_records_at_once() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    let mut admin = KafkaConnection::connect(&bootstrap);
+    let topic = create_topic(&mut admin, "handoff");
+    let mut a = Member::join(&bootstrap, "pair", "member-a", "handoff", topic);
+    produce(&mut admin, "handoff", &values("h", 4));
+    let got = fetch_some(&mut a, Duration::from_secs(10));
+    assert_eq!(offsets(&got), vec![0, 1, 2, 3]);
+    // A's connection goes away with its share session: well before the 30 s lock would run
+    // out, B gets the records, and the lost delivery is not counted.
+    drop(a);
+    let mut b = Member::join(&bootstrap, "pair", "member-b", "handoff", topic);
+    let started = Instant::now();
+    let got = fetch_some(&mut b, Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        got.iter().map(|r| (r.0, r.2)).collect::<Vec<_>>(),
+        (0..4).map(|o| (o, 1)).collect::<Vec<_>>()
+    );
+}

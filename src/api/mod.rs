@@ -476,8 +476,8 @@ impl ApiHandler {
                 share_group_heartbeat::handle(self, decode(b, version)?, client_id, &host, version)
             }
             ApiKey::ShareGroupDescribe => ready(&share_group_describe::handle(self, decode(b, version)?), version),
-            ApiKey::ShareFetch => share_fetch::handle(self, decode(b, version)?, version),
-            ApiKey::ShareAcknowledge => share_acknowledge::handle(self, decode(b, version)?, version),
+            ApiKey::ShareFetch => share_fetch::handle(self, decode(b, version)?, version, peer),
+            ApiKey::ShareAcknowledge => share_acknowledge::handle(self, decode(b, version)?, version, peer),
             ApiKey::DescribeShareGroupOffsets => ready(
                 &describe_share_group_offsets::handle(self, decode(b, version)?),
                 version,

@@ -17,7 +17,12 @@ use crate::share::codes;
 use crate::share::share_partition_manager::AckBatch;
 use crate::share::share_session::SessionUse;
 
-pub fn handle(api: &Arc<ApiHandler>, request: ShareAcknowledgeRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    request: ShareAcknowledgeRequest,
+    version: i16,
+    peer: std::net::SocketAddr,
+) -> Result<Reply, RequestError> {
     let group = request.group_id.as_ref().map(|g| g.to_string()).unwrap_or_default();
     let member = request.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
     let refuse = |code: i16| ready(&ShareAcknowledgeResponse::default().with_error_code(code), version);
@@ -25,7 +30,10 @@ pub fn handle(api: &Arc<ApiHandler>, request: ShareAcknowledgeRequest, version: 
         return refuse(codes::INVALID_REQUEST);
     }
     let share = &api.share.partitions;
-    let session = match share.sessions.acknowledge(&group, &member, request.share_session_epoch) {
+    let session = match share
+        .sessions
+        .acknowledge(&group, &member, request.share_session_epoch, peer)
+    {
         Ok(s) => s,
         Err(code) => return refuse(code),
     };

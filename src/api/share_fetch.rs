@@ -35,7 +35,12 @@ struct PartitionOutcome {
     acquired: Option<Acquired>,
 }
 
-pub fn handle(api: &Arc<ApiHandler>, request: ShareFetchRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    request: ShareFetchRequest,
+    version: i16,
+    peer: std::net::SocketAddr,
+) -> Result<Reply, RequestError> {
     let group = request.group_id.as_ref().map(|g| g.to_string()).unwrap_or_default();
     let member = request.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
     let refuse = |code: i16| ready(&ShareFetchResponse::default().with_error_code(code), version);
@@ -83,7 +88,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: ShareFetchRequest, version: i16) -
         }
         known
     });
-    let session = match share.sessions.fetch(&group, &member, epoch, &added, &forgotten) {
+    let session = match share.sessions.fetch(&group, &member, epoch, &added, &forgotten, peer) {
         Ok(s) => s,
         Err(code) => return refuse(code),
     };

@@ -99,6 +99,14 @@ impl ShareGroupCoordinator {
         self.partitions.release_everywhere(group_id, member);
     }
 
+    /// A connection closed: the share sessions it carried end and their records are released
+    /// at once, as Kafka does, rather than when their locks run out.
+    pub fn connection_closed(&self, connection: std::net::SocketAddr) {
+        for (group, member, partitions) in self.partitions.sessions.connection_closed(connection) {
+            self.partitions.release(&group, &member, &partitions);
+        }
+    }
+
     fn resolve_topics(&self, names: &BTreeSet<String>) -> Vec<TopicInfo> {
         names
             .iter()

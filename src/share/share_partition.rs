@@ -221,12 +221,15 @@ impl SharePartition {
         changed
     }
 
-    /// Releases every record `member` holds (its share session ended or it left the group).
-    pub fn release_member(&mut self, member: &str, limits: &Limits) -> bool {
+    /// Releases every record `member` holds because its share session ended (closed, its
+    /// connection gone, or the member left). As on Kafka 4.1 that delivery does not count: the
+    /// member never got to acknowledge, so the record comes back with its count as before.
+    pub fn release_member(&mut self, member: &str) -> bool {
         let mut changed = false;
         for r in self.in_flight.values_mut() {
             if r.state == RecordState::Acquired && r.member.as_deref() == Some(member) {
-                release(r, limits);
+                r.delivery_count = r.delivery_count.saturating_sub(1).max(0);
+                settle(r, RecordState::Available);
                 changed = true;
             }
         }
@@ -534,8 +537,10 @@ mod tests {
             p.acknowledge("a", 0, 7, &[1], now, &l),
             Err(codes::INVALID_RECORD_STATE)
         );
-        p.release_member("a", &l);
+        p.release_member("a");
         assert_eq!(p.next_fetch_offset(&l), Some(0));
+        // The released delivery is not counted: the next one is the first again.
+        assert_eq!(acquire(&mut p, "b", 0, 0, 1, now), vec![range(0, 0, 1)]);
     }
 
     #[test]

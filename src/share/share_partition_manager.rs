@@ -252,7 +252,6 @@ impl SharePartitionManager {
     /// Releases what `member` holds in `partitions` (its session closed or it left), persisting
     /// any partition that changed.
     pub fn release(&self, group: &str, member: &str, partitions: &[TopicIdPartition]) -> Vec<Durable> {
-        let limits = self.config.limits();
         let mut durable = Vec::new();
         for tp in partitions {
             let key = Self::key(group, *tp);
@@ -260,7 +259,7 @@ impl SharePartitionManager {
                 continue;
             };
             let mut p = partition.lock();
-            if p.release_member(member, &limits)
+            if p.release_member(member)
                 && let Ok(d) = self.coordinator.write(&key, Some(&p.snapshot(now_ms())))
             {
                 durable.push(d);

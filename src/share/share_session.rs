@@ -4,6 +4,7 @@
 //! other epoch must be the session's next one; each request that uses a session moves it on.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -18,6 +19,8 @@ struct ShareSession {
     epoch: i32,
     partitions: Vec<TopicIdPartition>,
     last_used: Instant,
+    /// The connection that last used the session: when it closes, the session ends.
+    connection: SocketAddr,
 }
 
 /// What a request does to its member's session.
@@ -59,6 +62,7 @@ impl ShareSessionCache {
         epoch: i32,
         added: &[TopicIdPartition],
         forgotten: &[TopicIdPartition],
+        connection: SocketAddr,
     ) -> Result<SessionUse, i16> {
         let mut sessions = self.sessions.lock();
         let key = (group.to_string(), member.to_string());
@@ -83,6 +87,7 @@ impl ShareSessionCache {
                         epoch: 1,
                         partitions: partitions.clone(),
                         last_used: now,
+                        connection,
                     },
                 );
                 Ok(SessionUse::Fetch(partitions))
@@ -105,17 +110,38 @@ impl ShareSessionCache {
                 }
                 session.epoch = next_epoch(e);
                 session.last_used = now;
+                session.connection = connection;
                 Ok(SessionUse::Fetch(session.partitions.clone()))
             }
         }
     }
 
     /// A ShareAcknowledge: it may continue (epoch > 0) or close (-1) a session, never open one.
-    pub fn acknowledge(&self, group: &str, member: &str, epoch: i32) -> Result<SessionUse, i16> {
+    pub fn acknowledge(
+        &self,
+        group: &str,
+        member: &str,
+        epoch: i32,
+        connection: SocketAddr,
+    ) -> Result<SessionUse, i16> {
         if epoch == 0 {
             return Err(codes::INVALID_SHARE_SESSION_EPOCH);
         }
-        self.fetch(group, member, epoch, &[], &[])
+        self.fetch(group, member, epoch, &[], &[], connection)
+    }
+
+    /// Ends the sessions last used through `connection`, which closed; returns each one's
+    /// group, member and partitions.
+    pub fn connection_closed(&self, connection: SocketAddr) -> Vec<(String, String, Vec<TopicIdPartition>)> {
+        let mut sessions = self.sessions.lock();
+        let keys: Vec<(String, String)> = sessions
+            .iter()
+            .filter(|(_, s)| s.connection == connection)
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| sessions.remove(&k).map(|s| (k.0, k.1, s.partitions)))
+            .collect()
     }
 
     /// Drops the session of a member that left its group; returns its partitions.
@@ -132,37 +158,62 @@ impl ShareSessionCache {
 mod tests {
     use super::*;
 
+    const CONN: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 1);
+
     #[test]
     fn epochs_open_continue_and_close() {
         let c = ShareSessionCache::new(1, Duration::from_secs(60));
         let t = Uuid::from_u128(1);
-        assert_eq!(c.fetch("g", "m", 1, &[], &[]), Err(codes::SHARE_SESSION_NOT_FOUND));
         assert_eq!(
-            c.fetch("g", "m", 0, &[(t, 0)], &[]),
+            c.fetch("g", "m", 1, &[], &[], CONN),
+            Err(codes::SHARE_SESSION_NOT_FOUND)
+        );
+        assert_eq!(
+            c.fetch("g", "m", 0, &[(t, 0)], &[], CONN),
             Ok(SessionUse::Fetch(vec![(t, 0)]))
         );
         assert_eq!(
-            c.fetch("g", "other", 0, &[], &[]),
+            c.fetch("g", "other", 0, &[], &[], CONN),
             Err(codes::SHARE_SESSION_LIMIT_REACHED)
         );
-        assert_eq!(c.fetch("g", "m", 2, &[], &[]), Err(codes::INVALID_SHARE_SESSION_EPOCH));
         assert_eq!(
-            c.fetch("g", "m", 1, &[(t, 1)], &[(t, 0)]),
+            c.fetch("g", "m", 2, &[], &[], CONN),
+            Err(codes::INVALID_SHARE_SESSION_EPOCH)
+        );
+        assert_eq!(
+            c.fetch("g", "m", 1, &[(t, 1)], &[(t, 0)], CONN),
             Ok(SessionUse::Fetch(vec![(t, 1)]))
         );
-        assert_eq!(c.acknowledge("g", "m", 0), Err(codes::INVALID_SHARE_SESSION_EPOCH));
-        assert_eq!(c.acknowledge("g", "m", 2), Ok(SessionUse::Fetch(vec![(t, 1)])));
-        assert_eq!(c.fetch("g", "m", -1, &[], &[]), Ok(SessionUse::Closed(vec![(t, 1)])));
-        assert_eq!(c.acknowledge("g", "m", -1), Err(codes::SHARE_SESSION_NOT_FOUND));
+        assert_eq!(
+            c.acknowledge("g", "m", 0, CONN),
+            Err(codes::INVALID_SHARE_SESSION_EPOCH)
+        );
+        assert_eq!(c.acknowledge("g", "m", 2, CONN), Ok(SessionUse::Fetch(vec![(t, 1)])));
+        assert_eq!(
+            c.fetch("g", "m", -1, &[], &[], CONN),
+            Ok(SessionUse::Closed(vec![(t, 1)]))
+        );
+        assert_eq!(c.acknowledge("g", "m", -1, CONN), Err(codes::SHARE_SESSION_NOT_FOUND));
     }
 
     #[test]
     fn idle_sessions_make_room() {
         let c = ShareSessionCache::new(1, Duration::ZERO);
         let t = Uuid::from_u128(1);
-        assert!(c.fetch("g", "a", 0, &[(t, 0)], &[]).is_ok());
+        assert!(c.fetch("g", "a", 0, &[(t, 0)], &[], CONN).is_ok());
         // Unused for the idle timeout: dropped for a new member's session.
-        assert!(c.fetch("g", "b", 0, &[(t, 0)], &[]).is_ok());
-        assert_eq!(c.fetch("g", "a", 1, &[], &[]), Err(codes::SHARE_SESSION_NOT_FOUND));
+        assert!(c.fetch("g", "b", 0, &[(t, 0)], &[], CONN).is_ok());
+        assert_eq!(
+            c.fetch("g", "a", 1, &[], &[], CONN),
+            Err(codes::SHARE_SESSION_NOT_FOUND)
+        );
+        assert_eq!(
+            c.connection_closed(CONN),
+            vec![("g".to_string(), "b".to_string(), vec![(t, 0)])]
+        );
+        assert_eq!(
+            c.fetch("g", "b", 1, &[], &[], CONN),
+            Err(codes::SHARE_SESSION_NOT_FOUND)
+        );
     }
 }
