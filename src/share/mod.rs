@@ -33,7 +33,7 @@ use crate::metadata::TopicRegistry;
 pub use share_group_coordinator::ShareGroupCoordinator;
 pub use share_partition_manager::SharePartitionManager;
 
-/// Creates `__share_group_state` if missing and loads every share-partition from it; the
+/// Loads every share-partition from `__share_group_state` (created at the first write); the
 /// share groups that have state come back empty until members rejoin. Blocking.
 pub fn open(
     config: &BrokerConfig,

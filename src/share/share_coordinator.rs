@@ -1,5 +1,5 @@
 //! The ShareCoordinator: persists share-partition state in `__share_group_state` (compacted,
-//! Kafka's ShareSnapshot schemas) and rebuilds it at start.
+//! Kafka's ShareSnapshot schemas, created at the first write) and rebuilds it at start.
 //!
 //! Every write is a whole ShareSnapshot of one share-partition. Kafka's coordinator writes
 //! ShareUpdate records between snapshots to save bytes; here the in-flight window a snapshot
@@ -26,60 +26,68 @@ pub struct ShareCoordinator {
     topics: Arc<TopicRegistry>,
     logs: Arc<LogManager>,
     partitions: i32,
+    segment_bytes: i64,
 }
 
 impl ShareCoordinator {
-    /// Creates `__share_group_state` if missing and returns the latest state of every
-    /// share-partition in it. Blocking.
+    /// Returns the latest state of every share-partition in `__share_group_state`, if it
+    /// exists: as on Kafka, the topic is created when a share group first writes. Blocking.
     pub fn open(
         topics: Arc<TopicRegistry>,
         logs: Arc<LogManager>,
         partitions: i32,
         segment_bytes: i64,
     ) -> Result<(ShareCoordinator, HashMap<SharePartitionKey, SnapshotValue>), String> {
-        let topic = match topics.get(SHARE_STATE_TOPIC) {
-            Some(t) => t,
-            None => {
-                let configs = [
-                    ("cleanup.policy", "compact".to_string()),
-                    ("compression.type", "producer".to_string()),
-                    ("segment.bytes", segment_bytes.to_string()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-                let new = NewTopic {
-                    name: SHARE_STATE_TOPIC.to_string(),
-                    partitions,
-                    replication_factor: -1,
-                    assignments: Vec::new(),
-                    configs,
-                };
-                match topics.create_topic(new, false) {
-                    Ok(t) => t,
-                    Err(TopicError::AlreadyExists(_)) => topics
-                        .get(SHARE_STATE_TOPIC)
-                        .ok_or_else(|| format!("{SHARE_STATE_TOPIC} vanished"))?,
-                    Err(e) => return Err(format!("cannot create {SHARE_STATE_TOPIC}: {e}")),
-                }
-            }
-        };
+        // An existing topic keeps its partition count, which places every key.
+        let partitions = topics.get(SHARE_STATE_TOPIC).map_or(partitions, |t| t.partitions);
         let coordinator = ShareCoordinator {
             topics,
             logs,
-            partitions: topic.partitions,
+            partitions,
+            segment_bytes,
         };
         let state = coordinator.load()?;
         Ok((coordinator, state))
+    }
+
+    /// The log of a state partition, creating the topic on first use.
+    fn state_log(&self, partition: i32) -> Result<Arc<crate::log::PartitionLog>, i16> {
+        if let Some(log) = self.topics.partition_log(SHARE_STATE_TOPIC, partition) {
+            return Ok(log);
+        }
+        let configs = [
+            ("cleanup.policy", "compact".to_string()),
+            ("compression.type", "producer".to_string()),
+            ("segment.bytes", self.segment_bytes.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let new = NewTopic {
+            name: SHARE_STATE_TOPIC.to_string(),
+            partitions: self.partitions,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs,
+        };
+        // Creating a topic fsyncs the metadata log and makes directories.
+        match crate::api::block_in_place(|| self.topics.create_topic(new, false)) {
+            Ok(_) | Err(TopicError::AlreadyExists(_)) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create {SHARE_STATE_TOPIC}");
+                return Err(errors::COORDINATOR_NOT_AVAILABLE);
+            }
+        }
+        self.topics
+            .partition_log(SHARE_STATE_TOPIC, partition)
+            .ok_or(errors::COORDINATOR_NOT_AVAILABLE)
     }
 
     /// Appends the snapshot of one share-partition; the reply that depends on it waits for
     /// the returned mark. The error is the code the request is answered with.
     pub fn write(&self, key: &SharePartitionKey, value: Option<&SnapshotValue>) -> Result<Durable, i16> {
         let partition = state_log::partition_for(key, self.partitions);
-        let Some(log) = self.topics.partition_log(SHARE_STATE_TOPIC, partition) else {
-            return Err(errors::COORDINATOR_NOT_AVAILABLE);
-        };
+        let log = self.state_log(partition)?;
         let now = now_ms();
         let k = state_log::encode_key(key);
         let v = value.map(state_log::encode_value);
@@ -109,6 +117,9 @@ impl ShareCoordinator {
 
     fn load(&self) -> Result<HashMap<SharePartitionKey, SnapshotValue>, String> {
         let mut state = HashMap::new();
+        if self.topics.get(SHARE_STATE_TOPIC).is_none() {
+            return Ok(state);
+        }
         for p in 0..self.partitions {
             let Some(log) = self.topics.partition_log(SHARE_STATE_TOPIC, p) else {
                 return Err(format!("{SHARE_STATE_TOPIC}-{p} has no log"));
