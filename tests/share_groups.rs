@@ -591,3 +591,100 @@ fn a_closed_connection_releases_its_records_at_once() {
         (0..4).map(|o| (o, 1)).collect::<Vec<_>>()
     );
 }
+
+/// What the classic group APIs say of a share group, checked field by field; runs against
+/// `FIDELITY_BOOTSTRAP` (Apache Kafka 4.1 with share.version=1) when it is set.
+#[test]
+fn classic_group_apis_on_a_share_group() {
+    let target = Target::start(&[]);
+    let mut admin = KafkaConnection::connect(&target.bootstrap);
+    let topic_name = target.unique("classic-view");
+    let group = target.unique("classic-view-group");
+    let topic = create_topic(&mut admin, &topic_name);
+    let mut conn = KafkaConnection::connect(&target.bootstrap);
+    let member = Uuid::new_v4().to_string();
+    // Kafka assigns the partition once its share state is initialised, a heartbeat or two
+    // after the join; the first answer carries an assignment (maybe empty) either way.
+    let mut epoch = 0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = conn.call(
+            1,
+            &ShareGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(s(&group)))
+                .with_member_id(s(&member))
+                .with_member_epoch(epoch)
+                .with_subscribed_topic_names(Some(vec![TopicName(s(&topic_name))])),
+        );
+        assert_eq!(r.error_code, 0);
+        assert_eq!(r.heartbeat_interval_ms, 5000);
+        assert_eq!(r.member_id.as_deref(), Some(member.as_str()));
+        if epoch == 0 {
+            assert!(r.assignment.is_some(), "a joining member gets an assignment");
+        }
+        epoch = r.member_epoch;
+        let assigned = r.assignment.is_some_and(|a| {
+            a.topic_partitions
+                .iter()
+                .any(|t| t.topic_id == topic && t.partitions == vec![0])
+        });
+        if assigned {
+            break;
+        }
+        assert!(Instant::now() < deadline, "partition 0 never assigned");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    let r = admin.call(
+        5,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&group))]),
+    );
+    let g = &r.groups[0];
+    assert_eq!(
+        (g.error_code, g.group_state.as_str(), g.protocol_type.as_str()),
+        (0, "Dead", "")
+    );
+    assert!(g.members.is_empty());
+    let r = admin.call(
+        6,
+        &DescribeGroupsRequest::default().with_groups(vec![GroupId(s(&group))]),
+    );
+    let g = &r.groups[0];
+    assert_eq!(g.error_code, 69);
+    assert_eq!(
+        g.error_message.as_deref(),
+        Some(format!("Group {group} is not a classic group.").as_str())
+    );
+
+    for (version, kind) in [(4, ""), (5, "share")] {
+        let r = admin.call(version, &ListGroupsRequest::default());
+        let listed: Vec<_> = r
+            .groups
+            .iter()
+            .filter(|g| g.group_id.as_str() == group)
+            .map(|g| {
+                (
+                    g.protocol_type.to_string(),
+                    g.group_state.to_string(),
+                    g.group_type.to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            vec![("share".to_string(), "Stable".to_string(), kind.to_string())],
+            "v{version}"
+        );
+    }
+    let r = admin.call(5, &ListGroupsRequest::default().with_types_filter(vec![s("classic")]));
+    assert!(r.groups.iter().all(|g| g.group_id.as_str() != group));
+    // Leave, so a shared broker is not left with a member.
+    let r = conn.call(
+        1,
+        &ShareGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_member_id(s(&member))
+            .with_member_epoch(-1),
+    );
+    assert_eq!((r.error_code, r.member_epoch), (0, -1));
+}
