@@ -688,3 +688,128 @@ fn classic_group_apis_on_a_share_group() {
     );
     assert_eq!((r.error_code, r.member_epoch), (0, -1));
 }
+
+/// IncrementalAlterConfigs on a GROUP resource sets the share group's configs.
+fn set_group_configs(conn: &mut KafkaConnection, group: &str, configs: &[(&str, &str)]) -> i16 {
+    use kafka_protocol::messages::incremental_alter_configs_request::{AlterConfigsResource, AlterableConfig};
+    let r = conn.call(
+        1,
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            AlterConfigsResource::default()
+                .with_resource_type(32)
+                .with_resource_name(s(group))
+                .with_configs(
+                    configs
+                        .iter()
+                        .map(|(k, v)| {
+                            AlterableConfig::default()
+                                .with_name(s(k))
+                                .with_config_operation(0)
+                                .with_value(Some(s(v)))
+                        })
+                        .collect(),
+                ),
+        ]),
+    );
+    r.responses[0].error_code
+}
+
+#[test]
+fn group_configs_earliest_and_read_committed() {
+    use rdkafka::producer::{BaseRecord, Producer};
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &[]);
+    let bootstrap = broker.bootstrap();
+    let mut admin = KafkaConnection::connect(&bootstrap);
+    let topic = create_topic(&mut admin, "txq");
+    produce(&mut admin, "txq", &values("before", 2));
+    // A transaction that aborts, then one that commits.
+    let producer = tracked_producer(
+        &bootstrap,
+        &[("transactional.id", "share-txn"), ("enable.idempotence", "true")],
+    );
+    producer
+        .init_transactions(Duration::from_secs(30))
+        .expect("init_transactions");
+    for (i, commit) in [(0, false), (1, true)] {
+        producer.begin_transaction().expect("begin");
+        for n in 0..3 {
+            let v = format!("txn{i}-{n}");
+            send(
+                &producer,
+                BaseRecord::with_opaque_to("txq", n).partition(0).payload(v.as_bytes()),
+            );
+        }
+        flush(&producer);
+        if commit {
+            producer.commit_transaction(Duration::from_secs(30)).expect("commit");
+        } else {
+            producer.abort_transaction(Duration::from_secs(30)).expect("abort");
+        }
+    }
+    take_reports(&producer);
+
+    assert_eq!(
+        set_group_configs(&mut admin, "txg", &[("share.auto.offset.reset", "bogus")]),
+        40
+    );
+    assert_eq!(
+        set_group_configs(
+            &mut admin,
+            "txg",
+            &[
+                ("share.auto.offset.reset", "earliest"),
+                ("share.isolation.level", "read_committed")
+            ]
+        ),
+        0
+    );
+    let described = admin.call(
+        4,
+        &DescribeConfigsRequest::default().with_resources(vec![
+            describe_configs_request::DescribeConfigsResource::default()
+                .with_resource_type(32)
+                .with_resource_name(s("txg"))
+                .with_configuration_keys(Some(vec![
+                    s("share.auto.offset.reset"),
+                    s("share.record.lock.duration.ms"),
+                ])),
+        ]),
+    );
+    let entries: Vec<_> = described.results[0]
+        .configs
+        .iter()
+        .map(|c| {
+            (
+                c.name.to_string(),
+                c.value.as_deref().unwrap_or("").to_string(),
+                c.config_source,
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("share.auto.offset.reset".into(), "earliest".into(), 8),
+            ("share.record.lock.duration.ms".into(), "30000".into(), 5),
+        ]
+    );
+
+    // From the log start, committed records only: the aborted ones and the markers are
+    // archived without being delivered.
+    let mut m = Member::join(&bootstrap, "txg", "m", "txq", topic);
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 5 && Instant::now() < deadline {
+        let (_, more) = m.fetch(&[], 500);
+        for r in &more {
+            assert_eq!(m.acknowledge(&[(r.0, r.0, vec![ACCEPT])]), 0);
+        }
+        got.extend(more);
+    }
+    let values: Vec<String> = got.iter().map(|r| r.1.clone()).collect();
+    assert_eq!(values, vec!["before-0", "before-1", "txn1-0", "txn1-1", "txn1-2"]);
+    // Everything settled: the start offset is past the last marker.
+    let (_, more) = m.fetch(&[], 200);
+    assert!(more.is_empty());
+}

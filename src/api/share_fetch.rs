@@ -103,7 +103,11 @@ pub fn handle(
         };
         outcomes.entry(*tp).or_default().ack_error = Some(code);
     }
-    let lock_ms = share.config().record_lock_duration.as_millis().min(i32::MAX as u128) as i32;
+    let lock_ms = share
+        .group_configs
+        .lock_duration(&group)
+        .as_millis()
+        .min(i32::MAX as u128) as i32;
     let fetch = match session {
         SessionUse::Closed(partitions) => {
             durable.extend(share.release(&group, &member, &partitions));

@@ -27,7 +27,8 @@ pub fn handle(
         client_id,
         client_host,
     };
-    let response = ShareGroupHeartbeatResponse::default().with_heartbeat_interval_ms(api.share.heartbeat_interval_ms());
+    let response = ShareGroupHeartbeatResponse::default()
+        .with_heartbeat_interval_ms(api.share.heartbeat_interval_ms(request.group_id.as_str()));
     let (response, durable) = match api.share.heartbeat(request.group_id.as_str(), hb) {
         Err(code) => (response.with_error_code(code).with_member_epoch(-1), Vec::new()),
         Ok((result, durable)) => (

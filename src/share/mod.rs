@@ -14,6 +14,7 @@
 //!
 //! Locks are plain mutexes per group and per share-partition, never held across an await.
 
+pub mod group_configs;
 pub mod share_coordinator;
 pub mod share_group;
 pub mod share_group_coordinator;
@@ -41,20 +42,29 @@ pub fn open(
     logs: Arc<LogManager>,
     groups: Arc<GroupCoordinator>,
 ) -> Result<Arc<ShareGroupCoordinator>, String> {
+    let data_dir = config.data_dir();
     let config = ShareConfig::from_broker(config);
+    let group_configs = group_configs::GroupConfigs::open(&data_dir, config.clone())?;
     let (coordinator, loaded) = share_coordinator::ShareCoordinator::open(
         topics.clone(),
         logs,
         config.state_topic_partitions,
         config.state_topic_segment_bytes,
     )?;
-    let partitions = Arc::new(SharePartitionManager::new(config, topics.clone(), coordinator, loaded));
+    let partitions = Arc::new(SharePartitionManager::new(
+        config,
+        group_configs,
+        topics.clone(),
+        coordinator,
+        loaded,
+    ));
     Ok(ShareGroupCoordinator::new(topics, groups, partitions))
 }
 
 /// Kafka's error codes of the share-group APIs (and the group codes they share).
 pub mod codes {
     pub use crate::api::errors::{GROUP_ID_NOT_FOUND, GROUP_MAX_SIZE_REACHED, INVALID_REQUEST, UNKNOWN_MEMBER_ID};
+    pub const INVALID_CONFIG: i16 = 40;
     pub const FENCED_MEMBER_EPOCH: i16 = 110;
     pub const INVALID_RECORD_STATE: i16 = 121;
     pub const SHARE_SESSION_NOT_FOUND: i16 = 122;
@@ -115,11 +125,11 @@ impl ShareConfig {
         }
     }
 
-    fn limits(&self) -> share_partition::Limits {
+    fn limits(&self, lock_duration: Duration) -> share_partition::Limits {
         share_partition::Limits {
             delivery_count_limit: self.delivery_count_limit,
             max_record_locks: self.max_record_locks,
-            lock_duration: self.record_lock_duration,
+            lock_duration,
         }
     }
 }

@@ -167,7 +167,14 @@ impl ShareGroupCoordinator {
                 g.bump_epoch();
             }
         }
-        let result = g.heartbeat(hb, Instant::now(), config.session_timeout, config.max_size, &|names| {
+        let session_timeout = self
+            .partitions
+            .group_configs
+            .value(group_id, super::group_configs::SESSION_TIMEOUT_MS)
+            .0
+            .parse::<u64>()
+            .map_or(config.session_timeout, Duration::from_millis);
+        let result = g.heartbeat(hb, Instant::now(), session_timeout, config.max_size, &|names| {
             self.resolve_topics(names)
         });
         drop(g);
@@ -177,9 +184,13 @@ impl ShareGroupCoordinator {
         result.map(|r| (r, durable))
     }
 
-    /// The heartbeat interval members are told.
-    pub fn heartbeat_interval_ms(&self) -> i32 {
-        self.partitions.config().heartbeat_interval_ms
+    /// The heartbeat interval members of `group_id` are told (its group config, if set).
+    pub fn heartbeat_interval_ms(&self, group_id: &str) -> i32 {
+        let (value, _) = self
+            .partitions
+            .group_configs
+            .value(group_id, super::group_configs::HEARTBEAT_INTERVAL_MS);
+        value.parse().unwrap_or(self.partitions.config().heartbeat_interval_ms)
     }
 
     pub fn describe(&self, group_id: &str) -> Option<ShareGroupDescription> {

@@ -9,7 +9,9 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::{Mutex, RwLock};
 use uuid::Uuid;
 
+use super::group_configs::{GroupConfigs, OffsetReset};
 use super::share_coordinator::ShareCoordinator;
+use super::share_partition::Limits;
 use super::share_partition::{AcquiredRange, BatchSpan, SharePartition};
 use super::share_session::{ShareSessionCache, TopicIdPartition};
 use super::state_log::{SharePartitionKey, SnapshotValue};
@@ -38,6 +40,7 @@ pub struct AckBatch {
 
 pub struct SharePartitionManager {
     config: ShareConfig,
+    pub group_configs: GroupConfigs,
     topics: Arc<TopicRegistry>,
     coordinator: ShareCoordinator,
     partitions: RwLock<HashMap<SharePartitionKey, PartitionRef>>,
@@ -47,6 +50,7 @@ pub struct SharePartitionManager {
 impl SharePartitionManager {
     pub fn new(
         config: ShareConfig,
+        group_configs: GroupConfigs,
         topics: Arc<TopicRegistry>,
         coordinator: ShareCoordinator,
         loaded: HashMap<SharePartitionKey, SnapshotValue>,
@@ -58,6 +62,7 @@ impl SharePartitionManager {
         SharePartitionManager {
             sessions: ShareSessionCache::new(config.max_share_sessions, config.session_timeout),
             config,
+            group_configs,
             topics,
             coordinator,
             partitions: RwLock::new(partitions),
@@ -66,6 +71,11 @@ impl SharePartitionManager {
 
     pub fn config(&self) -> &ShareConfig {
         &self.config
+    }
+
+    /// The settings of `group`'s share-partitions: its own lock duration, if set.
+    fn limits(&self, group: &str) -> Limits {
+        self.config.limits(self.group_configs.lock_duration(group))
     }
 
     /// Groups that have share-partition state (so they exist after a restart).
@@ -110,8 +120,9 @@ impl SharePartitionManager {
         }
     }
 
-    /// The share-partition, initialised at the log end when first used (`share.auto.offset.reset`
-    /// latest, Kafka's default) and persisted so a restart keeps that start.
+    /// The share-partition, initialised when first used where the group's
+    /// `share.auto.offset.reset` says (the log end by default, or its start) and persisted so a
+    /// restart keeps that start.
     fn get_or_init(&self, key: &SharePartitionKey, log: &PartitionLog) -> (PartitionRef, Option<Durable>) {
         if let Some(p) = self.partitions.read().get(key) {
             return (p.clone(), None);
@@ -120,7 +131,18 @@ impl SharePartitionManager {
         if let Some(p) = map.get(key) {
             return (p.clone(), None);
         }
-        let mut partition = SharePartition::new(log.high_watermark());
+        let start = match self.group_configs.offset_reset(&key.group_id) {
+            OffsetReset::Latest => log.high_watermark(),
+            OffsetReset::Earliest => log.log_start_offset(),
+            OffsetReset::ByDuration(age) => {
+                let since = now_ms().saturating_sub(age.as_millis().min(i64::MAX as u128) as i64);
+                match log.offset_for_timestamp(since) {
+                    Ok(Some((offset, _))) => offset,
+                    _ => log.high_watermark(),
+                }
+            }
+        };
+        let mut partition = SharePartition::new(start);
         let durable = self.coordinator.write(key, Some(&partition.snapshot(now_ms()))).ok();
         let p = Arc::new(Mutex::new(partition));
         map.insert(key.clone(), p.clone());
@@ -157,7 +179,7 @@ impl SharePartitionManager {
     ) -> Result<(Option<Acquired>, Option<Durable>), i16> {
         let log = self.log(tp.0, tp.1).ok_or(errors::UNKNOWN_TOPIC_ID)?;
         let (partition, durable) = self.get_or_init(&Self::key(group, tp), &log);
-        let limits = self.config.limits();
+        let limits = self.limits(group);
         let now = Instant::now();
         let mut p = partition.lock();
         p.expire_locks(now, &limits);
@@ -165,7 +187,13 @@ impl SharePartitionManager {
         let Some(from) = p.next_fetch_offset(&limits) else {
             return Ok((None, durable));
         };
-        let slice = match log.fetch(from, max_bytes, true) {
+        let read_committed = self.group_configs.read_committed(group);
+        let read = if read_committed {
+            log.fetch_committed(from, max_bytes, true)
+        } else {
+            log.fetch(from, max_bytes, true)
+        };
+        let slice = match read {
             Ok(s) => s,
             // The window is past what is durable in the log (a truncated tail): nothing yet.
             Err(LogError::OffsetOutOfRange { .. }) => return Ok((None, durable)),
@@ -174,6 +202,12 @@ impl SharePartitionManager {
                 tracing::error!(error = %e, "share fetch read failed");
                 return Err(errors::KAFKA_STORAGE_ERROR);
             }
+        };
+        // read_committed: batches of aborted transactions are archived, never delivered.
+        let aborted = if read_committed && !slice.records.is_empty() {
+            log.aborted_transactions(from, slice.high_watermark.max(from + 1))
+        } else {
+            Vec::new()
         };
         let mut budget = max_records.max(1);
         let mut ranges = Vec::new();
@@ -187,10 +221,14 @@ impl SharePartitionManager {
             if end > slice.records.len() {
                 break;
             }
+            let aborted_batch = h.is_transactional()
+                && aborted.iter().any(|t| {
+                    t.producer_id == h.producer_id && t.first_offset <= h.base_offset && h.base_offset <= t.last_offset
+                });
             let span = BatchSpan {
                 first: h.base_offset,
                 last: h.last_offset(),
-                control: h.is_control(),
+                control: h.is_control() || aborted_batch,
             };
             let got = p.acquire_batch(member, span, &mut budget, now, &limits);
             if !got.is_empty() {
@@ -227,7 +265,7 @@ impl SharePartitionManager {
         let key = Self::key(group, tp);
         let partition = self.partitions.read().get(&key).cloned();
         let partition = partition.ok_or(codes::INVALID_RECORD_STATE)?;
-        let limits = self.config.limits();
+        let limits = self.limits(group);
         let now = Instant::now();
         let mut p = partition.lock();
         p.expire_locks(now, &limits);
