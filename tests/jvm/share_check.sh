@@ -14,8 +14,8 @@
 # a consumer SIGKILLed while holding records has them redelivered after the record lock
 # (group.share.record.lock.duration.ms, 30 s by default); after the broker restarts, nothing
 # accepted before comes back and everything else does; then kafka-share-groups --list,
-# --describe (--state, --members, --offsets), --delete-offsets and --delete print what they
-# print on Kafka. Exits non-zero if a check failed.
+# --describe (--state, --members, --offsets), --delete-offsets and --delete, and kafka-configs
+# on the group's configs, print what they print on Kafka. Exits non-zero if a check failed.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=check_lib.sh
@@ -125,6 +125,15 @@ same share-groups.delete-offsets "TOPIC STATUS
 $TOPIC Successful" "$(table)"
 tool kafka-share-groups --describe --group "$GROUP" --offsets
 same share-groups.describe.offsets.deleted "GROUP TOPIC PARTITION START-OFFSET" "$(table)"
+# Group configs (resource type GROUP) through kafka-configs.
+tool kafka-configs --alter --entity-type groups --entity-name "$GROUP" --add-config share.auto.offset.reset=earliest
+same group-configs.alter "Completed updating config for group $GROUP." "$(out)"
+tool kafka-configs --describe --entity-type groups --entity-name "$GROUP"
+same group-configs.describe "Dynamic configs for group $GROUP are:
+  share.auto.offset.reset=earliest sensitive=false synonyms={DYNAMIC_GROUP_CONFIG:share.auto.offset.reset=earliest}" "$(out)"
+tool kafka-configs --alter --entity-type groups --entity-name "$GROUP" --add-config share.record.lock.duration.ms=1000
+same group-configs.alter.out-of-range "Caused by: org.apache.kafka.common.errors.InvalidConfigurationException: share.record.lock.duration.ms must be greater than or equal to group.share.min.record.lock.duration.ms" \
+    "$(grep -m1 -h '^Caused by: ' "$OUT" "$ERR")"
 tool kafka-share-groups --delete --group "$GROUP"
 same share-groups.delete "Deletion of requested share groups ('$GROUP') was successful." "$(out)"
 tool kafka-share-groups --describe --group "no-such-$GROUP"
