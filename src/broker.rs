@@ -72,6 +72,14 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             .map_err(|e| anyhow::anyhow!("cannot load transactions: {e}"))?
     };
     txn.start();
+    let share = {
+        let (config, topics, logs, groups) = (config.clone(), topics.clone(), logs.clone(), groups.clone());
+        tokio::task::spawn_blocking(move || crate::share::open(&config, topics, logs, groups))
+            .await
+            .context("share group state load task failed")?
+            .map_err(|e| anyhow::anyhow!("cannot load share groups: {e}"))?
+    };
+    share.start();
 
     let mut listeners = Vec::with_capacity(listener_specs.len());
     let mut advertised = Vec::with_capacity(listener_specs.len());
@@ -104,6 +112,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         groups: groups.clone(),
         producer_ids,
         txn: txn.clone(),
+        share: share.clone(),
     });
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),
@@ -161,6 +170,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     // Rebalances would otherwise hold JoinGroup replies past the drain timeout.
     groups.shutdown();
     txn.shutdown();
+    share.shutdown();
     if tokio::time::timeout(DRAIN_TIMEOUT, server).await.is_err() {
         tracing::warn!("connections did not finish within {DRAIN_TIMEOUT:?}; closing anyway");
     }

@@ -69,16 +69,25 @@ fn librdkafka_members_share_partitions_and_take_over_a_leaving_members_share() {
     let records: Vec<(Vec<u8>, Vec<u8>)> = (0..400)
         .map(|i| (format!("k{i}").into_bytes(), format!("v{i}").into_bytes()))
         .collect();
-    produce_all(&producer, topic, None, &records);
 
     let a = consumer(&bootstrap, "kip848-g1");
     let b = consumer(&bootstrap, "kip848-g1");
     a.subscribe(&[topic]).unwrap();
     b.subscribe(&[topic]).unwrap();
-    // Both must hold partitions before the records are all read, so they split between them.
+    // The uniform assignor splits the four partitions evenly once both have joined; the
+    // records come after, so they split between the members.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        assert!(a.poll(Duration::from_millis(50)).is_none(), "no records yet");
+        assert!(b.poll(Duration::from_millis(50)).is_none(), "no records yet");
+        let (na, nb) = (a.assignment().unwrap().count(), b.assignment().unwrap().count());
+        if (na, nb) == (2, 2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "assignment did not settle: {na} and {nb}");
+    }
+    produce_all(&producer, topic, None, &records);
     let got = poll_all(&[&a, &b], 400, Duration::from_secs(30));
-    let (na, nb) = (a.assignment().unwrap().count(), b.assignment().unwrap().count());
-    assert_eq!((na, nb), (2, 2), "the uniform assignor splits 4 partitions evenly");
     let pa: BTreeSet<i32> = got[0].iter().map(|r| r.0).collect();
     let pb: BTreeSet<i32> = got[1].iter().map(|r| r.0).collect();
     assert!(pa.is_disjoint(&pb), "a partition went to both members: {pa:?} {pb:?}");
@@ -319,8 +328,14 @@ fn offline_migration_commit_epochs_and_the_rebalance_timeout() {
     assert_eq!(committed(&mut conn, "migrating"), 7);
     // Commits are checked against the member's epoch.
     assert_eq!(commit(&mut conn, "migrating", "m1", r.member_epoch, 9), 0);
-    assert_eq!(commit(&mut conn, "migrating", "m1", r.member_epoch + 1, 10), STALE_MEMBER_EPOCH);
-    assert_eq!(commit(&mut conn, "migrating", "other", r.member_epoch, 10), UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        commit(&mut conn, "migrating", "m1", r.member_epoch + 1, 10),
+        STALE_MEMBER_EPOCH
+    );
+    assert_eq!(
+        commit(&mut conn, "migrating", "other", r.member_epoch, 10),
+        UNKNOWN_MEMBER_ID
+    );
     assert_eq!(commit(&mut conn, "migrating", "", -1, 10), UNKNOWN_MEMBER_ID);
     assert_eq!(committed(&mut conn, "migrating"), 9);
     // Emptied, it becomes a classic group again on a JoinGroup, offsets still there.
@@ -343,7 +358,11 @@ fn offline_migration_commit_epochs_and_the_rebalance_timeout() {
     // The first join of a classic group asks for a member id (KIP-394): the group is classic.
     assert_eq!(join.error_code, 79, "MEMBER_ID_REQUIRED");
     let listed = conn.call(5, &ListGroupsRequest::default());
-    let g = listed.groups.iter().find(|g| g.group_id.as_str() == "migrating").unwrap();
+    let g = listed
+        .groups
+        .iter()
+        .find(|g| g.group_id.as_str() == "migrating")
+        .unwrap();
     assert_eq!(g.group_type.as_str(), "classic");
     assert_eq!(committed(&mut conn, "migrating"), 9);
 
@@ -366,7 +385,10 @@ fn offline_migration_commit_epochs_and_the_rebalance_timeout() {
             break;
         }
         assert_eq!(r.error_code, 0);
-        assert!(Instant::now() < deadline, "s1 kept its partition past its rebalance timeout");
+        assert!(
+            Instant::now() < deadline,
+            "s1 kept its partition past its rebalance timeout"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }

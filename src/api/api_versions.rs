@@ -11,10 +11,13 @@ use super::{ApiHandler, Reply, RequestError, SUPPORTED_APIS, encode, errors, ver
 /// KRaft range, 3.3-IV3 (7) to 4.1-IV1 (27). Transactions v2 (KIP-890) is finalized at 2, as
 /// a new Kafka 4.1 cluster has it, so clients bump the epoch at every transaction end; older
 /// clients keep using v1. `group.version` 1 is the KIP-848 consumer group protocol
-/// (ConsumerGroupHeartbeat), finalized as on a new Kafka 4.1 cluster.
+/// (ConsumerGroupHeartbeat), finalized as on a new Kafka 4.1 cluster. Share groups (KIP-932,
+/// `share.version` 1) are served, so the level is finalized, as on a Kafka 4.1 cluster after
+/// `kafka-features.sh upgrade --feature share.version=1`.
 const FEATURES: &[(&str, i16, i16, i16)] = &[
     ("group.version", 0, 1, 1),
     ("metadata.version", 7, 27, 27),
+    ("share.version", 0, 1, 1),
     ("transaction.version", 0, 2, 2),
 ];
 

@@ -1,5 +1,6 @@
 //! DeleteGroups: removes empty groups with their committed offsets (tombstones in
-//! `__consumer_offsets`); a group with members is refused with NON_EMPTY_GROUP.
+//! `__consumer_offsets`), or share groups with their share-partition state (tombstones in
+//! `__share_group_state`); a group with members is refused with NON_EMPTY_GROUP.
 
 use std::sync::Arc;
 
@@ -9,8 +10,36 @@ use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 use super::{ApiHandler, Reply, RequestError, reply_when_durable};
 
 pub fn handle(api: &Arc<ApiHandler>, request: DeleteGroupsRequest, version: i16) -> Result<Reply, RequestError> {
-    let ids: Vec<String> = request.groups_names.iter().map(|g| g.as_str().to_string()).collect();
-    let (codes, durable) = api.groups.delete_groups(&ids);
+    let (share, classic): (Vec<String>, Vec<String>) = request
+        .groups_names
+        .iter()
+        .map(|g| g.as_str().to_string())
+        .partition(|g| api.share.is_share_group(g));
+    let (classic_codes, mut durable) = api.groups.delete_groups(&classic);
+    let mut classic_codes = classic_codes.into_iter();
+    let mut share_codes = Vec::with_capacity(share.len());
+    for group in &share {
+        share_codes.push(match api.share.delete_group(group) {
+            Ok(d) => {
+                durable.extend(d);
+                super::errors::NONE
+            }
+            Err(code) => code,
+        });
+    }
+    let mut share_codes = share_codes.into_iter();
+    let codes: Vec<i16> = request
+        .groups_names
+        .iter()
+        .map(|g| {
+            let next = if share.iter().any(|s| s == g.as_str()) {
+                share_codes.next()
+            } else {
+                classic_codes.next()
+            };
+            next.unwrap_or(super::errors::UNKNOWN_SERVER_ERROR)
+        })
+        .collect();
     let results = request
         .groups_names
         .into_iter()

@@ -1,6 +1,6 @@
 //! DescribeConfigs: topic configs (overrides over broker defaults) and broker configs (this
 //! broker's, or the cluster-wide dynamic defaults), with Kafka's sources, synonyms, types,
-//! read-only flags and documentation.
+//! read-only flags and documentation; and share group configs of a group resource.
 
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use crate::config::{
     ConfigType, SOURCE_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_TOPIC, TOPIC_CONFIGS, TopicConfigDef, broker_def,
     is_dynamic,
 };
+use crate::share::group_configs;
 
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
@@ -113,6 +114,28 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i
                             Some(e)
                         })
                         .collect();
+                    result.with_configs(configs)
+                }
+                group_configs::RESOURCE_GROUP => {
+                    let configs = group_configs::describe(
+                        &api.share.partitions.group_configs,
+                        resource.resource_name.as_str(),
+                        keys.as_deref(),
+                    )
+                    .into_iter()
+                    .map(|(name, value, set, ty)| {
+                        let source = if set {
+                            group_configs::SOURCE_GROUP
+                        } else {
+                            SOURCE_DEFAULT
+                        };
+                        let mut e = entry(name, Some(value.clone()), source, false, ty, version, None);
+                        if synonyms {
+                            e.synonyms = vec![synonym(name, Some(value), source)];
+                        }
+                        e
+                    })
+                    .collect();
                     result.with_configs(configs)
                 }
                 other => {

@@ -1,7 +1,8 @@
 //! DescribeGroups: state, protocol and members of each group; protocol metadata and
 //! assignments only once the group is Stable, as Kafka reports them. From v6 an unknown
 //! group is GROUP_ID_NOT_FOUND (KIP-1043); before, it is described as Dead. A KIP-848
-//! consumer group answers as an unknown group does, as on Kafka.
+//! consumer group or a share group answers as an unknown group does, with "is not a classic
+//! group" from v6, as on Kafka.
 
 use std::sync::Arc;
 
@@ -41,7 +42,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeGroupsRequest, version: i1
                 Err(code) => described.with_error_code(code),
                 Ok(None) if version >= 6 => described
                     .with_error_code(errors::GROUP_ID_NOT_FOUND)
-                    .with_error_message(Some(str(format!("Group {} not found.", group_id.as_str()))))
+                    .with_error_message(Some(str(if api.share.is_share_group(group_id.as_str()) {
+                        format!("Group {} is not a classic group.", group_id.as_str())
+                    } else {
+                        format!("Group {} not found.", group_id.as_str())
+                    })))
                     .with_group_state(StrBytes::from_static_str(GroupState::Dead.name())),
                 Ok(None) => described.with_group_state(StrBytes::from_static_str(GroupState::Dead.name())),
                 Ok(Some(summary)) => described

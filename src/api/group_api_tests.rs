@@ -59,6 +59,7 @@ fn fixture() -> Fixture {
         groups.clone(),
     )
     .unwrap();
+    let share = crate::share::open(&config, topics.clone(), logs.clone(), groups.clone()).unwrap();
     let api = Arc::new(ApiHandler {
         config,
         identity: ClusterIdentity {
@@ -75,6 +76,7 @@ fn fixture() -> Fixture {
         groups,
         producer_ids,
         txn,
+        share,
     });
     Fixture { _dir: dir, api }
 }

@@ -1,6 +1,7 @@
 //! IncrementalAlterConfigs: edits a resource's dynamic configs key by key with Kafka's four
 //! operations: SET (0), DELETE (1, back to the inherited value), APPEND (2) and SUBTRACT (3)
-//! on list-typed keys. Validation, persistence and resource naming are AlterConfigs'.
+//! on list-typed keys. Validation, persistence and resource naming are AlterConfigs'; group
+//! resources (share group configs) are `share::group_configs`'.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use super::alter_configs::{Target, alter, duplicates, target};
 use super::{ApiHandler, errors};
 use crate::config::{ConfigType, broker_def, topic_def};
 use crate::metadata::TopicError;
+use crate::share::group_configs;
 
 const SET: i8 = 0;
 const DELETE: i8 = 1;
@@ -45,6 +47,20 @@ pub fn handle(api: &Arc<ApiHandler>, request: IncrementalAlterConfigsRequest) ->
                     errors::INVALID_REQUEST,
                     Some("Error due to duplicate config keys".to_string()),
                 ))
+            } else if resource.resource_type == group_configs::RESOURCE_GROUP {
+                let ops: Vec<_> = resource
+                    .configs
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.name.to_string(),
+                            c.config_operation,
+                            c.value.as_ref().map(|v| v.to_string()),
+                        )
+                    })
+                    .collect();
+                let configs = &api.share.partitions.group_configs;
+                configs.alter(resource.resource_name.as_str(), &ops, request.validate_only)
             } else {
                 target(api, resource.resource_type, resource.resource_name.as_str()).and_then(|t| {
                     let ops = resource.configs;

@@ -1,6 +1,7 @@
 //! ListConfigResources (KIP-1142; v0 was ListClientMetricsResources): the resources that have
 //! configs, by type. v0 asks for client-metrics subscriptions only, of which this broker has
-//! none; v1 names the types wanted, all of them when the list is empty.
+//! none; v1 names the types wanted, all of them when the list is empty (groups: every group,
+//! and group ids with configs set).
 
 use std::sync::Arc;
 
@@ -38,7 +39,22 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListConfigResourcesRequest, versio
         let names: Vec<String> = match kind {
             TOPIC => api.topics.all().iter().map(|t| t.name.clone()).collect(),
             BROKER => vec![api.identity.node_id.to_string()],
-            // No client-metrics subscriptions and no group configs are kept here.
+            // Every group, and any group id with configs set, as on Kafka.
+            GROUP => {
+                let mut names: Vec<String> = api
+                    .groups
+                    .list_groups(&[], &[])
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|g| g.group_id)
+                    .chain(api.share.list().into_iter().map(|(g, _)| g))
+                    .chain(api.share.partitions.group_configs.groups())
+                    .collect();
+                names.sort();
+                names.dedup();
+                names
+            }
+            // No client-metrics subscriptions are kept here.
             _ => Vec::new(),
         };
         resources.extend(names.into_iter().map(|name| {

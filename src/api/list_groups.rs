@@ -1,5 +1,6 @@
 //! ListGroups: every group, with its state from v4 (filterable by state names) and its type
-//! from v5 ("classic" or "consumer", filterable by type).
+//! from v5 ("classic", "consumer" for KIP-848 consumer groups, or "share" for share groups;
+//! filterable by type).
 
 use std::sync::Arc;
 
@@ -8,6 +9,9 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::ApiHandler;
+
+/// Kafka's type name, and protocol type, of share groups (KIP-932).
+const SHARE: &str = "share";
 
 pub fn handle(api: &Arc<ApiHandler>, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
     let states: Vec<String> = if version >= 4 {
@@ -20,27 +24,36 @@ pub fn handle(api: &Arc<ApiHandler>, request: ListGroupsRequest, version: i16) -
     } else {
         Vec::new()
     };
-    match api.groups.list_groups(&states, &types) {
-        Err(code) => ListGroupsResponse::default().with_error_code(code),
-        Ok(groups) => ListGroupsResponse::default().with_groups(
-            groups
+    let listed = |group_id: String, protocol_type: String, state: &'static str, group_type: &'static str| {
+        let listed = ListedGroup::default()
+            .with_group_id(GroupId(StrBytes::from_string(group_id)))
+            .with_protocol_type(StrBytes::from_string(protocol_type));
+        let listed = if version >= 4 {
+            listed.with_group_state(StrBytes::from_static_str(state))
+        } else {
+            listed
+        };
+        if version >= 5 {
+            listed.with_group_type(StrBytes::from_static_str(group_type))
+        } else {
+            listed
+        }
+    };
+    let mut groups: Vec<ListedGroup> = match api.groups.list_groups(&states, &types) {
+        Err(code) => return ListGroupsResponse::default().with_error_code(code),
+        Ok(groups) => groups
+            .into_iter()
+            .map(|g| listed(g.group_id, g.protocol_type, g.state, g.group_type))
+            .collect(),
+    };
+    if types.is_empty() || types.iter().any(|t| t.eq_ignore_ascii_case(SHARE)) {
+        groups.extend(
+            api.share
+                .list()
                 .into_iter()
-                .map(|g| {
-                    let listed = ListedGroup::default()
-                        .with_group_id(GroupId(StrBytes::from_string(g.group_id)))
-                        .with_protocol_type(StrBytes::from_string(g.protocol_type));
-                    let listed = if version >= 4 {
-                        listed.with_group_state(StrBytes::from_static_str(g.state))
-                    } else {
-                        listed
-                    };
-                    if version >= 5 {
-                        listed.with_group_type(StrBytes::from_static_str(g.group_type))
-                    } else {
-                        listed
-                    }
-                })
-                .collect(),
-        ),
+                .filter(|(_, state)| states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(state)))
+                .map(|(group_id, state)| listed(group_id, SHARE.to_string(), state, SHARE)),
+        );
     }
+    ListGroupsResponse::default().with_groups(groups)
 }

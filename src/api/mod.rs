@@ -10,6 +10,7 @@ pub mod add_offsets_to_txn;
 pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
+pub mod alter_share_group_offsets;
 pub mod api_versions;
 pub mod client_quotas;
 pub mod consumer_group_describe;
@@ -18,6 +19,7 @@ pub mod create_partitions;
 pub mod create_topics;
 pub mod delete_groups;
 pub mod delete_records;
+pub mod delete_share_group_offsets;
 pub mod delete_topics;
 pub mod describe_cluster;
 pub mod describe_configs;
@@ -25,6 +27,7 @@ pub mod describe_groups;
 pub mod describe_log_dirs;
 pub mod describe_producers;
 pub mod describe_quorum;
+pub mod describe_share_group_offsets;
 pub mod describe_topic_partitions;
 pub mod describe_transactions;
 pub mod describe_user_scram_credentials;
@@ -50,6 +53,10 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 pub mod records_send;
+pub mod share_acknowledge;
+pub mod share_fetch;
+pub mod share_group_describe;
+pub mod share_group_heartbeat;
 pub mod sync_group;
 pub mod txn_offset_commit;
 pub mod write_txn_markers;
@@ -70,6 +77,7 @@ use crate::group::coordinator::Pending;
 use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
+use crate::share::ShareGroupCoordinator;
 use crate::txn::TransactionCoordinator;
 pub use records_send::ResponseBody;
 
@@ -127,6 +135,13 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 1),
+    (ApiKey::ShareGroupHeartbeat, 1, 1),
+    (ApiKey::ShareGroupDescribe, 1, 1),
+    (ApiKey::ShareFetch, 1, 1),
+    (ApiKey::ShareAcknowledge, 1, 1),
+    (ApiKey::DescribeShareGroupOffsets, 0, 0),
+    (ApiKey::AlterShareGroupOffsets, 0, 0),
+    (ApiKey::DeleteShareGroupOffsets, 0, 0),
 ];
 
 /// The first version of an API that Kafka 4.1 marks unstable: served and advertised only with
@@ -157,6 +172,7 @@ pub struct ApiHandler {
     pub groups: Arc<GroupCoordinator>,
     pub producer_ids: Arc<ProducerIdManager>,
     pub txn: Arc<TransactionCoordinator>,
+    pub share: Arc<ShareGroupCoordinator>,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<ResponseBody>> + Send>>;
@@ -472,6 +488,20 @@ impl ApiHandler {
                 ready(&block_in_place(|| client_quotas::alter(self, request)), version)
             }
             ApiKey::DescribeProducers => ready(&describe_producers::handle(self, decode(b, version)?), version),
+            ApiKey::ShareGroupHeartbeat => {
+                let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
+                let host = format!("/{}", peer.ip());
+                share_group_heartbeat::handle(self, decode(b, version)?, client_id, &host, version)
+            }
+            ApiKey::ShareGroupDescribe => ready(&share_group_describe::handle(self, decode(b, version)?), version),
+            ApiKey::ShareFetch => share_fetch::handle(self, decode(b, version)?, version, peer),
+            ApiKey::ShareAcknowledge => share_acknowledge::handle(self, decode(b, version)?, version, peer),
+            ApiKey::DescribeShareGroupOffsets => ready(
+                &describe_share_group_offsets::handle(self, decode(b, version)?),
+                version,
+            ),
+            ApiKey::AlterShareGroupOffsets => alter_share_group_offsets::handle(self, decode(b, version)?, version),
+            ApiKey::DeleteShareGroupOffsets => delete_share_group_offsets::handle(self, decode(b, version)?, version),
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
     }

@@ -18,7 +18,7 @@ use crate::config::{BrokerConfig, DynamicScope, TopicConfig, validate_dynamic, v
 use crate::log::{LogManager, PartitionLog};
 
 /// Topics the broker keeps for itself; clients see them flagged internal.
-pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state"];
+pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state"];
 
 /// Kafka's limit: a partition directory name must fit in 255 bytes.
 const MAX_TOPIC_NAME_LEN: usize = 249;

@@ -117,6 +117,8 @@ pub async fn serve(
     }
     drop(tx);
     let _ = writer_task.await;
+    // Share sessions live as long as their connection (KIP-932).
+    api.share.connection_closed(peer);
 }
 
 /// Reads one size-prefixed frame as its bytes arrive, holding its size from the memory pool;

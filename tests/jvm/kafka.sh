@@ -64,6 +64,7 @@ tool_class() {
         kafka-console-producer) echo org.apache.kafka.tools.ConsoleProducer ;;
         kafka-console-consumer) echo org.apache.kafka.tools.consumer.ConsoleConsumer ;;
         kafka-consumer-groups) echo org.apache.kafka.tools.consumer.group.ConsumerGroupCommand ;;
+        kafka-share-groups) echo org.apache.kafka.tools.consumer.group.ShareGroupCommand ;;
         kafka-configs) echo kafka.admin.ConfigCommand ;;
         kafka-get-offsets) echo org.apache.kafka.tools.GetOffsetShell ;;
         kafka-delete-records) echo org.apache.kafka.tools.DeleteRecordsCommand ;;
@@ -205,9 +206,12 @@ EOF
     : >"$dir/kafka.out"
     local jvm=(java -Djava.awt.headless=true -Dlog4j2.configurationFile="$dir/log4j2.properties")
     # --standalone: this node alone is the controller quorum (KIP-853 dynamic quorum).
+    # share.version=1 enables share groups (KIP-932), a preview Kafka 4.1 leaves off unless
+    # the feature is finalized (here at format time, or with kafka-features upgrade).
     if [[ ! -e "$dir/data/meta.properties" ]]; then
         "${jvm[@]}" -Xmx256m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$cp" \
             kafka.tools.StorageTool format --standalone -t "$(cluster_id)" \
+            --feature share.version=1 \
             -c "$dir/server.properties" >>"$dir/kafka.out" 2>&1 \
             || { cat "$dir/kafka.out" >&2; die "formatting $dir/data failed"; }
     fi
