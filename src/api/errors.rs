@@ -61,6 +61,10 @@ pub const INVALID_PARTITIONS: i16 = 37;
 pub const DUPLICATE_RESOURCE: i16 = 92;
 pub const MISMATCHED_ENDPOINT_TYPE: i16 = 114;
 pub const INVALID_REGULAR_EXPRESSION: i16 = 128;
+pub const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+pub const ILLEGAL_SASL_STATE: i16 = 34;
+pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
+pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
 
 /// The leader epoch of every partition: one node never changes leaders.
 pub const LEADER_EPOCH: i32 = 0;
