@@ -299,7 +299,8 @@ pub static KAFKA_ONLY_BROKER_CONFIGS: &[ConfigDef] = &[
 ];
 
 /// The broker keys Kafka 4.1 reports as not read-only: AlterConfigs may change them without a
-/// restart.
+/// restart. The TLS and SASL keys this broker reads (`super::security_keys`) are left out:
+/// listeners read them at start, and keystore files are reloaded when they change instead.
 pub static KAFKA_DYNAMIC_BROKER_CONFIGS: &[&str] = &[
     "background.threads",
     "compression.gzip.level",
@@ -356,8 +357,6 @@ pub static KAFKA_DYNAMIC_BROKER_CONFIGS: &[&str] = &[
     "remote.log.manager.expiration.thread.pool.size",
     "remote.log.manager.fetch.max.bytes.per.second",
     "remote.log.reader.threads",
-    "sasl.enabled.mechanisms",
-    "sasl.jaas.config",
     "sasl.kerberos.kinit.cmd",
     "sasl.kerberos.min.time.before.relogin",
     "sasl.kerberos.principal.to.local.rules",
@@ -370,25 +369,13 @@ pub static KAFKA_DYNAMIC_BROKER_CONFIGS: &[&str] = &[
     "sasl.login.refresh.window.jitter",
     "sasl.mechanism.inter.broker.protocol",
     "ssl.cipher.suites",
-    "ssl.client.auth",
-    "ssl.enabled.protocols",
     "ssl.endpoint.identification.algorithm",
     "ssl.engine.factory.class",
-    "ssl.key.password",
     "ssl.keymanager.algorithm",
-    "ssl.keystore.certificate.chain",
-    "ssl.keystore.key",
-    "ssl.keystore.location",
-    "ssl.keystore.password",
-    "ssl.keystore.type",
     "ssl.protocol",
     "ssl.provider",
     "ssl.secure.random.implementation",
     "ssl.trustmanager.algorithm",
-    "ssl.truststore.certificates",
-    "ssl.truststore.location",
-    "ssl.truststore.password",
-    "ssl.truststore.type",
     "transaction.partition.verification.enable",
     "unclean.leader.election.enable",
 ];
