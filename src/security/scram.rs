@@ -152,11 +152,23 @@ fn decode_saslname(name: &str) -> Option<String> {
     Some(out)
 }
 
-/// A fresh server nonce: random bytes in URL-safe base64, printable and free of commas.
+/// A fresh server nonce in Kafka's alphabet: lower-case letters and digits (Kafka prints 130
+/// random bits in base 36). Some clients mishandle other printable characters in the nonce.
 fn server_nonce() -> Result<String, SaslError> {
-    let mut bytes = [0u8; 24];
-    getrandom::fill(&mut bytes).map_err(|e| SaslError::Internal(format!("no randomness for a SCRAM nonce: {e}")))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut nonce = String::with_capacity(32);
+    while nonce.len() < 32 {
+        let mut bytes = [0u8; 48];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| SaslError::Internal(format!("no randomness for a SCRAM nonce: {e}")))?;
+        // Bytes past the largest multiple of 36 are dropped, so every character is equally likely.
+        for b in bytes.into_iter().filter(|b| *b < 252) {
+            if nonce.len() < 32 {
+                nonce.push(char::from(ALPHABET[usize::from(b % 36)]));
+            }
+        }
+    }
+    Ok(nonce)
 }
 
 /// Looks a user's credential up when its client-first message names it.
@@ -268,10 +280,13 @@ impl ScramSaslServer {
         let mut fields = without_proof.split(',');
         let channel = fields.next().and_then(|f| f.strip_prefix("c=")).ok_or_else(invalid)?;
         let client_nonce = fields.next().and_then(|f| f.strip_prefix("r=")).ok_or_else(invalid)?;
-        if client_nonce != nonce {
-            return Err(SaslError::InvalidCredentials(
-                "Invalid client nonce in the final client message.".into(),
-            ));
+        // Kafka only asks the final nonce to end with the combined one: librdkafka before
+        // 2.1 sends its own nonce in front of it once more. The proof still covers exactly
+        // what the client sent, through the auth message.
+        if !client_nonce.ends_with(&nonce) {
+            return Err(SaslError::InvalidCredentials(format!(
+                "Invalid client nonce in the final client message: {client_nonce:?}, expected {nonce:?}"
+            )));
         }
         if BASE64.decode(channel).ok().as_deref() != Some(gs2_header.as_bytes()) {
             return Err(SaslError::InvalidCredentials(
@@ -372,6 +387,69 @@ mod tests {
                 reply: format!("v={}", BASE64.encode(expected)).into_bytes(),
                 authorization_id: "user".into()
             }
+        );
+    }
+
+    /// A client-final message for `server`'s challenge, with `nonce_prefix` before the nonce.
+    fn client_final(
+        formatter: &ScramFormatter,
+        bare: &str,
+        first: &str,
+        password: &[u8],
+        nonce_prefix: &str,
+    ) -> String {
+        let fields: Vec<&str> = first.split(',').collect();
+        let nonce = fields[0].strip_prefix("r=").unwrap();
+        let salt = BASE64.decode(fields[1].strip_prefix("s=").unwrap()).unwrap();
+        let salted = formatter.salted_password(password, &salt, 4096);
+        let final_bare = format!("c=biws,r={nonce_prefix}{nonce}");
+        let auth = format!("{bare},{first},{final_bare}");
+        let client_key = formatter.client_key(&salted);
+        let signature = formatter.hmac(&formatter.stored_key(&client_key), auth.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&signature).map(|(a, b)| a ^ b).collect();
+        format!("{final_bare},p={}", BASE64.encode(proof))
+    }
+
+    /// librdkafka before 2.1 repeats its nonce in the final message; Kafka accepts a final
+    /// nonce that ends with the combined one, and so does this server. One that does not end
+    /// with it, or a wrong password, fails.
+    #[test]
+    fn final_nonce_must_end_with_the_combined_nonce() {
+        let formatter = ScramFormatter(ScramMechanism::Sha512);
+        let credential = formatter.credential("pw", vec![3; 16], 4096);
+        for (prefix, password, accepted) in [("", "pw", true), ("cn", "pw", true), ("", "px", false)] {
+            let stored = credential.clone();
+            let mut server = ScramSaslServer::new(ScramMechanism::Sha512, Box::new(move |_, _| Some(stored.clone())));
+            let SaslStep::Continue(first) = server.evaluate_response(b"n,,n=alice,r=cn").unwrap() else {
+                panic!("SCRAM completes after two messages");
+            };
+            let first = String::from_utf8(first).unwrap();
+            assert!(
+                first[2..]
+                    .split(',')
+                    .next()
+                    .unwrap()
+                    .bytes()
+                    .skip(2)
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            );
+            let last = client_final(&formatter, "n=alice,r=cn", &first, password.as_bytes(), prefix);
+            assert_eq!(
+                server.evaluate_response(last.as_bytes()).is_ok(),
+                accepted,
+                "{prefix:?} {password}"
+            );
+        }
+        let stored = credential.clone();
+        let mut server = ScramSaslServer::new(ScramMechanism::Sha512, Box::new(move |_, _| Some(stored.clone())));
+        let SaslStep::Continue(first) = server.evaluate_response(b"n,,n=alice,r=cn").unwrap() else {
+            panic!("SCRAM completes after two messages");
+        };
+        let first = String::from_utf8(first).unwrap();
+        let last = client_final(&formatter, "n=alice,r=cn", &first, b"pw", "").replace(",r=cn", ",r=cX");
+        assert!(
+            server.evaluate_response(last.as_bytes()).is_err(),
+            "a changed nonce fails"
         );
     }
 
