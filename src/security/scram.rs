@@ -280,10 +280,9 @@ impl ScramSaslServer {
         let mut fields = without_proof.split(',');
         let channel = fields.next().and_then(|f| f.strip_prefix("c=")).ok_or_else(invalid)?;
         let client_nonce = fields.next().and_then(|f| f.strip_prefix("r=")).ok_or_else(invalid)?;
-        // Kafka only asks the final nonce to end with the combined one: librdkafka before
-        // 2.1 sends its own nonce in front of it once more. The proof still covers exactly
-        // what the client sent, through the auth message.
-        if !client_nonce.ends_with(&nonce) {
+        // RFC 5802 asks for exactly the combined nonce, and so does Kafka 4 (CVE-2024-56128),
+        // which refuses librdkafka before 2.6.1: it sends its own nonce once more in front.
+        if client_nonce != nonce {
             return Err(SaslError::InvalidCredentials(format!(
                 "Invalid client nonce in the final client message: {client_nonce:?}, expected {nonce:?}"
             )));
@@ -410,14 +409,14 @@ mod tests {
         format!("{final_bare},p={}", BASE64.encode(proof))
     }
 
-    /// librdkafka before 2.1 repeats its nonce in the final message; Kafka accepts a final
-    /// nonce that ends with the combined one, and so does this server. One that does not end
-    /// with it, or a wrong password, fails.
+    /// librdkafka before 2.6.1 repeats its nonce in the final message; Kafka 4 refuses that
+    /// (a final nonce must be the combined one exactly), and so does this server, even with
+    /// a proof computed over what it sent. A wrong password fails too.
     #[test]
-    fn final_nonce_must_end_with_the_combined_nonce() {
+    fn final_nonce_must_be_the_combined_nonce() {
         let formatter = ScramFormatter(ScramMechanism::Sha512);
         let credential = formatter.credential("pw", vec![3; 16], 4096);
-        for (prefix, password, accepted) in [("", "pw", true), ("cn", "pw", true), ("", "px", false)] {
+        for (prefix, password, accepted) in [("", "pw", true), ("cn", "pw", false), ("", "px", false)] {
             let stored = credential.clone();
             let mut server = ScramSaslServer::new(ScramMechanism::Sha512, Box::new(move |_, _| Some(stored.clone())));
             let SaslStep::Continue(first) = server.evaluate_response(b"n,,n=alice,r=cn").unwrap() else {
