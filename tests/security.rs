@@ -87,6 +87,10 @@ struct SecureBroker {
 }
 
 fn start_secure_broker() -> SecureBroker {
+    start_secure_broker_with(&[])
+}
+
+fn start_secure_broker_with(extra: &[&str]) -> SecureBroker {
     let dir = temp_data_dir();
     let pki = make_pki();
     let keystore = dir.path().join("broker.pem");
@@ -108,9 +112,9 @@ fn start_secure_broker() -> SecureBroker {
         "connection.failed.authentication.delay.ms=0".into(),
     ];
     let mut args: Vec<String> = Vec::new();
-    for s in &settings {
+    for s in settings.iter().map(String::as_str).chain(extra.iter().copied()) {
         args.push("--set".into());
-        args.push(s.clone());
+        args.push(s.to_string());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let broker = BrokerProcess::start(&data, &args);
@@ -335,6 +339,20 @@ fn tls_with_a_client_certificate_round_trips_records() {
         rivulet::security::x500::subject_name(&der).as_deref(),
         Some("CN=alice,O=Rivulet\\, Inc")
     );
+}
+
+/// ssl.principal.mapping.rules: a certificate whose subject no rule maps is refused, one
+/// that a rule maps is served.
+#[test]
+fn certificates_no_mapping_rule_names_are_refused() {
+    let broker = start_secure_broker_with(&["listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=nobody,.*$/$1/"]);
+    let refused = broker.tls("SSL", true).map(|mut c| metadata_works(&mut c));
+    assert!(!refused.unwrap_or(false), "a certificate no rule maps was served");
+    assert!(broker.broker.log().contains("no principal for the client certificate"));
+    let broker =
+        start_secure_broker_with(&["listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=([a-z]+),O=.*$/$1/U"]);
+    let mut conn = broker.tls("SSL", true).unwrap();
+    assert!(metadata_works(&mut conn));
 }
 
 #[test]

@@ -95,7 +95,7 @@ pub static SECURITY_CONFIGS: &[ConfigDef] = &[
         T::String,
         Some("DEFAULT"),
         V::Any,
-        "How a client certificate's subject becomes a principal name; only DEFAULT (the subject as RFC 2253 prints it).",
+        "How a client certificate's subject (RFC 2253) becomes a principal name: DEFAULT or RULE:pattern/replacement/[LU] rules, as on Kafka.",
     ),
     def(
         "sasl.enabled.mechanisms",

@@ -101,16 +101,25 @@ pub async fn accept(
             return;
         }
     };
-    // An SSL client is named by its certificate's subject (ssl.principal.mapping.rules
-    // DEFAULT); one without a certificate is anonymous.
-    let principal = tls
+    // An SSL client is named by its certificate's subject through ssl.principal.mapping.rules;
+    // one without a certificate is anonymous, and one whose subject no rule maps is refused,
+    // as Kafka fails its authentication.
+    let subject = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .and_then(|cert| x500::subject_name(cert))
-        .map(KafkaPrincipal::user)
-        .unwrap_or_else(KafkaPrincipal::anonymous);
+        .and_then(|cert| x500::subject_name(cert));
+    let principal = match (subject, &security.principal_mapper) {
+        (Some(subject), Some(mapper)) => match mapper.name(&subject) {
+            Ok(name) => KafkaPrincipal::user(name),
+            Err(why) => {
+                tracing::info!(%peer, listener = %security.name, reason = %why, "closing connection: no principal for the client certificate");
+                return;
+            }
+        },
+        _ => KafkaPrincipal::anonymous(),
+    };
     let (reader, writer) = tokio::io::split(tls);
     let session = Session {
         principal,

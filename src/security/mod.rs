@@ -1,9 +1,10 @@
 //! Authentication: who a connection's client is. Each listener's security protocol
 //! (`listener.security.protocol.map`) decides how that is learned: PLAINTEXT clients are
 //! `User:ANONYMOUS`; SSL clients are named by their certificate's subject when they present
-//! one; SASL_PLAINTEXT and SASL_SSL clients authenticate with a SASL mechanism before any
+//! one (through `ssl.principal.mapping.rules`); SASL_PLAINTEXT and SASL_SSL clients authenticate with a SASL mechanism before any
 //! other request is served. The result, a [`KafkaPrincipal`], stays with the connection.
 
+pub mod principal_mapper;
 pub mod sasl;
 pub mod sasl_authenticator;
 pub mod scram;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::BrokerConfig;
+pub use principal_mapper::SslPrincipalMapper;
 pub use sasl_authenticator::SaslServerAuthenticator;
 pub use scram::{ScramCredential, ScramMechanism};
 pub use ssl_factory::SslFactory;
@@ -158,6 +160,8 @@ pub struct ListenerSecurity {
     pub name: String,
     pub protocol: SecurityProtocol,
     pub ssl: Option<Arc<SslFactory>>,
+    /// How an SSL client's certificate subject becomes its principal name.
+    pub principal_mapper: Option<SslPrincipalMapper>,
     pub sasl: Option<SaslListenerConfig>,
 }
 
@@ -177,16 +181,20 @@ impl ListenerSecurity {
         } else {
             None
         };
-        let mapping = listener_value(config, name, "ssl.principal.mapping.rules").unwrap_or_else(|| "DEFAULT".into());
-        if protocol == SecurityProtocol::Ssl && mapping.trim() != "DEFAULT" {
-            return Err(format!(
-                "listener {name}: ssl.principal.mapping.rules={mapping} is not supported; only DEFAULT (the certificate's subject as the principal name)"
-            ));
-        }
+        let principal_mapper = if protocol == SecurityProtocol::Ssl {
+            let rules = listener_value(config, name, "ssl.principal.mapping.rules").unwrap_or_else(|| "DEFAULT".into());
+            Some(
+                SslPrincipalMapper::from_rules(&rules)
+                    .map_err(|e| format!("listener {name}: ssl.principal.mapping.rules: {e}"))?,
+            )
+        } else {
+            None
+        };
         Ok(ListenerSecurity {
             name: name.to_string(),
             protocol,
             ssl,
+            principal_mapper,
             sasl,
         })
     }
@@ -197,6 +205,7 @@ impl ListenerSecurity {
             name: name.to_string(),
             protocol: SecurityProtocol::Plaintext,
             ssl: None,
+            principal_mapper: None,
             sasl: None,
         }
     }
