@@ -87,14 +87,36 @@ struct SecureBroker {
 }
 
 fn start_secure_broker() -> SecureBroker {
-    start_secure_broker_with(&[])
+    start_secure_broker_with(&[], None)
 }
 
-fn start_secure_broker_with(extra: &[&str]) -> SecureBroker {
+/// The broker's key encrypted with `password` (PBES2, AES-256-CBC), as
+/// `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it.
+fn encrypt_key(key_pem: &str, password: &str) -> String {
+    use pkcs8::pkcs5::pbes2;
+    let der = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+    let params = pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[9; 16]).unwrap();
+    let encrypted = pkcs8::PrivateKeyInfo::try_from(der.secret_der())
+        .unwrap()
+        .encrypt_with_params(params, password)
+        .unwrap();
+    encrypted
+        .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
+
+/// `key_password`: the keystore's key is encrypted with it and ssl.key.password set.
+fn start_secure_broker_with(extra: &[&str], key_password: Option<&str>) -> SecureBroker {
     let dir = temp_data_dir();
     let pki = make_pki();
     let keystore = dir.path().join("broker.pem");
-    std::fs::write(&keystore, format!("{}{}", pki.server_key, pki.server_chain)).unwrap();
+    let key = match key_password {
+        Some(password) => encrypt_key(&pki.server_key, password),
+        None => pki.server_key.clone(),
+    };
+    std::fs::write(&keystore, format!("{key}{}", pki.server_chain)).unwrap();
+    let password_setting = key_password.map(|p| format!("ssl.key.password={p}"));
     let truststore = dir.path().join("ca.pem");
     std::fs::write(&truststore, &pki.ca).unwrap();
     let data = dir.path().join("data");
@@ -112,7 +134,12 @@ fn start_secure_broker_with(extra: &[&str]) -> SecureBroker {
         "connection.failed.authentication.delay.ms=0".into(),
     ];
     let mut args: Vec<String> = Vec::new();
-    for s in settings.iter().map(String::as_str).chain(extra.iter().copied()) {
+    for s in settings
+        .iter()
+        .chain(&password_setting)
+        .map(String::as_str)
+        .chain(extra.iter().copied())
+    {
         args.push("--set".into());
         args.push(s.to_string());
     }
@@ -345,12 +372,17 @@ fn tls_with_a_client_certificate_round_trips_records() {
 /// that a rule maps is served.
 #[test]
 fn certificates_no_mapping_rule_names_are_refused() {
-    let broker = start_secure_broker_with(&["listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=nobody,.*$/$1/"]);
+    let broker = start_secure_broker_with(
+        &["listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=nobody,.*$/$1/"],
+        None,
+    );
     let refused = broker.tls("SSL", true).map(|mut c| metadata_works(&mut c));
     assert!(!refused.unwrap_or(false), "a certificate no rule maps was served");
     assert!(broker.broker.log().contains("no principal for the client certificate"));
-    let broker =
-        start_secure_broker_with(&["listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=([a-z]+),O=.*$/$1/U"]);
+    let broker = start_secure_broker_with(
+        &["listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=([a-z]+),O=.*$/$1/U"],
+        None,
+    );
     let mut conn = broker.tls("SSL", true).unwrap();
     assert!(metadata_works(&mut conn));
 }
@@ -571,6 +603,42 @@ fn garbled_sasl_exchanges_never_authenticate() {
         (0, true)
     );
     assert!(!broker.broker.log().contains("panicked"));
+}
+
+/// An encrypted keystore key is decrypted with ssl.key.password; a wrong password stops the
+/// start.
+#[test]
+fn encrypted_keystore_keys_are_decrypted_with_ssl_key_password() {
+    let broker = start_secure_broker_with(&[], Some("key-secret"));
+    let mut conn = broker.tls("SASL_SSL", false).unwrap();
+    assert_eq!(handshake(&mut conn, "PLAIN"), 0);
+    assert_eq!(authenticate(&mut conn, b"\0alice\0alice-secret").0, 0);
+    assert!(metadata_works(&mut conn));
+
+    let dir = temp_data_dir();
+    let pki = make_pki();
+    let keystore = dir.path().join("broker.pem");
+    let key = encrypt_key(&pki.server_key, "key-secret");
+    std::fs::write(&keystore, format!("{key}{}", pki.server_chain)).unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let location = format!("ssl.keystore.location={}", keystore.display());
+    let out = expect_start_failure(
+        &[
+            "serve",
+            "--data-dir",
+            &data,
+            "--set",
+            "listeners=SSL://127.0.0.1:0",
+            "--set",
+            "ssl.keystore.type=PEM",
+            "--set",
+            &location,
+            "--set",
+            "ssl.key.password=wrong",
+        ],
+        &[],
+    );
+    assert!(out.contains("cannot decrypt the keystore's private key"), "{out}");
 }
 
 #[test]

@@ -18,7 +18,7 @@ pub static SECURITY_CONFIGS: &[ConfigDef] = &[
         T::String,
         None,
         V::Any,
-        "PEM file with the listener's private key (unencrypted PKCS#8, PKCS#1 or SEC1) and certificate chain; reloaded when the file changes.",
+        "PEM file with the listener's private key (PKCS#8, encrypted or not, PKCS#1 or SEC1) and certificate chain; reloaded when the file changes.",
     ),
     def(
         "ssl.keystore.certificate.chain",
@@ -46,7 +46,7 @@ pub static SECURITY_CONFIGS: &[ConfigDef] = &[
         T::Password,
         None,
         V::Any,
-        "Encrypted private keys are not read: setting this stops the start with an explanation.",
+        "Password of an encrypted PKCS#8 keystore key (PBES2, as OpenSSL and Java write it); with an unencrypted key it stops the start, as on Kafka.",
     ),
     def(
         "ssl.truststore.type",

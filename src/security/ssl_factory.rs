@@ -5,7 +5,7 @@
 //! reload when a keystore or truststore file changes.
 //!
 //! JKS and PKCS12 stores are refused: no maintained Rust crate reads JKS, and PEM covers what
-//! both hold. Encrypted private keys (`ssl.key.password`) are refused for the same reason.
+//! both hold. An encrypted PKCS#8 key is decrypted with `ssl.key.password`, as Kafka does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +44,7 @@ struct Settings {
     keystore_location: Option<String>,
     keystore_chain: Option<String>,
     keystore_key: Option<String>,
+    key_password: Option<String>,
     truststore_location: Option<String>,
     truststore_certificates: Option<String>,
     client_auth: ClientAuth,
@@ -85,12 +86,6 @@ impl Settings {
                     ),
                 );
             }
-        }
-        if get("ssl.key.password").is_some() {
-            return refuse(
-                listener,
-                "encrypted private keys (ssl.key.password) are not supported: give an unencrypted PKCS#8 key (openssl pkcs8 -topk8 -nocrypt)",
-            );
         }
         let keystore_location = get("ssl.keystore.location");
         let keystore_chain = get("ssl.keystore.certificate.chain");
@@ -167,6 +162,7 @@ impl Settings {
             keystore_location,
             keystore_chain,
             keystore_key,
+            key_password: get("ssl.key.password"),
             truststore_location,
             truststore_certificates,
             client_auth,
@@ -193,20 +189,14 @@ impl Settings {
             (None, Some(chain), Some(key)) => (chain.as_bytes().to_vec(), key.as_bytes().to_vec()),
             _ => return refuse(listener, "no keystore"),
         };
-        if String::from_utf8_lossy(&key_pem).contains("ENCRYPTED PRIVATE KEY") {
-            return refuse(
-                listener,
-                "the keystore's private key is encrypted, which is not supported: give an unencrypted PKCS#8 key",
-            );
-        }
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
             .collect::<Result<_, _>>()
             .map_err(|e| format!("listener {listener}: keystore certificates: {e}"))?;
         if chain.is_empty() {
             return refuse(listener, "the keystore holds no certificate");
         }
-        let key = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|e| format!("listener {listener}: keystore private key: {e}"))?;
+        let key =
+            private_key(&key_pem, self.key_password.as_deref()).map_err(|e| format!("listener {listener}: {e}"))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.versions)
@@ -241,6 +231,37 @@ impl Settings {
             .with_single_cert(chain, key)
             .map_err(|e| format!("listener {listener}: keystore key and certificate: {e}"))
     }
+}
+
+const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";
+const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
+
+/// The keystore's private key: an encrypted PKCS#8 block decrypted with `ssl.key.password`
+/// (PBES2, as OpenSSL and Java write it), else an unencrypted key. As on Kafka, a password
+/// with an unencrypted key is an error, and so is an encrypted key without one.
+fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static>, String> {
+    let text = String::from_utf8_lossy(pem);
+    let Some(start) = text.find(ENCRYPTED_BEGIN) else {
+        if password.is_some() {
+            return Err("ssl.key.password is set but the keystore's private key is not encrypted".into());
+        }
+        return PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("keystore private key: {e}"));
+    };
+    let Some(password) = password else {
+        return Err("the keystore's private key is encrypted: set ssl.key.password".into());
+    };
+    let end = text[start..]
+        .find(ENCRYPTED_END)
+        .map(|e| start + e + ENCRYPTED_END.len())
+        .ok_or("the keystore's encrypted private key has no end line")?;
+    let (_, document) =
+        pkcs8::Document::from_pem(&text[start..end]).map_err(|e| format!("keystore encrypted private key: {e}"))?;
+    let encrypted = pkcs8::EncryptedPrivateKeyInfo::try_from(document.as_bytes())
+        .map_err(|e| format!("keystore encrypted private key: {e}"))?;
+    let key = encrypted
+        .decrypt(password)
+        .map_err(|e| format!("cannot decrypt the keystore's private key with ssl.key.password: {e}"))?;
+    Ok(PrivateKeyDer::Pkcs8(key.as_bytes().to_vec().into()))
 }
 
 fn modified(path: &PathBuf) -> Option<SystemTime> {
@@ -323,4 +344,49 @@ pub fn watch_stores(factories: Vec<Arc<SslFactory>>, mut stop: tokio::sync::watc
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pkcs8::pkcs5::pbes2;
+
+    /// An rcgen key encrypted as `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes it.
+    fn encrypted_key(password: &str) -> (String, Vec<u8>) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let der = key.serialize_der();
+        let params = pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, b"saltsalt", &[7; 16]).unwrap();
+        let encrypted = pkcs8::PrivateKeyInfo::try_from(der.as_slice())
+            .unwrap()
+            .encrypt_with_params(params, password)
+            .unwrap();
+        let pem = encrypted
+            .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+            .unwrap();
+        (pem.to_string(), der)
+    }
+
+    #[test]
+    fn encrypted_keys_need_their_password_and_plain_ones_none() {
+        let (pem, der) = encrypted_key("key-secret");
+        let key = private_key(pem.as_bytes(), Some("key-secret")).unwrap();
+        assert_eq!(key.secret_der(), der.as_slice());
+        assert!(
+            private_key(pem.as_bytes(), Some("wrong"))
+                .unwrap_err()
+                .contains("cannot decrypt")
+        );
+        assert!(
+            private_key(pem.as_bytes(), None)
+                .unwrap_err()
+                .contains("set ssl.key.password")
+        );
+        let plain = rcgen::KeyPair::generate().unwrap().serialize_pem();
+        assert!(private_key(plain.as_bytes(), None).is_ok());
+        assert!(
+            private_key(plain.as_bytes(), Some("x"))
+                .unwrap_err()
+                .contains("not encrypted")
+        );
+    }
 }
