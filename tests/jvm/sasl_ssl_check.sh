@@ -13,7 +13,8 @@
 # per check, then `sasl-ssl: N passed, M failed`; exits non-zero if a check failed.
 #
 # Environment: PY   a python with confluent-kafka and kafka-python (default python3)
-set -euo pipefail
+# No -e: a tool that fails is a failed check (tool sets RC), not the end of the run.
+set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=check_lib.sh
 source "$HERE/check_lib.sh"
@@ -38,15 +39,19 @@ trap cleanup EXIT
 # ---------------------------------------------------------------------------------------
 # A CA and the broker's certificate for 127.0.0.1; the key is unencrypted PKCS#8, which
 # both brokers read from a PEM keystore.
-cd "$WORK"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-    -subj "/CN=Rivulet SASL_SSL check CA" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost" 2>/dev/null
-printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
-openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.crt -days 2 \
-    -extfile san.ext 2>/dev/null
-cat broker.key broker.crt ca.pem >broker.pem
-cd - >/dev/null
+make_certs() {
+    (
+        cd "$WORK" \
+            && openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+                -subj "/CN=Rivulet SASL_SSL check CA" \
+            && openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost" \
+            && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext \
+            && openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.crt \
+                -days 2 -extfile san.ext \
+            && cat broker.key broker.crt ca.pem >broker.pem
+    ) >"$WORK/openssl.log" 2>&1
+}
+make_certs || { cat "$WORK/openssl.log"; echo "FAIL making the test CA with openssl"; exit 1; }
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT="$(free_port)"
