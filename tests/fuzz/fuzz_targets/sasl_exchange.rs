@@ -6,14 +6,28 @@
 #![no_main]
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use rivulet::security::sasl::{PlainSaslServer, SaslServer, SaslStep};
-use rivulet::security::scram::{ScramFormatter, ScramMechanism, ScramSaslServer};
+use rivulet::security::scram::{ScramCredential, ScramFormatter, ScramMechanism, ScramSaslServer};
 use rivulet::security::x500;
 
 const PASSWORD: &str = "alice-secret";
+
+/// alice's credential for a mechanism, derived once: PBKDF2 on every input would make each
+/// run cost milliseconds.
+fn credential(mechanism: ScramMechanism) -> ScramCredential {
+    static CREDENTIALS: OnceLock<[ScramCredential; 2]> = OnceLock::new();
+    let [sha256, sha512] = CREDENTIALS.get_or_init(|| {
+        [ScramMechanism::Sha256, ScramMechanism::Sha512]
+            .map(|m| ScramFormatter(m).credential(PASSWORD, b"salt".to_vec(), 4096))
+    });
+    match mechanism {
+        ScramMechanism::Sha256 => sha256.clone(),
+        ScramMechanism::Sha512 => sha512.clone(),
+    }
+}
 
 fuzz_target!(
     init: rivulet_fuzz::write_seeds_if_asked(rivulet_fuzz::sasl_seeds),
@@ -27,10 +41,8 @@ fuzz_target!(
             )])))),
             m => {
                 let mechanism = if m == 1 { ScramMechanism::Sha256 } else { ScramMechanism::Sha512 };
-                // The lowest iteration count keeps each input fast.
-                let credential = ScramFormatter(mechanism).credential(PASSWORD, b"salt".to_vec(), 4096);
-                Box::new(ScramSaslServer::new(mechanism, Box::new(move |user, _| {
-                    (user == "alice").then(|| credential.clone())
+                Box::new(ScramSaslServer::new(mechanism, Box::new(|user, m| {
+                    (user == "alice").then(|| credential(m))
                 })))
             }
         };
