@@ -217,6 +217,29 @@ impl SecureBroker {
     }
 }
 
+/// The certificate a listener presents, with a client trusting `ca_pems`.
+fn server_certificate(addr: &str, ca_pems: &[&str]) -> std::io::Result<Vec<u8>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in ca_pems {
+        for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut tcp = TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut session =
+        rustls::ClientConnection::new(Arc::new(config), ServerName::try_from("127.0.0.1").unwrap()).unwrap();
+    while session.is_handshaking() {
+        session.complete_io(&mut tcp)?;
+    }
+    Ok(session.peer_certificates().unwrap()[0].to_vec())
+}
+
 /// Whether the broker closed the connection (end of stream or reset) rather than answer.
 fn closed(conn: &mut KafkaConnection) -> bool {
     let mut byte = [0u8; 1];
@@ -603,6 +626,41 @@ fn garbled_sasl_exchanges_never_authenticate() {
         (0, true)
     );
     assert!(!broker.broker.log().contains("panicked"));
+}
+
+/// A keystore file that changes is loaded again: new connections get the new certificate
+/// without a restart (checked every 10 s), and a file that does not load keeps the old one.
+#[test]
+fn a_changed_keystore_file_is_reloaded() {
+    let broker = start_secure_broker();
+    let addr = broker.addr("SASL_SSL");
+    let before = server_certificate(&addr, &[&broker.pki.ca]).unwrap();
+    let next = make_pki();
+    let keystore = broker._dir.path().join("broker.pem");
+    // Half-written: the old certificate stays in use.
+    std::fs::write(&keystore, "-----BEGIN PRIVATE KEY-----\n").unwrap();
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(server_certificate(&addr, &[&broker.pki.ca]).unwrap(), before);
+    assert!(broker.broker.log().contains("does not load; keeping the previous one"));
+    let tmp = broker._dir.path().join("broker.pem.tmp");
+    std::fs::write(&tmp, format!("{}{}", next.server_key, next.server_chain)).unwrap();
+    std::fs::rename(&tmp, &keystore).unwrap();
+    let after = wait_for(Duration::from_secs(25), "the new certificate", || {
+        server_certificate(&addr, &[&broker.pki.ca, &next.ca])
+            .ok()
+            .filter(|c| *c != before)
+    });
+    let expected = CertificateDer::pem_slice_iter(next.server_chain.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(after, expected.to_vec());
+    assert!(
+        broker
+            .broker
+            .log()
+            .contains("reloaded the listener's keystore and truststore")
+    );
 }
 
 /// An encrypted keystore key is decrypted with ssl.key.password; a wrong password stops the
