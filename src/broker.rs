@@ -20,6 +20,7 @@ use crate::log::{DirLock, LogManager};
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
 use crate::metrics::{self, BrokerState, CommittedOffset, PartitionFigures};
 use crate::net::{ConnectionLimits, Listener, MemoryPool};
+use crate::security::ListenerSecurity;
 use crate::txn::{TransactionCoordinator, TxnConfig};
 
 /// How long shutdown waits for connections to finish what they owe.
@@ -31,6 +32,13 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let data_dir = config.data_dir();
     let node_id = config.node_id();
     let listener_specs = config.listeners()?;
+    // Stores and SASL settings are checked before anything else is opened, so a bad
+    // certificate or mechanism stops the start with its reason.
+    let security = listener_specs
+        .iter()
+        .map(|spec| ListenerSecurity::new(&config, &spec.name, &spec.protocol).map(Arc::new))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let mut advertised_cfg = config.advertised_listeners()?;
     let metrics_addr = config.metrics_listener()?;
 
@@ -127,6 +135,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let server = tokio::spawn(
         Listener {
             listeners,
+            security: security.clone(),
             open_connections,
             api,
             limits,
@@ -145,6 +154,10 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             "listening on {bound}"
         );
     }
+    crate::security::ssl_factory::watch_stores(
+        security.iter().filter_map(|s| s.ssl.clone()).collect(),
+        stop_tx.subscribe(),
+    );
     // Opened after the Kafka listeners so that their `listening on` lines come first.
     let metrics_server = match metrics_addr {
         Some(addr) => {

@@ -19,6 +19,7 @@ pub mod metadata;
 pub mod metrics;
 pub mod net;
 pub mod record;
+pub mod security;
 pub mod share;
 pub mod timer;
 pub mod tools;

@@ -1,21 +1,44 @@
-//! DescribeUserScramCredentials: no SCRAM credentials are stored on this broker, so listing
-//! every user returns none, and each named user is not found (a name given twice is a
-//! duplicate), as Kafka answers for users without credentials.
+//! DescribeUserScramCredentials: the mechanisms and iteration counts of users' SCRAM
+//! credentials (never their keys). No users named means every user with a credential; a
+//! named user without one is not found, and a name given twice is a duplicate, as Kafka
+//! answers.
 
 use std::collections::BTreeMap;
 
-use kafka_protocol::messages::describe_user_scram_credentials_response::DescribeUserScramCredentialsResult;
+use kafka_protocol::messages::describe_user_scram_credentials_response::{
+    CredentialInfo, DescribeUserScramCredentialsResult,
+};
 use kafka_protocol::messages::{DescribeUserScramCredentialsRequest, DescribeUserScramCredentialsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::errors;
+use super::{ApiHandler, errors};
 
-pub fn handle(request: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
-    let mut named: BTreeMap<String, usize> = BTreeMap::new();
-    for user in request.users.unwrap_or_default() {
-        *named.entry(user.name.to_string()).or_default() += 1;
+pub fn handle(api: &ApiHandler, request: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
+    let users = api.topics.scram_users();
+    let described = |user: String, credentials: &[(crate::security::ScramMechanism, i32)]| {
+        DescribeUserScramCredentialsResult::default()
+            .with_user(StrBytes::from_string(user))
+            .with_credential_infos(
+                credentials
+                    .iter()
+                    .map(|(m, iterations)| {
+                        CredentialInfo::default()
+                            .with_mechanism(m.type_code())
+                            .with_iterations(*iterations)
+                    })
+                    .collect(),
+            )
+    };
+    let named = request.users.unwrap_or_default();
+    if named.is_empty() {
+        return DescribeUserScramCredentialsResponse::default()
+            .with_results(users.into_iter().map(|(user, c)| described(user, &c)).collect());
     }
-    let results = named
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for user in named {
+        *counts.entry(user.name.to_string()).or_default() += 1;
+    }
+    let results = counts
         .into_iter()
         .map(|(user, count)| {
             let (code, message) = if count > 1 {
@@ -23,6 +46,8 @@ pub fn handle(request: DescribeUserScramCredentialsRequest) -> DescribeUserScram
                     errors::DUPLICATE_RESOURCE,
                     format!("Cannot describe SCRAM credentials for the same user twice in a single request: {user}"),
                 )
+            } else if let Some(credentials) = users.get(&user) {
+                return described(user, credentials);
             } else {
                 (
                     errors::RESOURCE_NOT_FOUND,

@@ -11,6 +11,7 @@ pub mod add_partitions_to_txn;
 pub mod alter_configs;
 pub mod alter_replica_log_dirs;
 pub mod alter_share_group_offsets;
+pub mod alter_user_scram_credentials;
 pub mod api_versions;
 pub mod client_quotas;
 pub mod consumer_group_describe;
@@ -53,6 +54,7 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 pub mod records_send;
+pub mod sasl;
 pub mod share_acknowledge;
 pub mod share_fetch;
 pub mod share_group_describe;
@@ -129,6 +131,9 @@ pub const SUPPORTED_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeClientQuotas, 0, 1),
     (ApiKey::AlterClientQuotas, 0, 1),
     (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::SaslAuthenticate, 0, 2),
     (ApiKey::DescribeQuorum, 0, 2),
     (ApiKey::DescribeProducers, 0, 0),
     (ApiKey::ListConfigResources, 0, 1),
@@ -478,9 +483,20 @@ impl ApiHandler {
             ApiKey::DescribeAcls => ready(&acls::describe(decode(b, version)?), version),
             ApiKey::CreateAcls => ready(&acls::create(decode(b, version)?), version),
             ApiKey::DeleteAcls => ready(&acls::delete(decode(b, version)?), version),
-            ApiKey::DescribeUserScramCredentials => {
-                ready(&describe_user_scram_credentials::handle(decode(b, version)?), version)
+            ApiKey::DescribeUserScramCredentials => ready(
+                &describe_user_scram_credentials::handle(self, decode(b, version)?),
+                version,
+            ),
+            // A credential change fsyncs the metadata log, like a topic change.
+            ApiKey::AlterUserScramCredentials => {
+                let request = decode(b, version)?;
+                ready(
+                    &block_in_place(|| alter_user_scram_credentials::handle(self, request)),
+                    version,
+                )
             }
+            ApiKey::SaslHandshake => ready(&sasl::handshake(decode(b, version)?), version),
+            ApiKey::SaslAuthenticate => ready(&sasl::authenticate(decode(b, version)?), version),
             ApiKey::DescribeClientQuotas => ready(&client_quotas::describe(self, decode(b, version)?), version),
             // A quota change fsyncs the metadata log, like a topic change.
             ApiKey::AlterClientQuotas => {

@@ -85,10 +85,12 @@ const fn inert(name: &'static str, ty: ConfigType, default: Option<&'static str>
 }
 
 pub mod kafka_keys;
+pub mod security_keys;
 
 use ConfigType as T;
 use Validator as V;
 use kafka_keys::{KAFKA_DYNAMIC_BROKER_CONFIGS, KAFKA_ONLY_BROKER_CONFIGS};
+use security_keys::SECURITY_CONFIGS;
 
 const LONG_MAX: &str = "9223372036854775807";
 const INT_MAX: &str = "2147483647";
@@ -766,7 +768,7 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         T::String,
         Some("PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL"),
         V::Any,
-        "Security protocol of each listener name; only PLAINTEXT is served yet, so a listener mapped to another protocol stops the start.",
+        "Security protocol of each listener name: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (see docs/security.md).",
     ),
 ];
 
@@ -1008,7 +1010,10 @@ pub fn broker_def(name: &str) -> Option<&'static ConfigDef> {
 
 /// Every broker key known here: this broker's own, then the rest of Kafka's.
 pub fn all_broker_defs() -> impl Iterator<Item = &'static ConfigDef> {
-    BROKER_CONFIGS.iter().chain(KAFKA_ONLY_BROKER_CONFIGS.iter())
+    BROKER_CONFIGS
+        .iter()
+        .chain(SECURITY_CONFIGS.iter())
+        .chain(KAFKA_ONLY_BROKER_CONFIGS.iter())
 }
 
 pub fn topic_def(name: &str) -> Option<&'static TopicConfigDef> {
@@ -1154,6 +1159,11 @@ impl BrokerConfig {
     /// ignored rather than refused, and a Kafka key with no meaning on one node is accepted
     /// (its value must still be valid) and logged as having no effect.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        if let Some(def) = listener_override_def(key) {
+            let canonical = validate_value(key, def.ty, def.validator, value)?;
+            self.explicit.insert(key.to_string(), canonical);
+            return Ok(());
+        }
         let Some(def) = broker_def(key) else {
             tracing::warn!(key, "ignoring configuration key: it is not a known Kafka broker config");
             return Ok(());
@@ -1315,14 +1325,15 @@ impl BrokerConfig {
                 )));
             }
             let protocol = protocols.get(&name).cloned().unwrap_or_else(|| name.clone());
-            if protocol != "PLAINTEXT" {
+            if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&protocol.as_str()) {
                 return Err(ConfigError(format!(
-                    "listener {name} uses security protocol {protocol}, which this broker does not serve yet (PLAINTEXT only)"
+                    "listener {name} has no security protocol: listener.security.protocol.map maps it to {protocol}, not one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL"
                 )));
             }
             out.push(ListenerSpec {
                 addr: parse_listener("listeners", hostport)?,
                 name,
+                protocol,
             });
         }
         if out.is_empty() {
@@ -1754,6 +1765,21 @@ fn flatten_toml(prefix: &str, value: &toml::Value, out: &mut Vec<(String, String
 pub struct ListenerSpec {
     pub name: String,
     pub addr: SocketAddr,
+    /// PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, from `listener.security.protocol.map`.
+    pub protocol: String,
+}
+
+/// The key definition behind a per-listener key, as Kafka allows them:
+/// `listener.name.<listener>.<ssl.* or sasl.* key>` and
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config`.
+fn listener_override_def(key: &str) -> Option<&'static ConfigDef> {
+    let rest = key.strip_prefix("listener.name.")?;
+    let (_, inner) = rest.split_once('.')?;
+    let inner = match inner.split_once('.') {
+        Some((_mechanism, "sasl.jaas.config")) => "sasl.jaas.config",
+        _ => inner,
+    };
+    SECURITY_CONFIGS.iter().find(|d| d.name == inner)
 }
 
 /// `NAME://HOST:PORT` as (upper-case name, `HOST:PORT`); no scheme is `PLAINTEXT`.
@@ -1961,8 +1987,20 @@ mod tests {
         assert_eq!(advertised["PLAINTEXT_HOST"], ("localhost".to_string(), 29092));
         assert_eq!(advertised["PLAINTEXT"], ("kafka".to_string(), 9092));
 
-        c.set("listeners", "SSL://0.0.0.0:9093").unwrap();
-        assert!(c.listeners().unwrap_err().0.contains("SSL"), "TLS is not served yet");
+        c.set("listeners", "SSL://0.0.0.0:9093,SASL_SSL://0.0.0.0:9094")
+            .unwrap();
+        let protocols: Vec<String> = c.listeners().unwrap().into_iter().map(|l| l.protocol).collect();
+        assert_eq!(protocols, ["SSL", "SASL_SSL"]);
+        c.set("listener.security.protocol.map", "SSL:SSL,SASL_SSL:KERBEROS")
+            .unwrap();
+        assert!(c.listeners().unwrap_err().0.contains("KERBEROS"));
+        c.set("listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config", "x required;")
+            .unwrap();
+        assert_eq!(
+            c.get("listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"),
+            Some("x required;")
+        );
+        assert!(c.set("listener.name.ssl.ssl.client.auth", "sometimes").is_err());
     }
 
     #[test]

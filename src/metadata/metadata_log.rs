@@ -49,6 +49,20 @@ pub enum MetadataRecord {
         entity: BTreeMap<String, Option<String>>,
         quotas: BTreeMap<String, f64>,
     },
+    /// A user's SCRAM credential for one mechanism (Kafka's type code), binary fields in
+    /// base64: the salt and the keys derived from the salted password, never the password.
+    UserScramCredential {
+        name: String,
+        mechanism: i8,
+        salt: String,
+        stored_key: String,
+        server_key: String,
+        iterations: i32,
+    },
+    RemoveUserScramCredential {
+        name: String,
+        mechanism: i8,
+    },
 }
 
 pub struct MetadataLog {

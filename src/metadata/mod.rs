@@ -1,11 +1,12 @@
 //! What the broker knows about its topics and itself: the topic registry and the client
-//! quotas, persisted in a metadata log, the cluster identity kept in `meta.properties`, and the
+//! quotas and SCRAM credentials, persisted in a metadata log, the cluster identity kept in `meta.properties`, and the
 //! producer id allocator.
 
 pub mod client_quotas;
 pub mod cluster;
 pub mod metadata_log;
 pub mod producer_ids;
+pub mod scram_credentials;
 pub mod topics;
 
 pub use cluster::ClusterIdentity;

@@ -16,6 +16,7 @@ use super::client_quotas::QuotaEntity;
 use super::metadata_log::{MetadataLog, MetadataRecord};
 use crate::config::{BrokerConfig, DynamicScope, TopicConfig, validate_dynamic, validate_topic_overrides};
 use crate::log::{LogManager, PartitionLog};
+use crate::security::{ScramCredential, ScramMechanism};
 
 /// Topics the broker keeps for itself; clients see them flagged internal.
 pub const INTERNAL_TOPICS: &[&str] = &["__consumer_offsets", "__transaction_state", "__share_group_state"];
@@ -168,19 +169,21 @@ pub struct NewTopic {
 }
 
 #[derive(Default)]
-struct Registry {
+pub(super) struct Registry {
     by_name: BTreeMap<String, Arc<Topic>>,
     by_id: HashMap<Uuid, String>,
     /// Client-quota entities and their quotas (AlterClientQuotas).
     quotas: BTreeMap<QuotaEntity, BTreeMap<String, f64>>,
+    /// SCRAM credentials by user and mechanism (AlterUserScramCredentials).
+    pub(super) scram: BTreeMap<(String, ScramMechanism), ScramCredential>,
 }
 
 pub struct TopicRegistry {
     /// Static configs plus the dynamic ones; replaced wholesale when the dynamic ones change.
     broker: RwLock<Arc<BrokerConfig>>,
-    state: RwLock<Registry>,
+    pub(super) state: RwLock<Registry>,
     /// Serializes changes: check, persist, apply.
-    log: Mutex<MetadataLog>,
+    pub(super) log: Mutex<MetadataLog>,
     /// The metadata log's record count, read without its lock.
     metadata_records: Arc<std::sync::atomic::AtomicUsize>,
     logs: OnceLock<Arc<LogManager>>,
@@ -210,7 +213,7 @@ impl TopicRegistry {
         for t in state.by_name.values_mut() {
             Arc::make_mut(t).config = TopicConfig::resolve(&broker, &t.overrides);
         }
-        if log.record_count() > 2 * (state.by_name.len() + state.quotas.len()) + 64 {
+        if log.record_count() > 2 * (state.by_name.len() + state.quotas.len() + state.scram.len()) + 64 {
             log.rewrite(&snapshot(&broker, &state))?;
         }
         Ok(TopicRegistry {
@@ -700,6 +703,9 @@ fn apply(broker: &mut BrokerConfig, state: &mut Registry, record: MetadataRecord
                 state.quotas.insert(entity, quotas);
             }
         }
+        record @ (MetadataRecord::UserScramCredential { .. } | MetadataRecord::RemoveUserScramCredential { .. }) => {
+            super::scram_credentials::apply(&mut state.scram, record);
+        }
         MetadataRecord::AlterBrokerConfigs { resource, configs } => {
             let scope = if resource.is_empty() {
                 DynamicScope::ClusterDefault
@@ -745,6 +751,7 @@ fn snapshot(broker: &BrokerConfig, state: &Registry) -> Vec<MetadataRecord> {
                 quotas: quotas.clone(),
             }),
     );
+    records.extend(super::scram_credentials::snapshot(&state.scram));
     records.extend(state.by_name.values().map(|t| MetadataRecord::CreateTopic {
         name: t.name.clone(),
         id: t.id.to_string(),

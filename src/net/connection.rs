@@ -14,15 +14,16 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::memory_pool::{MemoryPool, PoolLease};
 use crate::api::{ApiHandler, Reply, RequestError, ResponseBody};
 use crate::metrics;
+use crate::security::sasl_authenticator::SaslFailure;
+use crate::security::{KafkaPrincipal, ListenerSecurity, SaslServerAuthenticator, x500};
 
 /// Replies awaiting their turn on one connection before reading stops for back-pressure.
 const MAX_IN_FLIGHT: usize = 64;
@@ -58,18 +59,116 @@ pub struct ConnectionLimits {
 /// that arrived, never with the size its length prefix claims.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Serves one connection until the client closes it, it misbehaves, or shutdown begins; in
-/// the last case the replies already owed are still written.
-pub async fn serve(
+/// Who is on the other end of a connection, once it has authenticated: what a future
+/// authorizer will check requests against.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub principal: KafkaPrincipal,
+    pub peer: SocketAddr,
+    /// The listener's index in `listeners`.
+    pub listener: usize,
+}
+
+/// Takes a new connection through its listener's security: a TLS handshake on SSL and
+/// SASL_SSL listeners (bounded by `connections.max.idle.ms`), then [`serve`].
+pub async fn accept(
     stream: TcpStream,
     peer: SocketAddr,
     listener: usize,
+    security: Arc<ListenerSecurity>,
+    api: Arc<ApiHandler>,
+    limits: Arc<ConnectionLimits>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(ssl) = &security.ssl else {
+        let (reader, writer) = stream.into_split();
+        let session = Session {
+            principal: KafkaPrincipal::anonymous(),
+            peer,
+            listener,
+        };
+        return serve(reader, writer, session, &security, api, limits, shutdown).await;
+    };
+    let tls = match tokio::time::timeout(limits.idle_timeout, ssl.acceptor().accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, listener = %security.name, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%peer, listener = %security.name, "TLS handshake not finished within connections.max.idle.ms");
+            return;
+        }
+    };
+    // An SSL client is named by its certificate's subject through ssl.principal.mapping.rules;
+    // one without a certificate is anonymous, and one whose subject no rule maps is refused,
+    // as Kafka fails its authentication.
+    let subject = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .and_then(|cert| x500::subject_name(cert));
+    let principal = match (subject, &security.principal_mapper) {
+        (Some(subject), Some(mapper)) => match mapper.name(&subject) {
+            Ok(name) => KafkaPrincipal::user(name),
+            Err(why) => {
+                tracing::info!(%peer, listener = %security.name, reason = %why, "closing connection: no principal for the client certificate");
+                return;
+            }
+        },
+        _ => KafkaPrincipal::anonymous(),
+    };
+    let (reader, writer) = tokio::io::split(tls);
+    let session = Session {
+        principal,
+        peer,
+        listener,
+    };
+    serve(reader, writer, session, &security, api, limits, shutdown).await
+}
+
+/// Serves one connection until the client closes it, it misbehaves, or shutdown begins; in
+/// the last case the replies already owed are still written. On a SASL listener the client
+/// authenticates first, and nothing else is served until it has.
+async fn serve<R, W>(
+    mut reader: R,
+    mut writer: W,
+    mut session: Session,
+    security: &ListenerSecurity,
     api: Arc<ApiHandler>,
     limits: Arc<ConnectionLimits>,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = stream.into_split();
+) where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let (peer, listener) = (session.peer, session.listener);
+    if let Some(sasl) = &security.sasl {
+        let authenticator = SaslServerAuthenticator {
+            config: sasl,
+            api: &api,
+            peer,
+            listener,
+            idle_timeout: limits.idle_timeout,
+        };
+        let outcome = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            outcome = authenticator.authenticate(&mut reader, &mut writer) => outcome,
+        };
+        match outcome {
+            Ok(principal) => session.principal = principal,
+            Err(SaslFailure::Closed) => return,
+            Err(SaslFailure::Failed(why)) => {
+                tracing::info!(%peer, listener = %security.name, reason = %why, "closing connection: authentication failed");
+                let _ = writer.shutdown().await;
+                return;
+            }
+        }
+    }
+    tracing::debug!(%peer, principal = %session.principal, "connection authenticated");
     let (tx, rx) = mpsc::channel::<(Outgoing, Option<OwnedSemaphorePermit>)>(MAX_IN_FLIGHT);
     let in_flight_bytes = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES));
     let writer_task = tokio::spawn(write_replies(writer, rx, peer));
@@ -123,8 +222,8 @@ pub async fn serve(
 
 /// Reads one size-prefixed frame as its bytes arrive, holding its size from the memory pool;
 /// `Ok(None)` on a clean end of stream.
-async fn read_frame(
-    reader: &mut OwnedReadHalf,
+async fn read_frame<R: AsyncRead + Unpin>(
+    reader: &mut R,
     buf: &mut BytesMut,
     limits: &ConnectionLimits,
 ) -> Result<Option<(Bytes, PoolLease)>, String> {
@@ -250,8 +349,8 @@ const GATHER_MAX: usize = 4 << 20;
 /// iovecs per write call (Linux's IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 
-async fn write_replies(
-    mut writer: OwnedWriteHalf,
+async fn write_replies<W: AsyncWrite + Unpin>(
+    mut writer: W,
     mut rx: mpsc::Receiver<(Outgoing, Option<OwnedSemaphorePermit>)>,
     peer: SocketAddr,
 ) {
@@ -332,8 +431,8 @@ async fn write_replies(
 }
 
 /// Writes the gathered parts and what is staged after them, leaving both empty.
-async fn write_gathered(
-    writer: &mut OwnedWriteHalf,
+async fn write_gathered<W: AsyncWrite + Unpin>(
+    writer: &mut W,
     staging: &mut BytesMut,
     parts: &mut Vec<Bytes>,
 ) -> std::io::Result<()> {
@@ -346,7 +445,7 @@ async fn write_gathered(
 }
 
 /// Writes every byte of `parts`, in order, with as few write calls as the socket allows.
-async fn write_all_vectored(writer: &mut OwnedWriteHalf, parts: &[Bytes]) -> std::io::Result<()> {
+async fn write_all_vectored<W: AsyncWrite + Unpin>(writer: &mut W, parts: &[Bytes]) -> std::io::Result<()> {
     let (mut index, mut offset) = (0usize, 0usize);
     while index < parts.len() {
         if offset == parts[index].len() {

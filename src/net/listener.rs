@@ -16,11 +16,14 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::connection::{self, ConnectionLimits};
 use crate::api::ApiHandler;
 use crate::metrics::Gauge;
+use crate::security::ListenerSecurity;
 
 pub struct Listener {
     /// Bound sockets, one per named listener; a connection knows which one it came through
     /// (its index here), so Metadata can answer with that listener's advertised address.
     pub listeners: Vec<TcpListener>,
+    /// How each listener's clients authenticate, in `listeners` order.
+    pub security: Vec<Arc<ListenerSecurity>>,
     /// Open connections of each listener, in `listeners` order.
     pub open_connections: Vec<Arc<Gauge>>,
     pub api: Arc<ApiHandler>,
@@ -74,6 +77,7 @@ impl Listener {
         // Every connection task holds a sender; when all are dropped, they have all ended.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let mut gauges = self.open_connections.into_iter();
+        let mut security = self.security.into_iter();
         let accept_loops: Vec<_> = self
             .listeners
             .into_iter()
@@ -82,6 +86,9 @@ impl Listener {
                 tokio::spawn(accept_loop(
                     listener,
                     index,
+                    security
+                        .next()
+                        .unwrap_or_else(|| Arc::new(ListenerSecurity::plaintext("PLAINTEXT"))),
                     gauges.next().unwrap_or_default(),
                     shared.clone(),
                     shutdown.clone(),
@@ -111,6 +118,7 @@ struct Shared {
 async fn accept_loop(
     listener: TcpListener,
     index: usize,
+    security: Arc<ListenerSecurity>,
     open_connections: Arc<Gauge>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
@@ -154,9 +162,19 @@ async fn accept_loop(
         let shutdown = shutdown.clone();
         let done = done_tx.clone();
         let open_connections = open_connections.clone();
+        let security = security.clone();
         open_connections.inc();
         tokio::spawn(async move {
-            connection::serve(stream, peer, index, shared.api.clone(), shared.limits.clone(), shutdown).await;
+            connection::accept(
+                stream,
+                peer,
+                index,
+                security,
+                shared.api.clone(),
+                shared.limits.clone(),
+                shutdown,
+            )
+            .await;
             open_connections.dec();
             shared.per_ip.remove(peer.ip());
             drop(permit);

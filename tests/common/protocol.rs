@@ -11,8 +11,14 @@ use bytes::{Buf, BytesMut};
 use kafka_protocol::messages::{RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
 
+/// A byte stream a connection runs over: TCP, or TLS over TCP.
+pub trait ByteStream: Read + Write + Send {}
+impl<T: Read + Write + Send> ByteStream for T {}
+
 pub struct KafkaConnection {
-    stream: TcpStream,
+    /// The socket, for its timeouts.
+    tcp: TcpStream,
+    stream: Box<dyn ByteStream>,
     next_correlation_id: i32,
 }
 
@@ -28,17 +34,32 @@ impl KafkaConnection {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(60)))?;
         Ok(KafkaConnection {
-            stream,
+            tcp: stream.try_clone()?,
+            stream: Box::new(stream),
             next_correlation_id: 1,
         })
+    }
+
+    /// A connection over `stream` (a TLS session on `tcp`).
+    pub fn over(tcp: &TcpStream, stream: impl ByteStream + 'static) -> KafkaConnection {
+        tcp.set_read_timeout(Some(Duration::from_secs(60)))
+            .expect("set the read timeout");
+        KafkaConnection {
+            tcp: tcp.try_clone().expect("clone the socket"),
+            stream: Box::new(stream),
+            next_correlation_id: 1,
+        }
+    }
+
+    /// The underlying stream, to write what no request encodes (a bare SASL token).
+    pub fn stream(&mut self) -> &mut dyn ByteStream {
+        &mut *self.stream
     }
 
     /// Waits up to `timeout` for each response instead of 60 s: recompressing a bomb takes
     /// a debug build most of a minute on a loaded two-core machine.
     pub fn with_read_timeout(self, timeout: Duration) -> KafkaConnection {
-        self.stream
-            .set_read_timeout(Some(timeout))
-            .expect("set the read timeout");
+        self.tcp.set_read_timeout(Some(timeout)).expect("set the read timeout");
         self
     }
 

@@ -17,7 +17,7 @@ SECONDS_PER_TARGET="${1:-60}"
 FUZZ_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$FUZZ_DIR/../.." && pwd)"
 cd "$ROOT"
-TARGETS=(request_decode record_batch decompression segment_recovery)
+TARGETS=(request_decode record_batch decompression segment_recovery sasl_exchange)
 SANITIZER="${FUZZ_SANITIZER:-none}"
 
 if ! command -v rustup >/dev/null || ! rustup run nightly rustc --version >/dev/null 2>&1; then

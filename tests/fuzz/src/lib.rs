@@ -118,6 +118,9 @@ requests! {
     DescribeClientQuotas => DescribeClientQuotasRequest,
     AlterClientQuotas => AlterClientQuotasRequest,
     DescribeUserScramCredentials => DescribeUserScramCredentialsRequest,
+    AlterUserScramCredentials => AlterUserScramCredentialsRequest,
+    SaslHandshake => SaslHandshakeRequest,
+    SaslAuthenticate => SaslAuthenticateRequest,
     DescribeQuorum => DescribeQuorumRequest,
     DescribeProducers => DescribeProducersRequest,
     ListConfigResources => ListConfigResourcesRequest,
@@ -321,4 +324,20 @@ pub fn segment_seeds() -> Vec<Vec<u8>> {
         [&[1u8][..], &gap].concat(),
         vec![1],
     ]
+}
+
+/// `sasl_exchange` input: a mechanism byte, then tokens separated by NUL NUL; valid first
+/// messages of each mechanism, and the same with bytes changed.
+pub fn sasl_seeds() -> Vec<Vec<u8>> {
+    let firsts: [&[u8]; 3] = [b"\0alice\0alice-secret", b"n,,n=alice,r=abcdef", b"n,a=alice,n=alice,r=x,ext=1"];
+    let mut seeds = Vec::new();
+    for (mechanism, first) in firsts.iter().enumerate() {
+        let mut seed = vec![mechanism as u8];
+        seed.extend_from_slice(first);
+        seed.extend_from_slice(b"\0\0c=biws,r=abcdef,p=AAAA");
+        seeds.push(seed.clone());
+        seed[3] ^= 0x20;
+        seeds.push(seed);
+    }
+    seeds
 }
