@@ -121,6 +121,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         producer_ids,
         txn: txn.clone(),
         share: share.clone(),
+        quotas: crate::quota::ClientQuotaManager::new(crate::quota::QuotaWindow::from_config(&config)),
     });
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),

@@ -18,6 +18,7 @@ pub mod log;
 pub mod metadata;
 pub mod metrics;
 pub mod net;
+pub mod quota;
 pub mod record;
 pub mod security;
 pub mod share;

@@ -16,16 +16,22 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::records_send::{ResponseBody, encode_sharing};
-use super::{ApiHandler, Reply, RequestError, encode, errors};
+use super::{ApiHandler, QuotaClient, Reply, RequestError, encode, errors};
 use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
 use crate::log::transaction_index::AbortedTxn;
 use crate::log::{FetchSlice, LogError, PartitionLog};
+use crate::quota::QuotaType;
 use crate::record::BatchHeader;
 
 /// Kafka's read_committed isolation level.
 const READ_COMMITTED: i8 = 1;
 
-pub fn handle(api: &Arc<ApiHandler>, request: FetchRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    request: FetchRequest,
+    version: i16,
+    client: QuotaClient,
+) -> Result<Reply, RequestError> {
     let by_id = version >= 13;
     let key_of = |name: &TopicName, id: Uuid| -> PartitionKey {
         if by_id {
@@ -97,6 +103,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: FetchRequest, version: i16) -> Res
         min_bytes: request.min_bytes.max(0) as usize,
         max_wait: Duration::from_millis(request.max_wait_ms.max(0) as u64),
         read_committed: request.isolation_level == READ_COMMITTED,
+        client,
     };
     Ok(Reply::Deferred(Box::pin(plan.run())))
 }
@@ -111,6 +118,8 @@ struct FetchPlan {
     min_bytes: usize,
     max_wait: Duration,
     read_committed: bool,
+    /// Whose fetch quota the response's bytes count against.
+    client: QuotaClient,
 }
 
 /// One partition's outcome.
@@ -192,7 +201,11 @@ impl FetchPlan {
                 break self.read_all();
             }
         };
-        let (response, records) = self.response(results);
+        let (mut response, records) = self.response(results);
+        // The response's record bytes count against the client's fetch quota; a throttled
+        // client gets the data now and its connection stops reading for the throttle time.
+        let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
+        response.throttle_time_ms = self.api.throttle(&self.client, QuotaType::Fetch, bytes);
         match encode_sharing(&response, self.version, records) {
             Ok(body) => Some(body),
             Err(e) => {

@@ -77,6 +77,7 @@ fn fixture() -> Fixture {
         producer_ids,
         txn,
         share,
+        quotas: crate::quota::ClientQuotaManager::new(crate::quota::QuotaWindow::default()),
     });
     Fixture { _dir: dir, api }
 }

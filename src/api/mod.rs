@@ -79,6 +79,7 @@ use crate::group::coordinator::Pending;
 use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
+use crate::quota::{ChannelMute, ClientQuotaManager, QuotaType};
 use crate::share::ShareGroupCoordinator;
 use crate::txn::TransactionCoordinator;
 pub use records_send::ResponseBody;
@@ -164,6 +165,29 @@ pub struct Advertised {
     pub port: u16,
 }
 
+/// Who a request comes from, for quotas: the authenticated principal's name (`ANONYMOUS`
+/// without authentication, as on Kafka), and its connection's mute for throttling.
+pub struct Caller {
+    pub principal: String,
+    pub mute: Arc<ChannelMute>,
+}
+
+/// A request's quota identity (see [`ApiHandler::throttle`]).
+pub struct QuotaClient {
+    pub user: String,
+    pub client_id: String,
+    pub mute: Arc<ChannelMute>,
+}
+
+impl Caller {
+    pub fn anonymous() -> Caller {
+        Caller {
+            principal: "ANONYMOUS".to_string(),
+            mute: Arc::new(ChannelMute::default()),
+        }
+    }
+}
+
 /// Handles to the services the APIs translate into.
 pub struct ApiHandler {
     pub config: Arc<BrokerConfig>,
@@ -178,6 +202,8 @@ pub struct ApiHandler {
     pub producer_ids: Arc<ProducerIdManager>,
     pub txn: Arc<TransactionCoordinator>,
     pub share: Arc<ShareGroupCoordinator>,
+    /// Produce and fetch byte-rate quotas (`producer_byte_rate`, `consumer_byte_rate`).
+    pub quotas: ClientQuotaManager,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<ResponseBody>> + Send>>;
@@ -352,6 +378,34 @@ pub(crate) fn block_in_place<R>(f: impl FnOnce() -> R) -> R {
 }
 
 impl ApiHandler {
+    /// The quota identity of a request: its principal and client id, and its connection.
+    fn quota_client(&self, header: &RequestHeader, caller: &Caller) -> QuotaClient {
+        QuotaClient {
+            user: caller.principal.clone(),
+            client_id: header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
+            mute: caller.mute.clone(),
+        }
+    }
+
+    /// Records `bytes` against the client's quota of `kind`; returns the throttle time in ms
+    /// for the response, having muted the connection for it.
+    pub fn throttle(&self, client: &QuotaClient, kind: QuotaType, bytes: u64) -> i32 {
+        if !self.topics.has_client_quotas() {
+            return 0;
+        }
+        let quotas = self.topics.client_quotas();
+        let throttle = self.quotas.record(
+            &quotas,
+            kind,
+            &client.user,
+            &client.client_id,
+            bytes,
+            std::time::Instant::now(),
+        );
+        client.mute.mute_for(throttle);
+        i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
+    }
+
     /// Routes one request from the client at `peer`. Runs on the connection task in request
     /// order.
     pub fn handle(
@@ -361,6 +415,7 @@ impl ApiHandler {
         mut body: Bytes,
         peer: SocketAddr,
         listener: usize,
+        caller: &Caller,
     ) -> Result<Reply, RequestError> {
         let advertised = &self.advertised[listener.min(self.advertised.len().saturating_sub(1))];
         let version = header.request_api_version;
@@ -379,8 +434,8 @@ impl ApiHandler {
                 &metadata::handle(self, advertised, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::Produce => produce::handle(self, decode(b, version)?, version),
-            ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version),
+            ApiKey::Produce => produce::handle(self, decode(b, version)?, version, &self.quota_client(header, caller)),
+            ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version, self.quota_client(header, caller)),
             ApiKey::ListOffsets => ready(&list_offsets::handle(self, decode(b, version)?, version), version),
             // Topic changes fsync the metadata log and create or remove files: they run in
             // place (keeping this connection's order) while the runtime moves other work away.

@@ -20,10 +20,11 @@ use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Semaphore;
 
-use super::{ApiHandler, Reply, RequestError, encode, errors};
+use super::{ApiHandler, QuotaClient, Reply, RequestError, encode, errors};
 use crate::group::Durable;
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
+use crate::quota::QuotaType;
 use crate::record::batch::{BatchSummary, ValidatedBatches};
 use crate::record::{
     self, BatchHeader, Compression, LogValidator, RecordBatchBuilder, RecordError, RecordProblem, RecordStream,
@@ -95,8 +96,22 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    request: ProduceRequest,
+    version: i16,
+    client: &QuotaClient,
+) -> Result<Reply, RequestError> {
     let acks = request.acks;
+    // The request's record bytes count against the client's produce quota (Kafka records
+    // them before appending); the answer carries the throttle time.
+    let bytes: u64 = request
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .map(|p| p.records.as_ref().map_or(0, |r| r.len() as u64))
+        .sum();
+    let throttle_time_ms = api.throttle(client, QuotaType::Produce, bytes);
     let transactional_id = request.transactional_id.clone();
     let mut responses = Vec::with_capacity(request.topic_data.len());
     // (log, offset to be durable up to, where its answer is) for acks=all.
@@ -180,7 +195,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: ProduceRequest, version: i16) -> R
                 .with_partition_responses(partitions),
         );
     }
-    let mut response = ProduceResponse::default().with_responses(responses);
+    let mut response = ProduceResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(throttle_time_ms);
     if jobs.is_empty() && durable.is_empty() {
         if acks == 0 {
             return Ok(Reply::None);

@@ -130,8 +130,6 @@ pub static KAFKA_ONLY_BROKER_CONFIGS: &[ConfigDef] = &[
     ),
     kafka_key("producer.purgatory.purge.interval.requests", T::Int, Some("1000")),
     kafka_key("queued.max.requests", T::Int, Some("500")),
-    kafka_key("quota.window.num", T::Int, Some("11")),
-    kafka_key("quota.window.size.seconds", T::Int, Some("1")),
     kafka_key("remote.fetch.max.wait.ms", T::Int, Some("500")),
     kafka_key("remote.list.offsets.request.timeout.ms", T::Long, Some("30000")),
     kafka_key(

@@ -550,6 +550,20 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Members a group may hold.",
     ),
     def(
+        "quota.window.num",
+        T::Int,
+        Some("11"),
+        V::AtLeast(1),
+        "Samples of the window over which client byte rates are measured for quotas.",
+    ),
+    def(
+        "quota.window.size.seconds",
+        T::Int,
+        Some("1"),
+        V::AtLeast(1),
+        "Length of each quota sample.",
+    ),
+    def(
         "group.consumer.session.timeout.ms",
         T::Int,
         Some("45000"),

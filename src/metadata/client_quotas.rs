@@ -1,8 +1,8 @@
 //! Client quotas as Kafka stores them: an entity (a user, a client id, both, or an IP address;
 //! a missing name is that type's default) maps to quota values by key. This module holds the
 //! rules — which entities and keys are valid, which entities a describe filter matches; the
-//! values live in the metadata log through the topic registry. Enforcement is separate work:
-//! quotas are stored and described.
+//! values live in the metadata log through the topic registry. `quota/` enforces the byte
+//! rates.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

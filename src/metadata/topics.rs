@@ -559,6 +559,11 @@ impl TopicRegistry {
         Ok(())
     }
 
+    /// Whether any client quota is configured (the common case, none, costs a read lock).
+    pub fn has_client_quotas(&self) -> bool {
+        !self.state.read().quotas.is_empty()
+    }
+
     /// Every client-quota entity with its quotas.
     pub fn client_quotas(&self) -> Vec<(QuotaEntity, BTreeMap<String, f64>)> {
         self.state

@@ -20,8 +20,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::memory_pool::{MemoryPool, PoolLease};
-use crate::api::{ApiHandler, Reply, RequestError, ResponseBody};
+use crate::api::{ApiHandler, Caller, Reply, RequestError, ResponseBody};
 use crate::metrics;
+use crate::quota::ChannelMute;
 use crate::security::sasl_authenticator::SaslFailure;
 use crate::security::{KafkaPrincipal, ListenerSecurity, SaslServerAuthenticator, x500};
 
@@ -169,11 +170,24 @@ async fn serve<R, W>(
         }
     }
     tracing::debug!(%peer, principal = %session.principal, "connection authenticated");
+    let caller = Caller {
+        principal: session.principal.name.clone(),
+        mute: Arc::new(ChannelMute::default()),
+    };
     let (tx, rx) = mpsc::channel::<(Outgoing, Option<OwnedSemaphorePermit>)>(MAX_IN_FLIGHT);
     let in_flight_bytes = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES));
     let writer_task = tokio::spawn(write_replies(writer, rx, peer));
     let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
+        // A client over its quota waits out its throttle time before its next request is
+        // read (KIP-219), which holds back a client that ignores the throttle time too.
+        if let Some(until) = caller.mute.take() {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                _ = tokio::time::sleep_until(until.into()) => {}
+            }
+        }
         let frame = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
@@ -198,7 +212,7 @@ async fn serve<R, W>(
             .acquire_many_owned(frame.len().min(MAX_IN_FLIGHT_BYTES) as u32)
             .await
             .ok();
-        let handled = handle_frame(&api, frame, peer, listener, received);
+        let handled = handle_frame(&api, frame, peer, listener, received, &caller);
         // The request has been decoded and applied: its bytes go back to the pool.
         drop(lease);
         match handled {
@@ -284,6 +298,7 @@ fn handle_frame(
     peer: SocketAddr,
     listener: usize,
     received: Instant,
+    caller: &Caller,
 ) -> Result<Option<Outgoing>, RequestError> {
     // Every header version starts with api key, api version and correlation id.
     let Some(&[k0, k1, v0, v1, c0, c1, c2, c3]) = frame.get(..8) else {
@@ -314,7 +329,7 @@ fn handle_frame(
         Err(e) => return Err(RequestError::Malformed(format!("bad request header: {e}"))),
     };
     let correlation_id = header.correlation_id;
-    let reply = api.handle(api_key, &header, frame, peer, listener)?;
+    let reply = api.handle(api_key, &header, frame, peer, listener, caller)?;
     let response_version = reply.response_version(api_version);
     let header_version = api_key.response_header_version(response_version);
     let framed = move |header_version, body| ResponseFrame {

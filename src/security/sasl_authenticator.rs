@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use super::sasl::{PlainSaslServer, SaslError, SaslServer, SaslStep};
 use super::scram::{ScramMechanism, ScramSaslServer};
 use super::{KafkaPrincipal, SaslListenerConfig};
-use crate::api::{ApiHandler, Reply, errors};
+use crate::api::{ApiHandler, Caller, Reply, errors};
 
 /// Leaves `authenticate` with the principal once a step completes the exchange.
 macro_rules! return_on_done {
@@ -110,7 +110,7 @@ impl SaslServerAuthenticator<'_> {
                 (SaslState::HandshakeOrVersions, ApiKey::ApiVersions) => {
                     let reply = self
                         .api
-                        .handle(api, &header, body, self.peer, self.listener)
+                        .handle(api, &header, body, self.peer, self.listener, &Caller::anonymous())
                         .map_err(|e| SaslFailure::Failed(e.to_string()))?;
                     // An ApiVersions of a version unknown here is answered in v0, and the
                     // client may ask again.

@@ -20,6 +20,7 @@ pub struct KafkaConnection {
     tcp: TcpStream,
     stream: Box<dyn ByteStream>,
     next_correlation_id: i32,
+    client_id: String,
 }
 
 impl KafkaConnection {
@@ -37,7 +38,15 @@ impl KafkaConnection {
             tcp: stream.try_clone()?,
             stream: Box::new(stream),
             next_correlation_id: 1,
+            client_id: "rivulet-tests".to_string(),
         })
+    }
+
+    /// Connects, naming itself `client_id` in every request header (for quotas).
+    pub fn connect_as(bootstrap: &str, client_id: &str) -> KafkaConnection {
+        let mut conn = Self::connect(bootstrap);
+        conn.client_id = client_id.to_string();
+        conn
     }
 
     /// A connection over `stream` (a TLS session on `tcp`).
@@ -48,6 +57,7 @@ impl KafkaConnection {
             tcp: tcp.try_clone().expect("clone the socket"),
             stream: Box::new(stream),
             next_correlation_id: 1,
+            client_id: "rivulet-tests".to_string(),
         }
     }
 
@@ -84,7 +94,7 @@ impl KafkaConnection {
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)
             .with_correlation_id(correlation_id)
-            .with_client_id(Some(StrBytes::from_static_str("rivulet-tests")));
+            .with_client_id(Some(StrBytes::from_string(self.client_id.clone())));
         let mut body = BytesMut::new();
         header
             .encode(&mut body, R::header_version(version))
