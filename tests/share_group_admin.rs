@@ -138,6 +138,9 @@ fn classic_group_apis_on_a_share_group() {
     let group = target.unique("classic-view-group");
     let topic = create_share_topic(&mut admin, &topic_name);
     let mut conn = KafkaConnection::connect(&target.bootstrap);
+    // Kafka creates __consumer_offsets, where share groups live too, at the first
+    // FindCoordinator; a fresh Kafka answers NOT_COORDINATOR until then.
+    common::protocol::find_coordinator(&mut conn, &group);
     let member = Uuid::new_v4().to_string();
     // Kafka assigns the partition once its share state is initialised, a heartbeat or two
     // after the join; the first answer carries an assignment (maybe empty) either way.
@@ -214,6 +217,88 @@ fn classic_group_apis_on_a_share_group() {
     }
     let r = admin.call(5, &ListGroupsRequest::default().with_types_filter(vec![s("classic")]));
     assert!(r.groups.iter().all(|g| g.group_id.as_str() != group));
+
+    // The group id is taken: the other protocols' requests for it are refused.
+    let join = admin.call(
+        9,
+        &JoinGroupRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_session_timeout_ms(10_000)
+            .with_rebalance_timeout_ms(10_000)
+            .with_member_id(s(""))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![
+                join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(s("range"))
+                    .with_metadata(bytes::Bytes::from_static(&[0, 0, 0, 0, 0, 0, 0, 0])),
+            ]),
+    );
+    let heartbeat = admin.call(
+        1,
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_member_id(s(&Uuid::new_v4().to_string()))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s(&topic_name))]))
+            .with_topic_partitions(Some(vec![])),
+    );
+    let commit = admin.call(
+        9,
+        &OffsetCommitRequest::default()
+            .with_group_id(GroupId(s(&group)))
+            .with_generation_id_or_member_epoch(-1)
+            .with_member_id(s(""))
+            .with_topics(vec![
+                offset_commit_request::OffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s(&topic_name)))
+                    .with_partitions(vec![
+                        offset_commit_request::OffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(0),
+                    ]),
+            ]),
+    );
+    assert_eq!(join.error_code, 23, "JoinGroup: INCONSISTENT_GROUP_PROTOCOL");
+    assert_eq!(heartbeat.error_code, 69, "ConsumerGroupHeartbeat: GROUP_ID_NOT_FOUND");
+    assert_eq!(
+        heartbeat.error_message.as_deref(),
+        Some(format!("Group {group} is not a consumer group.").as_str())
+    );
+    assert_eq!(commit.topics[0].partitions[0].error_code, 69, "OffsetCommit: GROUP_ID_NOT_FOUND");
+    // And a consumer group's id is not a share group's.
+    let other = format!("{group}-consumer");
+    let joined = admin.call(
+        1,
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(&other)))
+            .with_member_id(s(&Uuid::new_v4().to_string()))
+            .with_member_epoch(0)
+            .with_rebalance_timeout_ms(30_000)
+            .with_subscribed_topic_names(Some(vec![TopicName(s(&topic_name))]))
+            .with_topic_partitions(Some(vec![])),
+    );
+    assert_eq!(joined.error_code, 0);
+    let share = admin.call(
+        1,
+        &ShareGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(&other)))
+            .with_member_id(s(&Uuid::new_v4().to_string()))
+            .with_member_epoch(0)
+            .with_subscribed_topic_names(Some(vec![TopicName(s(&topic_name))])),
+    );
+    assert_eq!(share.error_code, 69, "ShareGroupHeartbeat to a consumer group");
+    assert_eq!(
+        share.error_message.as_deref(),
+        Some(format!("Group {other} is not a share group.").as_str())
+    );
+    admin.call(
+        1,
+        &ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(GroupId(s(&other)))
+            .with_member_id(joined.member_id.clone().unwrap_or_default())
+            .with_member_epoch(-1),
+    );
     // Leave, so a shared broker is not left with a member.
     let r = conn.call(
         1,

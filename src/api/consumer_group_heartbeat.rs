@@ -7,7 +7,7 @@ use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, To
 use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, Reply, RequestError, reply_when_durable};
+use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
 use crate::group::consumer_group_records::TopicPartitions as Partitions;
 use crate::group::coordinator::{ConsumerHeartbeat, ConsumerHeartbeatResult};
 
@@ -42,6 +42,14 @@ pub fn handle(
         client_host,
         version,
     };
+    if api.share.is_share_group(&heartbeat.group_id) {
+        let refused = ConsumerHeartbeatResult {
+            error: errors::GROUP_ID_NOT_FOUND,
+            message: Some(format!("Group {} is not a consumer group.", heartbeat.group_id)),
+            ..Default::default()
+        };
+        return reply_when_durable(api, response(refused), &[], version);
+    }
     let (result, durable) = api.groups.consumer_group_heartbeat(heartbeat);
     reply_when_durable(api, response(result), durable.as_slice(), version)
 }

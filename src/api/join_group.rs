@@ -9,7 +9,7 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, group_reply};
-use crate::group::coordinator::JoinRequest;
+use crate::group::coordinator::{JoinRequest, Pending};
 use crate::group::{Durable, JoinResult};
 
 pub fn handle(
@@ -44,6 +44,16 @@ pub fn handle(
             .map(|p| (p.name.as_str().to_string(), p.metadata))
             .collect(),
     };
+    // A share group's id is taken, as on Kafka: a classic member cannot join it.
+    if api.share.is_share_group(&join.group_id) {
+        return group_reply(
+            api,
+            Pending::Ready(JoinResult::error("", errors::INCONSISTENT_GROUP_PROTOCOL)),
+            version,
+            response,
+            || JoinResult::error("", errors::COORDINATOR_NOT_AVAILABLE),
+        );
+    }
     let pending = api.groups.join_group(join);
     group_reply(api, pending, version, response, || {
         JoinResult::error("", errors::COORDINATOR_NOT_AVAILABLE)

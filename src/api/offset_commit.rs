@@ -56,6 +56,9 @@ pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16)
     }
     let (codes, durable) = if commits.is_empty() {
         (Vec::new(), None)
+    } else if api.share.is_share_group(request.group_id.as_str()) {
+        // A share group's id is not a consumer group's, as on Kafka.
+        (vec![errors::GROUP_ID_NOT_FOUND; commits.len()], None)
     } else {
         let instance = request
             .group_instance_id

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::share_group_heartbeat_response::{Assignment, TopicPartitions};
 use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatResponse};
+use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, Reply, RequestError};
+use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
 use crate::share::share_group::Heartbeat;
 
 pub fn handle(
@@ -29,6 +30,17 @@ pub fn handle(
     };
     let response = ShareGroupHeartbeatResponse::default()
         .with_heartbeat_interval_ms(api.share.heartbeat_interval_ms(request.group_id.as_str()));
+    // A classic or consumer group's id is taken, as on Kafka.
+    if api.groups.group_exists(request.group_id.as_str()) {
+        let refused = response
+            .with_error_code(errors::GROUP_ID_NOT_FOUND)
+            .with_error_message(Some(StrBytes::from_string(format!(
+                "Group {} is not a share group.",
+                request.group_id.as_str()
+            ))))
+            .with_member_epoch(-1);
+        return reply_when_durable(api, refused, &[], version);
+    }
     let (response, durable) = match api.share.heartbeat(request.group_id.as_str(), hb) {
         Err(code) => (response.with_error_code(code).with_member_epoch(-1), Vec::new()),
         Ok((result, durable)) => (

@@ -1230,6 +1230,12 @@ impl GroupCoordinator {
 
     // ---- admin ------------------------------------------------------------------------------
 
+    /// Whether a live classic or consumer group has this id (share groups are kept apart, and
+    /// an id belongs to one kind of group at a time).
+    pub fn group_exists(&self, group_id: &str) -> bool {
+        self.get(group_id).is_some_and(|g| !g.lock().is(GroupState::Dead))
+    }
+
     /// The group's summary; `Ok(None)` when there is no such group, GROUP_ID_NOT_FOUND for a
     /// consumer group (KIP-848), which DescribeGroups does not describe.
     pub fn describe_group(&self, group_id: &str) -> Result<Option<GroupSummary>, i16> {

@@ -165,3 +165,23 @@ pub fn record_batch<'a>(records: impl IntoIterator<Item = (Option<&'a [u8]>, &'a
     .expect("encode batch");
     buf.freeze()
 }
+
+/// Asks for `group`'s coordinator until one is ready: Kafka creates `__consumer_offsets` at
+/// the first FindCoordinator and answers COORDINATOR_NOT_AVAILABLE while it loads.
+pub fn find_coordinator(conn: &mut KafkaConnection, group: &str) {
+    use kafka_protocol::messages::FindCoordinatorRequest;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = conn.call(
+            4,
+            &FindCoordinatorRequest::default()
+                .with_key_type(0)
+                .with_coordinator_keys(vec![StrBytes::from_string(group.to_string())]),
+        );
+        if r.coordinators.first().is_some_and(|c| c.error_code == 0) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no coordinator for {group}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
