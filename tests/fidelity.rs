@@ -1152,6 +1152,7 @@ fn consumer_groups_seen_through_the_classic_apis() {
     let (_target, mut conn, name) = check_setup("kip848-fid");
     assert_eq!(create_topic_raw(&mut conn, &name, 2, &[]).error_code, 0);
     let group = format!("{name}-consumer");
+    common::protocol::find_coordinator(&mut conn, &group);
     let heartbeat = ConsumerGroupHeartbeatRequest::default()
         .with_group_id(GroupId(s(&group)))
         .with_member_id(s("fidelity-member-1"))
