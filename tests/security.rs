@@ -401,7 +401,14 @@ fn certificates_no_mapping_rule_names_are_refused() {
     );
     let refused = broker.tls("SSL", true).map(|mut c| metadata_works(&mut c));
     assert!(!refused.unwrap_or(false), "a certificate no rule maps was served");
-    assert!(broker.broker.log().contains("no principal for the client certificate"));
+    // The broker's log is read from its stderr as it comes: wait for the line.
+    wait_for(Duration::from_secs(10), "the refusal in the broker's log", || {
+        broker
+            .broker
+            .log()
+            .contains("no principal for the client certificate")
+            .then_some(())
+    });
     let broker = start_secure_broker_with(
         &["listener.name.ssl.ssl.principal.mapping.rules=RULE:^CN=([a-z]+),O=.*$/$1/U"],
         None,
@@ -463,7 +470,9 @@ fn scram_logins_succeed_and_wrong_passwords_are_refused() {
             assert!(closed(&mut conn), "the connection closes after a failed login");
         }
     }
-    assert!(broker.broker.log().contains("authentication failed"));
+    wait_for(Duration::from_secs(10), "the failed logins in the broker's log", || {
+        broker.broker.log().contains("authentication failed").then_some(())
+    });
 }
 
 #[test]
@@ -641,7 +650,17 @@ fn a_changed_keystore_file_is_reloaded() {
     std::fs::write(&keystore, "-----BEGIN PRIVATE KEY-----\n").unwrap();
     std::thread::sleep(Duration::from_secs(12));
     assert_eq!(server_certificate(&addr, &[&broker.pki.ca]).unwrap(), before);
-    assert!(broker.broker.log().contains("does not load; keeping the previous one"));
+    wait_for(
+        Duration::from_secs(10),
+        "the refused keystore in the broker's log",
+        || {
+            broker
+                .broker
+                .log()
+                .contains("does not load; keeping the previous one")
+                .then_some(())
+        },
+    );
     let tmp = broker._dir.path().join("broker.pem.tmp");
     std::fs::write(&tmp, format!("{}{}", next.server_key, next.server_chain)).unwrap();
     std::fs::rename(&tmp, &keystore).unwrap();
