@@ -265,7 +265,10 @@ fn classic_group_apis_on_a_share_group() {
         heartbeat.error_message.as_deref(),
         Some(format!("Group {group} is not a consumer group.").as_str())
     );
-    assert_eq!(commit.topics[0].partitions[0].error_code, 69, "OffsetCommit: GROUP_ID_NOT_FOUND");
+    assert_eq!(
+        commit.topics[0].partitions[0].error_code, 69,
+        "OffsetCommit: GROUP_ID_NOT_FOUND"
+    );
     // And a consumer group's id is not a share group's.
     let other = format!("{group}-consumer");
     let joined = admin.call(
