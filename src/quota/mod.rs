@@ -189,8 +189,9 @@ impl ClientQuotaManager {
         if observed <= quota {
             return Duration::ZERO;
         }
-        let throttle = window.mul_f64((observed - quota) / quota);
-        throttle.min(self.max_throttle())
+        // A ratio too large for a Duration is simply the longest throttle.
+        Duration::try_from_secs_f64(window.as_secs_f64() * (observed - quota) / quota)
+            .map_or(self.max_throttle(), |t| t.min(self.max_throttle()))
     }
 
     /// Forgets rates not recorded for a whole window, so idle clients cost nothing.

@@ -358,7 +358,10 @@ impl SharePartition {
         if last < first {
             return Err(codes::INVALID_REQUEST);
         }
-        let span = last - first + 1;
+        // Offsets come from the client: a range wider than i64 is malformed, not an overflow.
+        let Some(span) = last.checked_sub(first).and_then(|d| d.checked_add(1)) else {
+            return Err(codes::INVALID_REQUEST);
+        };
         if types.is_empty() || (types.len() != 1 && types.len() as i64 != span) {
             return Err(codes::INVALID_REQUEST);
         }
@@ -573,6 +576,11 @@ mod tests {
         p.acknowledge("a", 0, 1, &[1], now, &l).unwrap();
         assert_eq!(p.start_offset(), 1_000_000);
         p.acknowledge("a", 1_000_000, 1_000_002, &[1], now, &l).unwrap();
+        assert_eq!(
+            p.acknowledge("a", i64::MIN, i64::MAX, &[1], now, &l),
+            Err(codes::INVALID_REQUEST),
+            "a range wider than i64 is refused, not overflowed"
+        );
         assert_eq!(
             (p.start_offset(), p.end_offset(), p.in_flight_len()),
             (1_000_003, 1_000_003, 0)
