@@ -125,6 +125,15 @@ requests! {
     DescribeProducers => DescribeProducersRequest,
     ListConfigResources => ListConfigResourcesRequest,
     DescribeTopicPartitions => DescribeTopicPartitionsRequest,
+    ConsumerGroupHeartbeat => ConsumerGroupHeartbeatRequest,
+    ConsumerGroupDescribe => ConsumerGroupDescribeRequest,
+    ShareGroupHeartbeat => ShareGroupHeartbeatRequest,
+    ShareGroupDescribe => ShareGroupDescribeRequest,
+    ShareFetch => ShareFetchRequest,
+    ShareAcknowledge => ShareAcknowledgeRequest,
+    DescribeShareGroupOffsets => DescribeShareGroupOffsetsRequest,
+    AlterShareGroupOffsets => AlterShareGroupOffsetsRequest,
+    DeleteShareGroupOffsets => DeleteShareGroupOffsetsRequest,
 }
 
 /// With `RIVULET_FUZZ_WRITE_SEEDS=<dir>` set, writes `seeds()` into `<dir>` and exits; called
