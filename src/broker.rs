@@ -88,6 +88,8 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
             .map_err(|e| anyhow::anyhow!("cannot load share groups: {e}"))?
     };
     share.start();
+    let authorizer =
+        crate::auth::StandardAuthorizer::from_config(&config, topics.clone()).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let mut listeners = Vec::with_capacity(listener_specs.len());
     let mut advertised = Vec::with_capacity(listener_specs.len());
@@ -122,6 +124,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         txn: txn.clone(),
         share: share.clone(),
         quotas: crate::quota::ClientQuotaManager::new(crate::quota::QuotaWindow::from_config(&config)),
+        authorizer,
     });
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),

@@ -7,8 +7,14 @@ use std::sync::Arc;
 use kafka_protocol::messages::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: AddOffsetsToTxnRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: AddOffsetsToTxnRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     if request.group_id.is_empty() {
         let response = AddOffsetsToTxnResponse::default().with_error_code(errors::INVALID_GROUP_ID);
         return ready(&response, version);

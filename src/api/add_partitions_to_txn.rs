@@ -13,6 +13,7 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, TopicName};
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors};
+use crate::auth::RequestContext;
 
 type Partitions = Vec<(String, i32)>;
 
@@ -89,7 +90,12 @@ async fn add_one(
     topic_results(topics, |_| code)
 }
 
-pub fn handle(api: &Arc<ApiHandler>, request: AddPartitionsToTxnRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: AddPartitionsToTxnRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
         let mut response = AddPartitionsToTxnResponse::default();

@@ -14,6 +14,7 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::config::DynamicScope;
 use crate::metadata::TopicError;
 
@@ -76,7 +77,7 @@ pub(crate) fn duplicates<'a>(resources: impl Iterator<Item = (i8, &'a str)>) -> 
     seen
 }
 
-pub fn handle(api: &Arc<ApiHandler>, request: AlterConfigsRequest) -> AlterConfigsResponse {
+pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: AlterConfigsRequest) -> AlterConfigsResponse {
     let duplicated = duplicates(
         request
             .resources

@@ -10,8 +10,13 @@ use kafka_protocol::messages::alter_replica_log_dirs_response::{
 use kafka_protocol::messages::{AlterReplicaLogDirsRequest, AlterReplicaLogDirsResponse};
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: AlterReplicaLogDirsRequest) -> AlterReplicaLogDirsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: AlterReplicaLogDirsRequest,
+) -> AlterReplicaLogDirsResponse {
     let data_dir = api.logs.data_dir();
     let ours = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let mut results = Vec::new();

@@ -9,9 +9,11 @@ use kafka_protocol::messages::alter_share_group_offsets_response::{
 use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, ready};
+use crate::auth::RequestContext;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: AlterShareGroupOffsetsRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {

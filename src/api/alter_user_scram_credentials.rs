@@ -11,6 +11,7 @@ use kafka_protocol::messages::{AlterUserScramCredentialsRequest, AlterUserScramC
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::metadata::scram_credentials::ScramChange;
 use crate::security::ScramMechanism;
 use crate::security::scram::{MAX_ITERATIONS, MIN_ITERATIONS, ScramFormatter};
@@ -24,7 +25,11 @@ fn mechanism(name: &str, code: i8) -> Result<ScramMechanism, (i16, String)> {
     ScramMechanism::from_type(code).ok_or((errors::UNSUPPORTED_SASL_MECHANISM, "Unknown SCRAM mechanism".into()))
 }
 
-pub fn handle(api: &ApiHandler, request: AlterUserScramCredentialsRequest) -> AlterUserScramCredentialsResponse {
+pub fn handle(
+    api: &ApiHandler,
+    ctx: &RequestContext<'_>,
+    request: AlterUserScramCredentialsRequest,
+) -> AlterUserScramCredentialsResponse {
     let duplicate = || {
         (
             errors::DUPLICATE_RESOURCE,

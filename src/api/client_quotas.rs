@@ -12,9 +12,14 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::metadata::client_quotas::{QuotaFilter, validate_entity, validate_value};
 
-pub fn describe(api: &Arc<ApiHandler>, request: DescribeClientQuotasRequest) -> DescribeClientQuotasResponse {
+pub fn describe(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeClientQuotasRequest,
+) -> DescribeClientQuotasResponse {
     let components: Vec<(String, i8, Option<String>)> = request
         .components
         .iter()
@@ -73,7 +78,11 @@ pub fn describe(api: &Arc<ApiHandler>, request: DescribeClientQuotasRequest) -> 
         .with_entries(Some(entries))
 }
 
-pub fn alter(api: &Arc<ApiHandler>, request: AlterClientQuotasRequest) -> AlterClientQuotasResponse {
+pub fn alter(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: AlterClientQuotasRequest,
+) -> AlterClientQuotasResponse {
     let entries = request
         .entries
         .into_iter()

@@ -9,7 +9,7 @@ use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescri
 use kafka_protocol::protocol::StrBytes;
 
 use super::ApiHandler;
-use crate::auth::{OPERATIONS_OMITTED, ResourceType, authorized_operations};
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::consumer_group_records::TopicPartitions as Partitions;
 
 /// MemberType of v1: every member here speaks the consumer protocol.
@@ -17,21 +17,21 @@ const CONSUMER_MEMBER: i8 = 1;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: ConsumerGroupDescribeRequest,
     version: i16,
 ) -> ConsumerGroupDescribeResponse {
-    let operations = if request.include_authorized_operations {
-        authorized_operations(ResourceType::Group, true)
-    } else {
-        OPERATIONS_OMITTED
-    };
     let groups = request
         .group_ids
         .into_iter()
         .map(|id| {
             let described = DescribedGroup::default()
                 .with_group_id(id.clone())
-                .with_authorized_operations(operations);
+                .with_authorized_operations(ctx.authorized_operations(
+                    ResourceType::Group,
+                    id.as_str(),
+                    request.include_authorized_operations,
+                ));
             match api.groups.describe_consumer_group(id.as_str()) {
                 Err((code, message)) => described
                     .with_error_code(code)

@@ -8,11 +8,13 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
+use crate::auth::RequestContext;
 use crate::group::consumer_group_records::TopicPartitions as Partitions;
 use crate::group::coordinator::{ConsumerHeartbeat, ConsumerHeartbeatResult};
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: ConsumerGroupHeartbeatRequest,
     version: i16,
     client_id: &str,

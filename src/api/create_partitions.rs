@@ -7,9 +7,14 @@ use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse
 use kafka_protocol::protocol::StrBytes;
 
 use super::ApiHandler;
+use crate::auth::RequestContext;
 use crate::metadata::TopicError;
 
-pub fn handle(api: &Arc<ApiHandler>, request: CreatePartitionsRequest) -> CreatePartitionsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
     let node = api.identity.node_id;
     let results = request
         .topics

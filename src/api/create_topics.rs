@@ -9,6 +9,7 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::config::{SOURCE_TOPIC, TOPIC_CONFIGS};
 use crate::metadata::{NewTopic, Topic, TopicError};
 
@@ -19,7 +20,12 @@ pub const MAX_RECORDS_PER_REQUEST: i64 = 10_000;
 /// Kafka's message when a request would exceed [`MAX_RECORDS_PER_REQUEST`].
 pub const TOO_MANY_PARTITIONS: &str = "Excessively large number of partitions per request.";
 
-pub fn handle(api: &Arc<ApiHandler>, request: CreateTopicsRequest, _version: i16) -> CreateTopicsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: CreateTopicsRequest,
+    _version: i16,
+) -> CreateTopicsResponse {
     let default_partitions = i64::from(api.topics.broker_config().num_partitions());
     let records: i64 = request
         .topics

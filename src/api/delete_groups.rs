@@ -8,8 +8,14 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::{ApiHandler, Reply, RequestError, reply_when_durable};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DeleteGroupsRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DeleteGroupsRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let (share, classic): (Vec<String>, Vec<String>) = request
         .groups_names
         .iter()

@@ -11,12 +11,13 @@ use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionRe
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::log::LogError;
 
 /// DeleteRecords' "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
+pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: DeleteRecordsRequest) -> DeleteRecordsResponse {
     let topics = request
         .topics
         .into_iter()

@@ -7,9 +7,11 @@ use kafka_protocol::messages::delete_share_group_offsets_response::DeleteShareGr
 use kafka_protocol::messages::{DeleteShareGroupOffsetsRequest, DeleteShareGroupOffsetsResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, ready};
+use crate::auth::RequestContext;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: DeleteShareGroupOffsetsRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {

@@ -8,9 +8,15 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::metadata::TopicError;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DeleteTopicsRequest, version: i16) -> DeleteTopicsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DeleteTopicsRequest,
+    version: i16,
+) -> DeleteTopicsResponse {
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
     } else {

@@ -7,12 +7,13 @@ use kafka_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Advertised, ApiHandler, errors};
-use crate::auth::{ResourceType, authorized_operations};
+use crate::auth::{RequestContext, ResourceType};
 
 const ENDPOINT_BROKERS: i8 = 1;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     advertised: &Advertised,
     request: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
@@ -20,8 +21,9 @@ pub fn handle(
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(StrBytes::from_string(api.identity.cluster_id.clone()))
         .with_controller_id(api.identity.node_id.into())
-        .with_cluster_authorized_operations(authorized_operations(
+        .with_cluster_authorized_operations(ctx.authorized_operations(
             ResourceType::Cluster,
+            crate::metadata::acls::CLUSTER_NAME,
             request.include_cluster_authorized_operations,
         ));
     // A broker listener only answers for brokers; controllers are asked on their own listener.

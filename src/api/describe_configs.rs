@@ -11,6 +11,7 @@ use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::config::{
     ConfigType, SOURCE_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_TOPIC, TOPIC_CONFIGS, TopicConfigDef, broker_def,
     is_dynamic,
@@ -20,7 +21,12 @@ use crate::share::group_configs;
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeConfigsRequest, version: i16) -> DescribeConfigsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeConfigsRequest,
+    version: i16,
+) -> DescribeConfigsResponse {
     let synonyms = request.include_synonyms;
     let docs = request.include_documentation;
     let results = request

@@ -11,10 +11,15 @@ use kafka_protocol::messages::{DescribeGroupsRequest, DescribeGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::{ResourceType, authorized_operations};
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::GroupState;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeGroupsRequest, version: i16) -> DescribeGroupsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeGroupsRequest,
+    version: i16,
+) -> DescribeGroupsResponse {
     let str = StrBytes::from_string;
     let groups = request
         .groups
@@ -22,7 +27,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeGroupsRequest, version: i1
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let described = if version >= 3 && request.include_authorized_operations {
-                described.with_authorized_operations(authorized_operations(ResourceType::Group, true))
+                described.with_authorized_operations(ctx.authorized_operations(
+                    ResourceType::Group,
+                    group_id.as_str(),
+                    true,
+                ))
             } else {
                 described
             };

@@ -11,8 +11,13 @@ use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, 
 use kafka_protocol::protocol::StrBytes;
 
 use super::ApiHandler;
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeLogDirsRequest) -> DescribeLogDirsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeLogDirsRequest,
+) -> DescribeLogDirsResponse {
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request
         .topics
         .map(|ts| ts.into_iter().map(|t| (t.topic.to_string(), t.partitions)).collect());

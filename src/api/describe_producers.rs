@@ -8,8 +8,13 @@ use kafka_protocol::messages::describe_producers_response::{PartitionResponse, P
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeProducersRequest) -> DescribeProducersResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeProducersRequest,
+) -> DescribeProducersResponse {
     let topics = request
         .topics
         .into_iter()

@@ -10,6 +10,7 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{Advertised, ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::log::now_ms;
 
 /// Kafka's metadata topic, the only partition a quorum has.
@@ -19,6 +20,7 @@ const QUORUM_EPOCH: i32 = 1;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     advertised: &Advertised,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {

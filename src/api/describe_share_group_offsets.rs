@@ -11,8 +11,13 @@ use kafka_protocol::messages::{DescribeShareGroupOffsetsRequest, DescribeShareGr
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeShareGroupOffsetsRequest) -> DescribeShareGroupOffsetsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeShareGroupOffsetsRequest,
+) -> DescribeShareGroupOffsetsResponse {
     let groups = request
         .groups
         .into_iter()

@@ -11,12 +11,16 @@ use kafka_protocol::messages::{BrokerId, DescribeTopicPartitionsRequest, Describ
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::{ResourceType, authorized_operations};
+use crate::auth::{RequestContext, ResourceType};
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions one response holds.
 const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeTopicPartitionsRequest) -> DescribeTopicPartitionsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeTopicPartitionsRequest,
+) -> DescribeTopicPartitionsResponse {
     let all_topics = request.topics.is_empty();
     let (cursor_topic, cursor_partition) = request
         .cursor
@@ -59,8 +63,8 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeTopicPartitionsRequest) ->
                 topics.push(
                     DescribeTopicPartitionsResponseTopic::default()
                         .with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION)
-                        .with_name(Some(TopicName(StrBytes::from_string(name))))
-                        .with_topic_authorized_operations(authorized_operations(ResourceType::Topic, true)),
+                        .with_topic_authorized_operations(ctx.authorized_operations(ResourceType::Topic, &name, true))
+                        .with_name(Some(TopicName(StrBytes::from_string(name)))),
                 );
             }
             continue;
@@ -89,7 +93,7 @@ pub fn handle(api: &Arc<ApiHandler>, request: DescribeTopicPartitionsRequest) ->
                 .with_topic_id(topic.id)
                 .with_is_internal(topic.is_internal())
                 .with_partitions(partitions)
-                .with_topic_authorized_operations(authorized_operations(ResourceType::Topic, true)),
+                .with_topic_authorized_operations(ctx.authorized_operations(ResourceType::Topic, &topic.name, true)),
         );
         if next_cursor.is_some() {
             break;

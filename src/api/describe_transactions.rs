@@ -8,8 +8,13 @@ use kafka_protocol::messages::{DescribeTransactionsRequest, DescribeTransactions
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: DescribeTransactionsRequest) -> DescribeTransactionsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: DescribeTransactionsRequest,
+) -> DescribeTransactionsResponse {
     let states = request
         .transactional_ids
         .into_iter()

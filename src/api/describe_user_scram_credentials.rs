@@ -12,8 +12,13 @@ use kafka_protocol::messages::{DescribeUserScramCredentialsRequest, DescribeUser
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &ApiHandler, request: DescribeUserScramCredentialsRequest) -> DescribeUserScramCredentialsResponse {
+pub fn handle(
+    api: &ApiHandler,
+    ctx: &RequestContext<'_>,
+    request: DescribeUserScramCredentialsRequest,
+) -> DescribeUserScramCredentialsResponse {
     let users = api.topics.scram_users();
     let described = |user: String, credentials: &[(crate::security::ScramMechanism, i32)]| {
         DescribeUserScramCredentialsResult::default()

@@ -9,8 +9,9 @@ use kafka_protocol::messages::{ElectLeadersRequest, ElectLeadersResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: ElectLeadersRequest) -> ElectLeadersResponse {
+pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: ElectLeadersRequest) -> ElectLeadersResponse {
     // Every partition already has its preferred leader, and Kafka leaves those out of the
     // answer to a request for all partitions.
     let Some(requested) = request.topic_partitions else {

@@ -8,8 +8,14 @@ use std::sync::Arc;
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: EndTxnRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: EndTxnRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
         let result = api

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use super::records_send::{ResponseBody, encode_sharing};
 use super::{ApiHandler, QuotaClient, Reply, RequestError, encode, errors};
+use crate::auth::RequestContext;
 use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
 use crate::log::transaction_index::AbortedTxn;
 use crate::log::{FetchSlice, LogError, PartitionLog};
@@ -28,6 +29,7 @@ const READ_COMMITTED: i8 = 1;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: FetchRequest,
     version: i16,
     client: QuotaClient,

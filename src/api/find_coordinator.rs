@@ -9,6 +9,7 @@ use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinator
 use kafka_protocol::protocol::StrBytes;
 
 use super::{Advertised, ApiHandler, errors};
+use crate::auth::RequestContext;
 
 /// Kafka's `CoordinatorType`: 0 groups, 1 transactional ids.
 const KEY_TYPE_GROUP: i8 = 0;
@@ -16,6 +17,7 @@ const KEY_TYPE_TRANSACTION: i8 = 1;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     advertised: &Advertised,
     request: FindCoordinatorRequest,
     version: i16,

@@ -25,6 +25,18 @@ struct Fixture {
     api: Arc<ApiHandler>,
 }
 
+static ANONYMOUS: std::sync::LazyLock<crate::security::KafkaPrincipal> =
+    std::sync::LazyLock::new(crate::security::KafkaPrincipal::anonymous);
+
+/// An unauthenticated caller on a broker without an authorizer.
+fn ctx() -> crate::auth::RequestContext<'static> {
+    crate::auth::RequestContext {
+        principal: &ANONYMOUS,
+        host: std::net::IpAddr::from([127, 0, 0, 1]),
+        authorizer: None,
+    }
+}
+
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let config = Arc::new(BrokerConfig::default());
@@ -73,6 +85,7 @@ fn fixture() -> Fixture {
         topics,
         logs,
         fetch_sessions: FetchSessionCache::default(),
+        authorizer: None,
         groups,
         producer_ids,
         txn,
@@ -118,7 +131,7 @@ async fn every_version_of_every_group_api_encodes() {
             .with_key(s("g"))
             .with_key_type(if v >= 1 { 1 } else { 0 })
             .with_coordinator_keys(if v >= 4 { vec![s("g"), s("h")] } else { vec![] });
-        let r = find_coordinator::handle(api, &api.advertised[0], req, v);
+        let r = find_coordinator::handle(api, &ctx(), &api.advertised[0], req, v);
         if v >= 4 {
             assert_eq!(r.coordinators.len(), 2);
             assert!(
@@ -133,6 +146,7 @@ async fn every_version_of_every_group_api_encodes() {
         if v >= 1 {
             let bad = find_coordinator::handle(
                 api,
+                &ctx(),
                 &api.advertised[0],
                 FindCoordinatorRequest::default().with_key(s("g")).with_key_type(7),
                 v,
@@ -155,7 +169,7 @@ async fn every_version_of_every_group_api_encodes() {
         };
         let mut member = String::new();
         if v >= 4 {
-            let first = join_group::handle(api, join(""), v, "client", "/127.0.0.1".into()).unwrap();
+            let first = join_group::handle(api, &ctx(), join(""), v, "client", "/127.0.0.1".into()).unwrap();
             let Reply::Ready(b) = first else {
                 panic!("MEMBER_ID_REQUIRED is immediate")
             };
@@ -163,7 +177,15 @@ async fn every_version_of_every_group_api_encodes() {
             assert_eq!(code_at(&b, at), errors::MEMBER_ID_REQUIRED, "v{v}");
             member = read_member_id(&b, v);
         }
-        let joined = body(join_group::handle(api, join(&member), v, "client", "/127.0.0.1".into())).await;
+        let joined = body(join_group::handle(
+            api,
+            &ctx(),
+            join(&member),
+            v,
+            "client",
+            "/127.0.0.1".into(),
+        ))
+        .await;
         assert_eq!(code_at(&joined, if v >= 2 { 4 } else { 0 }), 0, "join v{v}");
         let (_, generation, members, _) = api.groups.group_snapshot(&group).unwrap();
         let member = members[0].clone();
@@ -180,12 +202,13 @@ async fn every_version_of_every_group_api_encodes() {
                     .with_member_id(s(&member))
                     .with_assignment(Bytes::from_static(b"a")),
             ]);
-        let synced = body(sync_group::handle(api, sync, sv)).await;
+        let synced = body(sync_group::handle(api, &ctx(), sync, sv)).await;
         assert_eq!(code_at(&synced, if sv >= 1 { 4 } else { 0 }), 0, "sync v{sv}");
 
         let hv = v.min(4);
         let hb = heartbeat::handle(
             api,
+            &ctx(),
             HeartbeatRequest::default()
                 .with_group_id(GroupId(s(&group)))
                 .with_generation_id(generation)
@@ -213,7 +236,7 @@ async fn every_version_of_every_group_api_encodes() {
                                 .with_committed_offset(1),
                         ]),
                 ]);
-            body(offset_commit::handle(api, commit, cv)).await;
+            body(offset_commit::handle(api, &ctx(), commit, cv)).await;
         }
         for fv in 1..=9i16 {
             let fetch = if fv >= 8 {
@@ -238,7 +261,7 @@ async fn every_version_of_every_group_api_encodes() {
                             .with_partition_indexes(vec![0, 1]),
                     ]))
             };
-            let r = offset_fetch::handle(api, fetch, fv);
+            let r = offset_fetch::handle(api, &ctx(), fetch, fv);
             if fv >= 8 {
                 let parts = &r.groups[1].topics[0].partitions;
                 assert_eq!((parts[0].committed_offset, parts[1].committed_offset), (9, -1));
@@ -259,6 +282,7 @@ async fn every_version_of_every_group_api_encodes() {
         for dv in 0..=6i16 {
             let r = describe_groups::handle(
                 api,
+                &ctx(),
                 DescribeGroupsRequest::default()
                     .with_groups(vec![GroupId(s(&group)), GroupId(s("missing"))])
                     .with_include_authorized_operations(dv >= 3),
@@ -275,6 +299,7 @@ async fn every_version_of_every_group_api_encodes() {
         for lv in 0..=5i16 {
             let r = list_groups::handle(
                 api,
+                &ctx(),
                 ListGroupsRequest::default()
                     .with_states_filter(if lv >= 4 { vec![s("stable")] } else { vec![] })
                     .with_types_filter(if lv >= 5 { vec![s("Classic")] } else { vec![] }),
@@ -290,7 +315,7 @@ async fn every_version_of_every_group_api_encodes() {
                     .with_name(TopicName(s("t")))
                     .with_partitions(vec![OffsetDeleteRequestPartition::default().with_partition_index(0)]),
             ]);
-        body(offset_delete::handle(api, od, 0)).await;
+        body(offset_delete::handle(api, &ctx(), od, 0)).await;
 
         let lv = v.min(5);
         let leave = LeaveGroupRequest::default()
@@ -304,7 +329,7 @@ async fn every_version_of_every_group_api_encodes() {
             } else {
                 vec![]
             });
-        let r = leave_group::handle(api, leave, lv);
+        let r = leave_group::handle(api, &ctx(), leave, lv);
         if lv >= 3 {
             assert_eq!(
                 (r.members[0].error_code, r.members[1].error_code),
@@ -318,6 +343,7 @@ async fn every_version_of_every_group_api_encodes() {
         for gv in 0..=2i16 {
             let r = body(delete_groups::handle(
                 api,
+                &ctx(),
                 DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("never"))]),
                 gv,
             ))
@@ -325,16 +351,18 @@ async fn every_version_of_every_group_api_encodes() {
             assert!(!r.is_empty());
         }
     }
-    let all = list_groups::handle(api, ListGroupsRequest::default(), 3);
+    let all = list_groups::handle(api, &ctx(), ListGroupsRequest::default(), 3);
     assert_eq!(all.groups.len(), 10);
     let none = list_groups::handle(
         api,
+        &ctx(),
         ListGroupsRequest::default().with_types_filter(vec![s("consumer")]),
         5,
     );
     assert!(none.groups.is_empty(), "every group here is classic");
     let deleted = body(delete_groups::handle(
         api,
+        &ctx(),
         DeleteGroupsRequest::default().with_groups_names(vec![GroupId(s("group-v0"))]),
         2,
     ))

@@ -6,8 +6,14 @@ use std::sync::Arc;
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
 use super::ApiHandler;
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: HeartbeatRequest, version: i16) -> HeartbeatResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: HeartbeatRequest,
+    version: i16,
+) -> HeartbeatResponse {
     let instance = request
         .group_instance_id
         .as_ref()

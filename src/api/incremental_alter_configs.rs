@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::alter_configs::{Target, alter, duplicates, target};
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::config::{ConfigType, broker_def, topic_def};
 use crate::metadata::TopicError;
 use crate::share::group_configs;
@@ -22,7 +23,11 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-pub fn handle(api: &Arc<ApiHandler>, request: IncrementalAlterConfigsRequest) -> IncrementalAlterConfigsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: IncrementalAlterConfigsRequest,
+) -> IncrementalAlterConfigsResponse {
     let duplicated = duplicates(
         request
             .resources

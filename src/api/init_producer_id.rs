@@ -10,8 +10,14 @@ use std::sync::Arc;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: InitProducerIdRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: InitProducerIdRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let response = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);

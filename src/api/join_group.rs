@@ -9,11 +9,13 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, group_reply};
+use crate::auth::RequestContext;
 use crate::group::coordinator::{JoinRequest, Pending};
 use crate::group::{Durable, JoinResult};
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: JoinGroupRequest,
     version: i16,
     client_id: &str,

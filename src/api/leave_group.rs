@@ -7,9 +7,15 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::group::coordinator::LeavingMember;
 
-pub fn handle(api: &Arc<ApiHandler>, request: LeaveGroupRequest, version: i16) -> LeaveGroupResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: LeaveGroupRequest,
+    version: i16,
+) -> LeaveGroupResponse {
     let leaving: Vec<LeavingMember> = if version >= 3 {
         request
             .members

@@ -10,13 +10,19 @@ use kafka_protocol::messages::{ListConfigResourcesRequest, ListConfigResourcesRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
 const CLIENT_METRICS: i8 = 16;
 const GROUP: i8 = 32;
 
-pub fn handle(api: &Arc<ApiHandler>, request: ListConfigResourcesRequest, version: i16) -> ListConfigResourcesResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: ListConfigResourcesRequest,
+    version: i16,
+) -> ListConfigResourcesResponse {
     let types = if version == 0 {
         vec![CLIENT_METRICS]
     } else if request.resource_types.is_empty() {

@@ -9,11 +9,17 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::ApiHandler;
+use crate::auth::RequestContext;
 
 /// Kafka's type name, and protocol type, of share groups (KIP-932).
 const SHARE: &str = "share";
 
-pub fn handle(api: &Arc<ApiHandler>, request: ListGroupsRequest, version: i16) -> ListGroupsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: ListGroupsRequest,
+    version: i16,
+) -> ListGroupsResponse {
     let states: Vec<String> = if version >= 4 {
         request.states_filter.iter().map(|s| s.as_str().to_string()).collect()
     } else {

@@ -6,6 +6,7 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::log::PartitionLog;
 
 const LATEST: i64 = -1;
@@ -16,7 +17,12 @@ const EARLIEST_LOCAL: i64 = -4;
 /// KIP-1005: the highest offset copied to tiered storage; there is none here.
 const LATEST_TIERED: i64 = -5;
 
-pub fn handle(api: &Arc<ApiHandler>, request: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
     let topics = request
         .topics
         .into_iter()

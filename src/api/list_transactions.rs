@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 use regex::Regex;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::log::now_ms;
 use crate::txn::TxnState;
 
@@ -26,7 +27,12 @@ const STATES: &[TxnState] = &[
     TxnState::PrepareEpochFence,
 ];
 
-pub fn handle(api: &Arc<ApiHandler>, request: ListTransactionsRequest, version: i16) -> ListTransactionsResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: ListTransactionsRequest,
+    version: i16,
+) -> ListTransactionsResponse {
     let pattern = match request
         .transactional_id_pattern
         .as_ref()

@@ -12,11 +12,12 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{Advertised, ApiHandler, errors};
-use crate::auth::{OPERATIONS_OMITTED, ResourceType, authorized_operations};
+use crate::auth::{OPERATIONS_OMITTED, RequestContext, ResourceType};
 use crate::metadata::{Topic, TopicError, topics::validate_name};
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     advertised: &Advertised,
     request: MetadataRequest,
     version: i16,
@@ -49,14 +50,19 @@ pub fn handle(
             .collect(),
     };
     for t in topics.iter_mut().filter(|t| t.error_code == errors::NONE) {
-        t.topic_authorized_operations = authorized_operations(ResourceType::Topic, topic_ops);
+        let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+        t.topic_authorized_operations = ctx.authorized_operations(ResourceType::Topic, &name, topic_ops);
     }
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_string(api.identity.cluster_id.clone())))
         .with_controller_id(node)
         .with_topics(topics)
-        .with_cluster_authorized_operations(authorized_operations(ResourceType::Cluster, cluster_ops))
+        .with_cluster_authorized_operations(ctx.authorized_operations(
+            ResourceType::Cluster,
+            crate::metadata::acls::CLUSTER_NAME,
+            cluster_ops,
+        ))
 }
 
 fn lookup_by_name(api: &ApiHandler, name: TopicName, allow_auto_create: bool) -> MetadataResponseTopic {

@@ -73,6 +73,7 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
+use crate::auth::{RequestContext, StandardAuthorizer};
 use crate::config::BrokerConfig;
 use crate::fetch_session::FetchSessionCache;
 use crate::group::coordinator::Pending;
@@ -80,6 +81,7 @@ use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
 use crate::quota::{ChannelMute, ClientQuotaManager, QuotaType};
+use crate::security::KafkaPrincipal;
 use crate::share::ShareGroupCoordinator;
 use crate::txn::TransactionCoordinator;
 pub use records_send::ResponseBody;
@@ -165,10 +167,11 @@ pub struct Advertised {
     pub port: u16,
 }
 
-/// Who a request comes from, for quotas: the authenticated principal's name (`ANONYMOUS`
-/// without authentication, as on Kafka), and its connection's mute for throttling.
+/// Who a request comes from, for authorization and quotas: the authenticated principal
+/// (`User:ANONYMOUS` without authentication, as on Kafka), and its connection's mute for
+/// throttling.
 pub struct Caller {
-    pub principal: String,
+    pub principal: KafkaPrincipal,
     pub mute: Arc<ChannelMute>,
 }
 
@@ -182,7 +185,7 @@ pub struct QuotaClient {
 impl Caller {
     pub fn anonymous() -> Caller {
         Caller {
-            principal: "ANONYMOUS".to_string(),
+            principal: KafkaPrincipal::anonymous(),
             mute: Arc::new(ChannelMute::default()),
         }
     }
@@ -204,6 +207,8 @@ pub struct ApiHandler {
     pub share: Arc<ShareGroupCoordinator>,
     /// Produce and fetch byte-rate quotas (`producer_byte_rate`, `consumer_byte_rate`).
     pub quotas: ClientQuotaManager,
+    /// The ACL authorizer, when `authorizer.class.name` names one.
+    pub authorizer: Option<StandardAuthorizer>,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<ResponseBody>> + Send>>;
@@ -381,7 +386,7 @@ impl ApiHandler {
     /// The quota identity of a request: its principal and client id, and its connection.
     fn quota_client(&self, header: &RequestHeader, caller: &Caller) -> QuotaClient {
         QuotaClient {
-            user: caller.principal.clone(),
+            user: caller.principal.name.clone(),
             client_id: header.client_id.as_ref().map(|c| c.to_string()).unwrap_or_default(),
             mute: caller.mute.clone(),
         }
@@ -427,73 +432,107 @@ impl ApiHandler {
         if !supported || (api == ApiKey::Produce && version < PRODUCE_MIN_SERVED) {
             return Err(RequestError::UnsupportedVersion { api, version });
         }
+        let ctx = RequestContext {
+            principal: &caller.principal,
+            host: peer.ip(),
+            authorizer: self.authorizer.as_ref(),
+        };
         let b = &mut body;
         match api {
             ApiKey::ApiVersions => ready(&api_versions::handle(self, decode(b, version)?, version), version),
             ApiKey::Metadata => ready(
-                &metadata::handle(self, advertised, decode(b, version)?, version),
+                &metadata::handle(self, &ctx, advertised, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::Produce => produce::handle(self, decode(b, version)?, version, &self.quota_client(header, caller)),
-            ApiKey::Fetch => fetch::handle(self, decode(b, version)?, version, self.quota_client(header, caller)),
-            ApiKey::ListOffsets => ready(&list_offsets::handle(self, decode(b, version)?, version), version),
+            ApiKey::Produce => produce::handle(
+                self,
+                &ctx,
+                decode(b, version)?,
+                version,
+                &self.quota_client(header, caller),
+            ),
+            ApiKey::Fetch => fetch::handle(
+                self,
+                &ctx,
+                decode(b, version)?,
+                version,
+                self.quota_client(header, caller),
+            ),
+            ApiKey::ListOffsets => ready(&list_offsets::handle(self, &ctx, decode(b, version)?, version), version),
             // Topic changes fsync the metadata log and create or remove files: they run in
             // place (keeping this connection's order) while the runtime moves other work away.
             ApiKey::CreateTopics => {
                 let request = decode(b, version)?;
                 ready(
-                    &block_in_place(|| create_topics::handle(self, request, version)),
+                    &block_in_place(|| create_topics::handle(self, &ctx, request, version)),
                     version,
                 )
             }
             ApiKey::DeleteTopics => {
                 let request = decode(b, version)?;
                 ready(
-                    &block_in_place(|| delete_topics::handle(self, request, version)),
+                    &block_in_place(|| delete_topics::handle(self, &ctx, request, version)),
                     version,
                 )
             }
             ApiKey::CreatePartitions => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| create_partitions::handle(self, request)), version)
+                ready(
+                    &block_in_place(|| create_partitions::handle(self, &ctx, request)),
+                    version,
+                )
             }
-            ApiKey::DescribeConfigs => ready(&describe_configs::handle(self, decode(b, version)?, version), version),
-            ApiKey::DescribeCluster => ready(
-                &describe_cluster::handle(self, advertised, decode(b, version)?),
+            ApiKey::DescribeConfigs => ready(
+                &describe_configs::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::OffsetForLeaderEpoch => ready(&offset_for_leader_epoch::handle(self, decode(b, version)?), version),
-            ApiKey::DescribeLogDirs => ready(&describe_log_dirs::handle(self, decode(b, version)?), version),
+            ApiKey::DescribeCluster => ready(
+                &describe_cluster::handle(self, &ctx, advertised, decode(b, version)?),
+                version,
+            ),
+            ApiKey::OffsetForLeaderEpoch => ready(
+                &offset_for_leader_epoch::handle(self, &ctx, decode(b, version)?),
+                version,
+            ),
+            ApiKey::DescribeLogDirs => ready(&describe_log_dirs::handle(self, &ctx, decode(b, version)?), version),
             // Config changes fsync the metadata log, like topic changes.
             ApiKey::AlterConfigs => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| alter_configs::handle(self, request)), version)
+                ready(&block_in_place(|| alter_configs::handle(self, &ctx, request)), version)
             }
             ApiKey::IncrementalAlterConfigs => {
                 let request = decode(b, version)?;
                 ready(
-                    &block_in_place(|| incremental_alter_configs::handle(self, request)),
+                    &block_in_place(|| incremental_alter_configs::handle(self, &ctx, request)),
                     version,
                 )
             }
             // Renames segment files and fsyncs the log start checkpoint.
             ApiKey::DeleteRecords => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| delete_records::handle(self, request)), version)
+                ready(&block_in_place(|| delete_records::handle(self, &ctx, request)), version)
             }
             ApiKey::FindCoordinator => ready(
-                &find_coordinator::handle(self, advertised, decode(b, version)?, version),
+                &find_coordinator::handle(self, &ctx, advertised, decode(b, version)?, version),
                 version,
             ),
             ApiKey::JoinGroup => {
                 let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
                 // Kafka reports the client's address as Java's InetAddress prints it.
-                join_group::handle(self, decode(b, version)?, version, client_id, format!("/{}", peer.ip()))
+                join_group::handle(
+                    self,
+                    &ctx,
+                    decode(b, version)?,
+                    version,
+                    client_id,
+                    format!("/{}", peer.ip()),
+                )
             }
             ApiKey::ConsumerGroupHeartbeat => {
                 let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
                 consumer_group_heartbeat::handle(
                     self,
+                    &ctx,
                     decode(b, version)?,
                     version,
                     client_id,
@@ -501,78 +540,109 @@ impl ApiHandler {
                 )
             }
             ApiKey::ConsumerGroupDescribe => ready(
-                &consumer_group_describe::handle(self, decode(b, version)?, version),
+                &consumer_group_describe::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::SyncGroup => sync_group::handle(self, decode(b, version)?, version),
-            ApiKey::Heartbeat => ready(&heartbeat::handle(self, decode(b, version)?, version), version),
-            ApiKey::LeaveGroup => ready(&leave_group::handle(self, decode(b, version)?, version), version),
-            ApiKey::OffsetCommit => offset_commit::handle(self, decode(b, version)?, version),
-            ApiKey::OffsetFetch => ready(&offset_fetch::handle(self, decode(b, version)?, version), version),
-            ApiKey::DescribeGroups => ready(&describe_groups::handle(self, decode(b, version)?, version), version),
-            ApiKey::ListGroups => ready(&list_groups::handle(self, decode(b, version)?, version), version),
-            ApiKey::DeleteGroups => delete_groups::handle(self, decode(b, version)?, version),
-            ApiKey::OffsetDelete => offset_delete::handle(self, decode(b, version)?, version),
-            ApiKey::InitProducerId => init_producer_id::handle(self, decode(b, version)?, version),
-            ApiKey::AddPartitionsToTxn => add_partitions_to_txn::handle(self, decode(b, version)?, version),
-            ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(self, decode(b, version)?, version),
-            ApiKey::EndTxn => end_txn::handle(self, decode(b, version)?, version),
-            ApiKey::TxnOffsetCommit => txn_offset_commit::handle(self, decode(b, version)?, version),
-            ApiKey::WriteTxnMarkers => write_txn_markers::handle(self, decode(b, version)?, version),
-            ApiKey::ListTransactions => ready(&list_transactions::handle(self, decode(b, version)?, version), version),
-            ApiKey::DescribeTransactions => ready(&describe_transactions::handle(self, decode(b, version)?), version),
-            ApiKey::DescribeTopicPartitions => {
-                ready(&describe_topic_partitions::handle(self, decode(b, version)?), version)
+            ApiKey::SyncGroup => sync_group::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::Heartbeat => ready(&heartbeat::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::LeaveGroup => ready(&leave_group::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::OffsetCommit => offset_commit::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::OffsetFetch => ready(&offset_fetch::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::DescribeGroups => ready(
+                &describe_groups::handle(self, &ctx, decode(b, version)?, version),
+                version,
+            ),
+            ApiKey::ListGroups => ready(&list_groups::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::DeleteGroups => delete_groups::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::OffsetDelete => offset_delete::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::InitProducerId => init_producer_id::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::AddPartitionsToTxn => add_partitions_to_txn::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::AddOffsetsToTxn => add_offsets_to_txn::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::EndTxn => end_txn::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::TxnOffsetCommit => txn_offset_commit::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::WriteTxnMarkers => write_txn_markers::handle(self, &ctx, decode(b, version)?, version),
+            ApiKey::ListTransactions => ready(
+                &list_transactions::handle(self, &ctx, decode(b, version)?, version),
+                version,
+            ),
+            ApiKey::DescribeTransactions => {
+                ready(&describe_transactions::handle(self, &ctx, decode(b, version)?), version)
             }
-            ApiKey::DescribeQuorum => ready(&describe_quorum::handle(self, advertised, decode(b, version)?), version),
+            ApiKey::DescribeTopicPartitions => ready(
+                &describe_topic_partitions::handle(self, &ctx, decode(b, version)?),
+                version,
+            ),
+            ApiKey::DescribeQuorum => ready(
+                &describe_quorum::handle(self, &ctx, advertised, decode(b, version)?),
+                version,
+            ),
             ApiKey::ListConfigResources => ready(
-                &list_config_resources::handle(self, decode(b, version)?, version),
+                &list_config_resources::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::ElectLeaders => ready(&elect_leaders::handle(self, decode(b, version)?), version),
-            ApiKey::AlterPartitionReassignments => {
-                ready(&partition_reassignments::alter(self, decode(b, version)?), version)
+            ApiKey::ElectLeaders => ready(&elect_leaders::handle(self, &ctx, decode(b, version)?), version),
+            ApiKey::AlterPartitionReassignments => ready(
+                &partition_reassignments::alter(self, &ctx, decode(b, version)?),
+                version,
+            ),
+            ApiKey::ListPartitionReassignments => {
+                ready(&partition_reassignments::list(&ctx, decode(b, version)?), version)
             }
-            ApiKey::ListPartitionReassignments => ready(&partition_reassignments::list(decode(b, version)?), version),
-            ApiKey::AlterReplicaLogDirs => ready(&alter_replica_log_dirs::handle(self, decode(b, version)?), version),
-            ApiKey::DescribeAcls => ready(&acls::describe(decode(b, version)?), version),
-            ApiKey::CreateAcls => ready(&acls::create(decode(b, version)?), version),
-            ApiKey::DeleteAcls => ready(&acls::delete(decode(b, version)?), version),
+            ApiKey::AlterReplicaLogDirs => ready(
+                &alter_replica_log_dirs::handle(self, &ctx, decode(b, version)?),
+                version,
+            ),
+            ApiKey::DescribeAcls => ready(&acls::describe(self, &ctx, decode(b, version)?), version),
+            // ACL changes fsync the metadata log, like topic changes.
+            ApiKey::CreateAcls => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| acls::create(self, &ctx, request)), version)
+            }
+            ApiKey::DeleteAcls => {
+                let request = decode(b, version)?;
+                ready(&block_in_place(|| acls::delete(self, &ctx, request)), version)
+            }
             ApiKey::DescribeUserScramCredentials => ready(
-                &describe_user_scram_credentials::handle(self, decode(b, version)?),
+                &describe_user_scram_credentials::handle(self, &ctx, decode(b, version)?),
                 version,
             ),
             // A credential change fsyncs the metadata log, like a topic change.
             ApiKey::AlterUserScramCredentials => {
                 let request = decode(b, version)?;
                 ready(
-                    &block_in_place(|| alter_user_scram_credentials::handle(self, request)),
+                    &block_in_place(|| alter_user_scram_credentials::handle(self, &ctx, request)),
                     version,
                 )
             }
             ApiKey::SaslHandshake => ready(&sasl::handshake(decode(b, version)?), version),
             ApiKey::SaslAuthenticate => ready(&sasl::authenticate(decode(b, version)?), version),
-            ApiKey::DescribeClientQuotas => ready(&client_quotas::describe(self, decode(b, version)?), version),
+            ApiKey::DescribeClientQuotas => ready(&client_quotas::describe(self, &ctx, decode(b, version)?), version),
             // A quota change fsyncs the metadata log, like a topic change.
             ApiKey::AlterClientQuotas => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| client_quotas::alter(self, request)), version)
+                ready(&block_in_place(|| client_quotas::alter(self, &ctx, request)), version)
             }
-            ApiKey::DescribeProducers => ready(&describe_producers::handle(self, decode(b, version)?), version),
+            ApiKey::DescribeProducers => ready(&describe_producers::handle(self, &ctx, decode(b, version)?), version),
             ApiKey::ShareGroupHeartbeat => {
                 let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
                 let host = format!("/{}", peer.ip());
-                share_group_heartbeat::handle(self, decode(b, version)?, client_id, &host, version)
+                share_group_heartbeat::handle(self, &ctx, decode(b, version)?, client_id, &host, version)
             }
-            ApiKey::ShareGroupDescribe => ready(&share_group_describe::handle(self, decode(b, version)?), version),
-            ApiKey::ShareFetch => share_fetch::handle(self, decode(b, version)?, version, peer),
-            ApiKey::ShareAcknowledge => share_acknowledge::handle(self, decode(b, version)?, version, peer),
+            ApiKey::ShareGroupDescribe => {
+                ready(&share_group_describe::handle(self, &ctx, decode(b, version)?), version)
+            }
+            ApiKey::ShareFetch => share_fetch::handle(self, &ctx, decode(b, version)?, version, peer),
+            ApiKey::ShareAcknowledge => share_acknowledge::handle(self, &ctx, decode(b, version)?, version, peer),
             ApiKey::DescribeShareGroupOffsets => ready(
-                &describe_share_group_offsets::handle(self, decode(b, version)?),
+                &describe_share_group_offsets::handle(self, &ctx, decode(b, version)?),
                 version,
             ),
-            ApiKey::AlterShareGroupOffsets => alter_share_group_offsets::handle(self, decode(b, version)?, version),
-            ApiKey::DeleteShareGroupOffsets => delete_share_group_offsets::handle(self, decode(b, version)?, version),
+            ApiKey::AlterShareGroupOffsets => {
+                alter_share_group_offsets::handle(self, &ctx, decode(b, version)?, version)
+            }
+            ApiKey::DeleteShareGroupOffsets => {
+                delete_share_group_offsets::handle(self, &ctx, decode(b, version)?, version)
+            }
             other => Err(RequestError::UnsupportedVersion { api: other, version }),
         }
     }

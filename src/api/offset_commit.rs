@@ -8,9 +8,15 @@ use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponseParti
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable, slot_code};
+use crate::auth::RequestContext;
 use crate::group::coordinator::OffsetCommit;
 
-pub fn handle(api: &Arc<ApiHandler>, request: OffsetCommitRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: OffsetCommitRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let max_metadata = api.groups.config().offset_metadata_max_bytes;
     // Per partition: an error decided here, or the index of its entry in `commits`.
     let mut commits: Vec<OffsetCommit> = Vec::new();

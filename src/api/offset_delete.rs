@@ -8,8 +8,14 @@ use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponseParti
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, ready, reply_when_durable, slot_code};
+use crate::auth::RequestContext;
 
-pub fn handle(api: &Arc<ApiHandler>, request: OffsetDeleteRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: OffsetDeleteRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     // Partitions of unknown topics are answered here; the rest go to the coordinator.
     let mut eligible: Vec<(String, i32)> = Vec::new();
     let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());

@@ -12,6 +12,7 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 use crate::group::group_metadata::OffsetAndMetadata;
 
 /// One partition's answer: offset, leader epoch, metadata, error.
@@ -74,7 +75,12 @@ fn fetch(
     Ok(out)
 }
 
-pub fn handle(api: &Arc<ApiHandler>, request: OffsetFetchRequest, version: i16) -> OffsetFetchResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: OffsetFetchRequest,
+    version: i16,
+) -> OffsetFetchResponse {
     if version >= 8 {
         let groups = request
             .groups

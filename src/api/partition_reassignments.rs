@@ -15,9 +15,11 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
+use crate::auth::RequestContext;
 
 pub fn alter(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let node = api.identity.node_id;
@@ -89,6 +91,9 @@ fn check_target(replicas: &[BrokerId], node: i32) -> (i16, Option<String>) {
     (errors::NONE, None)
 }
 
-pub fn list(_request: ListPartitionReassignmentsRequest) -> ListPartitionReassignmentsResponse {
+pub fn list(
+    ctx: &RequestContext<'_>,
+    _request: ListPartitionReassignmentsRequest,
+) -> ListPartitionReassignmentsResponse {
     ListPartitionReassignmentsResponse::default().with_error_message(None)
 }

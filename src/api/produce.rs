@@ -21,6 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Semaphore;
 
 use super::{ApiHandler, QuotaClient, Reply, RequestError, encode, errors};
+use crate::auth::RequestContext;
 use crate::group::Durable;
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
@@ -98,6 +99,7 @@ pub fn now_ms() -> i64 {
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: ProduceRequest,
     version: i16,
     client: &QuotaClient,

@@ -12,6 +12,7 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 use kafka_protocol::protocol::Encodable;
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
+use crate::auth::RequestContext;
 use crate::group::Durable;
 use crate::share::codes;
 use crate::share::share_partition_manager::AckBatch;
@@ -19,6 +20,7 @@ use crate::share::share_session::SessionUse;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: ShareAcknowledgeRequest,
     version: i16,
     peer: std::net::SocketAddr,

@@ -18,6 +18,7 @@ use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use tokio::time::Instant;
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
+use crate::auth::RequestContext;
 use crate::group::Durable;
 use crate::share::codes;
 use crate::share::share_partition_manager::{AckBatch, Acquired};
@@ -37,6 +38,7 @@ struct PartitionOutcome {
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: ShareFetchRequest,
     version: i16,
     peer: std::net::SocketAddr,

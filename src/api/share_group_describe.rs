@@ -8,12 +8,16 @@ use kafka_protocol::messages::{ShareGroupDescribeRequest, ShareGroupDescribeResp
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::{ResourceType, authorized_operations};
+use crate::auth::{RequestContext, ResourceType};
 
 /// The assignor share groups use, by Kafka's name.
 const ASSIGNOR: &str = "simple";
 
-pub fn handle(api: &Arc<ApiHandler>, request: ShareGroupDescribeRequest) -> ShareGroupDescribeResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: ShareGroupDescribeRequest,
+) -> ShareGroupDescribeResponse {
     let str = StrBytes::from_string;
     let groups = request
         .group_ids
@@ -21,7 +25,11 @@ pub fn handle(api: &Arc<ApiHandler>, request: ShareGroupDescribeRequest) -> Shar
         .map(|group_id| {
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let described = if request.include_authorized_operations {
-                described.with_authorized_operations(authorized_operations(ResourceType::Group, true))
+                described.with_authorized_operations(ctx.authorized_operations(
+                    ResourceType::Group,
+                    group_id.as_str(),
+                    true,
+                ))
             } else {
                 described
             };

@@ -8,10 +8,12 @@ use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
+use crate::auth::RequestContext;
 use crate::share::share_group::Heartbeat;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
     request: ShareGroupHeartbeatRequest,
     client_id: &str,
     client_host: &str,

@@ -8,10 +8,16 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, group_reply};
+use crate::auth::RequestContext;
 use crate::group::coordinator::SyncRequest;
 use crate::group::{Durable, SyncResult};
 
-pub fn handle(api: &Arc<ApiHandler>, request: SyncGroupRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: SyncGroupRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let string = |s: StrBytes| s.as_str().to_string();
     let sync = SyncRequest {
         group_id: request.group_id.as_str().to_string(),

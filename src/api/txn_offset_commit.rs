@@ -11,9 +11,15 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable, slot_code};
+use crate::auth::RequestContext;
 use crate::group::coordinator::OffsetCommit;
 
-pub fn handle(api: &Arc<ApiHandler>, request: TxnOffsetCommitRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: TxnOffsetCommitRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let max_metadata = api.groups.config().offset_metadata_max_bytes;
     let group_id = request.group_id.as_str();
     let producer_id = request.producer_id.0;

@@ -11,12 +11,18 @@ use kafka_protocol::messages::write_txn_markers_response::{
 use kafka_protocol::messages::{WriteTxnMarkersRequest, WriteTxnMarkersResponse};
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors};
+use crate::auth::RequestContext;
 use crate::group::Durable;
 use crate::group::offsets_log::OFFSETS_TOPIC;
 use crate::log::{LogError, now_ms};
 use crate::record::ControlRecordType;
 
-pub fn handle(api: &Arc<ApiHandler>, request: WriteTxnMarkersRequest, version: i16) -> Result<Reply, RequestError> {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: WriteTxnMarkersRequest,
+    version: i16,
+) -> Result<Reply, RequestError> {
     let mut waits = Vec::new();
     let mut results = Vec::with_capacity(request.markers.len());
     for marker in &request.markers {

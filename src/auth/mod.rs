@@ -1,21 +1,18 @@
-//! Authorization. No authorizer is configured on this broker yet, so every principal may do
-//! everything, and the authorized-operations fields of Metadata, DescribeCluster,
-//! DescribeGroups and DescribeTopicPartitions report what Kafka reports without an authorizer:
-//! every operation the resource type supports.
+//! Authorization: who may do what, asked by the API layer once per resource a request names.
+//!
+//! Without `authorizer.class.name` every principal may do everything, and the
+//! authorized-operations fields report every operation a resource type supports, as Kafka
+//! does without an authorizer. With the [`StandardAuthorizer`], the ACLs in the metadata log
+//! decide (see `authorizer.rs`).
 
-/// Kafka's `AclOperation` codes, as bit positions of an authorized-operations bitfield.
-pub mod operation {
-    pub const READ: u8 = 3;
-    pub const WRITE: u8 = 4;
-    pub const CREATE: u8 = 5;
-    pub const DELETE: u8 = 6;
-    pub const ALTER: u8 = 7;
-    pub const DESCRIBE: u8 = 8;
-    pub const CLUSTER_ACTION: u8 = 9;
-    pub const DESCRIBE_CONFIGS: u8 = 10;
-    pub const ALTER_CONFIGS: u8 = 11;
-    pub const IDEMPOTENT_WRITE: u8 = 12;
-}
+pub mod authorizer;
+
+use std::net::IpAddr;
+
+pub use authorizer::{STANDARD_AUTHORIZER, StandardAuthorizer};
+
+use crate::metadata::acls::{CLUSTER_NAME, operation as op, resource_type};
+use crate::security::KafkaPrincipal;
 
 /// The resource types whose operations clients ask about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,46 +20,93 @@ pub enum ResourceType {
     Topic,
     Group,
     Cluster,
+    TransactionalId,
+}
+
+impl ResourceType {
+    /// Kafka's `ResourceType` code.
+    pub fn code(self) -> i8 {
+        match self {
+            ResourceType::Topic => resource_type::TOPIC,
+            ResourceType::Group => resource_type::GROUP,
+            ResourceType::Cluster => resource_type::CLUSTER,
+            ResourceType::TransactionalId => resource_type::TRANSACTIONAL_ID,
+        }
+    }
 }
 
 /// Kafka's "authorized operations not requested" marker.
 pub const OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// The operations Kafka defines for a resource type (its `AclEntry.supportedOperations`).
-fn supported_operations(resource: ResourceType) -> &'static [u8] {
-    use operation::*;
+fn supported_operations(resource: ResourceType) -> &'static [i8] {
     match resource {
         ResourceType::Topic => &[
-            READ,
-            WRITE,
-            CREATE,
-            DESCRIBE,
-            DELETE,
-            ALTER,
-            DESCRIBE_CONFIGS,
-            ALTER_CONFIGS,
+            op::READ,
+            op::WRITE,
+            op::CREATE,
+            op::DESCRIBE,
+            op::DELETE,
+            op::ALTER,
+            op::DESCRIBE_CONFIGS,
+            op::ALTER_CONFIGS,
         ],
-        ResourceType::Group => &[READ, DESCRIBE, DELETE, DESCRIBE_CONFIGS, ALTER_CONFIGS],
+        ResourceType::Group => &[
+            op::READ,
+            op::DESCRIBE,
+            op::DELETE,
+            op::DESCRIBE_CONFIGS,
+            op::ALTER_CONFIGS,
+        ],
         ResourceType::Cluster => &[
-            CREATE,
-            CLUSTER_ACTION,
-            DESCRIBE_CONFIGS,
-            ALTER_CONFIGS,
-            IDEMPOTENT_WRITE,
-            ALTER,
-            DESCRIBE,
+            op::CREATE,
+            op::CLUSTER_ACTION,
+            op::DESCRIBE_CONFIGS,
+            op::ALTER_CONFIGS,
+            op::IDEMPOTENT_WRITE,
+            op::ALTER,
+            op::DESCRIBE,
         ],
+        ResourceType::TransactionalId => &[op::DESCRIBE, op::WRITE],
     }
 }
 
-/// The authorized-operations field for `resource`: the omitted marker unless the request
-/// asked for it, else the bitfield of operations this client may perform (all of them,
-/// without an authorizer).
-pub fn authorized_operations(resource: ResourceType, requested: bool) -> i32 {
-    if !requested {
-        return OPERATIONS_OMITTED;
+/// Who sends a request, and the authorizer that judges it: every API asks here before it
+/// touches a resource.
+#[derive(Clone, Copy)]
+pub struct RequestContext<'a> {
+    pub principal: &'a KafkaPrincipal,
+    pub host: IpAddr,
+    pub authorizer: Option<&'a StandardAuthorizer>,
+}
+
+impl RequestContext<'_> {
+    /// Whether the caller may perform `operation` (an [`op`] code) on the resource `name`.
+    pub fn authorize(&self, operation: i8, resource: ResourceType, name: &str) -> bool {
+        self.authorizer
+            .is_none_or(|a| a.authorize(self.principal, self.host, operation, resource.code(), name))
     }
-    supported_operations(resource)
-        .iter()
-        .fold(0, |bits, op| bits | (1 << op))
+
+    /// Whether the caller may perform `operation` on the cluster.
+    pub fn authorize_cluster(&self, operation: i8) -> bool {
+        self.authorize(operation, ResourceType::Cluster, CLUSTER_NAME)
+    }
+
+    /// Whether the caller may perform `operation` on some resource of the type.
+    pub fn authorize_any(&self, operation: i8, resource: ResourceType) -> bool {
+        self.authorizer
+            .is_none_or(|a| a.authorize_by_resource_type(self.principal, self.host, operation, resource.code()))
+    }
+
+    /// The authorized-operations field for the resource `name`: the omitted marker unless the
+    /// request asked for it, else the bitfield of the operations this caller may perform.
+    pub fn authorized_operations(&self, resource: ResourceType, name: &str, requested: bool) -> i32 {
+        if !requested {
+            return OPERATIONS_OMITTED;
+        }
+        supported_operations(resource)
+            .iter()
+            .filter(|&&operation| self.authorize(operation, resource, name))
+            .fold(0, |bits, &operation| bits | (1 << operation))
+    }
 }

@@ -24,7 +24,6 @@ pub static KAFKA_ONLY_BROKER_CONFIGS: &[ConfigDef] = &[
         T::Int,
         Some("1"),
     ),
-    kafka_key("authorizer.class.name", T::String, Some("")),
     kafka_key("auto.leader.rebalance.enable", T::Boolean, Some("true")),
     kafka_key("background.threads", T::Int, Some("10")),
     kafka_key("broker.heartbeat.interval.ms", T::Int, Some("2000")),

@@ -7,6 +7,27 @@ use super::{ConfigDef, ConfigType as T, Validator as V, def};
 
 pub static SECURITY_CONFIGS: &[ConfigDef] = &[
     def(
+        "authorizer.class.name",
+        T::String,
+        Some(""),
+        V::OneOf(&["", crate::auth::STANDARD_AUTHORIZER]),
+        "Empty for no authorization, or org.apache.kafka.metadata.authorizer.StandardAuthorizer for ACLs kept in the metadata log.",
+    ),
+    def(
+        "super.users",
+        T::String,
+        Some(""),
+        V::Any,
+        "Principals, separated by semicolons (User:admin;User:ops), that the authorizer allows everything.",
+    ),
+    def(
+        "allow.everyone.if.no.acl.found",
+        T::Boolean,
+        Some("false"),
+        V::Any,
+        "Whether the authorizer allows an operation on a resource that no ACL covers.",
+    ),
+    def(
         "ssl.keystore.type",
         T::String,
         Some("JKS"),

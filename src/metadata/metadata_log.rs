@@ -63,6 +63,21 @@ pub enum MetadataRecord {
         name: String,
         mechanism: i8,
     },
+    /// One ACL under its id, with Kafka's codes for the resource type, pattern type,
+    /// operation and permission type.
+    AccessControlEntry {
+        id: String,
+        resource_type: i8,
+        resource_name: String,
+        pattern_type: i8,
+        principal: String,
+        host: String,
+        operation: i8,
+        permission_type: i8,
+    },
+    RemoveAccessControlEntry {
+        id: String,
+    },
 }
 
 pub struct MetadataLog {

@@ -1,7 +1,8 @@
-//! What the broker knows about its topics and itself: the topic registry and the client
-//! quotas and SCRAM credentials, persisted in a metadata log, the cluster identity kept in `meta.properties`, and the
-//! producer id allocator.
+//! What the broker knows about its topics and itself: the topic registry, the client quotas,
+//! SCRAM credentials and ACLs, persisted in a metadata log, the cluster identity kept in
+//! `meta.properties`, and the producer id allocator.
 
+pub mod acls;
 pub mod client_quotas;
 pub mod cluster;
 pub mod metadata_log;

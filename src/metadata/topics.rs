@@ -176,6 +176,8 @@ pub(super) struct Registry {
     quotas: BTreeMap<QuotaEntity, BTreeMap<String, f64>>,
     /// SCRAM credentials by user and mechanism (AlterUserScramCredentials).
     pub(super) scram: BTreeMap<(String, ScramMechanism), ScramCredential>,
+    /// ACLs by id (CreateAcls), shared with the authorizer as a snapshot.
+    pub(super) acls: Arc<super::acls::AclSet>,
 }
 
 pub struct TopicRegistry {
@@ -213,7 +215,9 @@ impl TopicRegistry {
         for t in state.by_name.values_mut() {
             Arc::make_mut(t).config = TopicConfig::resolve(&broker, &t.overrides);
         }
-        if log.record_count() > 2 * (state.by_name.len() + state.quotas.len() + state.scram.len()) + 64 {
+        if log.record_count()
+            > 2 * (state.by_name.len() + state.quotas.len() + state.scram.len() + state.acls.len()) + 64
+        {
             log.rewrite(&snapshot(&broker, &state))?;
         }
         Ok(TopicRegistry {
@@ -711,6 +715,9 @@ fn apply(broker: &mut BrokerConfig, state: &mut Registry, record: MetadataRecord
         record @ (MetadataRecord::UserScramCredential { .. } | MetadataRecord::RemoveUserScramCredential { .. }) => {
             super::scram_credentials::apply(&mut state.scram, record);
         }
+        record @ (MetadataRecord::AccessControlEntry { .. } | MetadataRecord::RemoveAccessControlEntry { .. }) => {
+            super::acls::apply(&mut state.acls, record);
+        }
         MetadataRecord::AlterBrokerConfigs { resource, configs } => {
             let scope = if resource.is_empty() {
                 DynamicScope::ClusterDefault
@@ -757,6 +764,7 @@ fn snapshot(broker: &BrokerConfig, state: &Registry) -> Vec<MetadataRecord> {
             }),
     );
     records.extend(super::scram_credentials::snapshot(&state.scram));
+    records.extend(super::acls::snapshot(&state.acls));
     records.extend(state.by_name.values().map(|t| MetadataRecord::CreateTopic {
         name: t.name.clone(),
         id: t.id.to_string(),

@@ -171,7 +171,7 @@ async fn serve<R, W>(
     }
     tracing::debug!(%peer, principal = %session.principal, "connection authenticated");
     let caller = Caller {
-        principal: session.principal.name.clone(),
+        principal: session.principal.clone(),
         mute: Arc::new(ChannelMute::default()),
     };
     let (tx, rx) = mpsc::channel::<(Outgoing, Option<OwnedSemaphorePermit>)>(MAX_IN_FLIGHT);
