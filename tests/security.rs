@@ -760,3 +760,79 @@ fn stores_that_cannot_be_read_stop_the_start() {
     );
     assert!(out.contains("plain.sasl.jaas.config"), "PLAIN needs its users: {out}");
 }
+
+/// KIP-368: with connections.max.reauth.ms the SaslAuthenticate answer gives the session's
+/// lifetime; the client re-authenticates on the open connection (same mechanism, same
+/// principal) and goes on; a different principal is refused and closes the connection, and
+/// so does a request after the session expired without re-authentication.
+#[test]
+fn sessions_expire_and_are_renewed_by_re_authentication() {
+    let broker = start_secure_broker_with(&["connections.max.reauth.ms=1500"], None);
+    let login = |conn: &mut KafkaConnection, token: &[u8]| {
+        assert_eq!(handshake(conn, "PLAIN"), 0);
+        let r = conn.call(
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::copy_from_slice(token)),
+        );
+        (
+            r.error_code,
+            r.session_lifetime_ms,
+            r.error_message.map(|m| m.to_string()),
+        )
+    };
+    let ok = |(code, lifetime, _): (i16, i64, Option<String>)| (code, lifetime);
+
+    let mut conn = broker.plaintext("SASL_PLAINTEXT");
+    assert_eq!(ok(login(&mut conn, b"\0alice\0alice-secret")), (0, 1500));
+    assert!(metadata_works(&mut conn));
+    // Renewed twice across what would have been the end of the first session.
+    for _ in 0..2 {
+        std::thread::sleep(Duration::from_millis(900));
+        assert_eq!(ok(login(&mut conn, b"\0alice\0alice-secret")), (0, 1500));
+        assert!(metadata_works(&mut conn));
+    }
+
+    // Another principal cannot take over the connection.
+    let (code, _, message) = login(&mut conn, b"\0bob\0bob-secret");
+    assert_eq!(code, 58);
+    assert_eq!(
+        message.as_deref(),
+        Some("Cannot change principals during re-authentication from User.alice: User.bob")
+    );
+    assert!(closed(&mut conn));
+
+    // Not renewed: the first request after the session ended closes the connection.
+    let mut conn = broker.plaintext("SASL_PLAINTEXT");
+    assert_eq!(login(&mut conn, b"\0bob\0bob-secret").0, 0);
+    std::thread::sleep(Duration::from_millis(1700));
+    assert!(!metadata_works(&mut conn));
+    wait_for(Duration::from_secs(5), "the expiry's log line", || {
+        broker.broker.log().contains("its SASL session expired").then_some(())
+    });
+
+    // A re-authentication must keep the mechanism.
+    let mut conn = broker.plaintext("SASL_PLAINTEXT");
+    assert_eq!(login(&mut conn, b"\0alice\0alice-secret").0, 0);
+    assert_eq!(handshake(&mut conn, "SCRAM-SHA-256"), 0);
+    assert!(
+        conn.try_call(
+            2,
+            &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"n,,n=alice,r=abc"))
+        )
+        .is_err(),
+        "the connection closes"
+    );
+}
+
+/// Without connections.max.reauth.ms a session does not end, as on Kafka.
+#[test]
+fn sessions_do_not_expire_by_default() {
+    let broker = start_secure_broker();
+    let mut conn = broker.plaintext("SASL_PLAINTEXT");
+    assert_eq!(handshake(&mut conn, "PLAIN"), 0);
+    let r = conn.call(
+        2,
+        &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0alice\0alice-secret")),
+    );
+    assert_eq!((r.error_code, r.session_lifetime_ms), (0, 0));
+}

@@ -29,7 +29,6 @@ pub static KAFKA_ONLY_BROKER_CONFIGS: &[ConfigDef] = &[
     kafka_key("broker.heartbeat.interval.ms", T::Int, Some("2000")),
     kafka_key("broker.session.timeout.ms", T::Int, Some("9000")),
     kafka_key("client.quota.callback.class", T::Class, None),
-    kafka_key("connections.max.reauth.ms", T::Long, Some("0")),
     kafka_key("controlled.shutdown.enable", T::Boolean, Some("true")),
     kafka_key("controller.quorum.append.linger.ms", T::Int, Some("25")),
     kafka_key("controller.quorum.bootstrap.servers", T::List, Some("")),

@@ -14,6 +14,13 @@ pub static SECURITY_CONFIGS: &[ConfigDef] = &[
         "Empty for no authorization, or org.apache.kafka.metadata.authorizer.StandardAuthorizer for ACLs kept in the metadata log.",
     ),
     def(
+        "connections.max.reauth.ms",
+        T::Long,
+        Some("0"),
+        V::AtLeast(0),
+        "When positive, how long a SASL session lasts before the client must re-authenticate on its connection (KIP-368); 0: sessions do not end.",
+    ),
+    def(
         "super.users",
         T::String,
         Some(""),

@@ -23,7 +23,7 @@ use super::memory_pool::{MemoryPool, PoolLease};
 use crate::api::{ApiHandler, Caller, Reply, RequestError, ResponseBody};
 use crate::metrics;
 use crate::quota::ChannelMute;
-use crate::security::sasl_authenticator::SaslFailure;
+use crate::security::sasl_authenticator::{Authenticated, Reauthentication, SaslFailure};
 use crate::security::{KafkaPrincipal, ListenerSecurity, SaslServerAuthenticator, x500};
 
 /// Replies awaiting their turn on one connection before reading stops for back-pressure.
@@ -37,6 +37,8 @@ const MAX_IN_FLIGHT_BYTES: usize = 16 << 20;
 enum Outgoing {
     Ready(ResponseFrame),
     Pending(JoinHandle<Option<ResponseFrame>>),
+    /// Whole frames written by the SASL authenticator during a re-authentication.
+    Framed(Bytes),
 }
 
 /// Header fields the writer needs to frame a reply, and what its request's latency is
@@ -146,21 +148,27 @@ async fn serve<R, W>(
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let (peer, listener) = (session.peer, session.listener);
-    if let Some(sasl) = &security.sasl {
-        let authenticator = SaslServerAuthenticator {
-            config: sasl,
-            api: &api,
-            peer,
-            listener,
-            idle_timeout: limits.idle_timeout,
-        };
+    let authenticator = security.sasl.as_ref().map(|sasl| SaslServerAuthenticator {
+        config: sasl,
+        api: &api,
+        peer,
+        listener,
+        idle_timeout: limits.idle_timeout,
+    });
+    // The SASL session, and a re-authentication of it in progress.
+    let mut sasl_session: Option<Authenticated> = None;
+    let mut reauth: Option<Reauthentication> = None;
+    if let Some(authenticator) = &authenticator {
         let outcome = tokio::select! {
             biased;
             _ = shutdown.changed() => return,
             outcome = authenticator.authenticate(&mut reader, &mut writer) => outcome,
         };
         match outcome {
-            Ok(principal) => session.principal = principal,
+            Ok(authenticated) => {
+                session.principal = authenticated.principal.clone();
+                sasl_session = Some(authenticated);
+            }
             Err(SaslFailure::Closed) => return,
             Err(SaslFailure::Failed(why)) => {
                 tracing::info!(%peer, listener = %security.name, reason = %why, "closing connection: authentication failed");
@@ -207,6 +215,40 @@ async fn serve<R, W>(
         };
         let (frame, lease) = frame;
         let received = Instant::now();
+        // KIP-368: a SaslHandshake on an authenticated SASL connection begins a
+        // re-authentication, whose frames go to the authenticator until it completes; any
+        // other request after the session expired closes the connection.
+        if let (Some(authenticator), Some(current)) = (&authenticator, &sasl_session) {
+            let begins =
+                current.supports_reauth && frame.get(..2) == Some(&(ApiKey::SaslHandshake as i16).to_be_bytes()[..]);
+            if reauth.is_none() && !begins && current.expired(received) {
+                tracing::info!(%peer, principal = %session.principal, "closing connection: its SASL session expired (connections.max.reauth.ms) without re-authentication");
+                break;
+            }
+            if reauth.is_some() || begins {
+                let state = reauth.get_or_insert_with(|| Reauthentication::new(current.clone()));
+                let mut out = Vec::new();
+                let step = authenticator.reauthenticate_frame(state, frame, &mut out).await;
+                drop(lease);
+                if !out.is_empty() && tx.send((Outgoing::Framed(Bytes::from(out)), None)).await.is_err() {
+                    break;
+                }
+                match step {
+                    Ok(Some(renewed)) => {
+                        tracing::debug!(%peer, principal = %renewed.principal, "connection re-authenticated");
+                        sasl_session = Some(renewed);
+                        reauth = None;
+                    }
+                    Ok(None) => {}
+                    Err(SaslFailure::Closed) => break,
+                    Err(SaslFailure::Failed(why)) => {
+                        tracing::info!(%peer, listener = %security.name, reason = %why, "closing connection: re-authentication failed");
+                        break;
+                    }
+                }
+                continue;
+            }
+        }
         let held = in_flight_bytes
             .clone()
             .acquire_many_owned(frame.len().min(MAX_IN_FLIGHT_BYTES) as u32)
@@ -390,6 +432,15 @@ async fn write_replies<W: AsyncWrite + Unpin>(
         }
         held.extend(permit);
         let frame = match out {
+            Outgoing::Framed(bytes) => {
+                staging.extend_from_slice(&bytes);
+                if write_gathered(&mut writer, &mut staging, &mut parts).await.is_err() {
+                    return;
+                }
+                gathered = 0;
+                held.clear();
+                continue;
+            }
             Outgoing::Ready(f) => f,
             Outgoing::Pending(handle) => match handle.await {
                 Ok(Some(f)) => f,

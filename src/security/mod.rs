@@ -101,6 +101,9 @@ pub struct SaslListenerConfig {
     pub max_receive_size: usize,
     /// `connection.failed.authentication.delay.ms`: how long a failed client waits for the close.
     pub failed_authentication_delay: Duration,
+    /// `connections.max.reauth.ms` when positive: how long a session lasts before the client
+    /// must re-authenticate (KIP-368).
+    pub max_reauth: Option<Duration>,
 }
 
 pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
@@ -146,11 +149,16 @@ impl SaslListenerConfig {
             .get("connection.failed.authentication.delay.ms")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(100);
+        let max_reauth = listener_value(config, listener, "connections.max.reauth.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .filter(|ms| *ms > 0)
+            .map(Duration::from_millis);
         Ok(SaslListenerConfig {
             enabled_mechanisms,
             plain_users,
             max_receive_size,
             failed_authentication_delay: Duration::from_millis(delay),
+            max_reauth,
         })
     }
 }

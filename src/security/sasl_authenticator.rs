@@ -8,10 +8,15 @@
 //! Failures close the connection as Kafka does: an unsupported mechanism is answered with
 //! UNSUPPORTED_SASL_MECHANISM, bad credentials with SASL_AUTHENTICATION_FAILED, each after
 //! `connection.failed.authentication.delay.ms`; any other request closes it unanswered.
+//!
+//! With `connections.max.reauth.ms`, a session lasts that long (KIP-368): the client is told
+//! so in the SaslAuthenticate answer and re-authenticates on the open connection with the
+//! same mechanism and principal ([`Reauthentication`]); the connection closes at its next
+//! request after the session expired otherwise.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{
@@ -26,13 +31,52 @@ use super::scram::{ScramMechanism, ScramSaslServer};
 use super::{KafkaPrincipal, SaslListenerConfig};
 use crate::api::{ApiHandler, Caller, Reply, errors};
 
-/// Leaves `authenticate` with the principal once a step completes the exchange.
+/// Leaves `authenticate` with the session once a step completes the exchange.
 macro_rules! return_on_done {
-    ($step:expr) => {
+    ($this:ident, $step:expr, $mechanism:expr, $supports_reauth:expr) => {
         if let Some(principal) = $step? {
-            return Ok(principal);
+            return Ok($this.session(principal, $mechanism, $supports_reauth));
         }
     };
+}
+
+/// A completed authentication: who, how, and until when.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub principal: KafkaPrincipal,
+    pub mechanism: String,
+    /// Whether the client sent SaslAuthenticate v1 or later, and so can re-authenticate.
+    pub supports_reauth: bool,
+    /// When the session ends (`connections.max.reauth.ms` after it began), if it does.
+    pub expires: Option<Instant>,
+}
+
+impl Authenticated {
+    pub fn expired(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|at| now >= at)
+    }
+}
+
+/// A re-authentication in progress on an authenticated connection (KIP-368).
+pub struct Reauthentication {
+    previous: Authenticated,
+    state: ReauthState,
+}
+
+enum ReauthState {
+    Handshake,
+    Authenticate(Box<dyn SaslServer>),
+    /// The client asked for another mechanism: refused at its next frame, as Kafka does.
+    BadMechanism(String),
+}
+
+impl Reauthentication {
+    pub fn new(previous: Authenticated) -> Reauthentication {
+        Reauthentication {
+            previous,
+            state: ReauthState::Handshake,
+        }
+    }
 }
 
 pub const SASL_HANDSHAKE_VERSIONS: (i16, i16) = (0, 1);
@@ -67,14 +111,16 @@ pub enum SaslFailure {
 }
 
 impl SaslServerAuthenticator<'_> {
-    /// Runs the exchange; the principal on success. Either way nothing of the exchange is
+    /// Runs the exchange; the session on success. Either way nothing of the exchange is
     /// left unread or unwritten, so the connection can go on with ordinary requests.
-    pub async fn authenticate<R, W>(&self, reader: &mut R, writer: &mut W) -> Result<KafkaPrincipal, SaslFailure>
+    pub async fn authenticate<R, W>(&self, reader: &mut R, writer: &mut W) -> Result<Authenticated, SaslFailure>
     where
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
         let mut state = SaslState::HandshakeOrVersions;
+        let mut mechanism = String::new();
+        let mut supports_reauth = false;
         loop {
             let frame = match tokio::time::timeout(self.idle_timeout, self.read_frame(reader)).await {
                 Err(_) => return Err(SaslFailure::Failed("idle during authentication".into())),
@@ -84,7 +130,12 @@ impl SaslServerAuthenticator<'_> {
             };
             if let SaslState::Authenticate { server, framed: false } = &mut state {
                 // After a v0 handshake the frames are the mechanism's bare tokens.
-                return_on_done!(self.raw_token(server.as_mut(), &frame, writer).await);
+                return_on_done!(
+                    self,
+                    self.raw_token(server.as_mut(), &frame, writer).await,
+                    &mechanism,
+                    false
+                );
                 continue;
             }
             let mut body = Bytes::from(frame);
@@ -123,7 +174,9 @@ impl SaslServerAuthenticator<'_> {
                     next
                 }
                 (SaslState::HandshakeOrVersions | SaslState::Handshake, ApiKey::SaslHandshake) => {
-                    self.handshake(&header, body, writer).await?
+                    let (next, requested) = self.handshake(&header, body, writer).await?;
+                    mechanism = requested;
+                    next
                 }
                 (
                     SaslState::Authenticate {
@@ -132,7 +185,14 @@ impl SaslServerAuthenticator<'_> {
                     },
                     ApiKey::SaslAuthenticate,
                 ) => {
-                    return_on_done!(self.authenticate_request(server.as_mut(), &header, body, writer).await);
+                    supports_reauth |= header.request_api_version > 0;
+                    return_on_done!(
+                        self,
+                        self.authenticate_request(server.as_mut(), &header, body, writer, None)
+                            .await,
+                        &mechanism,
+                        supports_reauth
+                    );
                     SaslState::Authenticate { server, framed: true }
                 }
                 (_, other) => {
@@ -172,12 +232,13 @@ impl SaslServerAuthenticator<'_> {
         Ok(Some(frame))
     }
 
+    /// Answers a SaslHandshake; the next state and the mechanism asked for.
     async fn handshake<W: AsyncWrite + Unpin>(
         &self,
         header: &RequestHeader,
         mut body: Bytes,
         writer: &mut W,
-    ) -> Result<SaslState, SaslFailure> {
+    ) -> Result<(SaslState, String), SaslFailure> {
         let version = header.request_api_version;
         let (lo, hi) = SASL_HANDSHAKE_VERSIONS;
         if !(lo..=hi).contains(&version) {
@@ -211,10 +272,13 @@ impl SaslServerAuthenticator<'_> {
         )
         .await?;
         match server {
-            Some(server) => Ok(SaslState::Authenticate {
-                server,
-                framed: version >= 1,
-            }),
+            Some(server) => Ok((
+                SaslState::Authenticate {
+                    server,
+                    framed: version >= 1,
+                },
+                mechanism,
+            )),
             None => {
                 tokio::time::sleep(self.config.failed_authentication_delay).await;
                 Err(SaslFailure::Failed(format!("Unsupported SASL mechanism {mechanism}")))
@@ -243,6 +307,7 @@ impl SaslServerAuthenticator<'_> {
         header: &RequestHeader,
         mut body: Bytes,
         writer: &mut W,
+        previous: Option<&KafkaPrincipal>,
     ) -> Result<Option<KafkaPrincipal>, SaslFailure> {
         let version = header.request_api_version;
         let (lo, hi) = SASL_AUTHENTICATE_VERSIONS;
@@ -254,7 +319,21 @@ impl SaslServerAuthenticator<'_> {
         let request = SaslAuthenticateRequest::decode(&mut body, version)
             .map_err(|e| SaslFailure::Failed(format!("bad SaslAuthenticate: {e}")))?;
         let header_version = ApiKey::SaslAuthenticate.response_header_version(version);
-        match server.evaluate_response(&request.auth_bytes) {
+        let step = server
+            .evaluate_response(&request.auth_bytes)
+            .and_then(|step| match (step, previous) {
+                // A re-authentication must name the principal the connection already has.
+                (SaslStep::Complete { authorization_id, .. }, Some(previous))
+                    if KafkaPrincipal::user(authorization_id.clone()) != *previous =>
+                {
+                    Err(SaslError::Authentication(format!(
+                        "Cannot change principals during re-authentication from {}.{}: User.{authorization_id}",
+                        previous.principal_type, previous.name
+                    )))
+                }
+                (step, _) => Ok(step),
+            });
+        match step {
             Ok(step) => {
                 let (reply, principal) = match step {
                     SaslStep::Continue(reply) => (reply, None),
@@ -263,11 +342,15 @@ impl SaslServerAuthenticator<'_> {
                         authorization_id,
                     } => (reply, Some(KafkaPrincipal::user(authorization_id))),
                 };
-                // No re-authentication (KIP-368): the session does not expire.
+                // The session's lifetime is told once it is established (0: it does not end).
+                let lifetime = match (&principal, self.config.max_reauth) {
+                    (Some(_), Some(max)) => i64::try_from(max.as_millis()).unwrap_or(i64::MAX),
+                    _ => 0,
+                };
                 let response = SaslAuthenticateResponse::default()
                     .with_error_code(errors::NONE)
                     .with_auth_bytes(Bytes::from(reply))
-                    .with_session_lifetime_ms(0);
+                    .with_session_lifetime_ms(lifetime);
                 write_response(
                     writer,
                     header.correlation_id,
@@ -326,6 +409,72 @@ impl SaslServerAuthenticator<'_> {
                     server.mechanism()
                 )))
             }
+        }
+    }
+
+    fn session(&self, principal: KafkaPrincipal, mechanism: &str, supports_reauth: bool) -> Authenticated {
+        Authenticated {
+            principal,
+            mechanism: mechanism.to_string(),
+            supports_reauth,
+            expires: self.config.max_reauth.map(|max| Instant::now() + max),
+        }
+    }
+
+    /// Takes one frame of a re-authentication (the SaslHandshake that began it, then
+    /// SaslAuthenticate requests), writing its answer to `out`; the renewed session once
+    /// it completes. Kafka's rules: the same mechanism, the same principal, nothing else
+    /// in between.
+    pub async fn reauthenticate_frame(
+        &self,
+        reauth: &mut Reauthentication,
+        frame: Bytes,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Authenticated>, SaslFailure> {
+        let mut body = frame;
+        let Some(&[k0, k1, v0, v1]) = body.get(..4) else {
+            return Err(SaslFailure::Failed("frame too short for a request header".into()));
+        };
+        let version = i16::from_be_bytes([v0, v1]);
+        let api = ApiKey::try_from(i16::from_be_bytes([k0, k1]))
+            .map_err(|_| SaslFailure::Failed("unknown api key during re-authentication".into()))?;
+        let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+            .map_err(|e| SaslFailure::Failed(format!("bad request header: {e}")))?;
+        let state = std::mem::replace(&mut reauth.state, ReauthState::Handshake);
+        match (state, api) {
+            (ReauthState::Handshake, ApiKey::SaslHandshake) if version >= 1 => {
+                let (state, mechanism) = match self.handshake(&header, body, out).await? {
+                    (SaslState::Authenticate { server, .. }, mechanism) => {
+                        (ReauthState::Authenticate(server), mechanism)
+                    }
+                    _ => return Err(SaslFailure::Failed("SaslHandshake did not begin an exchange".into())),
+                };
+                reauth.state = if mechanism == reauth.previous.mechanism {
+                    state
+                } else {
+                    ReauthState::BadMechanism(format!(
+                        "SASL mechanism '{mechanism}' requested by client is not supported for re-authentication of mechanism '{}'",
+                        reauth.previous.mechanism
+                    ))
+                };
+                Ok(None)
+            }
+            (ReauthState::Authenticate(mut server), ApiKey::SaslAuthenticate) => {
+                let done = self
+                    .authenticate_request(server.as_mut(), &header, body, out, Some(&reauth.previous.principal))
+                    .await?;
+                match done {
+                    Some(principal) => Ok(Some(self.session(principal, &reauth.previous.mechanism, true))),
+                    None => {
+                        reauth.state = ReauthState::Authenticate(server);
+                        Ok(None)
+                    }
+                }
+            }
+            (ReauthState::BadMechanism(why), _) => Err(SaslFailure::Failed(why)),
+            (_, other) => Err(SaslFailure::Failed(format!(
+                "Unexpected Kafka request of type {other:?} during SASL re-authentication"
+            ))),
         }
     }
 
