@@ -4,6 +4,7 @@
 //! one (through `ssl.principal.mapping.rules`); SASL_PLAINTEXT and SASL_SSL clients authenticate with a SASL mechanism before any
 //! other request is served. The result, a [`KafkaPrincipal`], stays with the connection.
 
+pub mod oauthbearer;
 pub mod principal_mapper;
 pub mod sasl;
 pub mod sasl_authenticator;
@@ -104,9 +105,11 @@ pub struct SaslListenerConfig {
     /// `connections.max.reauth.ms` when positive: how long a session lasts before the client
     /// must re-authenticate (KIP-368).
     pub max_reauth: Option<Duration>,
+    /// OAUTHBEARER's token validator, when OAUTHBEARER is enabled.
+    pub oauthbearer: Option<Arc<oauthbearer::UnsecuredValidator>>,
 }
 
-pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"];
+pub const SUPPORTED_MECHANISMS: &[&str] = &["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"];
 
 impl SaslListenerConfig {
     fn read(config: &BrokerConfig, listener: &str) -> Result<SaslListenerConfig, String> {
@@ -149,6 +152,11 @@ impl SaslListenerConfig {
             .get("connection.failed.authentication.delay.ms")
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(100);
+        let oauthbearer = if enabled_mechanisms.iter().any(|m| m == "OAUTHBEARER") {
+            Some(Arc::new(oauthbearer_validator(config, listener)?))
+        } else {
+            None
+        };
         let max_reauth = listener_value(config, listener, "connections.max.reauth.ms")
             .and_then(|v| v.parse::<u64>().ok())
             .filter(|ms| *ms > 0)
@@ -159,8 +167,39 @@ impl SaslListenerConfig {
             max_receive_size,
             failed_authentication_delay: Duration::from_millis(delay),
             max_reauth,
+            oauthbearer,
         })
     }
+}
+
+/// OAUTHBEARER's validator: Kafka's default, the unsecured JWS validator, with the options of
+/// the listener's `OAuthBearerLoginModule` entry if it has one. Validation of signed tokens
+/// against a JWKS endpoint is not available: asking for it stops the start.
+fn oauthbearer_validator(config: &BrokerConfig, listener: &str) -> Result<oauthbearer::UnsecuredValidator, String> {
+    for key in [
+        "sasl.oauthbearer.jwks.endpoint.url",
+        "oauthbearer.sasl.server.callback.handler.class",
+        "sasl.server.callback.handler.class",
+    ] {
+        if let Some(value) = listener_value(config, listener, key).filter(|v| !v.trim().is_empty()) {
+            return Err(format!(
+                "listener {listener}: {key}={value}: OAUTHBEARER validates unsecured JWS tokens only (Kafka's default validator); signed tokens from an identity provider are not available"
+            ));
+        }
+    }
+    let jaas = config
+        .get(&listener_key(listener, "oauthbearer.sasl.jaas.config"))
+        .or_else(|| {
+            config
+                .get("sasl.jaas.config")
+                .filter(|j| j.contains("OAuthBearerLoginModule"))
+        });
+    let Some(jaas) = jaas else {
+        return Ok(oauthbearer::UnsecuredValidator::default());
+    };
+    let (_, options) =
+        sasl::parse_jaas_options(jaas).map_err(|e| format!("listener {listener}: OAUTHBEARER JAAS config: {e}"))?;
+    oauthbearer::UnsecuredValidator::from_options(&options).map_err(|e| format!("listener {listener}: {e}"))
 }
 
 /// How one listener authenticates its clients.

@@ -35,6 +35,11 @@ impl std::fmt::Display for SaslError {
 pub trait SaslServer: Send {
     fn mechanism(&self) -> &'static str;
     fn evaluate_response(&mut self, token: &[u8]) -> Result<SaslStep, SaslError>;
+    /// When the credential that authenticated the client expires (ms since the epoch), for
+    /// mechanisms whose credentials do (OAUTHBEARER): the session ends then at the latest.
+    fn credential_expiration_ms(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// The options of the first login module in a JAAS configuration value, as Kafka's

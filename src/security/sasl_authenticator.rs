@@ -26,6 +26,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::oauthbearer::OAuthBearerSaslServer;
 use super::sasl::{PlainSaslServer, SaslError, SaslServer, SaslStep};
 use super::scram::{ScramMechanism, ScramSaslServer};
 use super::{KafkaPrincipal, SaslListenerConfig};
@@ -33,9 +34,10 @@ use crate::api::{ApiHandler, Caller, Reply, errors};
 
 /// Leaves `authenticate` with the session once a step completes the exchange.
 macro_rules! return_on_done {
-    ($this:ident, $step:expr, $mechanism:expr, $supports_reauth:expr) => {
+    ($this:ident, $server:expr, $step:expr, $mechanism:expr, $supports_reauth:expr) => {
         if let Some(principal) = $step? {
-            return Ok($this.session(principal, $mechanism, $supports_reauth));
+            let lifetime = $this.lifetime($server);
+            return Ok($this.session(principal, $mechanism, $supports_reauth, lifetime));
         }
     };
 }
@@ -132,6 +134,7 @@ impl SaslServerAuthenticator<'_> {
                 // After a v0 handshake the frames are the mechanism's bare tokens.
                 return_on_done!(
                     self,
+                    server.as_ref(),
                     self.raw_token(server.as_mut(), &frame, writer).await,
                     &mechanism,
                     false
@@ -188,6 +191,7 @@ impl SaslServerAuthenticator<'_> {
                     supports_reauth |= header.request_api_version > 0;
                     return_on_done!(
                         self,
+                        server.as_ref(),
                         self.authenticate_request(server.as_mut(), &header, body, writer, None)
                             .await,
                         &mechanism,
@@ -293,6 +297,9 @@ impl SaslServerAuthenticator<'_> {
         if mechanism == "PLAIN" {
             return Some(Box::new(PlainSaslServer::new(self.config.plain_users.clone()?)));
         }
+        if mechanism == "OAUTHBEARER" {
+            return Some(Box::new(OAuthBearerSaslServer::new(self.config.oauthbearer.clone()?)));
+        }
         let scram = ScramMechanism::from_name(mechanism)?;
         let topics = self.api.topics.clone();
         Some(Box::new(ScramSaslServer::new(
@@ -343,9 +350,11 @@ impl SaslServerAuthenticator<'_> {
                     } => (reply, Some(KafkaPrincipal::user(authorization_id))),
                 };
                 // The session's lifetime is told once it is established (0: it does not end).
-                let lifetime = match (&principal, self.config.max_reauth) {
-                    (Some(_), Some(max)) => i64::try_from(max.as_millis()).unwrap_or(i64::MAX),
-                    _ => 0,
+                let lifetime = match &principal {
+                    Some(_) => self
+                        .lifetime(server)
+                        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+                    None => 0,
                 };
                 let response = SaslAuthenticateResponse::default()
                     .with_error_code(errors::NONE)
@@ -412,12 +421,34 @@ impl SaslServerAuthenticator<'_> {
         }
     }
 
-    fn session(&self, principal: KafkaPrincipal, mechanism: &str, supports_reauth: bool) -> Authenticated {
+    /// How long a session just established lasts: `connections.max.reauth.ms`, or less if
+    /// the credential expires sooner, as Kafka computes it; `None` when it does not end.
+    fn lifetime(&self, server: &dyn SaslServer) -> Option<Duration> {
+        let credential = server.credential_expiration_ms().map(|expires_ms| {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            Duration::from_millis(u64::try_from(expires_ms.saturating_sub(now_ms)).unwrap_or(0))
+        });
+        match (credential, self.config.max_reauth) {
+            (Some(c), Some(max)) => Some(c.min(max)),
+            (c, max) => c.or(max),
+        }
+    }
+
+    fn session(
+        &self,
+        principal: KafkaPrincipal,
+        mechanism: &str,
+        supports_reauth: bool,
+        lifetime: Option<Duration>,
+    ) -> Authenticated {
         Authenticated {
             principal,
             mechanism: mechanism.to_string(),
             supports_reauth,
-            expires: self.config.max_reauth.map(|max| Instant::now() + max),
+            expires: lifetime.map(|d| Instant::now() + d),
         }
     }
 
@@ -464,7 +495,15 @@ impl SaslServerAuthenticator<'_> {
                     .authenticate_request(server.as_mut(), &header, body, out, Some(&reauth.previous.principal))
                     .await?;
                 match done {
-                    Some(principal) => Ok(Some(self.session(principal, &reauth.previous.mechanism, true))),
+                    Some(principal) => {
+                        let lifetime = self.lifetime(server.as_ref());
+                        Ok(Some(self.session(
+                            principal,
+                            &reauth.previous.mechanism,
+                            true,
+                            lifetime,
+                        )))
+                    }
                     None => {
                         reauth.state = ReauthState::Authenticate(server);
                         Ok(None)

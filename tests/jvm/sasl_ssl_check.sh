@@ -63,8 +63,9 @@ SASL_BOOTSTRAP="127.0.0.1:$SPORT"
 # The same security settings for both brokers, under Kafka's names.
 SECURITY="ssl.keystore.type=PEM
 ssl.keystore.location=$WORK/broker.pem
-listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN,OAUTHBEARER
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"broker\";
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";"
 
 if [[ "$BROKER" == rivulet ]]; then
@@ -107,6 +108,13 @@ EOF2
 }
 client_config alice-secret >"$WORK/client.properties"
 client_config not-the-password >"$WORK/wrong.properties"
+cat >"$WORK/oauth.properties" <<EOF2
+security.protocol=SASL_SSL
+sasl.mechanism=OAUTHBEARER
+sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";
+ssl.truststore.type=PEM
+ssl.truststore.location=$WORK/ca.pem
+EOF2
 
 BOOTSTRAP="$PLAIN_BOOTSTRAP"
 tool kafka-configs --alter --add-config 'SCRAM-SHA-512=[iterations=8192,password=alice-secret]' \
@@ -139,6 +147,14 @@ if grep -q "SaslAuthenticationException: Authentication failed during authentica
 else
     fail "console producer with a wrong password is refused" "exit $RC, $(errline)"
 fi
+
+# OAUTHBEARER with an unsecured token, which Kafka's default validator accepts.
+tool_in "$(seq 1 6 | sed 's/^/oauth /')"$'\n' kafka-console-producer --topic sasl-java \
+    --producer.config "$WORK/oauth.properties" --producer-property max.block.ms=15000
+same "console producer with OAUTHBEARER" "0" "$RC"
+tool kafka-console-consumer --topic sasl-java --from-beginning --max-messages 9 --timeout-ms 30000 \
+    --consumer.config "$WORK/oauth.properties"
+same "console consumer with OAUTHBEARER" $'java 1\njava 2\njava 3\noauth 1\noauth 2\noauth 3\noauth 4\noauth 5\noauth 6' "$(out)"
 
 # kcat: librdkafka before 2.6.1 repeats its nonce in SCRAM's final message, which Kafka 4
 # refuses (CVE-2024-56128), and so does Rivulet. With such a librdkafka (Debian 12's kcat
