@@ -67,17 +67,17 @@ pub(crate) fn authorize_resource(
         RESOURCE_TOPIC => (
             ctx.authorize(operation, ResourceType::Topic, name),
             errors::TOPIC_AUTHORIZATION_FAILED,
-            "Topic authorization failed.",
+            errors::TOPIC_AUTHORIZATION_FAILED_MESSAGE,
         ),
         group_configs::RESOURCE_GROUP => (
             ctx.authorize(operation, ResourceType::Group, name),
             errors::GROUP_AUTHORIZATION_FAILED,
-            "Group authorization failed.",
+            errors::GROUP_AUTHORIZATION_FAILED_MESSAGE,
         ),
         RESOURCE_BROKER | RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS => (
             ctx.authorize_cluster(operation),
             errors::CLUSTER_AUTHORIZATION_FAILED,
-            "Cluster authorization failed.",
+            errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE,
         ),
         _ => return Ok(()),
     };
