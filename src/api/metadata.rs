@@ -88,11 +88,7 @@ pub fn handle(
         .with_cluster_id(Some(StrBytes::from_string(api.identity.cluster_id.clone())))
         .with_controller_id(node)
         .with_topics(topics)
-        .with_cluster_authorized_operations(ctx.authorized_operations(
-            ResourceType::Cluster,
-            crate::metadata::acls::CLUSTER_NAME,
-            cluster_ops,
-        ))
+        .with_cluster_authorized_operations(super::describe_cluster::cluster_operations(ctx, cluster_ops))
 }
 
 /// A topic the caller may not see: TOPIC_AUTHORIZATION_FAILED, with nothing of the topic.
