@@ -108,7 +108,10 @@ impl AclBroker {
     /// A protocol connection logged in as `user` with PLAIN.
     pub fn login(&self, (user, password): (&str, &str)) -> KafkaConnection {
         let mut conn = KafkaConnection::connect(&self.user_bootstrap());
-        let handshake = conn.call(1, &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")));
+        let handshake = conn.call(
+            1,
+            &SaslHandshakeRequest::default().with_mechanism(StrBytes::from_static_str("PLAIN")),
+        );
         assert_eq!(handshake.error_code, 0, "SaslHandshake PLAIN");
         let token = format!("\0{user}\0{password}");
         let r = conn.call(
@@ -154,7 +157,9 @@ pub fn acl(resource_type: i8, name: &str, pattern: i8, principal: &str, operatio
 
 /// Creates ACLs as the super user, asserting each was created.
 pub fn create_acls(broker: &AclBroker, acls: Vec<AclCreation>) {
-    let r = broker.admin().call(3, &CreateAclsRequest::default().with_creations(acls));
+    let r = broker
+        .admin()
+        .call(3, &CreateAclsRequest::default().with_creations(acls));
     for result in &r.results {
         assert_eq!(result.error_code, 0, "CreateAcls: {:?}", result.error_message);
     }
