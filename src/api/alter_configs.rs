@@ -135,22 +135,24 @@ pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: AlterCon
                     Some("Duplicate resource in request".to_string()),
                 ))
             } else {
-                authorize_resource(
-                    ctx,
-                    op::ALTER_CONFIGS,
-                    resource.resource_type,
-                    resource.resource_name.as_str(),
-                )
-                .and_then(|()| target(api, resource.resource_type, resource.resource_name.as_str()))
-                .and_then(|t| {
-                    // The request is the whole new set; a null value leaves the key unset.
-                    let configs: BTreeMap<String, String> = resource
-                        .configs
-                        .iter()
-                        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-                        .collect();
-                    alter(api, &t, request.validate_only, move |_| Ok(configs))
-                })
+                // The resource is resolved first: a broker id other than this node, or a type
+                // the legacy API does not know (broker loggers included), is INVALID_REQUEST
+                // before any permission is asked for, as Kafka's broker checks it before the
+                // controller authorizes.
+                target(api, resource.resource_type, resource.resource_name.as_str())
+                    .and_then(|t| {
+                        let name = resource.resource_name.as_str();
+                        authorize_resource(ctx, op::ALTER_CONFIGS, resource.resource_type, name).map(|()| t)
+                    })
+                    .and_then(|t| {
+                        // The request is the whole new set; a null value leaves the key unset.
+                        let configs: BTreeMap<String, String> = resource
+                            .configs
+                            .iter()
+                            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                            .collect();
+                        alter(api, &t, request.validate_only, move |_| Ok(configs))
+                    })
             };
             match outcome {
                 // Kafka sends a null message with a success (clients test for null).
