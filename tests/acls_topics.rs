@@ -1,4 +1,5 @@
 #[path = "acl_support/mod.rs"]
+#[allow(dead_code)]
 mod acl_support;
 mod common;
 
@@ -53,6 +54,7 @@ const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const UNKNOWN_TOPIC_ID: i16 = 100;
+const INVALID_REQUEST: i16 = 42;
 const RESOURCE_TOPIC: i8 = 2;
 const RESOURCE_BROKER: i8 = 4;
 
@@ -377,6 +379,21 @@ fn without_acls_every_topic_api_is_refused() {
         codes.contains(&(RESOURCE_BROKER, CLUSTER_AUTHORIZATION_FAILED)),
         "{codes:?}"
     );
+    // Another broker's id is refused as invalid before any permission is asked for.
+    let other_broker = alice.call(
+        1,
+        &IncrementalAlterConfigsRequest::default().with_resources(vec![
+            IncrementalResource::default()
+                .with_resource_type(RESOURCE_BROKER)
+                .with_resource_name(text("999"))
+                .with_configs(vec![
+                    IncrementalConfig::default()
+                        .with_name(text("log.cleaner.threads"))
+                        .with_value(Some(text("2"))),
+                ]),
+        ]),
+    );
+    assert_eq!(other_broker.responses[0].error_code, INVALID_REQUEST);
 
     let records = alice.call(
         2,
@@ -700,9 +717,29 @@ fn transactional_produce_needs_the_transactional_id() {
         },
     )
     .unwrap();
+    let batch = buf.freeze();
     let mut alice = broker.login(ALICE);
-    let code = produce_batch(&mut alice, "tx", buf.freeze(), Some("alice-tx"));
+    let code = produce_batch(&mut alice, "tx", batch.clone(), Some("alice-tx"));
     assert_eq!(code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    assert_eq!(
+        produce_batch(&mut alice, "tx", batch.clone(), None),
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+    // With WRITE on the id the request gets past authorization (to the transaction checks:
+    // this producer never began one).
+    create_acls(
+        &broker,
+        vec![acl(
+            code::TRANSACTIONAL_ID,
+            "alice-tx",
+            code::LITERAL,
+            "User:alice",
+            code::WRITE,
+            code::ALLOW,
+        )],
+    );
+    let code = produce_batch(&mut alice, "tx", batch, Some("alice-tx"));
+    assert!(code != 0 && code != TRANSACTIONAL_ID_AUTHORIZATION_FAILED, "{code}");
     let code = produce_batch(&mut alice, "tx", record_batch([(None, &b"txn"[..])]), None);
     assert_eq!(code, 0, "a plain batch needs only WRITE on the topic");
 }
