@@ -1,170 +1,47 @@
+mod common;
+
 #[path = "acl_support/mod.rs"]
 #[allow(dead_code)]
 mod acl_support;
-mod common;
+#[path = "acls_topics/cluster.rs"]
+mod cluster;
+#[path = "acls_topics/support.rs"]
+mod support;
 
 // Topic and cluster APIs under the StandardAuthorizer: what a user without ACLs is refused,
-// with Kafka's error codes; what ALLOW, DENY and PREFIXED ACLs open; and the cluster-level
-// APIs that only the super user (or a user with the cluster permission) is served.
+// with Kafka's error codes; what ALLOW, DENY and PREFIXED ACLs open; and (in `cluster`) the
+// cluster-level APIs that only the super user, or a user with the cluster permission, is
+// served.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::alter_client_quotas_request::{EntityData, EntryData, OpData};
 use kafka_protocol::messages::alter_configs_request::{AlterConfigsResource, AlterableConfig};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, DeleteRecordsTopic};
 use kafka_protocol::messages::delete_topics_request::DeleteTopicState;
-use kafka_protocol::messages::describe_client_quotas_request::ComponentData;
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::describe_producers_request::TopicRequest;
 use kafka_protocol::messages::describe_topic_partitions_request::TopicRequest as DtpTopic;
-use kafka_protocol::messages::elect_leaders_request::TopicPartitions;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource as IncrementalResource, AlterableConfig as IncrementalConfig,
 };
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_for_leader_epoch_request::{OffsetForLeaderPartition, OffsetForLeaderTopic};
-use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::write_txn_markers_request::{WritableTxnMarker, WritableTxnMarkerTopic};
 use kafka_protocol::messages::{
-    AlterClientQuotasRequest, AlterConfigsRequest, AlterUserScramCredentialsRequest, CreatePartitionsRequest,
-    CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest, DescribeClientQuotasRequest,
-    DescribeClusterRequest, DescribeConfigsRequest, DescribeLogDirsRequest, DescribeProducersRequest,
-    DescribeQuorumRequest, DescribeTopicPartitionsRequest, DescribeUserScramCredentialsRequest, ElectLeadersRequest,
-    FetchRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, ListPartitionReassignmentsRequest,
-    MetadataRequest, MetadataResponse, OffsetForLeaderEpochRequest, ProduceRequest, ProducerId, TopicName,
-    TransactionalId, WriteTxnMarkersRequest,
+    AlterConfigsRequest, CreatePartitionsRequest, CreateTopicsRequest, DeleteRecordsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, DescribeProducersRequest, DescribeTopicPartitionsRequest, FetchRequest,
+    IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest, OffsetForLeaderEpochRequest,
 };
-use kafka_protocol::messages::{alter_user_scram_credentials_request, describe_user_scram_credentials_request};
-use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::RecordBatchDecoder;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use uuid::Uuid;
 
-use acl_support::{ALICE, AclBroker, BOB, acl, code, create_acls, start_acl_broker};
-use common::protocol::{KafkaConnection, record_batch};
-
-const TOPIC_AUTHORIZATION_FAILED: i16 = 29;
-const CLUSTER_AUTHORIZATION_FAILED: i16 = 31;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-const UNKNOWN_TOPIC_ID: i16 = 100;
-const INVALID_REQUEST: i16 = 42;
-const RESOURCE_TOPIC: i8 = 2;
-const RESOURCE_BROKER: i8 = 4;
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-fn text(s: &str) -> StrBytes {
-    StrBytes::from_string(s.to_string())
-}
-
-/// Creates a topic as the super user.
-fn create_topic(broker: &AclBroker, topic: &str, partitions: i32) {
-    let r = broker.admin().call(
-        7,
-        &CreateTopicsRequest::default().with_topics(vec![
-            CreatableTopic::default()
-                .with_name(name(topic))
-                .with_num_partitions(partitions)
-                .with_replication_factor(1),
-        ]),
-    );
-    assert_eq!(
-        r.topics[0].error_code, 0,
-        "creating {topic}: {:?}",
-        r.topics[0].error_message
-    );
-}
-
-fn metadata(conn: &mut KafkaConnection, topics: Option<&[&str]>, auto_create: bool) -> MetadataResponse {
-    let topics = topics.map(|ts| {
-        ts.iter()
-            .map(|t| MetadataRequestTopic::default().with_name(Some(name(t))))
-            .collect()
-    });
-    conn.call(
-        12,
-        &MetadataRequest::default()
-            .with_topics(topics)
-            .with_allow_auto_topic_creation(auto_create),
-    )
-}
-
-fn topic_names(r: &MetadataResponse) -> Vec<String> {
-    let mut names: Vec<String> = r
-        .topics
-        .iter()
-        .filter_map(|t| t.name.as_ref().map(|n| n.to_string()))
-        .filter(|n| !n.starts_with("__"))
-        .collect();
-    names.sort();
-    names
-}
-
-/// One produce of `records` (a batch) to partition 0 of `topic`; the partition's error code.
-fn produce_batch(conn: &mut KafkaConnection, topic: &str, records: Bytes, transactional_id: Option<&str>) -> i16 {
-    let r = conn.call(
-        9,
-        &ProduceRequest::default()
-            .with_acks(-1)
-            .with_timeout_ms(5000)
-            .with_transactional_id(transactional_id.map(|t| TransactionalId(text(t))))
-            .with_topic_data(vec![
-                TopicProduceData::default()
-                    .with_name(name(topic))
-                    .with_partition_data(vec![
-                        PartitionProduceData::default()
-                            .with_index(0)
-                            .with_records(Some(records)),
-                    ]),
-            ]),
-    );
-    r.responses[0].partition_responses[0].error_code
-}
-
-fn produce(conn: &mut KafkaConnection, topic: &str, value: &[u8]) -> i16 {
-    produce_batch(conn, topic, record_batch([(None, value)]), None)
-}
-
-/// Fetches partition 0 of `topic` from offset 0: the error code and the record values.
-fn fetch(conn: &mut KafkaConnection, topic: &str) -> (i16, Vec<Vec<u8>>) {
-    let r = conn.call(
-        12,
-        &FetchRequest::default()
-            .with_replica_id((-1).into())
-            .with_max_wait_ms(0)
-            .with_min_bytes(1)
-            .with_max_bytes(1 << 20)
-            .with_session_epoch(-1)
-            .with_topics(vec![FetchTopic::default().with_topic(name(topic)).with_partitions(
-                vec![
-                FetchPartition::default()
-                    .with_partition(0)
-                    .with_fetch_offset(0)
-                    .with_partition_max_bytes(1 << 20),
-            ],
-            )]),
-    );
-    let p = &r.responses[0].partitions[0];
-    let mut values = Vec::new();
-    if let Some(records) = &p.records {
-        let mut buf = records.clone();
-        if !buf.is_empty() {
-            for set in RecordBatchDecoder::decode_all(&mut buf).expect("decode fetched records") {
-                values.extend(set.records.into_iter().filter_map(|r| r.value.map(|v| v.to_vec())));
-            }
-        }
-    }
-    (p.error_code, values)
-}
+use acl_support::{ALICE, BOB, acl, code, create_acls, start_acl_broker};
+use common::protocol::record_batch;
+use support::*;
 
 /// A user with no ACLs is refused every topic API, each with Kafka's code, whether or not the
 /// topic exists; the super user is not.
@@ -768,153 +645,4 @@ fn allow_everyone_if_no_acl_found_opens_uncovered_topics() {
     assert_eq!(produce(&mut alice, "guarded", b"x"), TOPIC_AUTHORIZATION_FAILED);
     let mut bob = broker.login(BOB);
     assert_eq!(produce(&mut bob, "guarded", b"bob"), 0);
-}
-
-/// Cluster-level APIs: refused to alice with CLUSTER_AUTHORIZATION_FAILED (and no data),
-/// served to the super user, and to alice once she holds the cluster permission.
-#[test]
-fn cluster_apis_need_cluster_permissions() {
-    let broker = start_acl_broker(&[]);
-    create_topic(&broker, "t", 1);
-    let mut alice = broker.login(ALICE);
-    let mut admin = broker.admin();
-
-    let log_dirs = alice.call(4, &DescribeLogDirsRequest::default());
-    assert_eq!(log_dirs.error_code, CLUSTER_AUTHORIZATION_FAILED);
-    assert!(log_dirs.results.is_empty());
-    let served = admin.call(4, &DescribeLogDirsRequest::default());
-    assert_eq!(served.error_code, 0);
-    assert_eq!(served.results.len(), 1);
-
-    let quotas = DescribeClientQuotasRequest::default().with_components(vec![
-        ComponentData::default()
-            .with_entity_type(text("user"))
-            .with_match_type(2)
-            .with_match(None),
-    ]);
-    let r = alice.call(1, &quotas);
-    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
-    assert!(r.entries.is_none());
-    assert_eq!(admin.call(1, &quotas).error_code, 0);
-
-    let alter_quotas = AlterClientQuotasRequest::default().with_entries(vec![
-        EntryData::default()
-            .with_entity(vec![
-                EntityData::default()
-                    .with_entity_type(text("user"))
-                    .with_entity_name(Some(text("alice"))),
-            ])
-            .with_ops(vec![
-                OpData::default().with_key(text("producer_byte_rate")).with_value(1e6),
-            ]),
-    ]);
-    let r = alice.call(1, &alter_quotas);
-    assert_eq!(r.entries[0].error_code, CLUSTER_AUTHORIZATION_FAILED);
-    assert_eq!(admin.call(1, &alter_quotas).entries[0].error_code, 0);
-
-    let scram = DescribeUserScramCredentialsRequest::default().with_users(Some(vec![
-        describe_user_scram_credentials_request::UserName::default().with_name(text("alice")),
-    ]));
-    let r = alice.call(0, &scram);
-    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
-    assert_eq!(
-        admin
-            .call(0, &DescribeUserScramCredentialsRequest::default())
-            .error_code,
-        0
-    );
-
-    let alter_scram = AlterUserScramCredentialsRequest::default().with_deletions(vec![
-        alter_user_scram_credentials_request::ScramCredentialDeletion::default()
-            .with_name(text("alice"))
-            .with_mechanism(1),
-    ]);
-    let r = alice.call(0, &alter_scram);
-    assert_eq!(r.results[0].error_code, CLUSTER_AUTHORIZATION_FAILED);
-    assert_ne!(
-        admin.call(0, &alter_scram).results[0].error_code,
-        CLUSTER_AUTHORIZATION_FAILED
-    );
-
-    let elect = ElectLeadersRequest::default()
-        .with_election_type(0)
-        .with_timeout_ms(5000)
-        .with_topic_partitions(Some(vec![
-            TopicPartitions::default()
-                .with_topic(name("t"))
-                .with_partitions(vec![0]),
-        ]));
-    let r = alice.call(2, &elect);
-    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
-    assert_eq!(
-        r.replica_election_results[0].partition_result[0].error_code,
-        CLUSTER_AUTHORIZATION_FAILED
-    );
-    assert_eq!(admin.call(2, &elect).error_code, 0);
-
-    let r = alice.call(0, &ListPartitionReassignmentsRequest::default().with_timeout_ms(5000));
-    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
-
-    let r = alice.call(1, &DescribeQuorumRequest::default());
-    assert_eq!(r.error_code, CLUSTER_AUTHORIZATION_FAILED);
-
-    let markers = WriteTxnMarkersRequest::default().with_markers(vec![
-        WritableTxnMarker::default()
-            .with_producer_id(ProducerId(1000))
-            .with_producer_epoch(0)
-            .with_transaction_result(true)
-            .with_topics(vec![
-                WritableTxnMarkerTopic::default()
-                    .with_name(name("t"))
-                    .with_partition_indexes(vec![0]),
-            ]),
-    ]);
-    let r = alice.call(1, &markers);
-    assert_eq!(
-        r.markers[0].topics[0].partitions[0].error_code,
-        CLUSTER_AUTHORIZATION_FAILED
-    );
-
-    // DescribeCluster needs no permission, but tells the cluster's operations only to a
-    // caller that may describe the cluster.
-    let asks = DescribeClusterRequest::default().with_include_cluster_authorized_operations(true);
-    let r = alice.call(1, &asks);
-    assert_eq!((r.error_code, r.cluster_authorized_operations), (0, 0));
-    assert!(admin.call(1, &asks).cluster_authorized_operations > 0);
-
-    // The cluster permission opens them to alice.
-    create_acls(
-        &broker,
-        vec![
-            acl(
-                code::CLUSTER,
-                "kafka-cluster",
-                code::LITERAL,
-                "User:alice",
-                code::DESCRIBE,
-                code::ALLOW,
-            ),
-            acl(
-                code::CLUSTER,
-                "kafka-cluster",
-                code::LITERAL,
-                "User:alice",
-                code::DESCRIBE_CONFIGS,
-                code::ALLOW,
-            ),
-        ],
-    );
-    let served = alice.call(4, &DescribeLogDirsRequest::default());
-    assert_eq!((served.error_code, served.results.len()), (0, 1));
-    assert_eq!(alice.call(1, &quotas).error_code, 0);
-    assert_eq!(alice.call(0, &scram).error_code, 0);
-    assert_eq!(
-        alice.call(0, &ListPartitionReassignmentsRequest::default()).error_code,
-        0
-    );
-    assert_eq!(
-        alice.call(1, &alter_quotas).entries[0].error_code,
-        CLUSTER_AUTHORIZATION_FAILED,
-        "ALTER_CONFIGS is another permission"
-    );
 }
