@@ -107,7 +107,8 @@ pub fn handle(
             if from_follower {
                 !cluster_action
             } else {
-                !p.key.topic.is_empty() && !ctx.authorize(op::READ, ResourceType::Topic, &p.key.topic)
+                let unresolved = by_id && p.key.topic.is_empty();
+                !unresolved && !ctx.authorize(op::READ, ResourceType::Topic, &p.key.topic)
             }
         })
         .collect();

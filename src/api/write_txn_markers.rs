@@ -39,8 +39,13 @@ pub fn handle(
         for topic in &marker.topics {
             let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
             for &p in &topic.partition_indexes {
-                let log = api.topics.partition_log(topic.name.as_str(), p);
-                let code = match log.filter(|_| authorized) {
+                // An unauthorized caller's partitions are not even looked up.
+                let log = if authorized {
+                    api.topics.partition_log(topic.name.as_str(), p)
+                } else {
+                    None
+                };
+                let code = match log {
                     None if !authorized => errors::CLUSTER_AUTHORIZATION_FAILED,
                     None => errors::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(log) => match log.append_marker(
