@@ -14,12 +14,16 @@ use kafka_protocol::messages::{AlterConfigsRequest, AlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::config::DynamicScope;
 use crate::metadata::TopicError;
+use crate::metadata::acls::operation as op;
+use crate::share::group_configs;
 
 pub(crate) const RESOURCE_TOPIC: i8 = 2;
 pub(crate) const RESOURCE_BROKER: i8 = 4;
+pub(crate) const RESOURCE_BROKER_LOGGER: i8 = 8;
+pub(crate) const RESOURCE_CLIENT_METRICS: i8 = 16;
 
 /// What one resource of an alter request names.
 pub(crate) enum Target {
@@ -47,6 +51,40 @@ pub(crate) fn target(api: &ApiHandler, resource_type: i8, name: &str) -> Result<
             errors::INVALID_REQUEST,
             Some(format!("Unsupported resource type {other}")),
         )),
+    }
+}
+
+/// Whether the caller may apply `operation` (DESCRIBE_CONFIGS or ALTER_CONFIGS) to a config
+/// resource, as Kafka judges it: broker, broker-logger and client-metrics resources on the
+/// cluster, topics and groups on themselves. Types Kafka does not know are left to the caller.
+pub(crate) fn authorize_resource(
+    ctx: &RequestContext<'_>,
+    operation: i8,
+    resource_type: i8,
+    name: &str,
+) -> Result<(), Refusal> {
+    let (allowed, code, message) = match resource_type {
+        RESOURCE_TOPIC => (
+            ctx.authorize(operation, ResourceType::Topic, name),
+            errors::TOPIC_AUTHORIZATION_FAILED,
+            errors::TOPIC_AUTHORIZATION_FAILED_MESSAGE,
+        ),
+        group_configs::RESOURCE_GROUP => (
+            ctx.authorize(operation, ResourceType::Group, name),
+            errors::GROUP_AUTHORIZATION_FAILED,
+            errors::GROUP_AUTHORIZATION_FAILED_MESSAGE,
+        ),
+        RESOURCE_BROKER | RESOURCE_BROKER_LOGGER | RESOURCE_CLIENT_METRICS => (
+            ctx.authorize_cluster(operation),
+            errors::CLUSTER_AUTHORIZATION_FAILED,
+            errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE,
+        ),
+        _ => return Ok(()),
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err((code, Some(message.to_string())))
     }
 }
 
@@ -97,15 +135,24 @@ pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: AlterCon
                     Some("Duplicate resource in request".to_string()),
                 ))
             } else {
-                target(api, resource.resource_type, resource.resource_name.as_str()).and_then(|t| {
-                    // The request is the whole new set; a null value leaves the key unset.
-                    let configs: BTreeMap<String, String> = resource
-                        .configs
-                        .iter()
-                        .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
-                        .collect();
-                    alter(api, &t, request.validate_only, move |_| Ok(configs))
-                })
+                // The resource is resolved first: a broker id other than this node, or a type
+                // the legacy API does not know (broker loggers included), is INVALID_REQUEST
+                // before any permission is asked for, as Kafka's broker checks it before the
+                // controller authorizes.
+                target(api, resource.resource_type, resource.resource_name.as_str())
+                    .and_then(|t| {
+                        let name = resource.resource_name.as_str();
+                        authorize_resource(ctx, op::ALTER_CONFIGS, resource.resource_type, name).map(|()| t)
+                    })
+                    .and_then(|t| {
+                        // The request is the whole new set; a null value leaves the key unset.
+                        let configs: BTreeMap<String, String> = resource
+                            .configs
+                            .iter()
+                            .filter_map(|c| Some((c.name.to_string(), c.value.as_ref()?.to_string())))
+                            .collect();
+                        alter(api, &t, request.validate_only, move |_| Ok(configs))
+                    })
             };
             match outcome {
                 // Kafka sends a null message with a success (clients test for null).

@@ -11,12 +11,15 @@ use kafka_protocol::messages::{AlterReplicaLogDirsRequest, AlterReplicaLogDirsRe
 
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
     ctx: &RequestContext<'_>,
     request: AlterReplicaLogDirsRequest,
 ) -> AlterReplicaLogDirsResponse {
+    // ALTER on the cluster; a refused caller gets the error on every partition it named.
+    let authorized = ctx.authorize_cluster(op::ALTER);
     let data_dir = api.logs.data_dir();
     let ours = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
     let mut results = Vec::new();
@@ -29,7 +32,9 @@ pub fn handle(
                 .partitions
                 .iter()
                 .map(|&p| {
-                    let code = if !known {
+                    let code = if !authorized {
+                        errors::CLUSTER_AUTHORIZATION_FAILED
+                    } else if !known {
                         errors::LOG_DIR_NOT_FOUND
                     } else if topic.as_ref().is_some_and(|t| (0..t.partitions).contains(&p)) {
                         errors::NONE

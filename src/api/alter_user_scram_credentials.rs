@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 use crate::metadata::scram_credentials::ScramChange;
 use crate::security::ScramMechanism;
 use crate::security::scram::{MAX_ITERATIONS, MIN_ITERATIONS, ScramFormatter};
@@ -30,6 +31,28 @@ pub fn handle(
     ctx: &RequestContext<'_>,
     request: AlterUserScramCredentialsRequest,
 ) -> AlterUserScramCredentialsResponse {
+    // ALTER on the cluster; a refused caller gets the error once per user named, in order.
+    if !ctx.authorize_cluster(op::ALTER) {
+        let users: std::collections::BTreeSet<String> = request
+            .deletions
+            .iter()
+            .map(|d| d.name.to_string())
+            .chain(request.upsertions.iter().map(|u| u.name.to_string()))
+            .collect();
+        return AlterUserScramCredentialsResponse::default().with_results(
+            users
+                .into_iter()
+                .map(|user| {
+                    AlterUserScramCredentialsResult::default()
+                        .with_user(StrBytes::from_string(user))
+                        .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE,
+                        )))
+                })
+                .collect(),
+        );
+    }
     let duplicate = || {
         (
             errors::DUPLICATE_RESOURCE,

@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 use crate::metadata::client_quotas::{QuotaFilter, validate_entity, validate_value};
 
 pub fn describe(
@@ -20,6 +21,15 @@ pub fn describe(
     ctx: &RequestContext<'_>,
     request: DescribeClientQuotasRequest,
 ) -> DescribeClientQuotasResponse {
+    // DESCRIBE_CONFIGS on the cluster; a refused caller gets the error and no entries.
+    if !ctx.authorize_cluster(op::DESCRIBE_CONFIGS) {
+        return DescribeClientQuotasResponse::default()
+            .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(StrBytes::from_static_str(
+                errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE,
+            )))
+            .with_entries(None);
+    }
     let components: Vec<(String, i8, Option<String>)> = request
         .components
         .iter()
@@ -83,6 +93,8 @@ pub fn alter(
     ctx: &RequestContext<'_>,
     request: AlterClientQuotasRequest,
 ) -> AlterClientQuotasResponse {
+    // ALTER_CONFIGS on the cluster; a refused caller gets the error on every entry.
+    let authorized = ctx.authorize_cluster(op::ALTER_CONFIGS);
     let entries = request
         .entries
         .into_iter()
@@ -93,19 +105,26 @@ pub fn alter(
                 .map(|e| (e.entity_type.to_string(), e.entity_name.as_ref().map(|n| n.to_string())))
                 .collect();
             let invalid = |m: String| (errors::INVALID_REQUEST, m);
-            let outcome = validate_entity(&parts).map_err(invalid).and_then(|entity| {
-                let mut changes = Vec::with_capacity(entry.ops.len());
-                for op in &entry.ops {
-                    if op.remove {
-                        changes.push((op.key.to_string(), None));
-                    } else {
-                        validate_value(&entity, op.key.as_str(), op.value).map_err(invalid)?;
-                        changes.push((op.key.to_string(), Some(op.value)));
+            let refused = (
+                errors::CLUSTER_AUTHORIZATION_FAILED,
+                errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE.to_string(),
+            );
+            let outcome = if authorized { Ok(()) } else { Err(refused) };
+            let outcome = outcome.and_then(|()| {
+                validate_entity(&parts).map_err(invalid).and_then(|entity| {
+                    let mut changes = Vec::with_capacity(entry.ops.len());
+                    for op in &entry.ops {
+                        if op.remove {
+                            changes.push((op.key.to_string(), None));
+                        } else {
+                            validate_value(&entity, op.key.as_str(), op.value).map_err(invalid)?;
+                            changes.push((op.key.to_string(), Some(op.value)));
+                        }
                     }
-                }
-                api.topics
-                    .alter_client_quotas(entity, &changes, request.validate_only)
-                    .map_err(|e| (e.code(), e.to_string()))
+                    api.topics
+                        .alter_client_quotas(entity, &changes, request.validate_only)
+                        .map_err(|e| (e.code(), e.to_string()))
+                })
             });
             let (code, message) = match outcome {
                 Ok(()) => (errors::NONE, None),

@@ -6,9 +6,10 @@ use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicR
 use kafka_protocol::messages::{CreatePartitionsRequest, CreatePartitionsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::ApiHandler;
-use crate::auth::RequestContext;
+use super::{ApiHandler, errors};
+use crate::auth::{RequestContext, ResourceType};
 use crate::metadata::TopicError;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -21,6 +22,10 @@ pub fn handle(
         .into_iter()
         .map(|t| {
             let result = CreatePartitionsTopicResult::default().with_name(t.name.clone());
+            // ALTER on the topic, judged before the topic is looked up.
+            if !ctx.authorize(op::ALTER, ResourceType::Topic, t.name.as_str()) {
+                return result.with_error_code(errors::TOPIC_AUTHORIZATION_FAILED);
+            }
             let current = api.topics.get(t.name.as_str()).map(|x| x.partitions).unwrap_or(0);
             let assignment_ok = t.assignments.as_ref().is_none_or(|a| {
                 a.len() as i32 == t.count - current

@@ -9,8 +9,9 @@ use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::config::{SOURCE_TOPIC, TOPIC_CONFIGS};
+use crate::metadata::acls::operation as op;
 use crate::metadata::{NewTopic, Topic, TopicError};
 
 /// Kafka's controller writes at most this many records for one request (a topic record plus
@@ -61,6 +62,7 @@ pub fn handle(
         .filter(|t| !seen.insert(t.name.to_string()))
         .map(|t| t.name.to_string())
         .collect();
+    let cluster_create = ctx.authorize_cluster(op::CREATE);
     let results = request
         .topics
         .into_iter()
@@ -77,6 +79,12 @@ pub fn handle(
                         name.as_str()
                     )),
                 ));
+            }
+            // CREATE on the cluster covers every topic; otherwise each needs its own.
+            if !cluster_create && !ctx.authorize(op::CREATE, ResourceType::Topic, name.as_str()) {
+                return result
+                    .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(StrBytes::from_static_str("Authorization failed.")));
             }
             let mut configs = BTreeMap::new();
             for c in &t.configs {
@@ -107,6 +115,16 @@ pub fn handle(
                 configs,
             };
             match api.topics.create_topic(new, request.validate_only) {
+                // A caller that may not describe the topic's configs learns only that it was
+                // created: no configs, partition count or replication factor.
+                Ok(topic) if !ctx.authorize(op::DESCRIBE_CONFIGS, ResourceType::Topic, &topic.name) => result
+                    .with_error_message(None)
+                    .with_topic_id(if request.validate_only {
+                        uuid::Uuid::nil()
+                    } else {
+                        topic.id
+                    })
+                    .with_topic_config_error_code(errors::TOPIC_AUTHORIZATION_FAILED),
                 // Kafka sends a null message with a success (clients test for null).
                 Ok(topic) => result
                     .with_error_message(None)

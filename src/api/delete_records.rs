@@ -11,8 +11,9 @@ use kafka_protocol::messages::delete_records_response::{DeleteRecordsPartitionRe
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::log::LogError;
+use crate::metadata::acls::operation as op;
 
 /// DeleteRecords' "up to the high watermark".
 const HIGH_WATERMARK: i64 = -1;
@@ -22,6 +23,8 @@ pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: DeleteRe
         .topics
         .into_iter()
         .map(|topic| {
+            // DELETE on the topic, judged before the topic is looked up.
+            let authorized = ctx.authorize(op::DELETE, ResourceType::Topic, topic.name.as_str());
             let known = api.topics.get(topic.name.as_str());
             let partitions = topic
                 .partitions
@@ -30,6 +33,9 @@ pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: DeleteRe
                     let out = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if !authorized {
+                        return out.with_error_code(errors::TOPIC_AUTHORIZATION_FAILED);
+                    }
                     let log = known.as_ref().and_then(|t| api.topics.partition_log(&t.name, p.partition_index));
                     let (Some(t), Some(log)) = (known.as_ref(), log) else {
                         return out.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);

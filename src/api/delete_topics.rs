@@ -8,8 +8,9 @@ use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::metadata::TopicError;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -26,6 +27,8 @@ pub fn handle(
             .map(|n| (Some(n), Uuid::nil()))
             .collect()
     };
+    // DELETE on the cluster covers every topic.
+    let cluster_delete = ctx.authorize_cluster(op::DELETE);
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
@@ -44,23 +47,45 @@ pub fn handle(
                     "Exactly one of topic name and topic id must be set".into(),
                 )),
             };
-            let outcome = resolved.and_then(|n| api.topics.delete_topic(&n));
-            match outcome {
+            let resolved = match resolved {
+                Ok(n) => n,
+                Err(e) => return refused(result, e),
+            };
+            let describable = cluster_delete || ctx.authorize(op::DESCRIBE, ResourceType::Topic, &resolved);
+            let deletable = cluster_delete || ctx.authorize(op::DELETE, ResourceType::Topic, &resolved);
+            if !deletable {
+                // A topic named by id is refused under its name only to a caller who may see
+                // it; one named by name is refused before its existence is looked at when the
+                // caller may not see it, and after when it may.
+                let shown = if name.is_none() && describable {
+                    Some(TopicName(StrBytes::from_string(resolved.clone())))
+                } else {
+                    name.clone()
+                };
+                if name.is_none() || !describable || api.topics.get(&resolved).is_some() {
+                    return result
+                        .with_name(shown)
+                        .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED);
+                }
+            }
+            match api.topics.delete_topic(&resolved) {
                 Ok(topic) => result
                     .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
                     .with_topic_id(topic.id),
-                Err(e) => {
-                    let code = if e == TopicError::UnknownTopic {
-                        errors::UNKNOWN_TOPIC_OR_PARTITION
-                    } else {
-                        e.code()
-                    };
-                    result
-                        .with_error_code(code)
-                        .with_error_message(e.message().map(StrBytes::from_string))
-                }
+                Err(e) => refused(result, e),
             }
         })
         .collect();
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+fn refused(result: DeletableTopicResult, e: TopicError) -> DeletableTopicResult {
+    let code = if e == TopicError::UnknownTopic {
+        errors::UNKNOWN_TOPIC_OR_PARTITION
+    } else {
+        e.code()
+    };
+    result
+        .with_error_code(code)
+        .with_error_message(e.message().map(StrBytes::from_string))
 }

@@ -21,11 +21,7 @@ pub fn handle(
         .with_endpoint_type(request.endpoint_type)
         .with_cluster_id(StrBytes::from_string(api.identity.cluster_id.clone()))
         .with_controller_id(api.identity.node_id.into())
-        .with_cluster_authorized_operations(ctx.authorized_operations(
-            ResourceType::Cluster,
-            crate::metadata::acls::CLUSTER_NAME,
-            request.include_cluster_authorized_operations,
-        ));
+        .with_cluster_authorized_operations(cluster_operations(ctx, request.include_cluster_authorized_operations));
     // A broker listener only answers for brokers; controllers are asked on their own listener.
     if request.endpoint_type != ENDPOINT_BROKERS {
         return response
@@ -40,4 +36,13 @@ pub fn handle(
             .with_host(StrBytes::from_string(advertised.host.clone()))
             .with_port(advertised.port as i32),
     ])
+}
+
+/// The cluster's authorized operations: DescribeCluster itself needs no permission, but the
+/// operations are told only to a caller that may describe the cluster (0 to others).
+pub(super) fn cluster_operations(ctx: &RequestContext<'_>, requested: bool) -> i32 {
+    if requested && !ctx.authorize_cluster(crate::metadata::acls::operation::DESCRIBE) {
+        return 0;
+    }
+    ctx.authorized_operations(ResourceType::Cluster, crate::metadata::acls::CLUSTER_NAME, requested)
 }

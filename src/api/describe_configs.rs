@@ -10,12 +10,14 @@ use kafka_protocol::messages::describe_configs_response::{
 use kafka_protocol::messages::{DescribeConfigsRequest, DescribeConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
+use super::alter_configs::authorize_resource;
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
 use crate::config::{
     ConfigType, SOURCE_DEFAULT, SOURCE_DYNAMIC_DEFAULT_BROKER, SOURCE_TOPIC, TOPIC_CONFIGS, TopicConfigDef, broker_def,
     is_dynamic,
 };
+use crate::metadata::acls::operation as op;
 use crate::share::group_configs;
 
 const RESOURCE_TOPIC: i8 = 2;
@@ -40,6 +42,16 @@ pub fn handle(
             let result = DescribeConfigsResult::default()
                 .with_resource_type(resource.resource_type)
                 .with_resource_name(resource.resource_name.clone());
+            if let Err((code, message)) = authorize_resource(
+                ctx,
+                op::DESCRIBE_CONFIGS,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            ) {
+                return result
+                    .with_error_code(code)
+                    .with_error_message(message.map(StrBytes::from_string));
+            }
             match resource.resource_type {
                 RESOURCE_TOPIC => match api.topics.get(resource.resource_name.as_str()) {
                     None => result

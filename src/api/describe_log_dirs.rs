@@ -10,14 +10,19 @@ use kafka_protocol::messages::describe_log_dirs_response::{
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::ApiHandler;
+use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
     ctx: &RequestContext<'_>,
     request: DescribeLogDirsRequest,
 ) -> DescribeLogDirsResponse {
+    // DESCRIBE on the cluster; a refused caller gets the error (v3+) and no directories.
+    if !ctx.authorize_cluster(op::DESCRIBE) {
+        return DescribeLogDirsResponse::default().with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let wanted: Option<BTreeMap<String, Vec<i32>>> = request
         .topics
         .map(|ts| ts.into_iter().map(|t| (t.topic.to_string(), t.partitions)).collect());

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::describe_producers_response::{PartitionResponse, ProducerState, TopicResponse};
 use kafka_protocol::messages::{DescribeProducersRequest, DescribeProducersResponse, ProducerId};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -19,11 +21,20 @@ pub fn handle(
         .topics
         .into_iter()
         .map(|t| {
+            // READ on the topic, judged before the topic is looked up.
+            let authorized = ctx.authorize(op::READ, ResourceType::Topic, t.name.as_str());
             let partitions = t
                 .partition_indexes
                 .iter()
                 .map(|&p| {
                     let out = PartitionResponse::default().with_partition_index(p);
+                    if !authorized {
+                        return out
+                            .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED)
+                            .with_error_message(Some(StrBytes::from_static_str(
+                                errors::TOPIC_AUTHORIZATION_FAILED_MESSAGE,
+                            )));
+                    }
                     let Some(log) = api.topics.partition_log(t.name.as_str(), p) else {
                         return out.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
                     };

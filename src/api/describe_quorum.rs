@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{Advertised, ApiHandler, errors};
 use crate::auth::RequestContext;
 use crate::log::now_ms;
+use crate::metadata::acls::operation as op;
 
 /// Kafka's metadata topic, the only partition a quorum has.
 const METADATA_TOPIC: &str = "__cluster_metadata";
@@ -24,6 +25,13 @@ pub fn handle(
     advertised: &Advertised,
     request: DescribeQuorumRequest,
 ) -> DescribeQuorumResponse {
+    if !ctx.authorize_cluster(op::DESCRIBE) {
+        return DescribeQuorumResponse::default()
+            .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(StrBytes::from_static_str(
+                errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE,
+            )));
+    }
     let asks_for_metadata = request.topics.len() == 1
         && request.topics[0].topic_name.as_str() == METADATA_TOPIC
         && request.topics[0].partitions.len() == 1

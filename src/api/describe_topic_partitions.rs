@@ -12,6 +12,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 /// Kafka's `max.request.partition.size.limit` default: the most partitions one response holds.
 const MAX_PARTITIONS_PER_RESPONSE: i32 = 2000;
@@ -49,6 +50,17 @@ pub fn handle(
             .collect();
         return DescribeTopicPartitionsResponse::default().with_topics(topics);
     }
+    // Topics the caller may not describe are left out of a listing of all topics; named
+    // ones come back, after the others, as TOPIC_AUTHORIZATION_FAILED with no id, whether or
+    // not they exist.
+    let (names, unauthorized): (Vec<String>, Vec<String>) = names
+        .into_iter()
+        .partition(|n| ctx.authorize(op::DESCRIBE, ResourceType::Topic, n));
+    let refusals = unauthorized.into_iter().filter(|_| !all_topics).map(|name| {
+        DescribeTopicPartitionsResponseTopic::default()
+            .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED)
+            .with_name(Some(TopicName(StrBytes::from_string(name))))
+    });
     let mut remaining = request.response_partition_limit.clamp(1, MAX_PARTITIONS_PER_RESPONSE);
     let node = BrokerId(api.identity.node_id);
     let mut topics = Vec::new();
@@ -99,6 +111,7 @@ pub fn handle(
             break;
         }
     }
+    topics.extend(refusals);
     DescribeTopicPartitionsResponse::default()
         .with_topics(topics)
         .with_next_cursor(next_cursor)

@@ -13,12 +13,32 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &ApiHandler,
     ctx: &RequestContext<'_>,
     request: DescribeUserScramCredentialsRequest,
 ) -> DescribeUserScramCredentialsResponse {
+    // DESCRIBE on the cluster; a refused caller gets the error at the top and, as Kafka
+    // answers, one unnamed result carrying it per user asked about.
+    if !ctx.authorize_cluster(op::DESCRIBE) {
+        let message = || Some(StrBytes::from_static_str(errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE));
+        let results = request
+            .users
+            .unwrap_or_default()
+            .iter()
+            .map(|_| {
+                DescribeUserScramCredentialsResult::default()
+                    .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+                    .with_error_message(message())
+            })
+            .collect();
+        return DescribeUserScramCredentialsResponse::default()
+            .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(message())
+            .with_results(results);
+    }
     let users = api.topics.scram_users();
     let described = |user: String, credentials: &[(crate::security::ScramMechanism, i32)]| {
         DescribeUserScramCredentialsResult::default()

@@ -10,8 +10,19 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 
-pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: ElectLeadersRequest) -> ElectLeadersResponse {
+pub fn handle(
+    api: &Arc<ApiHandler>,
+    ctx: &RequestContext<'_>,
+    request: ElectLeadersRequest,
+    version: i16,
+) -> ElectLeadersResponse {
+    // ALTER on the cluster; a refused caller gets the error on every partition it named, and
+    // at the top from v1 (v0 has no such field).
+    if !ctx.authorize_cluster(op::ALTER) {
+        return refused(request, version);
+    }
     // Every partition already has its preferred leader, and Kafka leaves those out of the
     // answer to a request for all partitions.
     let Some(requested) = request.topic_partitions else {
@@ -48,4 +59,36 @@ pub fn handle(api: &Arc<ApiHandler>, ctx: &RequestContext<'_>, request: ElectLea
         })
         .collect();
     ElectLeadersResponse::default().with_replica_election_results(results)
+}
+
+fn refused(request: ElectLeadersRequest, version: i16) -> ElectLeadersResponse {
+    let message = || Some(StrBytes::from_static_str(errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE));
+    let results = request
+        .topic_partitions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partitions
+                .iter()
+                .map(|&p| {
+                    PartitionResult::default()
+                        .with_partition_id(p)
+                        .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+                        .with_error_message(message())
+                })
+                .collect();
+            ReplicaElectionResult::default()
+                .with_topic(t.topic)
+                .with_partition_result(partitions)
+        })
+        .collect();
+    let code = if version >= 1 {
+        errors::CLUSTER_AUTHORIZATION_FAILED
+    } else {
+        errors::NONE
+    };
+    ElectLeadersResponse::default()
+        .with_error_code(code)
+        .with_replica_election_results(results)
 }

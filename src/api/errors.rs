@@ -73,6 +73,11 @@ pub const ILLEGAL_SASL_STATE: i16 = 34;
 pub const SASL_AUTHENTICATION_FAILED: i16 = 58;
 pub const UNACCEPTABLE_CREDENTIAL: i16 = 93;
 
+/// Kafka's default messages of the authorization errors, sent where Kafka sends them.
+pub const TOPIC_AUTHORIZATION_FAILED_MESSAGE: &str = "Topic authorization failed.";
+pub const GROUP_AUTHORIZATION_FAILED_MESSAGE: &str = "Group authorization failed.";
+pub const CLUSTER_AUTHORIZATION_FAILED_MESSAGE: &str = "Cluster authorization failed.";
+
 /// The leader epoch of every partition: one node never changes leaders.
 pub const LEADER_EPOCH: i32 = 0;
 

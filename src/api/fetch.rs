@@ -17,10 +17,11 @@ use uuid::Uuid;
 
 use super::records_send::{ResponseBody, encode_sharing};
 use super::{ApiHandler, QuotaClient, Reply, RequestError, encode, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
 use crate::log::transaction_index::AbortedTxn;
 use crate::log::{FetchSlice, LogError, PartitionLog};
+use crate::metadata::acls::operation as op;
 use crate::quota::QuotaType;
 use crate::record::BatchHeader;
 
@@ -75,6 +76,14 @@ pub fn handle(
             ..base.clone()
         }));
     }
+    // A replica's fetch (replica id >= 0; in the replica state from v15) needs CLUSTER_ACTION
+    // on the cluster instead of READ on each topic.
+    let replica_id = if version >= 15 {
+        request.replica_state.replica_id.0
+    } else {
+        request.replica_id.0
+    };
+    let from_follower = replica_id >= 0;
     // Before v7 there are no sessions: every request is a sessionless full fetch.
     let (session_id, epoch) = if version >= 7 {
         (request.session_id, request.session_epoch)
@@ -88,9 +97,25 @@ pub fn handle(
             return Ok(Reply::Ready(encode(&response, version)?));
         }
     };
+    // Every partition of the session is judged, as Kafka walks the fetch context: a topic id
+    // that names no topic stays UNKNOWN_TOPIC_ID, and a topic the caller may not read is
+    // refused with TOPIC_AUTHORIZATION_FAILED before its existence is looked at.
+    let cluster_action = from_follower && ctx.authorize_cluster(op::CLUSTER_ACTION);
+    let denied = partitions
+        .iter()
+        .map(|p| {
+            if from_follower {
+                !cluster_action
+            } else {
+                let unresolved = by_id && p.key.topic.is_empty();
+                !unresolved && !ctx.authorize(op::READ, ResourceType::Topic, &p.key.topic)
+            }
+        })
+        .collect();
     let plan = FetchPlan {
         api: api.clone(),
         partitions,
+        denied,
         context,
         by_id,
         version,
@@ -113,6 +138,8 @@ pub fn handle(
 struct FetchPlan {
     api: Arc<ApiHandler>,
     partitions: Vec<SessionPartition>,
+    /// Beside each partition: whether the caller may not fetch it.
+    denied: Vec<bool>,
     context: FetchContext,
     by_id: bool,
     version: i16,
@@ -220,7 +247,13 @@ impl FetchPlan {
     fn logs(&self) -> Vec<Option<Arc<PartitionLog>>> {
         self.partitions
             .iter()
-            .map(|p| self.api.topics.partition_log(&p.key.topic, p.key.partition))
+            .zip(&self.denied)
+            .map(|(p, &denied)| {
+                if denied {
+                    return None;
+                }
+                self.api.topics.partition_log(&p.key.topic, p.key.partition)
+            })
             .collect()
     }
 
@@ -235,8 +268,12 @@ impl FetchPlan {
         self.partitions
             .iter()
             .zip(self.logs())
-            .map(|(p, log)| {
+            .zip(&self.denied)
+            .map(|((p, log), &denied)| {
                 let key = p.key.clone();
+                if denied {
+                    return PartitionResult::failed(key, errors::TOPIC_AUTHORIZATION_FAILED);
+                }
                 let Some(log) = log else {
                     return PartitionResult::failed(key, unknown);
                 };

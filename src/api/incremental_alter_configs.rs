@@ -11,11 +11,12 @@ use kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsRe
 use kafka_protocol::messages::{IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::alter_configs::{Target, alter, duplicates, target};
+use super::alter_configs::{RESOURCE_BROKER_LOGGER, Target, alter, authorize_resource, duplicates, target};
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
 use crate::config::{ConfigType, broker_def, topic_def};
 use crate::metadata::TopicError;
+use crate::metadata::acls::operation as op;
 use crate::share::group_configs;
 
 const SET: i8 = 0;
@@ -52,6 +53,15 @@ pub fn handle(
                     errors::INVALID_REQUEST,
                     Some("Error due to duplicate config keys".to_string()),
                 ))
+            } else if let Err(refusal) = resolvable(api, resource.resource_type, resource.resource_name.as_str()) {
+                Err(refusal)
+            } else if let Err(refusal) = authorize_resource(
+                ctx,
+                op::ALTER_CONFIGS,
+                resource.resource_type,
+                resource.resource_name.as_str(),
+            ) {
+                Err(refusal)
             } else if resource.resource_type == group_configs::RESOURCE_GROUP {
                 let ops: Vec<_> = resource
                     .configs
@@ -85,6 +95,16 @@ pub fn handle(
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+/// Refuses a broker id other than this node, or a type not served here, before permissions
+/// are asked for, as Kafka's broker does before the controller authorizes. Groups, and broker
+/// loggers (whose permission Kafka asks first), are judged before they are resolved.
+fn resolvable(api: &ApiHandler, resource_type: i8, name: &str) -> Result<(), (i16, Option<String>)> {
+    if resource_type == group_configs::RESOURCE_GROUP || resource_type == RESOURCE_BROKER_LOGGER {
+        return Ok(());
+    }
+    target(api, resource_type, name).map(|_| ())
 }
 
 /// The new set of dynamic configs after `ops`, as Kafka's `prepareIncrementalConfigs`.

@@ -11,6 +11,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 
 const TOPIC: i8 = 2;
 const BROKER: i8 = 4;
@@ -23,6 +24,10 @@ pub fn handle(
     request: ListConfigResourcesRequest,
     version: i16,
 ) -> ListConfigResourcesResponse {
+    // DESCRIBE_CONFIGS on the cluster, whatever resource types are asked for.
+    if !ctx.authorize_cluster(op::DESCRIBE_CONFIGS) {
+        return ListConfigResourcesResponse::default().with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED);
+    }
     let types = if version == 0 {
         vec![CLIENT_METRICS]
     } else if request.resource_types.is_empty() {

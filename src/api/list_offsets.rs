@@ -6,8 +6,9 @@ use kafka_protocol::messages::list_offsets_response::{ListOffsetsPartitionRespon
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::log::PartitionLog;
+use crate::metadata::acls::operation as op;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -27,6 +28,9 @@ pub fn handle(
         .topics
         .into_iter()
         .map(|topic| {
+            // Without DESCRIBE on the topic, every partition is refused before the topic is
+            // looked up, so its existence is not disclosed.
+            let authorized = ctx.authorize(op::DESCRIBE, ResourceType::Topic, topic.name.as_str());
             let partitions = topic
                 .partitions
                 .into_iter()
@@ -36,6 +40,9 @@ pub fn handle(
                         .with_timestamp(-1)
                         .with_offset(-1)
                         .with_leader_epoch(-1);
+                    if !authorized {
+                        return out.with_error_code(errors::TOPIC_AUTHORIZATION_FAILED);
+                    }
                     let Some(log) = api.topics.partition_log(topic.name.as_str(), p.partition_index) else {
                         return out.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
                     };

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{Advertised, ApiHandler, errors};
 use crate::auth::{OPERATIONS_OMITTED, RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 use crate::metadata::{Topic, TopicError, topics::validate_name};
 
 pub fn handle(
@@ -35,17 +36,46 @@ pub fn handle(
     // DescribeCluster instead).
     let topic_ops = version >= 8 && request.include_topic_authorized_operations;
     let cluster_ops = (8..=10).contains(&version) && request.include_cluster_authorized_operations;
+    let may_describe = |name: &str| ctx.authorize(op::DESCRIBE, ResourceType::Topic, name);
+    // Listing every topic leaves out, silently, those the caller may not describe.
+    let all = || -> Vec<MetadataResponseTopic> {
+        api.topics
+            .all()
+            .iter()
+            .filter(|t| may_describe(&t.name))
+            .map(|t| describe(api, t))
+            .collect()
+    };
     let mut topics: Vec<MetadataResponseTopic> = match request.topics {
-        None => api.topics.all().iter().map(|t| describe(api, t)).collect(),
+        None => all(),
         // v0 has no null: an empty list means every topic.
-        Some(list) if list.is_empty() && version == 0 => api.topics.all().iter().map(|t| describe(api, t)).collect(),
+        Some(list) if list.is_empty() && version == 0 => all(),
         Some(list) => list
             .into_iter()
             // A topic id, when given, names the topic: the Java client sends an empty name
             // beside it (v12+), as Kafka reads it.
             .map(|requested| match requested.name {
-                Some(name) if requested.topic_id.is_nil() => lookup_by_name(api, name, allow_auto_create),
-                _ => lookup_by_id(api, requested.topic_id),
+                Some(name) if requested.topic_id.is_nil() => {
+                    // A named topic the caller may not describe is refused whether or not it
+                    // exists, so the answer does not tell.
+                    if !may_describe(name.as_str()) {
+                        return refused(Some(name), Uuid::nil());
+                    }
+                    // Creating it on the way needs CREATE on the cluster or on the topic.
+                    let creates = allow_auto_create && api.topics.get(name.as_str()).is_none();
+                    if creates
+                        && !ctx.authorize_cluster(op::CREATE)
+                        && !ctx.authorize(op::CREATE, ResourceType::Topic, name.as_str())
+                    {
+                        return refused(Some(name), Uuid::nil());
+                    }
+                    lookup_by_name(api, name, allow_auto_create)
+                }
+                _ => match api.topics.get_by_id(&requested.topic_id) {
+                    // Topic ids are not secret: the refusal names the id, not the topic.
+                    Some(t) if !may_describe(&t.name) => refused(None, t.id),
+                    _ => lookup_by_id(api, requested.topic_id),
+                },
             })
             .collect(),
     };
@@ -58,11 +88,16 @@ pub fn handle(
         .with_cluster_id(Some(StrBytes::from_string(api.identity.cluster_id.clone())))
         .with_controller_id(node)
         .with_topics(topics)
-        .with_cluster_authorized_operations(ctx.authorized_operations(
-            ResourceType::Cluster,
-            crate::metadata::acls::CLUSTER_NAME,
-            cluster_ops,
-        ))
+        .with_cluster_authorized_operations(super::describe_cluster::cluster_operations(ctx, cluster_ops))
+}
+
+/// A topic the caller may not see: TOPIC_AUTHORIZATION_FAILED, with nothing of the topic.
+fn refused(name: Option<TopicName>, id: Uuid) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED)
+        .with_name(name)
+        .with_topic_id(id)
+        .with_topic_authorized_operations(OPERATIONS_OMITTED)
 }
 
 fn lookup_by_name(api: &ApiHandler, name: TopicName, allow_auto_create: bool) -> MetadataResponseTopic {

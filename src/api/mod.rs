@@ -580,7 +580,10 @@ impl ApiHandler {
                 &list_config_resources::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::ElectLeaders => ready(&elect_leaders::handle(self, &ctx, decode(b, version)?), version),
+            ApiKey::ElectLeaders => ready(
+                &elect_leaders::handle(self, &ctx, decode(b, version)?, version),
+                version,
+            ),
             ApiKey::AlterPartitionReassignments => ready(
                 &partition_reassignments::alter(self, &ctx, decode(b, version)?),
                 version,

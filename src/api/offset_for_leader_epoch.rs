@@ -7,17 +7,22 @@ use kafka_protocol::messages::offset_for_leader_epoch_response::{EpochEndOffset,
 use kafka_protocol::messages::{OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse};
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
     ctx: &RequestContext<'_>,
     request: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
+    // Replicas ask with CLUSTER_ACTION; consumers checking for truncation (KIP-320) need
+    // DESCRIBE on each topic.
+    let cluster_action = ctx.authorize_cluster(op::CLUSTER_ACTION);
     let topics = request
         .topics
         .into_iter()
         .map(|t| {
+            let authorized = cluster_action || ctx.authorize(op::DESCRIBE, ResourceType::Topic, t.topic.as_str());
             let partitions = t
                 .partitions
                 .into_iter()
@@ -26,6 +31,9 @@ pub fn handle(
                         .with_partition(p.partition)
                         .with_leader_epoch(-1)
                         .with_end_offset(-1);
+                    if !authorized {
+                        return out.with_error_code(errors::TOPIC_AUTHORIZATION_FAILED);
+                    }
                     let Some(log) = api.topics.partition_log(t.topic.as_str(), p.partition) else {
                         return out.with_error_code(errors::UNKNOWN_TOPIC_OR_PARTITION);
                     };

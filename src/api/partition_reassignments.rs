@@ -8,6 +8,9 @@ use std::sync::Arc;
 use kafka_protocol::messages::alter_partition_reassignments_response::{
     ReassignablePartitionResponse, ReassignableTopicResponse,
 };
+use kafka_protocol::messages::list_partition_reassignments_response::{
+    OngoingPartitionReassignment, OngoingTopicReassignment,
+};
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, BrokerId,
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse,
@@ -16,12 +19,41 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::RequestContext;
+use crate::metadata::acls::operation as op;
 
 pub fn alter(
     api: &Arc<ApiHandler>,
     ctx: &RequestContext<'_>,
     request: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    // ALTER on the cluster; a refused caller gets the error at the top and on every partition.
+    if !ctx.authorize_cluster(op::ALTER) {
+        let message = || Some(StrBytes::from_static_str(errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE));
+        let responses = request
+            .topics
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        ReassignablePartitionResponse::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+                            .with_error_message(message())
+                    })
+                    .collect();
+                ReassignableTopicResponse::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        return AlterPartitionReassignmentsResponse::default()
+            .with_allow_replication_factor_change(request.allow_replication_factor_change)
+            .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(message())
+            .with_responses(responses);
+    }
     let node = api.identity.node_id;
     let responses = request
         .topics
@@ -93,7 +125,32 @@ fn check_target(replicas: &[BrokerId], node: i32) -> (i16, Option<String>) {
 
 pub fn list(
     ctx: &RequestContext<'_>,
-    _request: ListPartitionReassignmentsRequest,
+    request: ListPartitionReassignmentsRequest,
 ) -> ListPartitionReassignmentsResponse {
+    // DESCRIBE on the cluster; a refused caller gets the error, and the partitions it named
+    // echoed back.
+    if !ctx.authorize_cluster(op::DESCRIBE) {
+        let topics = request
+            .topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| {
+                let partitions = t
+                    .partition_indexes
+                    .iter()
+                    .map(|&p| OngoingPartitionReassignment::default().with_partition_index(p))
+                    .collect();
+                OngoingTopicReassignment::default()
+                    .with_name(t.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        return ListPartitionReassignmentsResponse::default()
+            .with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED)
+            .with_error_message(Some(StrBytes::from_static_str(
+                errors::CLUSTER_AUTHORIZATION_FAILED_MESSAGE,
+            )))
+            .with_topics(topics);
+    }
     ListPartitionReassignmentsResponse::default().with_error_message(None)
 }

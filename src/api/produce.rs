@@ -21,10 +21,11 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::Semaphore;
 
 use super::{ApiHandler, QuotaClient, Reply, RequestError, encode, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::Durable;
 use crate::log::{LogError, PartitionLog};
 use crate::metadata::Topic;
+use crate::metadata::acls::operation as op;
 use crate::quota::QuotaType;
 use crate::record::batch::{BatchSummary, ValidatedBatches};
 use crate::record::{
@@ -115,6 +116,9 @@ pub fn handle(
         .sum();
     let throttle_time_ms = api.throttle(client, QuotaType::Produce, bytes);
     let transactional_id = request.transactional_id.clone();
+    if !transactional_writes_authorized(ctx, &request) {
+        return refuse_all(request, acks, throttle_time_ms, version);
+    }
     let mut responses = Vec::with_capacity(request.topic_data.len());
     // (log, offset to be durable up to, where its answer is) for acks=all.
     let mut durable: Vec<(Arc<PartitionLog>, i64, (usize, usize))> = Vec::new();
@@ -131,6 +135,10 @@ pub fn handle(
         } else {
             errors::UNKNOWN_TOPIC_OR_PARTITION
         };
+        // WRITE on the topic is judged before its existence, so an unauthorized caller does
+        // not learn which topics exist. A topic id that names no topic has no name to judge.
+        let name = topic.as_ref().map_or(topic_data.name.as_str(), |t| t.name.as_str());
+        let authorized = (version >= 13 && topic.is_none()) || ctx.authorize(op::WRITE, ResourceType::Topic, name);
         let mut partitions = Vec::with_capacity(topic_data.partition_data.len());
         for data in topic_data.partition_data {
             let mut out = PartitionProduceResponse::default()
@@ -140,6 +148,11 @@ pub fn handle(
                 .with_log_start_offset(-1);
             if !matches!(acks, -1..=1) {
                 out.error_code = errors::INVALID_REQUIRED_ACKS;
+                partitions.push(out);
+                continue;
+            }
+            if !authorized {
+                out.error_code = errors::TOPIC_AUTHORIZATION_FAILED;
                 partitions.push(out);
                 continue;
             }
@@ -270,6 +283,55 @@ pub fn handle(
             }
         }
     })))
+}
+
+/// Transactional batches (judged by each partition's first batch, as Kafka does) need WRITE on
+/// the request's transactional id; a request without one cannot have it.
+fn transactional_writes_authorized(ctx: &RequestContext<'_>, request: &ProduceRequest) -> bool {
+    let transactional = request
+        .topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .filter_map(|p| BatchHeader::parse(p.records.as_deref()?).ok())
+        .any(|h| h.is_transactional());
+    !transactional
+        || request
+            .transactional_id
+            .as_ref()
+            .is_some_and(|id| ctx.authorize(op::WRITE, ResourceType::TransactionalId, id.as_str()))
+}
+
+/// The whole request refused with TRANSACTIONAL_ID_AUTHORIZATION_FAILED: nothing is appended.
+fn refuse_all(request: ProduceRequest, acks: i16, throttle_time_ms: i32, version: i16) -> Result<Reply, RequestError> {
+    if acks == 0 {
+        return Ok(Reply::None);
+    }
+    let responses = request
+        .topic_data
+        .into_iter()
+        .map(|t| {
+            let partitions = t
+                .partition_data
+                .iter()
+                .map(|p| {
+                    PartitionProduceResponse::default()
+                        .with_index(p.index)
+                        .with_error_code(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                        .with_base_offset(-1)
+                        .with_log_append_time_ms(-1)
+                        .with_log_start_offset(-1)
+                })
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(t.name)
+                .with_topic_id(t.topic_id)
+                .with_partition_responses(partitions)
+        })
+        .collect();
+    let response = ProduceResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(throttle_time_ms);
+    Ok(Reply::Ready(encode(&response, version)?))
 }
 
 /// One partition of a produce whose append runs later, in its partition's turn.
@@ -451,77 +513,7 @@ fn settle(
     }
 }
 
-/// Per partition, the produces waiting for the codec pool or behind one, in arrival order:
-/// a produce takes a turn on the connection task as it arrives, and appends only once the
-/// previous turn on that partition has finished. A connection's produces to a partition are
-/// therefore appended in the order it sent them (which idempotent producers' sequence numbers
-/// need), however long one batch's codec work takes. A partition with no turn pending appends
-/// at once, as before.
-mod queue {
-    use std::collections::HashMap;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::{Arc, LazyLock};
-
-    use parking_lot::Mutex;
-    use tokio::sync::oneshot;
-
-    use crate::log::PartitionLog;
-
-    /// The last turn taken per partition (keyed by its log's address, which stays valid
-    /// while the turn's job holds the log): its ticket and the signal of its end.
-    static LAST_TURN: LazyLock<Mutex<HashMap<usize, LastTurn>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-    /// A turn's ticket and the signal that it has finished.
-    type LastTurn = (u64, oneshot::Receiver<()>);
-    static NEXT_TICKET: AtomicU64 = AtomicU64::new(0);
-
-    pub(super) struct Turn {
-        key: usize,
-        ticket: u64,
-        previous: Option<oneshot::Receiver<()>>,
-        done: oneshot::Sender<()>,
-    }
-
-    fn key(log: &Arc<PartitionLog>) -> usize {
-        Arc::as_ptr(log) as usize
-    }
-
-    pub(super) fn is_busy(log: &Arc<PartitionLog>) -> bool {
-        LAST_TURN.lock().contains_key(&key(log))
-    }
-
-    pub(super) fn take_turn(log: &Arc<PartitionLog>) -> Turn {
-        let key = key(log);
-        let ticket = NEXT_TICKET.fetch_add(1, Ordering::Relaxed);
-        let (done, signal) = oneshot::channel();
-        let previous = LAST_TURN.lock().insert(key, (ticket, signal)).map(|(_, s)| s);
-        Turn {
-            key,
-            ticket,
-            previous,
-            done,
-        }
-    }
-
-    impl Turn {
-        /// Waits until the previous turn on the partition has finished (or was dropped).
-        pub(super) async fn wait(mut self) -> Turn {
-            if let Some(previous) = self.previous.take() {
-                let _ = previous.await;
-            }
-            self
-        }
-
-        /// Lets the next turn go; the last turn leaves the partition idle.
-        pub(super) fn finish(self) {
-            let _ = self.done.send(());
-            let mut last = LAST_TURN.lock();
-            if last.get(&self.key).is_some_and(|(ticket, _)| *ticket == self.ticket) {
-                last.remove(&self.key);
-            }
-        }
-    }
-}
+mod queue;
 
 /// Validates and appends one partition's records; errors carry Kafka's code and message.
 fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Result<crate::log::AppendInfo, Refused> {

@@ -15,6 +15,7 @@ use crate::auth::RequestContext;
 use crate::group::Durable;
 use crate::group::offsets_log::OFFSETS_TOPIC;
 use crate::log::{LogError, now_ms};
+use crate::metadata::acls::operation as op;
 use crate::record::ControlRecordType;
 
 pub fn handle(
@@ -23,6 +24,9 @@ pub fn handle(
     request: WriteTxnMarkersRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {
+    // Only the transaction coordinator writes markers: ALTER or CLUSTER_ACTION on the cluster.
+    // A refused caller gets the error on every partition, and nothing is written.
+    let authorized = ctx.authorize_cluster(op::ALTER) || ctx.authorize_cluster(op::CLUSTER_ACTION);
     let mut waits = Vec::new();
     let mut results = Vec::with_capacity(request.markers.len());
     for marker in &request.markers {
@@ -35,7 +39,14 @@ pub fn handle(
         for topic in &marker.topics {
             let mut partitions = Vec::with_capacity(topic.partition_indexes.len());
             for &p in &topic.partition_indexes {
-                let code = match api.topics.partition_log(topic.name.as_str(), p) {
+                // An unauthorized caller's partitions are not even looked up.
+                let log = if authorized {
+                    api.topics.partition_log(topic.name.as_str(), p)
+                } else {
+                    None
+                };
+                let code = match log {
+                    None if !authorized => errors::CLUSTER_AUTHORIZATION_FAILED,
                     None => errors::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(log) => match log.append_marker(
                         marker.producer_id.0,
