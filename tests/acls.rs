@@ -353,6 +353,7 @@ fn authorized_operations_report_what_the_caller_may_do() {
         .cluster_authorized_operations
     };
     assert_eq!(cluster(&mut broker.login(ALICE)), 0);
+    // As on Kafka, the cluster's operations are reported only to a caller that may DESCRIBE it.
     create_acls(
         &broker,
         vec![acl(
@@ -364,7 +365,22 @@ fn authorized_operations_report_what_the_caller_may_do() {
             code::ALLOW,
         )],
     );
-    assert_eq!(cluster(&mut broker.login(ALICE)), bit(code::IDEMPOTENT_WRITE));
+    assert_eq!(cluster(&mut broker.login(ALICE)), 0);
+    create_acls(
+        &broker,
+        vec![acl(
+            code::CLUSTER,
+            "kafka-cluster",
+            code::LITERAL,
+            "User:alice",
+            code::DESCRIBE,
+            code::ALLOW,
+        )],
+    );
+    assert_eq!(
+        cluster(&mut broker.login(ALICE)),
+        bit(code::IDEMPOTENT_WRITE) | bit(code::DESCRIBE)
+    );
 }
 
 #[test]
