@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{ApiHandler, errors};
 use crate::auth::{RequestContext, ResourceType};
 use crate::group::GroupState;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -25,6 +26,18 @@ pub fn handle(
         .groups
         .into_iter()
         .map(|group_id| {
+            // A group the caller may not DESCRIBE is answered with the error alone: no
+            // state, no protocol, no authorized operations.
+            if !ctx.authorize(op::DESCRIBE, ResourceType::Group, group_id.as_str()) {
+                let refused = DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
+                return if version >= 6 {
+                    refused.with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")))
+                } else {
+                    refused
+                };
+            }
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let described = if version >= 3 && request.include_authorized_operations {
                 described.with_authorized_operations(ctx.authorized_operations(
