@@ -53,7 +53,7 @@ pub fn handle(
             next.unwrap_or(super::errors::UNKNOWN_SERVER_ERROR)
         })
         .collect();
-    let results = request
+    let mut results: Vec<DeletableGroupResult> = request
         .groups_names
         .into_iter()
         .zip(codes)
@@ -63,6 +63,8 @@ pub fn handle(
                 .with_error_code(code)
         })
         .collect();
+    // Kafka lists the refused groups after the others.
+    results.sort_by_key(|r| r.error_code == super::errors::GROUP_AUTHORIZATION_FAILED);
     let response = DeleteGroupsResponse::default().with_results(results);
     reply_when_durable(api, response, &durable, version)
 }

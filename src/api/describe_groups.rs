@@ -22,7 +22,7 @@ pub fn handle(
     version: i16,
 ) -> DescribeGroupsResponse {
     let str = StrBytes::from_string;
-    let groups = request
+    let mut groups: Vec<DescribedGroup> = request
         .groups
         .into_iter()
         .map(|group_id| {
@@ -93,5 +93,7 @@ pub fn handle(
             }
         })
         .collect();
+    // Kafka answers the refused groups first, then the ones it described.
+    groups.sort_by_key(|g| g.error_code != errors::GROUP_AUTHORIZATION_FAILED);
     DescribeGroupsResponse::default().with_groups(groups)
 }
