@@ -1,7 +1,9 @@
 //! Group and transaction APIs under the StandardAuthorizer: with no ACLs a user is refused
 //! every group and transactional id (and idempotence), and ListGroups shows it nothing; ACLs
 //! on one topic, one group and one transactional id let its librdkafka consumer and
-//! transactional producer work, while every other group and id stays refused.
+//! transactional producer work, while every other group and id stays refused. A transaction
+//! adds only topics it may write, and transactions are listed and described only with
+//! DESCRIBE on their ids.
 
 #[path = "acl_support/mod.rs"]
 mod acl_support;
@@ -16,11 +18,15 @@ use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnT
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
+use kafka_protocol::messages::txn_offset_commit_request::{
+    TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+};
 use kafka_protocol::messages::{
-    AddPartitionsToTxnRequest, ConsumerGroupHeartbeatRequest, DeleteGroupsRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, GroupId, HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest,
-    ListGroupsRequest, ListGroupsResponse, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse, ProducerId,
-    SyncGroupRequest, TopicName, TransactionalId,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ConsumerGroupHeartbeatRequest, DeleteGroupsRequest,
+    DescribeGroupsRequest, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest, GroupId,
+    HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
+    ListGroupsResponse, ListTransactionsRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse,
+    ProducerId, SyncGroupRequest, TopicName, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -532,4 +538,109 @@ fn a_transaction_adds_only_topics_it_may_write() {
     };
     assert_eq!(heartbeat(&mut alice, "acl-secret"), TOPIC_AUTHORIZATION_FAILED);
     assert_eq!(heartbeat(&mut alice, "acl-ro"), 0);
+}
+
+#[test]
+fn transactions_are_listed_described_and_ended_only_as_permitted() {
+    let broker = start_acl_broker(&[]);
+    let bootstrap = broker.admin_bootstrap();
+    create_topic(&bootstrap, "acl-w3", 1, &[]);
+    let alice_principal = "User:alice";
+    create_acls(
+        &broker,
+        vec![
+            acl(
+                code::TOPIC,
+                "acl-w3",
+                code::LITERAL,
+                alice_principal,
+                code::WRITE,
+                code::ALLOW,
+            ),
+            acl(
+                code::TRANSACTIONAL_ID,
+                "acl-tx3",
+                code::LITERAL,
+                alice_principal,
+                code::WRITE,
+                code::ALLOW,
+            ),
+        ],
+    );
+    let mut admin = broker.admin();
+    assert_eq!(init_producer_id(&mut admin, Some("acl-hidden-tx")), 0);
+    let mut alice = broker.login(ALICE);
+    assert_eq!(init_producer_id(&mut alice, Some("acl-tx3")), 0);
+
+    let listed = |conn: &mut KafkaConnection| {
+        let r = conn.call(0, &ListTransactionsRequest::default());
+        assert_eq!(r.error_code, 0);
+        let mut ids: Vec<String> = r
+            .transaction_states
+            .iter()
+            .map(|t| t.transactional_id.to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(listed(&mut alice), vec!["acl-tx3".to_string()]);
+    assert_eq!(
+        listed(&mut admin),
+        vec!["acl-hidden-tx".to_string(), "acl-tx3".to_string()]
+    );
+    let described = alice.call(
+        0,
+        &DescribeTransactionsRequest::default()
+            .with_transactional_ids(vec![TransactionalId(s("acl-tx3")), TransactionalId(s("acl-hidden-tx"))]),
+    );
+    assert_eq!(described.transaction_states[0].error_code, 0);
+    assert_eq!(described.transaction_states[0].transaction_state.as_str(), "Empty");
+    assert_eq!(
+        described.transaction_states[1].error_code,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
+    assert_eq!(described.transaction_states[1].transaction_state.as_str(), "");
+
+    let end = alice.call(
+        3,
+        &EndTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("acl-hidden-tx")))
+            .with_producer_id(ProducerId(0))
+            .with_producer_epoch(0)
+            .with_committed(true),
+    );
+    assert_eq!(end.error_code, TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    // WRITE on the id is not enough to send a group's offsets: READ on the group is needed.
+    let add_offsets = alice.call(
+        3,
+        &AddOffsetsToTxnRequest::default()
+            .with_transactional_id(TransactionalId(s("acl-tx3")))
+            .with_producer_id(ProducerId(0))
+            .with_producer_epoch(0)
+            .with_group_id(group("acl-nogroup")),
+    );
+    assert_eq!(add_offsets.error_code, GROUP_AUTHORIZATION_FAILED);
+    let txn_commit = alice.call(
+        3,
+        &TxnOffsetCommitRequest::default()
+            .with_transactional_id(TransactionalId(s("acl-hidden-tx")))
+            .with_group_id(group("acl-nogroup"))
+            .with_producer_id(ProducerId(0))
+            .with_producer_epoch(0)
+            .with_generation_id(-1)
+            .with_member_id(s(""))
+            .with_topics(vec![
+                TxnOffsetCommitRequestTopic::default()
+                    .with_name(TopicName(s("acl-w3")))
+                    .with_partitions(vec![
+                        TxnOffsetCommitRequestPartition::default()
+                            .with_partition_index(0)
+                            .with_committed_offset(1),
+                    ]),
+            ]),
+    );
+    assert_eq!(
+        txn_commit.topics[0].partitions[0].error_code,
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+    );
 }
