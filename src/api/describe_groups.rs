@@ -28,15 +28,12 @@ pub fn handle(
         .map(|group_id| {
             // A group the caller may not DESCRIBE is answered with the error alone: no
             // state, no protocol, no authorized operations.
+            // A group the caller may not DESCRIBE is answered with the error alone: no
+            // state, no protocol, no authorized operations, and (as Kafka) no message.
             if !ctx.authorize(op::DESCRIBE, ResourceType::Group, group_id.as_str()) {
-                let refused = DescribedGroup::default()
+                return DescribedGroup::default()
                     .with_group_id(group_id)
                     .with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
-                return if version >= 6 {
-                    refused.with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")))
-                } else {
-                    refused
-                };
             }
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let described = if version >= 3 && request.include_authorized_operations {

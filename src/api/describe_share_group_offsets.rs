@@ -26,9 +26,7 @@ pub fn handle(
             let group = DescribeShareGroupOffsetsResponseGroup::default().with_group_id(g.group_id.clone());
             // Reading a group's offsets is DESCRIBE on it; each topic needs DESCRIBE as well.
             if !ctx.authorize(op::DESCRIBE, ResourceType::Group, g.group_id.as_str()) {
-                return group
-                    .with_error_code(errors::GROUP_AUTHORIZATION_FAILED)
-                    .with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")));
+                return group.with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
             }
             let describable = |topic: &str| ctx.authorize(op::DESCRIBE, ResourceType::Topic, topic);
             if let Some(code) = api.share.check_group(g.group_id.as_str(), false) {
