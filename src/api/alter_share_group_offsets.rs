@@ -23,10 +23,10 @@ pub fn handle(
     // Moving a share group's start offsets is READ on the group, refused as a whole, and READ
     // on each topic.
     if !ctx.authorize(op::READ, ResourceType::Group, group) {
-        return ready(
-            &AlterShareGroupOffsetsResponse::default().with_error_code(errors::GROUP_AUTHORIZATION_FAILED),
-            version,
-        );
+        let refused = AlterShareGroupOffsetsResponse::default()
+            .with_error_code(errors::GROUP_AUTHORIZATION_FAILED)
+            .with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")));
+        return ready(&refused, version);
     }
     if group.is_empty() {
         return ready(

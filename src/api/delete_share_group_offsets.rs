@@ -21,10 +21,10 @@ pub fn handle(
     // Forgetting a share group's offsets is DELETE on the group, refused as a whole, and READ
     // on each topic.
     if !ctx.authorize(op::DELETE, ResourceType::Group, group) {
-        return ready(
-            &DeleteShareGroupOffsetsResponse::default().with_error_code(errors::GROUP_AUTHORIZATION_FAILED),
-            version,
-        );
+        let refused = DeleteShareGroupOffsetsResponse::default()
+            .with_error_code(errors::GROUP_AUTHORIZATION_FAILED)
+            .with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")));
+        return ready(&refused, version);
     }
     if let Some(code) = api.share.check_group(group, true) {
         return ready(
