@@ -163,6 +163,29 @@ fn without_acls_every_group_and_transactional_id_is_refused() {
         coordinator_error(&mut alice, 1, "acl-tx"),
         TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     );
+    // Share coordinator keys are for brokers: CLUSTER_ACTION, with the error's message.
+    let share = alice.call(
+        6,
+        &FindCoordinatorRequest::default()
+            .with_key_type(2)
+            .with_coordinator_keys(vec![s("acl-g:topic-id:0")]),
+    );
+    assert_eq!(share.coordinators[0].error_code, CLUSTER_AUTHORIZATION_FAILED);
+    assert_eq!(
+        share.coordinators[0].error_message.as_ref().map(|m| m.as_str()),
+        Some("Cluster authorization failed.")
+    );
+    let refused = alice.call(
+        4,
+        &FindCoordinatorRequest::default()
+            .with_key_type(0)
+            .with_coordinator_keys(vec![s("acl-g")]),
+    );
+    assert_eq!(
+        refused.coordinators[0].error_message, None,
+        "a refused group key has no message"
+    );
+    assert_eq!(refused.coordinators[0].node_id.0, -1);
     // Before v4 the refusal is the whole answer, with no coordinator.
     let old = alice.call(3, &FindCoordinatorRequest::default().with_key(s("acl-g")));
     assert_eq!(

@@ -39,8 +39,10 @@ pub fn handle(
             .map(|key| {
                 let (node, error, message) = match answer(ctx, key_type, key.as_str(), version) {
                     Ok(()) => (coordinator.clone(), errors::NONE, None),
-                    // Batched keys carry no message for a refusal, as on Kafka.
-                    Err((error, message)) => (Node::none(), error, message.filter(|_| !is_refusal(error))),
+                    // A batched key refused for its group or transactional id carries no
+                    // message, as on Kafka; a refused share key fails the whole request there,
+                    // which answers every key with the error's message.
+                    Err((error, message)) => (Node::none(), error, message.filter(|_| !is_key_refusal(error))),
                 };
                 Coordinator::default()
                     .with_key(key)
@@ -87,12 +89,10 @@ impl Node {
     }
 }
 
-fn is_refusal(error: i16) -> bool {
+fn is_key_refusal(error: i16) -> bool {
     matches!(
         error,
-        errors::GROUP_AUTHORIZATION_FAILED
-            | errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-            | errors::CLUSTER_AUTHORIZATION_FAILED
+        errors::GROUP_AUTHORIZATION_FAILED | errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     )
 }
 
