@@ -18,6 +18,7 @@ use acl_support::{ALICE, AclBroker, acl, code, create_acls, start_acl_broker};
 use common::protocol::{KafkaConnection, find_coordinator};
 use common::*;
 use kafka_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
+use kafka_protocol::messages::describe_share_group_offsets_request::DescribeShareGroupOffsetsRequestGroup;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
 use kafka_protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopics};
@@ -25,11 +26,13 @@ use kafka_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, ConsumerGroupHeartbeatRequest, DeleteGroupsRequest,
-    DescribeGroupsRequest, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest, GroupId,
+    AddOffsetsToTxnRequest, AddPartitionsToTxnRequest, AlterShareGroupOffsetsRequest, ConsumerGroupDescribeRequest,
+    ConsumerGroupHeartbeatRequest, DeleteGroupsRequest, DeleteShareGroupOffsetsRequest, DescribeGroupsRequest,
+    DescribeShareGroupOffsetsRequest, DescribeTransactionsRequest, EndTxnRequest, FindCoordinatorRequest, GroupId,
     HeartbeatRequest, InitProducerIdRequest, JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest,
     ListGroupsResponse, ListTransactionsRequest, OffsetCommitRequest, OffsetFetchRequest, OffsetFetchResponse,
-    ProducerId, SyncGroupRequest, TopicName, TransactionalId, TxnOffsetCommitRequest,
+    ProducerId, ShareAcknowledgeRequest, ShareFetchRequest, ShareGroupDescribeRequest, ShareGroupHeartbeatRequest,
+    SyncGroupRequest, TopicName, TransactionalId, TxnOffsetCommitRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -669,4 +672,68 @@ fn transactions_are_listed_described_and_ended_only_as_permitted() {
         txn_commit.topics[0].partitions[0].error_code,
         TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     );
+}
+
+#[test]
+fn share_group_and_consumer_group_apis_refuse_a_group_without_acls() {
+    let broker = start_acl_broker(&[]);
+    create_topic(&broker.admin_bootstrap(), "acl-q", 1, &[]);
+    let mut alice = broker.login(ALICE);
+    let refused_group = "acl-share";
+    let member = Some(s("0123456789abcdef0123456789abcdef"));
+
+    let described = alice.call(
+        0,
+        &ConsumerGroupDescribeRequest::default().with_group_ids(vec![group("acl-848-x")]),
+    );
+    assert_eq!(described.groups[0].error_code, GROUP_AUTHORIZATION_FAILED);
+    let share_heartbeat = alice.call(
+        1,
+        &ShareGroupHeartbeatRequest::default()
+            .with_group_id(group(refused_group))
+            .with_member_id(s("0123456789abcdef0123456789abcdef"))
+            .with_member_epoch(0)
+            .with_subscribed_topic_names(Some(vec![TopicName(s("acl-q"))])),
+    );
+    assert_eq!(share_heartbeat.error_code, GROUP_AUTHORIZATION_FAILED);
+    let share_described = alice.call(
+        1,
+        &ShareGroupDescribeRequest::default().with_group_ids(vec![group(refused_group)]),
+    );
+    assert_eq!(share_described.groups[0].error_code, GROUP_AUTHORIZATION_FAILED);
+    let fetched = alice.call(
+        1,
+        &ShareFetchRequest::default()
+            .with_group_id(Some(group(refused_group)))
+            .with_member_id(member.clone())
+            .with_share_session_epoch(0),
+    );
+    assert_eq!(fetched.error_code, GROUP_AUTHORIZATION_FAILED);
+    let acknowledged = alice.call(
+        1,
+        &ShareAcknowledgeRequest::default()
+            .with_group_id(Some(group(refused_group)))
+            .with_member_id(member)
+            .with_share_session_epoch(1),
+    );
+    assert_eq!(acknowledged.error_code, GROUP_AUTHORIZATION_FAILED);
+    let offsets = alice.call(
+        0,
+        &DescribeShareGroupOffsetsRequest::default().with_groups(vec![
+            DescribeShareGroupOffsetsRequestGroup::default()
+                .with_group_id(group(refused_group))
+                .with_topics(None),
+        ]),
+    );
+    assert_eq!(offsets.groups[0].error_code, GROUP_AUTHORIZATION_FAILED);
+    let altered = alice.call(
+        0,
+        &AlterShareGroupOffsetsRequest::default().with_group_id(group(refused_group)),
+    );
+    assert_eq!(altered.error_code, GROUP_AUTHORIZATION_FAILED);
+    let deleted = alice.call(
+        0,
+        &DeleteShareGroupOffsetsRequest::default().with_group_id(group(refused_group)),
+    );
+    assert_eq!(deleted.error_code, GROUP_AUTHORIZATION_FAILED);
 }
