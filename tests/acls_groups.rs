@@ -737,3 +737,76 @@ fn share_group_and_consumer_group_apis_refuse_a_group_without_acls() {
     );
     assert_eq!(deleted.error_code, GROUP_AUTHORIZATION_FAILED);
 }
+
+#[test]
+fn a_consumer_group_is_not_described_when_its_assignment_names_a_hidden_topic() {
+    let broker = start_acl_broker(&[]);
+    create_topic(&broker.admin_bootstrap(), "acl-secret-t", 2, &[]);
+    // The admin's member is assigned both partitions of the topic.
+    let mut admin = broker.admin();
+    let mut member_id = s("");
+    let mut epoch = 0;
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
+    loop {
+        let r = admin.call(
+            0,
+            &ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(group("acl-cg"))
+                .with_member_id(member_id.clone())
+                .with_member_epoch(epoch)
+                .with_rebalance_timeout_ms(if epoch == 0 { 30_000 } else { -1 })
+                .with_subscribed_topic_names((epoch == 0).then(|| vec![TopicName(s("acl-secret-t"))]))
+                .with_topic_partitions((epoch == 0).then(Vec::new)),
+        );
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        member_id = r.member_id.clone().unwrap_or(member_id);
+        epoch = r.member_epoch;
+        if r.assignment.is_some_and(|a| !a.topic_partitions.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no assignment");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let alice_principal = "User:alice";
+    create_acls(
+        &broker,
+        vec![acl(
+            code::GROUP,
+            "acl-cg",
+            code::LITERAL,
+            alice_principal,
+            code::DESCRIBE,
+            code::ALLOW,
+        )],
+    );
+    let mut alice = broker.login(ALICE);
+    let describe = |conn: &mut KafkaConnection| {
+        conn.call(
+            0,
+            &ConsumerGroupDescribeRequest::default().with_group_ids(vec![group("acl-cg")]),
+        )
+    };
+    let hidden = describe(&mut alice);
+    assert_eq!(hidden.groups[0].error_code, TOPIC_AUTHORIZATION_FAILED);
+    assert_eq!(
+        hidden.groups[0].error_message.as_ref().map(|m| m.as_str()),
+        Some("The group has described topic(s) that the client is not authorized to describe.")
+    );
+    assert!(hidden.groups[0].members.is_empty(), "nothing of the group is shown");
+
+    create_acls(
+        &broker,
+        vec![acl(
+            code::TOPIC,
+            "acl-secret-t",
+            code::LITERAL,
+            alice_principal,
+            code::DESCRIBE,
+            code::ALLOW,
+        )],
+    );
+    let shown = describe(&mut alice);
+    assert_eq!(shown.groups[0].error_code, 0);
+    assert_eq!(shown.groups[0].members.len(), 1);
+    assert_eq!(shown.groups[0].members[0].member_id, member_id);
+}
