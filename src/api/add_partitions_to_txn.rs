@@ -12,8 +12,10 @@ use kafka_protocol::messages::add_partitions_to_txn_response::{
 };
 use kafka_protocol::messages::{AddPartitionsToTxnRequest, AddPartitionsToTxnResponse, TopicName};
 
-use super::{ApiHandler, Reply, RequestError, encode_logged, errors};
-use crate::auth::RequestContext;
+use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
+use crate::metadata::topics::INTERNAL_TOPICS;
 
 type Partitions = Vec<(String, i32)>;
 
@@ -58,9 +60,12 @@ fn topic_results(
         .collect()
 }
 
-/// Adds (or verifies) one transaction's partitions; the code of each partition.
+/// Adds (or verifies) one transaction's partitions; the code of each partition. A topic in
+/// `unwritable` fails the whole transaction as an unknown one does.
+#[allow(clippy::too_many_arguments)]
 async fn add_one(
     api: &Arc<ApiHandler>,
+    unwritable: &HashSet<String>,
     id: &str,
     producer_id: i64,
     epoch: i16,
@@ -69,9 +74,11 @@ async fn add_one(
     version: i16,
 ) -> Vec<AddPartitionsToTxnTopicResult> {
     let (partitions, unknown) = resolve(api, topics);
-    if !unknown.is_empty() {
+    if !unknown.is_empty() || partitions.iter().any(|(t, _)| unwritable.contains(t)) {
         return topic_results(topics, |tp| {
-            if unknown.contains(tp) {
+            if unwritable.contains(&tp.0) {
+                errors::TOPIC_AUTHORIZATION_FAILED
+            } else if unknown.contains(tp) {
                 errors::UNKNOWN_TOPIC_OR_PARTITION
             } else {
                 errors::OPERATION_NOT_ATTEMPTED
@@ -96,12 +103,42 @@ pub fn handle(
     request: AddPartitionsToTxnRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {
+    // v4+ comes from partition leaders, which act for the cluster.
+    if version >= 4 && !ctx.authorize_cluster(op::CLUSTER_ACTION) {
+        let refused = AddPartitionsToTxnResponse::default().with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED);
+        return ready(&refused, version);
+    }
+    // v0-3 come from the producer itself: WRITE on its transactional id, then WRITE on each
+    // topic. With an authorizer the internal topics are never the client's to add, as on
+    // Kafka.
+    let mut unwritable = HashSet::new();
+    if version <= 3 {
+        if !ctx.authorize(
+            op::WRITE,
+            ResourceType::TransactionalId,
+            request.v3_and_below_transactional_id.as_str(),
+        ) {
+            let mut refused = AddPartitionsToTxnResponse::default();
+            refused.results_by_topic_v3_and_below = topic_results(&request.v3_and_below_topics, |_| {
+                errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+            });
+            return ready(&refused, version);
+        }
+        for t in &request.v3_and_below_topics {
+            let name = t.name.as_str();
+            let internal = ctx.authorizer.is_some() && INTERNAL_TOPICS.contains(&name);
+            if internal || !ctx.authorize(op::WRITE, ResourceType::Topic, name) {
+                unwritable.insert(name.to_string());
+            }
+        }
+    }
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
         let mut response = AddPartitionsToTxnResponse::default();
         if version <= 3 {
             response.results_by_topic_v3_and_below = add_one(
                 &api,
+                &unwritable,
                 request.v3_and_below_transactional_id.as_str(),
                 request.v3_and_below_producer_id.0,
                 request.v3_and_below_producer_epoch,
@@ -114,6 +151,7 @@ pub fn handle(
             for txn in &request.transactions {
                 let topic_results = add_one(
                     &api,
+                    &unwritable,
                     txn.transactional_id.as_str(),
                     txn.producer_id.0,
                     txn.producer_epoch,

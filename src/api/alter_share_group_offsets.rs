@@ -7,9 +7,11 @@ use kafka_protocol::messages::alter_share_group_offsets_response::{
     AlterShareGroupOffsetsResponsePartition, AlterShareGroupOffsetsResponseTopic,
 };
 use kafka_protocol::messages::{AlterShareGroupOffsetsRequest, AlterShareGroupOffsetsResponse};
+use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, ready};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -18,6 +20,14 @@ pub fn handle(
     version: i16,
 ) -> Result<Reply, RequestError> {
     let group = request.group_id.as_str();
+    // Moving a share group's start offsets is READ on the group, refused as a whole, and READ
+    // on each topic.
+    if !ctx.authorize(op::READ, ResourceType::Group, group) {
+        let refused = AlterShareGroupOffsetsResponse::default()
+            .with_error_code(errors::GROUP_AUTHORIZATION_FAILED)
+            .with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")));
+        return ready(&refused, version);
+    }
     if group.is_empty() {
         return ready(
             &AlterShareGroupOffsetsResponse::default().with_error_code(errors::INVALID_GROUP_ID),
@@ -34,12 +44,15 @@ pub fn handle(
     let mut durable = Vec::new();
     let mut responses = Vec::with_capacity(request.topics.len());
     for t in request.topics {
-        let topic = api.topics.get(t.topic_name.as_str());
+        let readable = ctx.authorize(op::READ, ResourceType::Topic, t.topic_name.as_str());
+        // A refused topic's id is not disclosed.
+        let topic = api.topics.get(t.topic_name.as_str()).filter(|_| readable);
         let partitions = t
             .partitions
             .iter()
             .map(|p| {
                 let code = match &topic {
+                    None if !readable => errors::TOPIC_AUTHORIZATION_FAILED,
                     None => errors::UNKNOWN_TOPIC_OR_PARTITION,
                     Some(topic) if p.partition_index < 0 || p.partition_index >= topic.partitions => {
                         errors::UNKNOWN_TOPIC_OR_PARTITION
@@ -56,6 +69,10 @@ pub fn handle(
                 AlterShareGroupOffsetsResponsePartition::default()
                     .with_partition_index(p.partition_index)
                     .with_error_code(code)
+                    .with_error_message(
+                        (code == errors::TOPIC_AUTHORIZATION_FAILED)
+                            .then(|| StrBytes::from_static_str("Topic authorization failed.")),
+                    )
             })
             .collect();
         responses.push(

@@ -8,9 +8,10 @@ use kafka_protocol::messages::consumer_group_describe_response::{Assignment, Des
 use kafka_protocol::messages::{ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
-use super::ApiHandler;
+use super::{ApiHandler, errors};
 use crate::auth::{RequestContext, ResourceType};
 use crate::group::consumer_group_records::TopicPartitions as Partitions;
+use crate::metadata::acls::operation as op;
 
 /// MemberType of v1: every member here speaks the consumer protocol.
 const CONSUMER_MEMBER: i8 = 1;
@@ -21,10 +22,15 @@ pub fn handle(
     request: ConsumerGroupDescribeRequest,
     version: i16,
 ) -> ConsumerGroupDescribeResponse {
-    let groups = request
+    let mut groups: Vec<DescribedGroup> = request
         .group_ids
         .into_iter()
         .map(|id| {
+            if !ctx.authorize(op::DESCRIBE, ResourceType::Group, id.as_str()) {
+                return DescribedGroup::default()
+                    .with_group_id(id)
+                    .with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
+            }
             let described = DescribedGroup::default()
                 .with_group_id(id.clone())
                 .with_authorized_operations(ctx.authorized_operations(
@@ -37,6 +43,20 @@ pub fn handle(
                     .with_error_code(code)
                     .with_error_message((!message.is_empty()).then(|| StrBytes::from_string(message)))
                     .with_group_state(StrBytes::from_static_str("Dead")),
+                // A group whose assignments name a topic the caller may not DESCRIBE is not
+                // described at all, so assignments cannot disclose topics.
+                Ok(g)
+                    if !g.members.iter().all(|m| {
+                        describable(ctx, api, &m.assignment) && describable(ctx, api, &m.target_assignment)
+                    }) =>
+                {
+                    DescribedGroup::default()
+                        .with_group_id(id)
+                        .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED)
+                        .with_error_message(Some(StrBytes::from_static_str(
+                            "The group has described topic(s) that the client is not authorized to describe.",
+                        )))
+                }
                 Ok(g) => described
                     .with_group_state(StrBytes::from_static_str(g.state))
                     .with_group_epoch(g.group_epoch)
@@ -73,7 +93,19 @@ pub fn handle(
             }
         })
         .collect();
+    // Kafka answers the refused groups first, then the ones it described.
+    groups.sort_by_key(|g| g.error_code != errors::GROUP_AUTHORIZATION_FAILED);
     ConsumerGroupDescribeResponse::default().with_groups(groups)
+}
+
+/// Whether the caller may DESCRIBE every topic of an assignment (a topic deleted since it was
+/// assigned has no name left to ask about).
+fn describable(ctx: &RequestContext<'_>, api: &ApiHandler, parts: &Partitions) -> bool {
+    parts.keys().all(|id| {
+        api.topics
+            .get_by_id(id)
+            .is_none_or(|t| ctx.authorize(op::DESCRIBE, ResourceType::Topic, &t.name))
+    })
 }
 
 /// Partitions by topic, named; a topic deleted since it was assigned keeps its id only.

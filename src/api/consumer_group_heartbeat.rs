@@ -8,9 +8,10 @@ use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeart
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::consumer_group_records::TopicPartitions as Partitions;
 use crate::group::coordinator::{ConsumerHeartbeat, ConsumerHeartbeatResult};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -20,6 +21,29 @@ pub fn handle(
     client_id: &str,
     client_host: String,
 ) -> Result<Reply, RequestError> {
+    // Membership is READ on the group. Subscribing by name also needs DESCRIBE on every topic
+    // named: one the caller may not see fails the heartbeat, so a subscription cannot probe
+    // for topics.
+    let refused = if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
+        Some(errors::GROUP_AUTHORIZATION_FAILED)
+    } else if request
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .any(|name| !ctx.authorize(op::DESCRIBE, ResourceType::Topic, name.as_str()))
+    {
+        Some(errors::TOPIC_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        return reply_when_durable(
+            api,
+            ConsumerGroupHeartbeatResponse::default().with_error_code(code),
+            &[],
+            version,
+        );
+    }
     let owned = request.topic_partitions.map(|tps| {
         let mut out = Partitions::new();
         for tp in tps {

@@ -8,7 +8,8 @@ use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::{DeleteGroupsRequest, DeleteGroupsResponse};
 
 use super::{ApiHandler, Reply, RequestError, reply_when_durable};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -16,10 +17,13 @@ pub fn handle(
     request: DeleteGroupsRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {
+    // Deleting is DELETE on each group; a refused group is never looked up.
+    let permitted = |g: &str| ctx.authorize(op::DELETE, ResourceType::Group, g);
     let (share, classic): (Vec<String>, Vec<String>) = request
         .groups_names
         .iter()
         .map(|g| g.as_str().to_string())
+        .filter(|g| permitted(g))
         .partition(|g| api.share.is_share_group(g));
     let (classic_codes, mut durable) = api.groups.delete_groups(&classic);
     let mut classic_codes = classic_codes.into_iter();
@@ -38,6 +42,9 @@ pub fn handle(
         .groups_names
         .iter()
         .map(|g| {
+            if !permitted(g.as_str()) {
+                return super::errors::GROUP_AUTHORIZATION_FAILED;
+            }
             let next = if share.iter().any(|s| s == g.as_str()) {
                 share_codes.next()
             } else {
@@ -46,7 +53,7 @@ pub fn handle(
             next.unwrap_or(super::errors::UNKNOWN_SERVER_ERROR)
         })
         .collect();
-    let results = request
+    let mut results: Vec<DeletableGroupResult> = request
         .groups_names
         .into_iter()
         .zip(codes)
@@ -56,6 +63,8 @@ pub fn handle(
                 .with_error_code(code)
         })
         .collect();
+    // Kafka lists the refused groups after the others.
+    results.sort_by_key(|r| r.error_code == super::errors::GROUP_AUTHORIZATION_FAILED);
     let response = DeleteGroupsResponse::default().with_results(results);
     reply_when_durable(api, response, &durable, version)
 }

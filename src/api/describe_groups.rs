@@ -13,6 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use super::{ApiHandler, errors};
 use crate::auth::{RequestContext, ResourceType};
 use crate::group::GroupState;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -21,10 +22,19 @@ pub fn handle(
     version: i16,
 ) -> DescribeGroupsResponse {
     let str = StrBytes::from_string;
-    let groups = request
+    let mut groups: Vec<DescribedGroup> = request
         .groups
         .into_iter()
         .map(|group_id| {
+            // A group the caller may not DESCRIBE is answered with the error alone: no
+            // state, no protocol, no authorized operations.
+            // A group the caller may not DESCRIBE is answered with the error alone: no
+            // state, no protocol, no authorized operations, and (as Kafka) no message.
+            if !ctx.authorize(op::DESCRIBE, ResourceType::Group, group_id.as_str()) {
+                return DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
+            }
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let described = if version >= 3 && request.include_authorized_operations {
                 described.with_authorized_operations(ctx.authorized_operations(
@@ -80,5 +90,7 @@ pub fn handle(
             }
         })
         .collect();
+    // Kafka answers the refused groups first, then the ones it described.
+    groups.sort_by_key(|g| g.error_code != errors::GROUP_AUTHORIZATION_FAILED);
     DescribeGroupsResponse::default().with_groups(groups)
 }

@@ -11,7 +11,8 @@ use kafka_protocol::messages::{DescribeShareGroupOffsetsRequest, DescribeShareGr
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -23,6 +24,11 @@ pub fn handle(
         .into_iter()
         .map(|g| {
             let group = DescribeShareGroupOffsetsResponseGroup::default().with_group_id(g.group_id.clone());
+            // Reading a group's offsets is DESCRIBE on it; each topic needs DESCRIBE as well.
+            if !ctx.authorize(op::DESCRIBE, ResourceType::Group, g.group_id.as_str()) {
+                return group.with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
+            }
+            let describable = |topic: &str| ctx.authorize(op::DESCRIBE, ResourceType::Topic, topic);
             if let Some(code) = api.share.check_group(g.group_id.as_str(), false) {
                 return group
                     .with_error_code(code)
@@ -36,7 +42,8 @@ pub fn handle(
             match g.topics {
                 None => {
                     for ((topic_id, partition), offset) in share.describe_offsets(g.group_id.as_str(), None) {
-                        let Some(name) = api.share.topic_name(&topic_id) else {
+                        // Topics the caller may not DESCRIBE are left out, undisclosed.
+                        let Some(name) = api.share.topic_name(&topic_id).filter(|n| describable(n)) else {
                             continue;
                         };
                         let p = partition_entry(partition, offset, errors::NONE);
@@ -52,6 +59,10 @@ pub fn handle(
                     }
                 }
                 Some(requested) => {
+                    // Named topics the caller may not DESCRIBE are refused after the others,
+                    // without their ids.
+                    let (requested, refused): (Vec<_>, Vec<_>) =
+                        requested.into_iter().partition(|t| describable(t.topic_name.as_str()));
                     for t in requested {
                         let topic = api.topics.get(t.topic_name.as_str());
                         let partitions = match &topic {
@@ -82,6 +93,19 @@ pub fn handle(
                                 .with_partitions(partitions),
                         );
                     }
+                    topics.extend(refused.into_iter().map(|t| {
+                        let partitions = t
+                            .partitions
+                            .iter()
+                            .map(|p| {
+                                partition_entry(*p, -1, errors::TOPIC_AUTHORIZATION_FAILED)
+                                    .with_error_message(Some(StrBytes::from_static_str("Topic authorization failed.")))
+                            })
+                            .collect();
+                        DescribeShareGroupOffsetsResponseTopic::default()
+                            .with_topic_name(t.topic_name)
+                            .with_partitions(partitions)
+                    }));
                 }
             }
             group.with_topics(topics)

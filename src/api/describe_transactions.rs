@@ -8,7 +8,8 @@ use kafka_protocol::messages::{DescribeTransactionsRequest, DescribeTransactions
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -19,6 +20,12 @@ pub fn handle(
         .transactional_ids
         .into_iter()
         .map(|id| {
+            // Without DESCRIBE the id's existence is not disclosed: the error and nothing else.
+            if !ctx.authorize(op::DESCRIBE, ResourceType::TransactionalId, id.as_str()) {
+                return TransactionState::default()
+                    .with_transactional_id(id)
+                    .with_error_code(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+            }
             let Some(m) = api.txn.describe(id.as_str()) else {
                 return TransactionState::default()
                     .with_transactional_id(id)
@@ -28,7 +35,12 @@ pub fn handle(
                     .with_transaction_start_time_ms(-1);
             };
             let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
-            for (topic, p) in &m.partitions {
+            // Only the topics the caller may DESCRIBE are shown.
+            for (topic, p) in m
+                .partitions
+                .iter()
+                .filter(|(topic, _)| ctx.authorize(op::DESCRIBE, ResourceType::Topic, topic))
+            {
                 by_topic.entry(topic.clone()).or_default().push(*p);
             }
             let topics = by_topic

@@ -7,8 +7,9 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{EndTxnRequest, EndTxnResponse, ProducerId};
 
-use super::{ApiHandler, Reply, RequestError, encode_logged, errors};
-use crate::auth::RequestContext;
+use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -16,6 +17,17 @@ pub fn handle(
     request: EndTxnRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {
+    if !ctx.authorize(
+        op::WRITE,
+        ResourceType::TransactionalId,
+        request.transactional_id.as_str(),
+    ) {
+        let refused = EndTxnResponse::default()
+            .with_error_code(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1);
+        return ready(&refused, version);
+    }
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
         let result = api

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
-use super::ApiHandler;
-use crate::auth::RequestContext;
+use super::{ApiHandler, errors};
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -14,6 +15,9 @@ pub fn handle(
     request: HeartbeatRequest,
     version: i16,
 ) -> HeartbeatResponse {
+    if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
+        return HeartbeatResponse::default().with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
+    }
     let instance = request
         .group_instance_id
         .as_ref()

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -24,6 +25,17 @@ pub fn handle(
     // KIP-360 (v3+): the id and epoch the producer holds, if any.
     let existing = (version >= 3 && request.producer_id.0 >= 0 && request.producer_epoch >= 0)
         .then_some((request.producer_id.0, request.producer_epoch));
+    // A transactional producer needs WRITE on its transactional id; an idempotent one needs
+    // IDEMPOTENT_WRITE on the cluster, or WRITE on some topic (KIP-679), as on Kafka.
+    let refused = match &request.transactional_id {
+        Some(id) => (!ctx.authorize(op::WRITE, ResourceType::TransactionalId, id.as_str()))
+            .then_some(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+        None => (!ctx.authorize_cluster(op::IDEMPOTENT_WRITE) && !ctx.authorize_any(op::WRITE, ResourceType::Topic))
+            .then_some(errors::CLUSTER_AUTHORIZATION_FAILED),
+    };
+    if let Some(code) = refused {
+        return ready(&response.with_error_code(code), version);
+    }
     let Some(transactional_id) = request.transactional_id else {
         // A new block of ids fsyncs the allocator's file.
         let allocated = super::block_in_place(|| match existing {

@@ -9,9 +9,10 @@ use kafka_protocol::messages::{JoinGroupRequest, JoinGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, group_reply};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::coordinator::{JoinRequest, Pending};
 use crate::group::{Durable, JoinResult};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -21,6 +22,16 @@ pub fn handle(
     client_id: &str,
     client_host: String,
 ) -> Result<Reply, RequestError> {
+    // Joining is READ on the group; a refused member learns nothing about it.
+    if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
+        return group_reply(
+            api,
+            Pending::Ready(JoinResult::error("", errors::GROUP_AUTHORIZATION_FAILED)),
+            version,
+            response,
+            || JoinResult::error("", errors::COORDINATOR_NOT_AVAILABLE),
+        );
+    }
     let join = JoinRequest {
         group_id: request.group_id.as_str().to_string(),
         member_id: request.member_id.as_str().to_string(),

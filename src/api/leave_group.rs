@@ -7,8 +7,9 @@ use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{LeaveGroupRequest, LeaveGroupResponse};
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::coordinator::LeavingMember;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -16,6 +17,11 @@ pub fn handle(
     request: LeaveGroupRequest,
     version: i16,
 ) -> LeaveGroupResponse {
+    // Leaving, even on another member's behalf, is READ on the group; the refusal is the
+    // request's error at every version.
+    if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
+        return LeaveGroupResponse::default().with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
+    }
     let leaving: Vec<LeavingMember> = if version >= 3 {
         request
             .members

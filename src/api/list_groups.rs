@@ -9,7 +9,8 @@ use kafka_protocol::messages::{GroupId, ListGroupsRequest, ListGroupsResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::ApiHandler;
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 /// Kafka's type name, and protocol type, of share groups (KIP-932).
 const SHARE: &str = "share";
@@ -60,6 +61,11 @@ pub fn handle(
                 .filter(|(_, state)| states.is_empty() || states.iter().any(|s| s.eq_ignore_ascii_case(state)))
                 .map(|(group_id, state)| listed(group_id, SHARE.to_string(), state, SHARE)),
         );
+    }
+    // DESCRIBE on the cluster still lists every group, as it always has on Kafka; otherwise a
+    // caller sees only the groups it may DESCRIBE.
+    if !ctx.authorize_cluster(op::DESCRIBE) {
+        groups.retain(|g| ctx.authorize(op::DESCRIBE, ResourceType::Group, g.group_id.as_str()));
     }
     ListGroupsResponse::default().with_groups(groups)
 }

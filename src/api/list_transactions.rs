@@ -11,8 +11,9 @@ use kafka_protocol::protocol::StrBytes;
 use regex::Regex;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::log::now_ms;
+use crate::metadata::acls::operation as op;
 use crate::txn::TxnState;
 
 /// The state names a filter may use (Kafka's `TransactionState` names).
@@ -64,6 +65,8 @@ pub fn handle(
         })
         .filter(|t| duration < 0 || now.saturating_sub(t.start_ms) >= duration)
         .filter(|t| pattern.as_ref().is_none_or(|re| re.is_match(&t.transactional_id)))
+        // Only the ids the caller may DESCRIBE are listed.
+        .filter(|t| ctx.authorize(op::DESCRIBE, ResourceType::TransactionalId, &t.transactional_id))
         .map(|t| {
             TransactionState::default()
                 .with_transactional_id(TransactionalId(StrBytes::from_string(t.transactional_id)))

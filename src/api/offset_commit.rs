@@ -8,8 +8,9 @@ use kafka_protocol::messages::offset_commit_response::{OffsetCommitResponseParti
 use kafka_protocol::messages::{OffsetCommitRequest, OffsetCommitResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable, slot_code};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::coordinator::OffsetCommit;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -17,6 +18,8 @@ pub fn handle(
     request: OffsetCommitRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {
+    // Without READ on the group every partition is refused, as Kafka answers.
+    let group_readable = ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str());
     let max_metadata = api.groups.config().offset_metadata_max_bytes;
     // Per partition: an error decided here, or the index of its entry in `commits`.
     let mut commits: Vec<OffsetCommit> = Vec::new();
@@ -33,8 +36,22 @@ pub fn handle(
         } else {
             errors::UNKNOWN_TOPIC_OR_PARTITION
         };
+        // Committing for a topic is READ on it, asked by name (a v10 id resolved first; an
+        // unknown id is UNKNOWN_TOPIC_ID whoever asks).
+        let topic_error = if !group_readable {
+            Some(errors::GROUP_AUTHORIZATION_FAILED)
+        } else if version >= 10 && known.is_none() {
+            Some(missing)
+        } else {
+            let name = known.as_ref().map_or(topic.name.as_str(), |t| t.name.as_str());
+            (!ctx.authorize(op::READ, ResourceType::Topic, name)).then_some(errors::TOPIC_AUTHORIZATION_FAILED)
+        };
         let mut out = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
+            if let Some(code) = topic_error {
+                out.push(Err(code));
+                continue;
+            }
             let exists = known
                 .as_ref()
                 .filter(|t| (0..t.partitions).contains(&p.partition_index));

@@ -8,7 +8,8 @@ use kafka_protocol::messages::offset_delete_response::{OffsetDeleteResponseParti
 use kafka_protocol::messages::{OffsetDeleteRequest, OffsetDeleteResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, ready, reply_when_durable, slot_code};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -16,17 +17,28 @@ pub fn handle(
     request: OffsetDeleteRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {
-    // Partitions of unknown topics are answered here; the rest go to the coordinator.
+    // Deleting a group's offsets is DELETE on the group, refused as a whole.
+    if !ctx.authorize(op::DELETE, ResourceType::Group, request.group_id.as_str()) {
+        return ready(
+            &OffsetDeleteResponse::default().with_error_code(errors::GROUP_AUTHORIZATION_FAILED),
+            version,
+        );
+    }
+    // Partitions of topics the caller may not READ, or that do not exist, are answered here;
+    // the rest go to the coordinator.
     let mut eligible: Vec<(String, i32)> = Vec::new();
     let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
+        let readable = ctx.authorize(op::READ, ResourceType::Topic, topic.name.as_str());
         let partitions = api.topics.get(topic.name.as_str()).map_or(0, |t| t.partitions);
         slots.push(
             topic
                 .partitions
                 .iter()
                 .map(|p| {
-                    if (0..partitions).contains(&p.partition_index) {
+                    if !readable {
+                        Err(errors::TOPIC_AUTHORIZATION_FAILED)
+                    } else if (0..partitions).contains(&p.partition_index) {
                         eligible.push((topic.name.as_str().to_string(), p.partition_index));
                         Ok(eligible.len() - 1)
                     } else {

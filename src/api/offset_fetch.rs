@@ -12,8 +12,9 @@ use kafka_protocol::messages::{OffsetFetchRequest, OffsetFetchResponse, TopicNam
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::group_metadata::OffsetAndMetadata;
+use crate::metadata::acls::operation as op;
 
 /// One partition's answer: offset, leader epoch, metadata, error.
 struct Fetched {
@@ -46,14 +47,28 @@ impl Fetched {
 }
 
 /// The topics of one group's answer in request order (or name order for "all"), or the
-/// group's error.
+/// group's error. Reading offsets is DESCRIBE on the group; a topic the caller may not
+/// DESCRIBE is TOPIC_AUTHORIZATION_FAILED when named (after the others, as Kafka orders it)
+/// and left out of "all", so its existence is not disclosed.
 fn fetch(
     api: &ApiHandler,
+    ctx: &RequestContext<'_>,
     group_id: &str,
     requested: Option<Vec<(String, Vec<i32>)>>,
     require_stable: bool,
     member: Option<(&str, i32)>,
 ) -> Result<Vec<(String, Vec<Fetched>)>, i16> {
+    if !ctx.authorize(op::DESCRIBE, ResourceType::Group, group_id) {
+        return Err(errors::GROUP_AUTHORIZATION_FAILED);
+    }
+    let describable = |topic: &str| ctx.authorize(op::DESCRIBE, ResourceType::Topic, topic);
+    let (requested, refused) = match requested {
+        None => (None, Vec::new()),
+        Some(topics) => {
+            let (allowed, refused): (Vec<_>, Vec<_>) = topics.into_iter().partition(|(t, _)| describable(t));
+            (Some(allowed), refused)
+        }
+    };
     let flat: Option<Vec<(String, i32)>> = requested.as_ref().map(|topics| {
         topics
             .iter()
@@ -65,6 +80,9 @@ fn fetch(
         .fetch_offsets(group_id, flat.as_deref(), require_stable, member)?;
     let mut out: Vec<(String, Vec<Fetched>)> = Vec::new();
     for ((topic, partition), committed, error) in found {
+        if flat.is_none() && !describable(&topic) {
+            continue;
+        }
         // An unstable partition carries no offset, only the error (KIP-447).
         let fetched = Fetched::new(partition, committed.filter(|_| error == errors::NONE), error);
         match out.last_mut() {
@@ -72,6 +90,13 @@ fn fetch(
             _ => out.push((topic, vec![fetched])),
         }
     }
+    out.extend(refused.into_iter().map(|(topic, partitions)| {
+        let fetched = partitions
+            .into_iter()
+            .map(|p| Fetched::new(p, None, errors::TOPIC_AUTHORIZATION_FAILED))
+            .collect();
+        (topic, fetched)
+    }));
     Ok(out)
 }
 
@@ -111,7 +136,7 @@ pub fn handle(
                     .as_ref()
                     .filter(|_| version >= 9)
                     .map(|m| (m.as_str(), g.member_epoch));
-                match fetch(api, g.group_id.as_str(), requested, request.require_stable, member) {
+                match fetch(api, ctx, g.group_id.as_str(), requested, request.require_stable, member) {
                     Err(code) => group.with_error_code(code),
                     Ok(topics) => group.with_topics(
                         topics
@@ -164,7 +189,14 @@ pub fn handle(
     };
     // require_stable exists from v7.
     let require_stable = version >= 7 && request.require_stable;
-    let topics = match fetch(api, request.group_id.as_str(), requested.clone(), require_stable, None) {
+    let topics = match fetch(
+        api,
+        ctx,
+        request.group_id.as_str(),
+        requested.clone(),
+        require_stable,
+        None,
+    ) {
         Ok(topics) => topics,
         // v2+ carries the group's error at the top; v1 repeats it on every partition.
         Err(code) if version >= 2 => return OffsetFetchResponse::default().with_error_code(code),

@@ -12,8 +12,9 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 use kafka_protocol::protocol::Encodable;
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::Durable;
+use crate::metadata::acls::operation as op;
 use crate::share::codes;
 use crate::share::share_partition_manager::AckBatch;
 use crate::share::share_session::SessionUse;
@@ -28,6 +29,10 @@ pub fn handle(
     let group = request.group_id.as_ref().map(|g| g.to_string()).unwrap_or_default();
     let member = request.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
     let refuse = |code: i16| ready(&ShareAcknowledgeResponse::default().with_error_code(code), version);
+    // Acknowledging is READ on the share group, asked before anything else.
+    if !ctx.authorize(op::READ, ResourceType::Group, &group) {
+        return refuse(errors::GROUP_AUTHORIZATION_FAILED);
+    }
     if group.is_empty() || member.is_empty() {
         return refuse(codes::INVALID_REQUEST);
     }
@@ -43,6 +48,12 @@ pub fn handle(
     let mut durable = Vec::new();
     let mut topics = Vec::with_capacity(request.topics.len());
     for t in &request.topics {
+        // Each topic needs READ too; a refused topic's acknowledgements are not applied. A
+        // topic id that names no topic keeps its own error.
+        let readable = api
+            .topics
+            .get_by_id(&t.topic_id)
+            .is_none_or(|topic| ctx.authorize(op::READ, ResourceType::Topic, &topic.name));
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
             let batches: Vec<AckBatch> = p
@@ -54,12 +65,16 @@ pub fn handle(
                     types: b.acknowledge_types.clone(),
                 })
                 .collect();
-            let code = match share.acknowledge(&group, &member, (t.topic_id, p.partition_index), &batches) {
-                Ok(d) => {
-                    durable.push(d);
-                    errors::NONE
+            let code = if !readable {
+                errors::TOPIC_AUTHORIZATION_FAILED
+            } else {
+                match share.acknowledge(&group, &member, (t.topic_id, p.partition_index), &batches) {
+                    Ok(d) => {
+                        durable.push(d);
+                        errors::NONE
+                    }
+                    Err(code) => code,
                 }
-                Err(code) => code,
             };
             partitions.push(
                 PartitionData::default()

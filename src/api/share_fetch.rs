@@ -18,8 +18,9 @@ use kafka_protocol::messages::{ShareFetchRequest, ShareFetchResponse};
 use tokio::time::Instant;
 
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::Durable;
+use crate::metadata::acls::operation as op;
 use crate::share::codes;
 use crate::share::share_partition_manager::{AckBatch, Acquired};
 use crate::share::share_session::{SessionUse, TopicIdPartition};
@@ -46,6 +47,10 @@ pub fn handle(
     let group = request.group_id.as_ref().map(|g| g.to_string()).unwrap_or_default();
     let member = request.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
     let refuse = |code: i16| ready(&ShareFetchResponse::default().with_error_code(code), version);
+    // Fetching as a member is READ on the share group, asked before anything else.
+    if !ctx.authorize(op::READ, ResourceType::Group, &group) {
+        return refuse(errors::GROUP_AUTHORIZATION_FAILED);
+    }
     if group.is_empty() || member.is_empty() {
         return refuse(codes::INVALID_REQUEST);
     }
@@ -94,8 +99,20 @@ pub fn handle(
         Ok(s) => s,
         Err(code) => return refuse(code),
     };
+    // Each topic needs READ: a partition of a topic the caller may not read stays in the
+    // session but is neither acknowledged nor fetched, and answers TOPIC_AUTHORIZATION_FAILED.
+    // A topic id that names no topic keeps its own error.
+    let readable = |tp: &TopicIdPartition| {
+        api.topics
+            .get_by_id(&tp.0)
+            .is_none_or(|t| ctx.authorize(op::READ, ResourceType::Topic, &t.name))
+    };
     let mut durable = Vec::new();
     for (tp, batches) in &acks {
+        if !readable(tp) {
+            outcomes.entry(*tp).or_default().ack_error = Some(errors::TOPIC_AUTHORIZATION_FAILED);
+            continue;
+        }
         let code = match share.acknowledge(&group, &member, *tp, batches) {
             Ok(d) => {
                 durable.push(d);
@@ -115,7 +132,18 @@ pub fn handle(
             durable.extend(share.release(&group, &member, &partitions));
             None
         }
-        SessionUse::Fetch(partitions) => Some(partitions),
+        SessionUse::Fetch(partitions) => Some(
+            partitions
+                .into_iter()
+                .filter(|tp| {
+                    let ok = readable(tp);
+                    if !ok {
+                        outcomes.entry(*tp).or_default().error = errors::TOPIC_AUTHORIZATION_FAILED;
+                    }
+                    ok
+                })
+                .collect(),
+        ),
     };
     let max_bytes = if request.max_bytes <= 0 {
         i32::MAX as usize

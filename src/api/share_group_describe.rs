@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, errors};
 use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 
 /// The assignor share groups use, by Kafka's name.
 const ASSIGNOR: &str = "simple";
@@ -19,10 +20,15 @@ pub fn handle(
     request: ShareGroupDescribeRequest,
 ) -> ShareGroupDescribeResponse {
     let str = StrBytes::from_string;
-    let groups = request
+    let mut groups: Vec<DescribedGroup> = request
         .group_ids
         .into_iter()
         .map(|group_id| {
+            if !ctx.authorize(op::DESCRIBE, ResourceType::Group, group_id.as_str()) {
+                return DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_error_code(errors::GROUP_AUTHORIZATION_FAILED);
+            }
             let described = DescribedGroup::default().with_group_id(group_id.clone());
             let described = if request.include_authorized_operations {
                 described.with_authorized_operations(ctx.authorized_operations(
@@ -39,6 +45,21 @@ pub fn handle(
                     .with_error_message(Some(str(format!("Group {} not found.", group_id.as_str()))))
                     .with_group_state(StrBytes::from_static_str("Dead"));
             };
+            // As for consumer groups, assignments must not disclose topics the caller may not
+            // DESCRIBE: such a group is not described.
+            let hidden = d.members.iter().flat_map(|m| m.assignment.keys()).any(|id| {
+                api.share
+                    .topic_name(id)
+                    .is_some_and(|name| !ctx.authorize(op::DESCRIBE, ResourceType::Topic, &name))
+            });
+            if hidden {
+                return DescribedGroup::default()
+                    .with_group_id(group_id)
+                    .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(StrBytes::from_static_str(
+                        "The group has described topic(s) that the client is not authorized to describe.",
+                    )));
+            }
             let members = d
                 .members
                 .into_iter()
@@ -77,5 +98,7 @@ pub fn handle(
                 .with_members(members)
         })
         .collect();
+    // Kafka answers the refused groups first, then the ones it described.
+    groups.sort_by_key(|g| g.error_code != errors::GROUP_AUTHORIZATION_FAILED);
     ShareGroupDescribeResponse::default().with_groups(groups)
 }

@@ -8,7 +8,8 @@ use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
+use crate::metadata::acls::operation as op;
 use crate::share::share_group::Heartbeat;
 
 pub fn handle(
@@ -19,6 +20,27 @@ pub fn handle(
     client_host: &str,
     version: i16,
 ) -> Result<Reply, RequestError> {
+    // As for consumer groups: READ on the group, and DESCRIBE on every topic subscribed to.
+    let refused = if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
+        Some(errors::GROUP_AUTHORIZATION_FAILED)
+    } else if request
+        .subscribed_topic_names
+        .iter()
+        .flatten()
+        .any(|name| !ctx.authorize(op::DESCRIBE, ResourceType::Topic, name.as_str()))
+    {
+        Some(errors::TOPIC_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
+    if let Some(code) = refused {
+        return reply_when_durable(
+            api,
+            ShareGroupHeartbeatResponse::default().with_error_code(code),
+            &[],
+            version,
+        );
+    }
     let hb = Heartbeat {
         member_id: request.member_id.as_str(),
         member_epoch: request.member_epoch,

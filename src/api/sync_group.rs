@@ -8,9 +8,10 @@ use kafka_protocol::messages::{SyncGroupRequest, SyncGroupResponse};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, group_reply};
-use crate::auth::RequestContext;
-use crate::group::coordinator::SyncRequest;
+use crate::auth::{RequestContext, ResourceType};
+use crate::group::coordinator::{Pending, SyncRequest};
 use crate::group::{Durable, SyncResult};
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -18,6 +19,15 @@ pub fn handle(
     request: SyncGroupRequest,
     version: i16,
 ) -> Result<Reply, RequestError> {
+    if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
+        return group_reply(
+            api,
+            Pending::Ready(SyncResult::error(errors::GROUP_AUTHORIZATION_FAILED)),
+            version,
+            response,
+            || SyncResult::error(errors::REBALANCE_IN_PROGRESS),
+        );
+    }
     let string = |s: StrBytes| s.as_str().to_string();
     let sync = SyncRequest {
         group_id: request.group_id.as_str().to_string(),

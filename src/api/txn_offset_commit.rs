@@ -11,8 +11,9 @@ use kafka_protocol::messages::txn_offset_commit_response::{
 use kafka_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable, slot_code};
-use crate::auth::RequestContext;
+use crate::auth::{RequestContext, ResourceType};
 use crate::group::coordinator::OffsetCommit;
+use crate::metadata::acls::operation as op;
 
 pub fn handle(
     api: &Arc<ApiHandler>,
@@ -22,6 +23,45 @@ pub fn handle(
 ) -> Result<Reply, RequestError> {
     let max_metadata = api.groups.config().offset_metadata_max_bytes;
     let group_id = request.group_id.as_str();
+    // WRITE on the transactional id (which stands for its producer id), then READ on the
+    // group: either refusal is every partition's answer, before the transaction is touched.
+    let unauthorized = if !ctx.authorize(
+        op::WRITE,
+        ResourceType::TransactionalId,
+        request.transactional_id.as_str(),
+    ) {
+        Some(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    } else if !ctx.authorize(op::READ, ResourceType::Group, group_id) {
+        Some(errors::GROUP_AUTHORIZATION_FAILED)
+    } else {
+        None
+    };
+    if let Some(code) = unauthorized {
+        let topics = request
+            .topics
+            .into_iter()
+            .map(|topic| {
+                let partitions = topic
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        TxnOffsetCommitResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(code)
+                    })
+                    .collect();
+                TxnOffsetCommitResponseTopic::default()
+                    .with_name(topic.name)
+                    .with_partitions(partitions)
+            })
+            .collect();
+        return reply_when_durable(
+            api,
+            TxnOffsetCommitResponse::default().with_topics(topics),
+            &[],
+            version,
+        );
+    }
     let producer_id = request.producer_id.0;
     let epoch = request.producer_epoch;
     let offsets_partition = api.txn.offsets_partition(group_id);
@@ -29,7 +69,13 @@ pub fn handle(
     let transactional_id = request.transactional_id.as_str();
     // v5+ is transactions v2: the commit adds the offsets partition to the transaction itself;
     // before, AddOffsetsToTxn must have.
-    let (verified, joined) = if version >= 5 {
+    // With nothing the caller may commit, the transaction is not consulted, as on Kafka.
+    let committable = request.topics.iter().any(|t| {
+        ctx.authorize(op::READ, ResourceType::Topic, t.name.as_str()) && api.topics.get(t.name.as_str()).is_some()
+    });
+    let (verified, joined) = if !committable {
+        (errors::NONE, None)
+    } else if version >= 5 {
         match api
             .txn
             .add_partitions_implicitly(transactional_id, producer_id, epoch, partitions)
@@ -45,10 +91,13 @@ pub fn handle(
     let mut slots: Vec<Vec<Result<usize, i16>>> = Vec::with_capacity(request.topics.len());
     for topic in &request.topics {
         let known = api.topics.get(topic.name.as_str());
+        let readable = ctx.authorize(op::READ, ResourceType::Topic, topic.name.as_str());
         let mut out = Vec::with_capacity(topic.partitions.len());
         for p in &topic.partitions {
             let metadata = p.committed_metadata.as_ref().map(|m| m.as_str()).unwrap_or_default();
-            if let Some(code) = refused {
+            if !readable {
+                out.push(Err(errors::TOPIC_AUTHORIZATION_FAILED));
+            } else if let Some(code) = refused {
                 out.push(Err(code));
             } else if !known
                 .as_ref()
