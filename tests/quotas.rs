@@ -1,7 +1,10 @@
 //! Produce and fetch byte-rate quotas over real TCP: a client over its quota gets a throttle
 //! time in the answer and its connection reads nothing more until the throttle has passed
-//! (KIP-219), while other clients go on. The window is shortened (`quota.window.num=2`,
-//! `quota.window.size.seconds=1`) so throttles last about a second.
+//! (KIP-219), while other clients go on. Connection creation rates: an IP address over its
+//! `connection_creation_rate` quota has its new connections closed unanswered, and the
+//! broker-wide `max.connection.creation.rate` slows a connection storm down. The window is
+//! shortened (`quota.window.num=2`, `quota.window.size.seconds=1`) so throttles last about a
+//! second.
 
 mod common;
 
@@ -21,14 +24,18 @@ fn s(v: &str) -> StrBytes {
 }
 
 fn set_quota(conn: &mut KafkaConnection, client_id: &str, key: &str, value: f64) {
+    set_entity_quota(conn, "client-id", client_id, key, value);
+}
+
+fn set_entity_quota(conn: &mut KafkaConnection, entity_type: &str, name: &str, key: &str, value: f64) {
     let response = conn.call(
         1,
         &AlterClientQuotasRequest::default().with_entries(vec![
             EntryData::default()
                 .with_entity(vec![
                     EntityData::default()
-                        .with_entity_type(s("client-id"))
-                        .with_entity_name(Some(s(client_id))),
+                        .with_entity_type(s(entity_type))
+                        .with_entity_name(Some(s(name))),
                 ])
                 .with_ops(vec![OpData::default().with_key(s(key)).with_value(value)]),
         ]),
@@ -139,4 +146,75 @@ fn a_client_over_its_quota_is_throttled_and_muted_and_others_are_not() {
     );
     let mut other = KafkaConnection::connect_as(&bootstrap, "other-consumer");
     assert_eq!(fetch(&mut other, "quota-topic").0, 0);
+}
+
+/// Whether a new connection is served: ApiVersions answered, or closed unanswered.
+fn connection_served(bootstrap: &str) -> bool {
+    let Ok(conn) = KafkaConnection::try_connect(bootstrap) else {
+        return false;
+    };
+    let mut conn = conn.with_read_timeout(Duration::from_secs(5));
+    conn.try_call(3, &ApiVersionsRequest::default()).is_ok()
+}
+
+#[test]
+fn connections_over_an_ip_quota_are_closed_and_served_again_later() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &["--set", "quota.window.num=2", "--set", "quota.window.size.seconds=1"],
+    );
+    set_entity_quota(
+        &mut KafkaConnection::connect(&broker.bootstrap()),
+        "ip",
+        "127.0.0.1",
+        "connection_creation_rate",
+        2.0,
+    );
+    let started = Instant::now();
+    let served = (0..20).filter(|_| connection_served(&broker.bootstrap())).count();
+    // Two a second (measured over at least one second): at most two per second the attempts
+    // took, and a few more at the edges of the samples; the rest closed unanswered.
+    let allowed = 2.0 * started.elapsed().as_secs_f64() + 4.0;
+    assert!(
+        served >= 1 && (served as f64) <= allowed && served < 20,
+        "{served} of 20 connections served in {:?}",
+        started.elapsed()
+    );
+    wait_for(Duration::from_secs(10), "the quota's log line", || {
+        broker
+            .log()
+            .contains("closing connections over the address's connection_creation_rate quota")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        connection_served(&broker.bootstrap()),
+        "served again once the rate fell"
+    );
+}
+
+#[test]
+fn the_broker_wide_connection_creation_rate_slows_connections_down() {
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(
+        dir.path(),
+        &[
+            "--set",
+            "quota.window.num=2",
+            "--set",
+            "quota.window.size.seconds=1",
+            "--set",
+            "max.connection.creation.rate=5",
+        ],
+    );
+    let started = Instant::now();
+    let served = (0..15).filter(|_| connection_served(&broker.bootstrap())).count();
+    assert_eq!(served, 15, "every connection is served, only later");
+    // Fifteen connections at five a second: the listener must have waited.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -91,7 +91,6 @@ pub static KAFKA_ONLY_BROKER_CONFIGS: &[ConfigDef] = &[
     kafka_key("log.flush.start.offset.checkpoint.interval.ms", T::Int, Some("60000")),
     kafka_key("log.local.retention.bytes", T::Long, Some("-2")),
     kafka_key("log.local.retention.ms", T::Long, Some("-2")),
-    kafka_key("max.connection.creation.rate", T::Int, Some("2147483647")),
     kafka_key("max.connections.per.ip.overrides", T::String, Some("")),
     kafka_key("max.incremental.fetch.session.cache.slots", T::Int, Some("1000")),
     kafka_key("max.request.partition.size.limit", T::Int, Some("2000")),

@@ -214,6 +214,13 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "Bytes of requests read but not yet handled, across all connections; a connection whose next frame does not fit waits (-1: unbounded, Kafka's default).",
     ),
     def(
+        "max.connection.creation.rate",
+        T::Int,
+        Some(INT_MAX),
+        V::AtLeast(0),
+        "New connections per second across the broker; over it the listener waits before accepting more, as Kafka's acceptor does. Also per listener as listener.name.<listener>.max.connection.creation.rate.",
+    ),
+    def(
         "max.connections.per.ip",
         T::Int,
         Some(INT_MAX),

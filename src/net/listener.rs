@@ -1,7 +1,7 @@
-//! The accept loop: bounded by `max.connections` (further connections wait) and
-//! `max.connections.per.ip` (further ones from that address are closed at once, as Kafka does),
-//! stopped by the shutdown signal, and waiting on shutdown until every connection has written
-//! the replies it owes.
+//! The accept loop: bounded by `max.connections` (further connections wait),
+//! `max.connections.per.ip` (further ones from that address are closed at once, as Kafka does)
+//! and the connection creation rates (`quota::connection_quotas`), stopped by the shutdown
+//! signal, and waiting on shutdown until every connection has written the replies it owes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,6 +16,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use super::connection::{self, ConnectionLimits};
 use crate::api::ApiHandler;
 use crate::metrics::Gauge;
+use crate::quota::connection_quotas::{ConnectionQuotas, ip_quota};
 use crate::security::ListenerSecurity;
 
 pub struct Listener {
@@ -70,6 +71,7 @@ impl Listener {
             permits: Arc::new(Semaphore::new(self.max_connections.clamp(1, Semaphore::MAX_PERMITS))),
             per_ip: PerIpCounts::default(),
             refusals: Mutex::new((0, None)),
+            connection_quotas: ConnectionQuotas::new(crate::quota::QuotaWindow::from_config(&self.api.config)),
             api: self.api,
             limits: self.limits,
             max_connections_per_ip: self.max_connections_per_ip,
@@ -113,6 +115,70 @@ struct Shared {
     api: Arc<ApiHandler>,
     limits: Arc<ConnectionLimits>,
     max_connections_per_ip: usize,
+    connection_quotas: ConnectionQuotas,
+}
+
+impl Shared {
+    /// Applies the connection creation rates to a connection just accepted on `listener`:
+    /// waits out the broker's or listener's throttle, then `false` if the client's IP
+    /// address is over its quota (the connection is then closed after its throttle time).
+    async fn admit(
+        &self,
+        stream: tokio::net::TcpStream,
+        peer: std::net::SocketAddr,
+        listener: usize,
+        listener_name: &str,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Option<tokio::net::TcpStream> {
+        // Dynamic: read at each connection, as AlterConfigs may have changed it.
+        let config = self.api.topics.broker_config();
+        let limit = |value: Option<String>| {
+            value
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|rate| *rate < i32::MAX as f64)
+        };
+        let broker_limit = limit(config.get("max.connection.creation.rate").map(str::to_string));
+        let listener_limit = limit(
+            config
+                .get(&format!(
+                    "listener.name.{}.max.connection.creation.rate",
+                    listener_name.to_ascii_lowercase()
+                ))
+                .map(str::to_string),
+        );
+        let wait = self
+            .connection_quotas
+            .record_connection(listener, broker_limit, listener_limit);
+        if !wait.is_zero() {
+            tracing::debug!(?wait, listener = %listener_name, "connection creation rate exceeded: the listener waits");
+            tokio::select! {
+                _ = shutdown.changed() => return None,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        let ip_quota = if self.api.topics.has_client_quotas() {
+            ip_quota(&self.api.topics.client_quotas(), peer.ip())
+        } else {
+            None
+        };
+        let throttle = self.connection_quotas.record_ip(peer.ip(), ip_quota, listener);
+        if throttle.is_zero() {
+            return Some(stream);
+        }
+        let mut refusals = self.refusals.lock();
+        refusals.0 += 1;
+        if refusals.1.is_none_or(|t| t.elapsed() >= REFUSAL_REPORT_INTERVAL) {
+            tracing::warn!(ip = %peer.ip(), refused = refusals.0, "closing connections over the address's connection_creation_rate quota");
+            *refusals = (0, Some(Instant::now()));
+        }
+        // Closed once the throttle has passed, as Kafka delays the close: a client that
+        // reconnects at once is held back for that long.
+        tokio::spawn(async move {
+            tokio::time::sleep(throttle).await;
+            drop(stream);
+        });
+        None
+    }
 }
 
 async fn accept_loop(
@@ -157,6 +223,10 @@ async fn accept_loop(
             drop(stream);
             continue;
         }
+        let Some(stream) = shared.admit(stream, peer, index, &security.name, &mut shutdown).await else {
+            shared.per_ip.remove(peer.ip());
+            continue;
+        };
         tracing::debug!(%peer, listener = index, "accepted connection");
         let shared = shared.clone();
         let shutdown = shutdown.clone();

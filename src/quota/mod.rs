@@ -7,6 +7,8 @@
 //! stops reading for that long (KIP-219), so a fast client slows down instead of taking
 //! memory and time from the others.
 
+pub mod connection_quotas;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -113,6 +115,10 @@ impl Rate {
             Some((start, sum)) if now.duration_since(*start) < window.sample => *sum += value,
             _ => self.samples.push_back((now, value)),
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.samples.is_empty()
     }
 
     fn purge(&mut self, now: Instant, window: QuotaWindow) {
