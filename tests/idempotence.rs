@@ -13,7 +13,7 @@ use common::*;
 const API_PRODUCE: i16 = 0;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
-const INVALID_TXN_STATE: i16 = 48;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 
 #[test]
 fn idempotent_librdkafka_producer_delivers_each_record_once_in_order() {
@@ -180,10 +180,11 @@ fn raw_retries_are_deduplicated_and_gaps_refused() {
         produce_v9(&mut conn, 7, "rawidem", producer_batch(pid, 0, 5, 1, 0)).0,
         INVALID_PRODUCER_EPOCH
     );
-    // Transactional batches are refused: transactions are not served.
+    // Transactional batches in a request without a transactional id are refused, as Kafka
+    // refuses them, with or without an authorizer.
     assert_eq!(
         produce_v9(&mut conn, 8, "rawidem", producer_batch(pid, 1, 1, 1, 0x10)).0,
-        INVALID_TXN_STATE
+        TRANSACTIONAL_ID_AUTHORIZATION_FAILED
     );
 
     let consumed = consume_to_end(&broker.bootstrap(), "rawidem", 1);

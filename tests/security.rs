@@ -145,18 +145,7 @@ fn start_secure_broker_with(extra: &[&str], key_password: Option<&str>) -> Secur
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let broker = BrokerProcess::start(&data, &args);
-    let ports = wait_for(Duration::from_secs(10), "every listener's line", || {
-        let ports: HashMap<String, u16> = broker
-            .log()
-            .lines()
-            .filter_map(|l| {
-                let addr = l.split("listening on ").nth(1)?.split_whitespace().next()?;
-                let name = l.split("listener=").nth(1)?.split_whitespace().next()?;
-                Some((name.to_string(), addr.rsplit(':').next()?.parse().ok()?))
-            })
-            .collect();
-        (ports.len() == 4).then_some(ports)
-    });
+    let ports = listener_ports(&broker, 4);
     SecureBroker {
         _dir: dir,
         broker,

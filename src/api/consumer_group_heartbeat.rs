@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use kafka_protocol::messages::consumer_group_heartbeat_response::{Assignment, TopicPartitions};
-use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
+use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicName};
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
@@ -24,19 +24,11 @@ pub fn handle(
     // Membership is READ on the group. Subscribing by name also needs DESCRIBE on every topic
     // named: one the caller may not see fails the heartbeat, so a subscription cannot probe
     // for topics.
-    let refused = if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
-        Some(errors::GROUP_AUTHORIZATION_FAILED)
-    } else if request
-        .subscribed_topic_names
-        .iter()
-        .flatten()
-        .any(|name| !ctx.authorize(op::DESCRIBE, ResourceType::Topic, name.as_str()))
-    {
-        Some(errors::TOPIC_AUTHORIZATION_FAILED)
-    } else {
-        None
-    };
-    if let Some(code) = refused {
+    if let Some(code) = heartbeat_refusal(
+        ctx,
+        request.group_id.as_str(),
+        request.subscribed_topic_names.as_deref(),
+    ) {
         return reply_when_durable(
             api,
             ConsumerGroupHeartbeatResponse::default().with_error_code(code),
@@ -99,4 +91,24 @@ fn response(r: ConsumerHeartbeatResult) -> ConsumerGroupHeartbeatResponse {
                     .collect(),
             )
         }))
+}
+
+/// Why a consumer or share group heartbeat is refused, if it is: membership is READ on the
+/// group, and subscribing by name needs DESCRIBE on every topic named.
+pub(super) fn heartbeat_refusal(
+    ctx: &RequestContext<'_>,
+    group: &str,
+    subscribed: Option<&[TopicName]>,
+) -> Option<i16> {
+    if !ctx.authorize(op::READ, ResourceType::Group, group) {
+        Some(errors::GROUP_AUTHORIZATION_FAILED)
+    } else if subscribed
+        .into_iter()
+        .flatten()
+        .any(|name| !ctx.authorize(op::DESCRIBE, ResourceType::Topic, name.as_str()))
+    {
+        Some(errors::TOPIC_AUTHORIZATION_FAILED)
+    } else {
+        None
+    }
 }

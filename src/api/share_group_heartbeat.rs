@@ -8,8 +8,7 @@ use kafka_protocol::messages::{ShareGroupHeartbeatRequest, ShareGroupHeartbeatRe
 use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
-use crate::auth::{RequestContext, ResourceType};
-use crate::metadata::acls::operation as op;
+use crate::auth::RequestContext;
 use crate::share::share_group::Heartbeat;
 
 pub fn handle(
@@ -21,19 +20,11 @@ pub fn handle(
     version: i16,
 ) -> Result<Reply, RequestError> {
     // As for consumer groups: READ on the group, and DESCRIBE on every topic subscribed to.
-    let refused = if !ctx.authorize(op::READ, ResourceType::Group, request.group_id.as_str()) {
-        Some(errors::GROUP_AUTHORIZATION_FAILED)
-    } else if request
-        .subscribed_topic_names
-        .iter()
-        .flatten()
-        .any(|name| !ctx.authorize(op::DESCRIBE, ResourceType::Topic, name.as_str()))
-    {
-        Some(errors::TOPIC_AUTHORIZATION_FAILED)
-    } else {
-        None
-    };
-    if let Some(code) = refused {
+    if let Some(code) = super::consumer_group_heartbeat::heartbeat_refusal(
+        ctx,
+        request.group_id.as_str(),
+        request.subscribed_topic_names.as_deref(),
+    ) {
         return reply_when_durable(
             api,
             ShareGroupHeartbeatResponse::default().with_error_code(code),

@@ -1,10 +1,11 @@
 //! A broker with the StandardAuthorizer for the ACL tests: a PLAINTEXT listener whose
 //! `User:ANONYMOUS` is a super user (the admin), and a SASL_PLAINTEXT listener where `alice`
 //! and `bob` log in with PLAIN and get only what ACLs give them. Included by the ACL test
-//! files with `#[path]`, beside `common`.
+//! files with `#[path]`, beside `common`; each uses part of it.
+
+#![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::create_acls_request::AclCreation;
@@ -13,7 +14,7 @@ use kafka_protocol::protocol::StrBytes;
 use rdkafka::ClientConfig;
 
 use crate::common::protocol::KafkaConnection;
-use crate::common::{BrokerProcess, temp_data_dir, wait_for};
+use crate::common::{BrokerProcess, listener_ports, temp_data_dir};
 
 const PLAIN_JAAS: &str = r#"org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret" user_bob="bob-secret";"#;
 
@@ -53,7 +54,7 @@ pub struct AclBroker {
 pub fn start_acl_broker(extra: &[&str]) -> AclBroker {
     let dir = temp_data_dir();
     let broker = start_on(&dir, extra);
-    let ports = listener_ports(&broker);
+    let ports = listener_ports(&broker, 2);
     AclBroker { dir, broker, ports }
 }
 
@@ -72,21 +73,6 @@ fn start_on(dir: &tempfile::TempDir, extra: &[&str]) -> BrokerProcess {
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     BrokerProcess::start(&dir.path().join("data"), &args)
-}
-
-fn listener_ports(broker: &BrokerProcess) -> HashMap<String, u16> {
-    wait_for(Duration::from_secs(10), "every listener's line", || {
-        let ports: HashMap<String, u16> = broker
-            .log()
-            .lines()
-            .filter_map(|l| {
-                let addr = l.split("listening on ").nth(1)?.split_whitespace().next()?;
-                let name = l.split("listener=").nth(1)?.split_whitespace().next()?;
-                Some((name.to_string(), addr.rsplit(':').next()?.parse().ok()?))
-            })
-            .collect();
-        (ports.len() == 2).then_some(ports)
-    })
 }
 
 impl AclBroker {
@@ -139,7 +125,7 @@ impl AclBroker {
     pub fn restart(&mut self, extra: &[&str]) {
         self.broker.terminate();
         self.broker = start_on(&self.dir, extra);
-        self.ports = listener_ports(&self.broker);
+        self.ports = listener_ports(&self.broker, 2);
     }
 }
 

@@ -978,3 +978,20 @@ impl Target {
         format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
     }
 }
+
+/// The port of each of a broker's listeners, by name, once all `count` have logged
+/// `listening on`.
+pub fn listener_ports(broker: &BrokerProcess, count: usize) -> std::collections::HashMap<String, u16> {
+    wait_for(Duration::from_secs(10), "every listener's line", || {
+        let ports: std::collections::HashMap<String, u16> = broker
+            .log()
+            .lines()
+            .filter_map(|l| {
+                let addr = l.split("listening on ").nth(1)?.split_whitespace().next()?;
+                let name = l.split("listener=").nth(1)?.split_whitespace().next()?;
+                Some((name.to_string(), addr.rsplit(':').next()?.parse().ok()?))
+            })
+            .collect();
+        (ports.len() == count).then_some(ports)
+    })
+}

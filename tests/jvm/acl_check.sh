@@ -33,7 +33,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT="$(free_port)"
 SPORT="$(free_port)"
 while [[ "$SPORT" == "$PORT" ]]; do SPORT="$(free_port)"; done
@@ -47,32 +46,7 @@ super.users=User:ANONYMOUS
 listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";"
 
-if [[ "$BROKER" == rivulet ]]; then
-    args=(serve --data-dir "$WORK/data" --log-level info
-        --set "listeners=PLAINTEXT://$ADMIN_BOOTSTRAP,SASL_PLAINTEXT://$USER_BOOTSTRAP"
-        --set "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT")
-    while IFS= read -r line; do args+=(--set "$line"); done <<<"$SECURITY"
-    NO_COLOR=1 "$BINARY" "${args[@]}" </dev/null >/dev/null 2>"$WORK/broker.log" &
-    BROKER_PID=$!
-else
-    CPORT="$(free_port)"
-    while [[ "$CPORT" == "$PORT" || "$CPORT" == "$SPORT" ]]; do CPORT="$(free_port)"; done
-    KAFKA_DIR="$WORK/kafka"
-    KAFKA_PORT="$PORT" KAFKA_CONTROLLER_PORT="$CPORT" KAFKA_WATCH_PID=$$ KAFKA_EXTRA_PROPERTIES="listeners=PLAINTEXT://$ADMIN_BOOTSTRAP,CONTROLLER://127.0.0.1:$CPORT,SASL_PLAINTEXT://$USER_BOOTSTRAP
-advertised.listeners=PLAINTEXT://$ADMIN_BOOTSTRAP,CONTROLLER://127.0.0.1:$CPORT,SASL_PLAINTEXT://$USER_BOOTSTRAP
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
-$SECURITY" "$KAFKA" start-kafka "$KAFKA_DIR" >/dev/null || { echo "FAIL the reference Kafka did not start"; exit 1; }
-fi
-deadline=$((SECONDS + 60))
-until (exec 3<>"/dev/tcp/127.0.0.1/$SPORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-    if [[ -n "$BROKER_PID" ]] && ! kill -0 "$BROKER_PID" 2>/dev/null; then
-        cat "$WORK/broker.log" >&2
-        echo "FAIL the broker exited during start-up"
-        exit 1
-    fi
-    ((SECONDS < deadline)) || { echo "FAIL the broker's listeners did not open within 60 s"; exit 1; }
-    sleep 0.2
-done
+start_secured_broker "$BROKER" "$BINARY" "$PORT" SASL_PLAINTEXT "$SPORT" "$SECURITY"
 echo "$BROKER: PLAINTEXT (super user) on $ADMIN_BOOTSTRAP, SASL_PLAINTEXT (alice) on $USER_BOOTSTRAP"
 
 cat >"$WORK/alice.properties" <<EOF

@@ -53,7 +53,6 @@ make_certs() {
 }
 make_certs || { cat "$WORK/openssl.log"; echo "FAIL making the test CA with openssl"; exit 1; }
 
-free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 PORT="$(free_port)"
 SPORT="$(free_port)"
 while [[ "$SPORT" == "$PORT" ]]; do SPORT="$(free_port)"; done
@@ -68,32 +67,7 @@ listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.se
 listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"broker\";
 listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";"
 
-if [[ "$BROKER" == rivulet ]]; then
-    args=(serve --data-dir "$WORK/data" --log-level info
-        --set "listeners=PLAINTEXT://$PLAIN_BOOTSTRAP,SASL_SSL://$SASL_BOOTSTRAP"
-        --set "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL")
-    while IFS= read -r line; do args+=(--set "$line"); done <<<"$SECURITY"
-    NO_COLOR=1 "$BINARY" "${args[@]}" </dev/null >/dev/null 2>"$WORK/broker.log" &
-    BROKER_PID=$!
-else
-    CPORT="$(free_port)"
-    while [[ "$CPORT" == "$PORT" || "$CPORT" == "$SPORT" ]]; do CPORT="$(free_port)"; done
-    KAFKA_DIR="$WORK/kafka"
-    KAFKA_PORT="$PORT" KAFKA_CONTROLLER_PORT="$CPORT" KAFKA_WATCH_PID=$$ KAFKA_EXTRA_PROPERTIES="listeners=PLAINTEXT://$PLAIN_BOOTSTRAP,CONTROLLER://127.0.0.1:$CPORT,SASL_SSL://$SASL_BOOTSTRAP
-advertised.listeners=PLAINTEXT://$PLAIN_BOOTSTRAP,CONTROLLER://127.0.0.1:$CPORT,SASL_SSL://$SASL_BOOTSTRAP
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL
-$SECURITY" "$KAFKA" start-kafka "$KAFKA_DIR" >/dev/null || { echo "FAIL the reference Kafka did not start"; exit 1; }
-fi
-deadline=$((SECONDS + 60))
-until (exec 3<>"/dev/tcp/127.0.0.1/$SPORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; do
-    if [[ -n "$BROKER_PID" ]] && ! kill -0 "$BROKER_PID" 2>/dev/null; then
-        cat "$WORK/broker.log" >&2
-        echo "FAIL the broker exited during start-up"
-        exit 1
-    fi
-    ((SECONDS < deadline)) || { echo "FAIL the broker's listeners did not open within 60 s"; exit 1; }
-    sleep 0.2
-done
+start_secured_broker "$BROKER" "$BINARY" "$PORT" SASL_SSL "$SPORT" "$SECURITY"
 echo "$BROKER: PLAINTEXT on $PLAIN_BOOTSTRAP, SASL_SSL on $SASL_BOOTSTRAP"
 
 # ---------------------------------------------------------------------------------------
