@@ -124,7 +124,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         txn: txn.clone(),
         share: share.clone(),
         quotas: crate::quota::ClientQuotaManager::new(crate::quota::QuotaWindow::from_config(&config)),
-        authorizer,
+        authorizer: authorizer.map(Arc::new),
     });
     let limits = Arc::new(ConnectionLimits {
         max_request_bytes: config.socket_request_max_bytes(),

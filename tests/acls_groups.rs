@@ -589,3 +589,76 @@ fn a_consumer_group_is_not_described_when_its_assignment_names_a_hidden_topic() 
     assert_eq!(shown.groups[0].members.len(), 1);
     assert_eq!(shown.groups[0].members[0].member_id, member_id);
 }
+
+/// As on Kafka 4.1, a subscription regex resolves only to topics the member may DESCRIBE:
+/// matching a topic is no way to learn that it exists.
+#[test]
+fn a_regex_subscription_resolves_only_to_topics_the_member_may_describe() {
+    use kafka_protocol::messages::{ConsumerGroupHeartbeatRequest, MetadataRequest};
+
+    let broker = start_acl_broker(&[]);
+    let admin = broker.admin_bootstrap();
+    create_topic(&admin, "rx-open", 2, &[]);
+    create_topic(&admin, "rx-secret", 2, &[]);
+    create_acls(
+        &broker,
+        vec![
+            acl(
+                code::GROUP,
+                "rx-group",
+                code::LITERAL,
+                "User:alice",
+                code::READ,
+                code::ALLOW,
+            ),
+            acl(
+                code::TOPIC,
+                "rx-open",
+                code::LITERAL,
+                "User:alice",
+                code::DESCRIBE,
+                code::ALLOW,
+            ),
+        ],
+    );
+    let ids: Vec<(String, uuid::Uuid)> = broker
+        .admin()
+        .call(12, &MetadataRequest::default().with_topics(None))
+        .topics
+        .iter()
+        .map(|t| (t.name.as_ref().unwrap().to_string(), t.topic_id))
+        .collect();
+    let id_of = |name: &str| ids.iter().find(|(n, _)| n == name).unwrap().1;
+
+    let mut alice = broker.login(ALICE);
+    // v1 (regex subscriptions): the member names itself (KIP-1082).
+    let (member, mut epoch) = ("rx-member-1".to_string(), 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let assigned = loop {
+        let r = alice.call(
+            1,
+            &ConsumerGroupHeartbeatRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("rx-group")))
+                .with_member_id(StrBytes::from_string(member.clone()))
+                .with_member_epoch(epoch)
+                .with_rebalance_timeout_ms(30_000)
+                .with_subscribed_topic_names(None)
+                .with_subscribed_topic_regex(Some(StrBytes::from_static_str("rx-.*")))
+                .with_topic_partitions(Some(Vec::new())),
+        );
+        assert_eq!(r.error_code, 0, "{:?}", r.error_message);
+        epoch = r.member_epoch;
+        if let Some(a) = r.assignment.filter(|a| !a.topic_partitions.is_empty()) {
+            break a;
+        }
+        assert!(Instant::now() < deadline, "no assignment");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let topics: Vec<uuid::Uuid> = assigned.topic_partitions.iter().map(|t| t.topic_id).collect();
+    assert_eq!(
+        topics,
+        vec![id_of("rx-open")],
+        "rx-secret ({}) is not assigned",
+        id_of("rx-secret")
+    );
+}

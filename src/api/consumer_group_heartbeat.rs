@@ -9,6 +9,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use super::{ApiHandler, Reply, RequestError, errors, reply_when_durable};
 use crate::auth::{RequestContext, ResourceType};
+use crate::group::consumer_group::TopicFilter;
 use crate::group::consumer_group_records::TopicPartitions as Partitions;
 use crate::group::coordinator::{ConsumerHeartbeat, ConsumerHeartbeatResult};
 use crate::metadata::acls::operation as op;
@@ -59,6 +60,12 @@ pub fn handle(
         client_id: client_id.to_string(),
         client_host,
         version,
+        describable: api.authorizer.clone().map(|authorizer| {
+            let (principal, host) = (ctx.principal.clone(), ctx.host);
+            TopicFilter(Arc::new(move |topic: &str| {
+                authorizer.authorize(&principal, host, op::DESCRIBE, ResourceType::Topic.code(), topic)
+            }))
+        }),
     };
     if api.share.is_share_group(&heartbeat.group_id) {
         let refused = ConsumerHeartbeatResult {

@@ -208,7 +208,7 @@ pub struct ApiHandler {
     /// Produce and fetch byte-rate quotas (`producer_byte_rate`, `consumer_byte_rate`).
     pub quotas: ClientQuotaManager,
     /// The ACL authorizer, when `authorizer.class.name` names one.
-    pub authorizer: Option<StandardAuthorizer>,
+    pub authorizer: Option<Arc<StandardAuthorizer>>,
 }
 
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Option<ResponseBody>> + Send>>;
@@ -435,7 +435,7 @@ impl ApiHandler {
         let ctx = RequestContext {
             principal: &caller.principal,
             host: peer.ip(),
-            authorizer: self.authorizer.as_ref(),
+            authorizer: self.authorizer.as_deref(),
         };
         let b = &mut body;
         match api {

@@ -10,6 +10,7 @@
 //! another's rebalance.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use uuid::Uuid;
@@ -150,6 +151,17 @@ pub struct ResolvedRegex {
     pub value: RegularExpressionValue,
 }
 
+/// Which topics a subscription regex may resolve to: those the member whose heartbeat last
+/// came may DESCRIBE, as Kafka filters them with the authorizer.
+#[derive(Clone)]
+pub struct TopicFilter(pub Arc<dyn Fn(&str) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for TopicFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TopicFilter")
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct ConsumerGroup {
     pub group_epoch: i32,
@@ -161,6 +173,8 @@ pub struct ConsumerGroup {
     pub target: BTreeMap<String, TopicPartitions>,
     /// Subscription regexes of members, with the topics each matches.
     pub regexes: BTreeMap<String, ResolvedRegex>,
+    /// The topics regexes may resolve to, from the last heartbeat (none: all of them).
+    pub regex_filter: Option<TopicFilter>,
 }
 
 impl ConsumerGroup {

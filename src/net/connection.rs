@@ -158,6 +158,7 @@ async fn serve<R, W>(
     // The SASL session, and a re-authentication of it in progress.
     let mut sasl_session: Option<Authenticated> = None;
     let mut reauth: Option<Reauthentication> = None;
+    let mut last_reauth: Option<Instant> = None;
     if let Some(authenticator) = &authenticator {
         let outcome = tokio::select! {
             biased;
@@ -219,8 +220,15 @@ async fn serve<R, W>(
         // re-authentication, whose frames go to the authenticator until it completes; any
         // other request after the session expired closes the connection.
         if let (Some(authenticator), Some(current)) = (&authenticator, &sasl_session) {
-            let begins =
-                current.supports_reauth && frame.get(..2) == Some(&(ApiKey::SaslHandshake as i16).to_be_bytes()[..]);
+            // As Kafka: only a session that ends may be renewed, and not twice within a
+            // second; otherwise the handshake is an ordinary request (ILLEGAL_SASL_STATE).
+            let begins = reauth.is_none()
+                && current.expires.is_some()
+                && last_reauth.is_none_or(|at: Instant| received.duration_since(at) >= Duration::from_secs(1))
+                && frame.get(..2) == Some(&(ApiKey::SaslHandshake as i16).to_be_bytes()[..]);
+            if begins {
+                last_reauth = Some(received);
+            }
             if reauth.is_none() && !begins && current.expired(received) {
                 tracing::info!(%peer, principal = %session.principal, "closing connection: its SASL session expired (connections.max.reauth.ms) without re-authentication");
                 break;

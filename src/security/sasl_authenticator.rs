@@ -34,10 +34,10 @@ use crate::api::{ApiHandler, Caller, Reply, errors};
 
 /// Leaves `authenticate` with the session once a step completes the exchange.
 macro_rules! return_on_done {
-    ($this:ident, $server:expr, $step:expr, $mechanism:expr, $supports_reauth:expr) => {
+    ($this:ident, $server:expr, $step:expr, $mechanism:expr) => {
         if let Some(principal) = $step? {
             let lifetime = $this.lifetime($server);
-            return Ok($this.session(principal, $mechanism, $supports_reauth, lifetime));
+            return Ok($this.session(principal, $mechanism, lifetime));
         }
     };
 }
@@ -47,8 +47,6 @@ macro_rules! return_on_done {
 pub struct Authenticated {
     pub principal: KafkaPrincipal,
     pub mechanism: String,
-    /// Whether the client sent SaslAuthenticate v1 or later, and so can re-authenticate.
-    pub supports_reauth: bool,
     /// When the session ends (`connections.max.reauth.ms` after it began), if it does.
     pub expires: Option<Instant>,
 }
@@ -122,7 +120,6 @@ impl SaslServerAuthenticator<'_> {
     {
         let mut state = SaslState::HandshakeOrVersions;
         let mut mechanism = String::new();
-        let mut supports_reauth = false;
         loop {
             let frame = match tokio::time::timeout(self.idle_timeout, self.read_frame(reader)).await {
                 Err(_) => return Err(SaslFailure::Failed("idle during authentication".into())),
@@ -136,8 +133,7 @@ impl SaslServerAuthenticator<'_> {
                     self,
                     server.as_ref(),
                     self.raw_token(server.as_mut(), &frame, writer).await,
-                    &mechanism,
-                    false
+                    &mechanism
                 );
                 continue;
             }
@@ -188,14 +184,12 @@ impl SaslServerAuthenticator<'_> {
                     },
                     ApiKey::SaslAuthenticate,
                 ) => {
-                    supports_reauth |= header.request_api_version > 0;
                     return_on_done!(
                         self,
                         server.as_ref(),
                         self.authenticate_request(server.as_mut(), &header, body, writer, None)
                             .await,
-                        &mechanism,
-                        supports_reauth
+                        &mechanism
                     );
                     SaslState::Authenticate { server, framed: true }
                 }
@@ -437,17 +431,10 @@ impl SaslServerAuthenticator<'_> {
         }
     }
 
-    fn session(
-        &self,
-        principal: KafkaPrincipal,
-        mechanism: &str,
-        supports_reauth: bool,
-        lifetime: Option<Duration>,
-    ) -> Authenticated {
+    fn session(&self, principal: KafkaPrincipal, mechanism: &str, lifetime: Option<Duration>) -> Authenticated {
         Authenticated {
             principal,
             mechanism: mechanism.to_string(),
-            supports_reauth,
             expires: lifetime.map(|d| Instant::now() + d),
         }
     }
@@ -497,12 +484,7 @@ impl SaslServerAuthenticator<'_> {
                 match done {
                     Some(principal) => {
                         let lifetime = self.lifetime(server.as_ref());
-                        Ok(Some(self.session(
-                            principal,
-                            &reauth.previous.mechanism,
-                            true,
-                            lifetime,
-                        )))
+                        Ok(Some(self.session(principal, &reauth.previous.mechanism, lifetime)))
                     }
                     None => {
                         reauth.state = ReauthState::Authenticate(server);

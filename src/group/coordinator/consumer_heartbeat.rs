@@ -37,6 +37,8 @@ pub struct ConsumerHeartbeat {
     pub client_host: String,
     /// The request version: from v1 the client names itself (KIP-1082).
     pub version: i16,
+    /// The topics the member may DESCRIBE, with an authorizer.
+    pub describable: Option<consumer_group::TopicFilter>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -405,6 +407,7 @@ impl GroupCoordinator {
         cg.members.insert(member_id.clone(), member);
         // 2. A new epoch when the subscriptions or the subscribed topics changed.
         let mut bump = is_new || subscription_changed;
+        cg.regex_filter = req.describable.clone();
         bump |= self.refresh_regexes(group_id, cg, records);
         bump |= self.refresh_metadata_hash(cg);
         if bump {
@@ -519,11 +522,13 @@ impl GroupCoordinator {
             return false;
         }
         let all = self.topics.all();
+        let describable = cg.regex_filter.clone();
         for regex in wanted {
             let Ok(compiled) = compile(&regex) else { continue };
             let topics: BTreeSet<String> = all
                 .iter()
                 .filter(|t| !t.is_internal() && compiled.is_match(&t.name))
+                .filter(|t| describable.as_ref().is_none_or(|f| (f.0)(&t.name)))
                 .map(|t| t.name.clone())
                 .collect();
             if cg.regexes.get(&regex).is_some_and(|r| r.topics == topics) {
