@@ -124,6 +124,9 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         txn: txn.clone(),
         share: share.clone(),
         quotas: crate::quota::ClientQuotaManager::new(crate::quota::QuotaWindow::from_config(&config)),
+        mutation_quotas: crate::quota::controller_mutation_quota::ControllerMutationQuotaManager::new(
+            crate::quota::QuotaWindow::from_config(&config),
+        ),
         authorizer: authorizer.map(Arc::new),
     });
     let limits = Arc::new(ConnectionLimits {

@@ -188,6 +188,11 @@ impl FetchSessionCache {
         result
     }
 
+    /// Drops a session, as a throttled full fetch does with the session it made.
+    pub fn remove(&self, session_id: i32) {
+        self.sessions.lock().remove(&session_id);
+    }
+
     /// Totals since start: (session id not found, invalid epoch, sessions evicted).
     pub fn rejection_totals(&self) -> (u64, u64, u64) {
         self.stats.totals()

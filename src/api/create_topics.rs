@@ -8,7 +8,7 @@ use kafka_protocol::messages::create_topics_response::{CreatableTopicConfigs, Cr
 use kafka_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
 use kafka_protocol::protocol::StrBytes;
 
-use super::{ApiHandler, errors};
+use super::{ApiHandler, QuotaClient, errors};
 use crate::auth::{RequestContext, ResourceType};
 use crate::config::{SOURCE_TOPIC, TOPIC_CONFIGS};
 use crate::metadata::acls::operation as op;
@@ -25,8 +25,10 @@ pub fn handle(
     api: &Arc<ApiHandler>,
     ctx: &RequestContext<'_>,
     request: CreateTopicsRequest,
-    _version: i16,
+    version: i16,
+    client: &QuotaClient,
 ) -> CreateTopicsResponse {
+    let mut quota = api.controller_mutation_quota(client, version >= 6);
     let default_partitions = i64::from(api.topics.broker_config().num_partitions());
     let records: i64 = request
         .topics
@@ -114,7 +116,14 @@ pub fn handle(
                     .collect(),
                 configs,
             };
-            match api.topics.create_topic(new, request.validate_only) {
+            let admitted = api
+                .topics
+                .create_topic_admitted(new, request.validate_only, &mut |partitions| {
+                    quota
+                        .record(partitions.unsigned_abs())
+                        .map_err(|_| TopicError::ThrottlingQuotaExceeded)
+                });
+            match admitted {
                 // A caller that may not describe the topic's configs learns only that it was
                 // created: no configs, partition count or replication factor.
                 Ok(topic) if !ctx.authorize(op::DESCRIBE_CONFIGS, ResourceType::Topic, &topic.name) => result
@@ -142,7 +151,9 @@ pub fn handle(
             }
         })
         .collect();
-    CreateTopicsResponse::default().with_topics(results)
+    CreateTopicsResponse::default()
+        .with_topics(results)
+        .with_throttle_time_ms(api.mutation_throttle(client, &quota))
 }
 
 fn describe_configs(topic: &Topic) -> Vec<CreatableTopicConfigs> {

@@ -7,7 +7,7 @@ use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicN
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
 
-use super::{ApiHandler, errors};
+use super::{ApiHandler, QuotaClient, errors};
 use crate::auth::{RequestContext, ResourceType};
 use crate::metadata::TopicError;
 use crate::metadata::acls::operation as op;
@@ -17,7 +17,9 @@ pub fn handle(
     ctx: &RequestContext<'_>,
     request: DeleteTopicsRequest,
     version: i16,
+    client: &QuotaClient,
 ) -> DeleteTopicsResponse {
+    let mut quota = api.controller_mutation_quota(client, version >= 5);
     let targets: Vec<(Option<TopicName>, Uuid)> = if version >= 6 {
         request.topics.into_iter().map(|t| (t.name, t.topic_id)).collect()
     } else {
@@ -68,15 +70,27 @@ pub fn handle(
                         .with_error_code(errors::TOPIC_AUTHORIZATION_FAILED);
                 }
             }
-            match api.topics.delete_topic(&resolved) {
+            let deleted = api.topics.delete_topic_admitted(&resolved, &mut |partitions| {
+                quota
+                    .record(partitions.unsigned_abs())
+                    .map_err(|_| TopicError::ThrottlingQuotaExceeded)
+            });
+            match deleted {
                 Ok(topic) => result
                     .with_name(Some(TopicName(StrBytes::from_string(topic.name.clone()))))
                     .with_topic_id(topic.id),
+                // The quota refuses a topic it found: Kafka names its id.
+                Err(TopicError::ThrottlingQuotaExceeded) => {
+                    let id = api.topics.get(&resolved).map_or(id, |t| t.id);
+                    refused(result.with_topic_id(id), TopicError::ThrottlingQuotaExceeded)
+                }
                 Err(e) => refused(result, e),
             }
         })
         .collect();
-    DeleteTopicsResponse::default().with_responses(responses)
+    DeleteTopicsResponse::default()
+        .with_responses(responses)
+        .with_throttle_time_ms(api.mutation_throttle(client, &quota))
 }
 
 fn refused(result: DeletableTopicResult, e: TopicError) -> DeletableTopicResult {

@@ -120,17 +120,24 @@ pub fn handle(
         by_id,
         version,
         // The broker's `fetch.max.bytes` bounds every response, as on Kafka: what a client
-        // asks for must not decide how much memory a reply takes.
+        // asks for must not decide how much memory a reply takes. A client under a fetch
+        // quota gets at most what its quota window allows.
         max_bytes: if request.max_bytes <= 0 {
             i32::MAX as usize
         } else {
             request.max_bytes as usize
         }
-        .min(api.topics.broker_config().fetch_max_bytes()),
+        .min(api.topics.broker_config().fetch_max_bytes())
+        .min(
+            api.max_bytes_in_quota_window(&client, QuotaType::Fetch)
+                .unwrap_or(usize::MAX),
+        ),
         min_bytes: request.min_bytes.max(0) as usize,
         max_wait: Duration::from_millis(request.max_wait_ms.max(0) as u64),
         read_committed: request.isolation_level == READ_COMMITTED,
         client,
+        // The handling time is settled here: a long poll's wait is not the broker's work.
+        request_throttle_ms: super::request_quota::settle(),
     };
     Ok(Reply::Deferred(Box::pin(plan.run())))
 }
@@ -149,6 +156,8 @@ struct FetchPlan {
     read_committed: bool,
     /// Whose fetch quota the response's bytes count against.
     client: QuotaClient,
+    /// The throttle the request's handling time earned against the client's request quota.
+    request_throttle_ms: i32,
 }
 
 /// One partition's outcome.
@@ -230,11 +239,25 @@ impl FetchPlan {
                 break self.read_all();
             }
         };
-        let (mut response, records) = self.response(results);
-        // The response's record bytes count against the client's fetch quota; a throttled
-        // client gets the data now and its connection stops reading for the throttle time.
-        let bytes: u64 = records.iter().map(|r| r.len() as u64).sum();
-        response.throttle_time_ms = self.api.throttle(&self.client, QuotaType::Fetch, bytes);
+        // The records read count against the client's fetch quota. A throttled client, over
+        // that quota or its request quota, gets an answer without records (KIP-219), which
+        // leaves its session where it was, and the bytes are taken back from the quota: it
+        // fetches them again once its connection is read again.
+        let bytes: u64 = results
+            .iter()
+            .filter_map(|r| r.slice.as_ref())
+            .map(|s| s.records.len() as u64)
+            .sum();
+        let throttle = self
+            .api
+            .throttle(&self.client, QuotaType::Fetch, bytes)
+            .max(self.request_throttle_ms);
+        if throttle > 0 {
+            self.api.unrecord(&self.client, QuotaType::Fetch, bytes);
+            let response = self.throttled_response(throttle);
+            return super::encode_logged(&response, self.version);
+        }
+        let (response, records) = self.response(results);
         match encode_sharing(&response, self.version, records) {
             Ok(body) => Some(body),
             Err(e) => {
@@ -314,6 +337,23 @@ impl FetchPlan {
                 }
             })
             .collect()
+    }
+
+    /// Kafka's answer to a throttled fetch: no partitions, and the session id only of a
+    /// session that already existed (a new session is dropped, so the client starts over
+    /// with a full fetch).
+    fn throttled_response(&self, throttle_time_ms: i32) -> FetchResponse {
+        let session_id = match &self.context {
+            FetchContext::Incremental { session_id, .. } => *session_id,
+            FetchContext::Full { session_id, .. } => {
+                self.api.fetch_sessions.remove(*session_id);
+                0
+            }
+            FetchContext::Sessionless => 0,
+        };
+        FetchResponse::default()
+            .with_throttle_time_ms(throttle_time_ms)
+            .with_session_id(session_id)
     }
 
     /// The response, and the record sets in it (sent from where they were read).

@@ -91,6 +91,9 @@ fn fixture() -> Fixture {
         txn,
         share,
         quotas: crate::quota::ClientQuotaManager::new(crate::quota::QuotaWindow::default()),
+        mutation_quotas: crate::quota::controller_mutation_quota::ControllerMutationQuotaManager::new(
+            crate::quota::QuotaWindow::default(),
+        ),
     });
     Fixture { _dir: dir, api }
 }

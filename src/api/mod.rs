@@ -54,6 +54,7 @@ pub mod offset_for_leader_epoch;
 pub mod partition_reassignments;
 pub mod produce;
 pub mod records_send;
+pub mod request_quota;
 pub mod sasl;
 pub mod share_acknowledge;
 pub mod share_fetch;
@@ -80,11 +81,13 @@ use crate::group::coordinator::Pending;
 use crate::group::{Durable, GroupCoordinator};
 use crate::log::LogManager;
 use crate::metadata::{ClusterIdentity, ProducerIdManager, TopicRegistry};
+use crate::quota::controller_mutation_quota::{ControllerMutationQuota, ControllerMutationQuotaManager};
 use crate::quota::{ChannelMute, ClientQuotaManager, QuotaType};
 use crate::security::KafkaPrincipal;
 use crate::share::ShareGroupCoordinator;
 use crate::txn::TransactionCoordinator;
 pub use records_send::ResponseBody;
+use request_quota::{RequestScope, Throttled};
 
 /// Served APIs and version ranges (Kafka 4.1's). Produce is advertised from v0 although
 /// v0-2 requests are refused, as Kafka 4 does: older librdkafka disables compression when
@@ -205,8 +208,11 @@ pub struct ApiHandler {
     pub producer_ids: Arc<ProducerIdManager>,
     pub txn: Arc<TransactionCoordinator>,
     pub share: Arc<ShareGroupCoordinator>,
-    /// Produce and fetch byte-rate quotas (`producer_byte_rate`, `consumer_byte_rate`).
+    /// Byte-rate and request-time quotas (`producer_byte_rate`, `consumer_byte_rate`,
+    /// `request_percentage`).
     pub quotas: ClientQuotaManager,
+    /// Controller mutation quotas (`controller_mutation_rate`).
+    pub mutation_quotas: ControllerMutationQuotaManager,
     /// The ACL authorizer, when `authorizer.class.name` names one.
     pub authorizer: Option<Arc<StandardAuthorizer>>,
 }
@@ -273,7 +279,11 @@ pub fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, Request
     T::decode(body, version).map_err(|e| RequestError::Malformed(format!("cannot decode request body: {e}")))
 }
 
-pub fn encode<T: Encodable>(response: &T, version: i16) -> Result<Bytes, RequestError> {
+/// Encodes a response; one made while its request is handled carries the request's throttle
+/// time (`request_quota`).
+pub fn encode<T: Encodable + Throttled>(response: &T, version: i16) -> Result<Bytes, RequestError> {
+    let throttled = request_quota::with_request_throttle(response);
+    let response = throttled.as_ref().unwrap_or(response);
     let size = response
         .compute_size(version)
         .map_err(|e| RequestError::Encode(e.to_string()))?;
@@ -285,12 +295,12 @@ pub fn encode<T: Encodable>(response: &T, version: i16) -> Result<Bytes, Request
 }
 
 /// Encodes a response computed now.
-pub fn ready<T: Encodable>(response: &T, version: i16) -> Result<Reply, RequestError> {
+pub fn ready<T: Encodable + Throttled>(response: &T, version: i16) -> Result<Reply, RequestError> {
     Ok(Reply::Ready(encode(response, version)?))
 }
 
 /// Encodes a deferred response; a failure is logged and leaves the request unanswered.
-pub fn encode_logged<T: Encodable>(response: &T, version: i16) -> Option<ResponseBody> {
+pub fn encode_logged<T: Encodable + Throttled>(response: &T, version: i16) -> Option<ResponseBody> {
     match encode(response, version) {
         Ok(body) => Some(body.into()),
         Err(e) => {
@@ -312,7 +322,7 @@ fn group_reply<T, R>(
 ) -> Result<Reply, RequestError>
 where
     T: Send + 'static,
-    R: Encodable + Send + 'static,
+    R: Encodable + Throttled + Send + 'static,
 {
     match pending {
         Pending::Ready(result) => {
@@ -336,7 +346,7 @@ where
 }
 
 /// Answers at once, or once every `__consumer_offsets` write in `durable` is fsynced.
-pub fn reply_when_durable<R: Encodable + Send + 'static>(
+pub fn reply_when_durable<R: Encodable + Throttled + Send + 'static>(
     api: &ApiHandler,
     response: R,
     durable: &[Durable],
@@ -395,6 +405,49 @@ impl ApiHandler {
     /// Records `bytes` against the client's quota of `kind`; returns the throttle time in ms
     /// for the response, having muted the connection for it.
     pub fn throttle(&self, client: &QuotaClient, kind: QuotaType, bytes: u64) -> i32 {
+        self.record_bytes(client, kind, bytes as f64)
+    }
+
+    /// Takes back bytes recorded for a response that is not sent after all (a throttled
+    /// fetch answers without its records, as Kafka's `unrecordQuotaSensor`).
+    pub fn unrecord(&self, client: &QuotaClient, kind: QuotaType, bytes: u64) {
+        self.record_bytes(client, kind, -(bytes as f64));
+    }
+
+    /// The controller mutation quota of one CreateTopics, CreatePartitions or DeleteTopics
+    /// request; `strict` for the versions that can be refused with THROTTLING_QUOTA_EXCEEDED.
+    pub fn controller_mutation_quota(&self, client: &QuotaClient, strict: bool) -> ControllerMutationQuota<'_> {
+        let quotas = if self.topics.has_client_quotas() {
+            self.topics.client_quotas()
+        } else {
+            Vec::new()
+        };
+        self.mutation_quotas
+            .quota_for(&quotas, &client.user, &client.client_id, strict)
+    }
+
+    /// The throttle a request's controller mutation quota earned, in ms for its response,
+    /// having muted the connection for it.
+    pub fn mutation_throttle(&self, client: &QuotaClient, quota: &ControllerMutationQuota<'_>) -> i32 {
+        let throttle = quota.throttle();
+        client.mute.mute_for(throttle);
+        request_quota::millis(throttle)
+    }
+
+    /// The most bytes one response may carry for the client under its quota of `kind`.
+    pub fn max_bytes_in_quota_window(&self, client: &QuotaClient, kind: QuotaType) -> Option<usize> {
+        if !self.topics.has_client_quotas() {
+            return None;
+        }
+        let quotas = self.topics.client_quotas();
+        let max = self
+            .quotas
+            .max_value_in_window(&quotas, kind, &client.user, &client.client_id)?;
+        // Saturating: a quota beyond usize is no limit.
+        Some(max.max(0.0) as usize)
+    }
+
+    fn record_bytes(&self, client: &QuotaClient, kind: QuotaType, value: f64) -> i32 {
         if !self.topics.has_client_quotas() {
             return 0;
         }
@@ -404,16 +457,30 @@ impl ApiHandler {
             kind,
             &client.user,
             &client.client_id,
-            bytes,
+            value,
             std::time::Instant::now(),
         );
         client.mute.mute_for(throttle);
-        i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
+        request_quota::millis(throttle)
     }
 
-    /// Routes one request from the client at `peer`. Runs on the connection task in request
-    /// order.
+    /// Routes one request from the client at `peer`, timing it against the client's request
+    /// quota. Runs on the connection task in request order.
     pub fn handle(
+        self: &Arc<Self>,
+        api: ApiKey,
+        header: &RequestHeader,
+        body: Bytes,
+        peer: SocketAddr,
+        listener: usize,
+        caller: &Caller,
+    ) -> Result<Reply, RequestError> {
+        let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
+        let _request = RequestScope::enter(self, &caller.principal.name, client_id, &caller.mute);
+        self.dispatch(api, header, body, peer, listener, caller)
+    }
+
+    fn dispatch(
         self: &Arc<Self>,
         api: ApiKey,
         header: &RequestHeader,
@@ -463,22 +530,25 @@ impl ApiHandler {
             // place (keeping this connection's order) while the runtime moves other work away.
             ApiKey::CreateTopics => {
                 let request = decode(b, version)?;
+                let client = self.quota_client(header, caller);
                 ready(
-                    &block_in_place(|| create_topics::handle(self, &ctx, request, version)),
+                    &block_in_place(|| create_topics::handle(self, &ctx, request, version, &client)),
                     version,
                 )
             }
             ApiKey::DeleteTopics => {
                 let request = decode(b, version)?;
+                let client = self.quota_client(header, caller);
                 ready(
-                    &block_in_place(|| delete_topics::handle(self, &ctx, request, version)),
+                    &block_in_place(|| delete_topics::handle(self, &ctx, request, version, &client)),
                     version,
                 )
             }
             ApiKey::CreatePartitions => {
                 let request = decode(b, version)?;
+                let client = self.quota_client(header, caller);
                 ready(
-                    &block_in_place(|| create_partitions::handle(self, &ctx, request)),
+                    &block_in_place(|| create_partitions::handle(self, &ctx, request, version, &client)),
                     version,
                 )
             }

@@ -210,6 +210,9 @@ pub fn handle(
                 .with_partition_responses(partitions),
         );
     }
+    // The request's handling time counts against the client's request quota; the answer
+    // carries the longer of the two throttles, as Kafka's does.
+    let throttle_time_ms = throttle_time_ms.max(super::request_quota::settle());
     let mut response = ProduceResponse::default()
         .with_responses(responses)
         .with_throttle_time_ms(throttle_time_ms);

@@ -11,6 +11,7 @@ use kafka_protocol::messages::{ShareAcknowledgeRequest, ShareAcknowledgeResponse
 
 use kafka_protocol::protocol::Encodable;
 
+use super::request_quota::Throttled;
 use super::{ApiHandler, Reply, RequestError, encode_logged, errors, ready};
 use crate::auth::{RequestContext, ResourceType};
 use crate::group::Durable;
@@ -102,7 +103,7 @@ pub fn handle(
 
 /// Answers once every `__share_group_state` write in `durable` is fsynced; a write that
 /// could not be made durable closes the connection without an answer, so the client retries.
-pub(super) fn reply_when_share_state_durable<R: Encodable + Send + 'static>(
+pub(super) fn reply_when_share_state_durable<R: Encodable + Throttled + Send + 'static>(
     api: &ApiHandler,
     response: R,
     durable: Vec<Durable>,

@@ -55,6 +55,8 @@ pub enum TopicError {
     /// A request or the broker's partition budget would be exceeded (POLICY_VIOLATION).
     PolicyViolation(String),
     Storage(String),
+    /// The client's controller mutation quota refused the change (KIP-599).
+    ThrottlingQuotaExceeded,
 }
 
 impl TopicError {
@@ -72,6 +74,7 @@ impl TopicError {
             TopicError::DeletionDisabled => 73,
             TopicError::PolicyViolation(_) => 44,
             TopicError::Storage(_) => 56, // KAFKA_STORAGE_ERROR
+            TopicError::ThrottlingQuotaExceeded => 89,
         }
     }
 
@@ -89,6 +92,8 @@ impl TopicError {
             TopicError::UnknownTopic => Some("This server does not host this topic-partition.".into()),
             TopicError::UnknownTopicId => Some("This server does not host this topic ID.".into()),
             TopicError::DeletionDisabled => Some("Topic deletion is disabled.".into()),
+            // Kafka's controller refuses without a message.
+            TopicError::ThrottlingQuotaExceeded => None,
         }
     }
 }
@@ -313,6 +318,18 @@ impl TopicRegistry {
 
     /// Validates a new topic as CreateTopics does; with `validate_only` nothing changes.
     pub fn create_topic(&self, new: NewTopic, validate_only: bool) -> Result<Arc<Topic>, TopicError> {
+        self.create_topic_admitted(new, validate_only, &mut |_| Ok(()))
+    }
+
+    /// Creates a topic once `admit` allows its partitions: it is asked when the topic is
+    /// otherwise valid, validate-only or not, as Kafka's controller applies the mutation
+    /// quota.
+    pub fn create_topic_admitted(
+        &self,
+        new: NewTopic,
+        validate_only: bool,
+        admit: &mut dyn FnMut(i32) -> Result<(), TopicError>,
+    ) -> Result<Arc<Topic>, TopicError> {
         validate_name(&new.name)?;
         let overrides = validate_topic_overrides(&new.configs).map_err(|e| TopicError::InvalidConfig(e.0))?;
         let broker = self.broker_config();
@@ -383,6 +400,7 @@ impl TopicRegistry {
             overrides,
         });
         self.check_partition_budget(partitions)?;
+        admit(partitions)?;
         if validate_only {
             return Ok(topic);
         }
@@ -425,11 +443,21 @@ impl TopicRegistry {
     }
 
     pub fn delete_topic(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        self.delete_topic_admitted(name, &mut |_| Ok(()))
+    }
+
+    /// Deletes a topic once `admit` allows its partitions.
+    pub fn delete_topic_admitted(
+        &self,
+        name: &str,
+        admit: &mut dyn FnMut(i32) -> Result<(), TopicError>,
+    ) -> Result<Arc<Topic>, TopicError> {
         if !self.broker_config().delete_topic_enable() {
             return Err(TopicError::DeletionDisabled);
         }
         let mut log = self.log.lock();
         let topic = self.get(name).ok_or(TopicError::UnknownTopic)?;
+        admit(topic.partitions)?;
         log.append(&MetadataRecord::DeleteTopic {
             name: topic.name.clone(),
             id: topic.id.to_string(),
@@ -447,21 +475,29 @@ impl TopicRegistry {
         Ok(topic)
     }
 
-    pub fn create_partitions(&self, name: &str, count: i32, validate_only: bool) -> Result<(), TopicError> {
+    /// Grows a topic to `count` partitions once `admit` allows the new ones.
+    pub fn create_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+        admit: &mut dyn FnMut(i32) -> Result<(), TopicError>,
+    ) -> Result<(), TopicError> {
         let mut log = self.log.lock();
         let topic = self.get(name).ok_or(TopicError::UnknownTopic)?;
+        if count == topic.partitions {
+            return Err(TopicError::InvalidPartitions(format!(
+                "Topic already has {count} partition(s)."
+            )));
+        }
         if count < topic.partitions {
             return Err(TopicError::InvalidPartitions(format!(
-                "Topic currently has {} partitions, which is higher than the requested {count}.",
+                "The topic {name} currently has {} partition(s); {count} would not be an increase.",
                 topic.partitions
             )));
         }
-        if count == topic.partitions {
-            return Err(TopicError::InvalidPartitions(format!(
-                "Topic already has {count} partitions."
-            )));
-        }
         self.check_partition_budget(count - topic.partitions)?;
+        admit(count - topic.partitions)?;
         if validate_only {
             return Ok(());
         }

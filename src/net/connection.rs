@@ -190,12 +190,8 @@ async fn serve<R, W>(
     loop {
         // A client over its quota waits out its throttle time before its next request is
         // read (KIP-219), which holds back a client that ignores the throttle time too.
-        if let Some(until) = caller.mute.take() {
-            tokio::select! {
-                biased;
-                _ = shutdown.changed() => break,
-                _ = tokio::time::sleep_until(until.into()) => {}
-            }
+        if !wait_out_mute(&caller.mute, &mut shutdown).await {
+            break;
         }
         let frame = tokio::select! {
             biased;
@@ -215,6 +211,12 @@ async fn serve<R, W>(
             }
         };
         let (frame, lease) = frame;
+        // A throttle decided while this request was being read (a fetch answered after its
+        // long poll) holds the request too: Kafka reads nothing from a connection between
+        // sending a throttled response and the end of its throttle.
+        if !wait_out_mute(&caller.mute, &mut shutdown).await {
+            break;
+        }
         let received = Instant::now();
         // KIP-368: a SaslHandshake on an authenticated SASL connection begins a
         // re-authentication, whose frames go to the authenticator until it completes; any
@@ -339,6 +341,19 @@ async fn read_frame<R: AsyncRead + Unpin>(
     }
     // The frame takes the buffer; a large one is not kept for the next, small, request.
     Ok(Some((buf.split().freeze(), lease)))
+}
+
+/// Waits until a muted connection's throttle has passed; false when the broker shuts down
+/// first.
+async fn wait_out_mute(mute: &ChannelMute, shutdown: &mut watch::Receiver<bool>) -> bool {
+    let Some(until) = mute.take() else {
+        return true;
+    };
+    tokio::select! {
+        biased;
+        _ = shutdown.changed() => false,
+        _ = tokio::time::sleep_until(until.into()) => true,
+    }
 }
 
 /// Decodes the header and dispatches; `Ok(None)` when no reply is owed (acks=0).

@@ -1,13 +1,15 @@
-//! Client byte-rate quotas, enforced as Kafka's `ClientQuotaManager` enforces them.
+//! Client quotas, enforced as Kafka's `ClientQuotaManager` and `ClientRequestQuotaManager`
+//! enforce them.
 //!
-//! A produce request's record bytes and a fetch response's bytes are recorded against the
-//! quota entity the client falls under (user and client id, with Kafka's precedence of
-//! specific over default entities). When the rate over the quota window exceeds the quota,
-//! the answer carries a throttle time, `(rate - quota) / quota * window`, and the connection
-//! stops reading for that long (KIP-219), so a fast client slows down instead of taking
-//! memory and time from the others.
+//! A produce request's record bytes, a fetch response's bytes and the time the broker spends
+//! handling each request are recorded against the quota entity the client falls under (user
+//! and client id, with Kafka's precedence of specific over default entities). When the rate
+//! over the quota window exceeds the quota, the answer carries a throttle time,
+//! `(rate - quota) / quota * window`, and the connection stops reading for that long
+//! (KIP-219), so a fast client slows down instead of taking memory and time from the others.
 
 pub mod connection_quotas;
+pub mod controller_mutation_quota;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -47,6 +49,11 @@ pub enum QuotaType {
     Produce,
     /// `consumer_byte_rate`: bytes fetched per second.
     Fetch,
+    /// `request_percentage`: the broker's time spent on the client's requests, as a
+    /// percentage of one thread (200 is two threads' worth).
+    Request,
+    /// `controller_mutation_rate`: partitions created or deleted per second (KIP-599).
+    ControllerMutation,
 }
 
 impl QuotaType {
@@ -54,7 +61,15 @@ impl QuotaType {
         match self {
             QuotaType::Produce => "producer_byte_rate",
             QuotaType::Fetch => "consumer_byte_rate",
+            QuotaType::Request => "request_percentage",
+            QuotaType::ControllerMutation => "controller_mutation_rate",
         }
+    }
+
+    /// A time spent handling requests, in the unit `request_percentage` rates are kept in:
+    /// percent of a thread-second.
+    pub fn request_time_percentage(spent: Duration) -> f64 {
+        spent.as_secs_f64() * 100.0
     }
 }
 
@@ -153,6 +168,9 @@ impl Rate {
 pub struct ClientQuotaManager {
     window: QuotaWindow,
     rates: Mutex<HashMap<MetricKey, Rate>>,
+    /// When rates idle for a whole window are next dropped: a default quota keeps a rate
+    /// for every client id that comes by, and those must not pile up.
+    next_expiry: Mutex<Instant>,
 }
 
 impl ClientQuotaManager {
@@ -160,44 +178,77 @@ impl ClientQuotaManager {
         ClientQuotaManager {
             window,
             rates: Mutex::new(HashMap::new()),
+            next_expiry: Mutex::new(Instant::now()),
         }
     }
 
-    /// The longest throttle Kafka applies: one full quota window.
-    pub fn max_throttle(&self) -> Duration {
-        self.window.sample * self.window.samples
+    /// The longest throttle Kafka applies: one full quota window for byte rates, one sample
+    /// for request time (`ClientRequestQuotaManager` bounds it by `quota.window.size.seconds`).
+    pub fn max_throttle(&self, kind: QuotaType) -> Duration {
+        match kind {
+            QuotaType::Request => self.window.sample,
+            QuotaType::Produce | QuotaType::Fetch | QuotaType::ControllerMutation => {
+                self.window.sample * self.window.samples
+            }
+        }
     }
 
-    /// Records `bytes` for a client and returns how long it must be throttled (zero when
-    /// within its quota, or without one). `quotas` are the configured client quotas.
+    /// Records `value` (bytes, or a request time percentage) for a client and returns how
+    /// long it must be throttled (zero when within its quota, or without one). `quotas` are
+    /// the configured client quotas.
     pub fn record(
         &self,
         quotas: &[(QuotaEntity, BTreeMap<String, f64>)],
         kind: QuotaType,
         user: &str,
         client_id: &str,
-        bytes: u64,
+        value: f64,
         now: Instant,
     ) -> Duration {
         let Some((metric_user, metric_client, quota)) = resolve(quotas, kind, user, client_id) else {
             return Duration::ZERO;
         };
         if quota <= 0.0 {
-            return self.max_throttle();
+            return self.max_throttle(kind);
         }
+        self.expire_now_and_then(now);
         let mut rates = self.rates.lock();
         // A client that changed entities (a quota added or removed) starts a new rate.
         let rate = rates
             .entry((kind, metric_user, metric_client))
             .or_insert_with(Rate::new);
-        rate.record(bytes as f64, now, self.window);
+        rate.record(value, now, self.window);
         let (observed, window) = rate.measure(now, self.window);
         if observed <= quota {
             return Duration::ZERO;
         }
         // A ratio too large for a Duration is simply the longest throttle.
-        Duration::try_from_secs_f64(window.as_secs_f64() * (observed - quota) / quota)
-            .map_or(self.max_throttle(), |t| t.min(self.max_throttle()))
+        let max = self.max_throttle(kind);
+        Duration::try_from_secs_f64(window.as_secs_f64() * (observed - quota) / quota).map_or(max, |t| t.min(max))
+    }
+
+    /// The most a client may take within a quota window, `quota * (samples - 1) * sample`
+    /// (Kafka's `getMaxValueInQuotaWindow`): a fetch response is never larger, so one
+    /// response alone cannot put a client over its byte rate. `None` without a quota.
+    pub fn max_value_in_window(
+        &self,
+        quotas: &[(QuotaEntity, BTreeMap<String, f64>)],
+        kind: QuotaType,
+        user: &str,
+        client_id: &str,
+    ) -> Option<f64> {
+        let (_, _, quota) = resolve(quotas, kind, user, client_id)?;
+        Some(quota * f64::from(self.window.samples.saturating_sub(1)) * self.window.sample.as_secs_f64())
+    }
+
+    /// Expires idle rates at most once a window.
+    fn expire_now_and_then(&self, now: Instant) {
+        let mut next = self.next_expiry.lock();
+        if now >= *next {
+            *next = now + self.window.sample * self.window.samples;
+            drop(next);
+            self.expire(now);
+        }
     }
 
     /// Forgets rates not recorded for a whole window, so idle clients cost nothing.
@@ -218,7 +269,7 @@ type Want<'a> = Option<Option<&'a str>>;
 /// that sets this quota, in the order
 /// user+client, user+default client, user, default user+client, default user+default client,
 /// default user, client, default client. Returns the metric's (user, client id) and the quota.
-fn resolve(
+pub(crate) fn resolve(
     quotas: &[(QuotaEntity, BTreeMap<String, f64>)],
     kind: QuotaType,
     user: &str,
@@ -304,23 +355,23 @@ mod tests {
         let start = Instant::now();
         // 10 s of window at 1000 B/s: the first 10,000 bytes are within the quota.
         assert_eq!(
-            m.record(&quotas, QuotaType::Produce, "u", "c", 10_000, start),
+            m.record(&quotas, QuotaType::Produce, "u", "c", 10_000.0, start),
             Duration::ZERO
         );
         // 20,000 bytes over a 10 s window is 2000 B/s: twice the quota, so one window more.
-        let t = m.record(&quotas, QuotaType::Produce, "u", "c", 10_000, start);
+        let t = m.record(&quotas, QuotaType::Produce, "u", "c", 10_000.0, start);
         assert_eq!(t, Duration::from_secs(10));
-        let t = m.record(&quotas, QuotaType::Produce, "u", "c", 1_000_000, start);
-        assert_eq!(t, m.max_throttle());
+        let t = m.record(&quotas, QuotaType::Produce, "u", "c", 1_000_000.0, start);
+        assert_eq!(t, m.max_throttle(QuotaType::Produce));
         // Other clients are not affected.
         assert_eq!(
-            m.record(&quotas, QuotaType::Produce, "u", "d", 1_000_000, start),
+            m.record(&quotas, QuotaType::Produce, "u", "d", 1_000_000.0, start),
             Duration::ZERO
         );
         // A window later, the rate is back under the quota.
         let later = start + Duration::from_secs(12);
         assert_eq!(
-            m.record(&quotas, QuotaType::Produce, "u", "c", 100, later),
+            m.record(&quotas, QuotaType::Produce, "u", "c", 100.0, later),
             Duration::ZERO
         );
         m.expire(later + Duration::from_secs(12));
