@@ -5,6 +5,7 @@
 //! as in memory: replay keeps such records aside until their marker. Until then the offsets are
 //! invisible to OffsetFetch, and `require_stable` readers get UNSTABLE_OFFSET_COMMIT.
 
+use super::offset_metadata::validate_offset_commit;
 use super::*;
 
 impl GroupCoordinator {
