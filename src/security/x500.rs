@@ -113,8 +113,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The subject of a DER certificate in RFC 2253 form; `None` if it does not parse.
-pub fn subject_name(certificate: &[u8]) -> Option<String> {
+/// A DER certificate's issuer and subject names, each a whole DER element; `None` if it does
+/// not parse.
+pub fn issuer_and_subject(certificate: &[u8]) -> Option<(&[u8], &[u8])> {
     let ((tag, cert, _), _) = element(certificate)?;
     if tag != SEQUENCE {
         return None;
@@ -126,10 +127,19 @@ pub fn subject_name(certificate: &[u8]) -> Option<String> {
     let fields = elements(tbs)?;
     // version [0] is optional; then serial, signature, issuer, validity, subject.
     let skip = usize::from(fields.first()?.0 == 0xa0);
-    let (tag, subject, _) = *fields.get(skip + 4)?;
-    if tag != SEQUENCE {
+    let (SEQUENCE, _, issuer) = *fields.get(skip + 2)? else {
         return None;
-    }
+    };
+    let (SEQUENCE, _, subject) = *fields.get(skip + 4)? else {
+        return None;
+    };
+    Some((issuer, subject))
+}
+
+/// The subject of a DER certificate in RFC 2253 form; `None` if it does not parse.
+pub fn subject_name(certificate: &[u8]) -> Option<String> {
+    let (_, subject) = issuer_and_subject(certificate)?;
+    let ((_, subject, _), _) = element(subject)?;
     let mut rdns = Vec::new();
     for (tag, rdn, _) in elements(subject)? {
         if tag != SET {
