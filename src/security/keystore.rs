@@ -17,13 +17,13 @@
 
 use cbc::cipher::block_padding::Pkcs7;
 use cbc::cipher::{BlockDecryptMut, InnerIvInit, KeyInit, KeyIvInit};
-use der::asn1::{AnyRef, BmpString, ObjectIdentifier, OctetString};
-use der::{Decode, Encode};
 use hmac::{Mac, SimpleHmac};
+use pkcs8::ObjectIdentifier;
+use pkcs8::der::Decode;
 use pkcs12::kdf::{Pkcs12KeyType, derive_key_utf8};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::x500;
+use super::x500::{self, Element, element, elements};
 
 /// A private key entry: its alias, its key as stored, and its certificate chain, leaf first.
 struct KeyEntry {
@@ -77,13 +77,12 @@ pub fn key_entry(
         StoredKey::Plain(der) => der.clone(),
         StoredKey::Jks(der) => jks_key(der, key_password).map_err(|e| cannot(&e))?,
         StoredKey::Shrouded(der) => {
-            let info =
-                pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der).map_err(|e| cannot(&format!("{e}")))?;
-            decrypt(&info.encryption_algorithm, info.encrypted_data.as_bytes(), key_password).map_err(|e| cannot(&e))?
+            let (algorithm, _, data) = encrypted_private_key_info(der).ok_or_else(|| cannot("it is not readable"))?;
+            decrypt(algorithm, data, key_password).map_err(|e| cannot(&e))?
         }
     };
     // A wrong password that still unpads leaves bytes that are no PKCS#8 key.
-    if der::asn1::AnyRef::from_der(&key).is_err() {
+    if single(&key).is_none_or(|(tag, _, _)| tag != SEQUENCE) {
         return Err(cannot(
             "the key password (ssl.key.password, else ssl.keystore.password) is wrong",
         ));
@@ -221,14 +220,13 @@ fn utf16_be(password: &str) -> Vec<u8> {
 fn jks_key(der: &[u8], password: &str) -> Result<Vec<u8>, String> {
     use sha1::Digest;
     const KEY_PROTECTOR: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.42.2.17.1.1");
-    let info = pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der).map_err(|e| e.to_string())?;
-    if info.encryption_algorithm.oid != KEY_PROTECTOR {
+    let (_, oid, data) = encrypted_private_key_info(der).ok_or("the protected key is not readable")?;
+    if oid != KEY_PROTECTOR.as_bytes() {
         return Err(format!(
             "the key is protected with {}, not JKS's key protector",
-            info.encryption_algorithm.oid
+            x500::oid_string(oid).unwrap_or_default()
         ));
     }
-    let data = info.encrypted_data.as_bytes();
     if data.len() < 40 {
         return Err("the protected key is too short".into());
     }
@@ -252,6 +250,14 @@ fn jks_key(der: &[u8], password: &str) -> Result<Vec<u8>, String> {
     Ok(key)
 }
 
+const SEQUENCE: u8 = 0x30;
+const SET: u8 = 0x31;
+const INTEGER: u8 = 0x02;
+const OCTET_STRING: u8 = 0x04;
+const OID: u8 = 0x06;
+const EXPLICIT_0: u8 = 0xa0;
+const IMPLICIT_0: u8 = 0x80;
+
 const ID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.1");
 const ID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
 const LOCAL_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
@@ -260,6 +266,49 @@ const FRIENDLY_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.11
 const JAVA_TRUSTED: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113894.746875.1.1");
 const X509_CERTIFICATE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.22.1");
 
+// The PKCS12 structures (RFC 7292) are walked as DER elements: the owned decoders of the
+// pkcs12 and cms crates cost the binary several times more for the same checks.
+
+/// The one DER element `input` holds, nothing after it.
+fn single(input: &[u8]) -> Option<Element<'_>> {
+    match element(input)? {
+        (e, []) => Some(e),
+        _ => None,
+    }
+}
+
+/// The elements inside a SEQUENCE (or another constructed element of `tag`).
+fn inside(e: Element<'_>, tag: u8) -> Option<Vec<Element<'_>>> {
+    if e.0 == tag { elements(e.1) } else { None }
+}
+
+/// A small non-negative INTEGER.
+fn small_int((tag, bytes, _): Element<'_>) -> Option<i32> {
+    if tag != INTEGER || bytes.is_empty() || bytes.len() > 4 || bytes[0] & 0x80 != 0 {
+        return None;
+    }
+    i32::try_from(bytes.iter().fold(0u32, |n, &b| (n << 8) | u32::from(b))).ok()
+}
+
+/// `ContentInfo`: its content type and the element inside its `[0] EXPLICIT` content.
+fn content_info(e: Element<'_>) -> Option<(&[u8], Element<'_>)> {
+    match inside(e, SEQUENCE)?[..] {
+        [(OID, oid, _), (EXPLICIT_0, content, _)] => Some((oid, single(content)?)),
+        _ => None,
+    }
+}
+
+/// `EncryptedPrivateKeyInfo`: the whole algorithm identifier, its OID and the ciphertext.
+fn encrypted_private_key_info(der: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+    match inside(single(der)?, SEQUENCE)?[..] {
+        [(SEQUENCE, algorithm, whole), (OCTET_STRING, data, _)] => match elements(algorithm)?[..] {
+            [(OID, oid, _), ..] => Some((whole, oid, data)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// A certificate bag's certificate and what its attributes say of it.
 struct CertBag {
     der: Vec<u8>,
@@ -267,78 +316,119 @@ struct CertBag {
     trusted: bool,
 }
 
+/// What a bag's attributes say: its local key id, its alias and whether Java trusts it.
+#[derive(Default)]
+struct BagAttributes {
+    local_key_id: Option<Vec<u8>>,
+    alias: Option<String>,
+    trusted: bool,
+}
+
+fn bag_attributes(set: &[u8]) -> Option<BagAttributes> {
+    let mut out = BagAttributes::default();
+    for attribute in elements(set)? {
+        let [(OID, oid, _), values] = inside(attribute, SEQUENCE)?[..] else {
+            return None;
+        };
+        let first = inside(values, SET)?.first().copied();
+        if oid == LOCAL_KEY_ID.as_bytes() {
+            out.local_key_id = first.filter(|v| v.0 == OCTET_STRING).map(|v| v.1.to_vec());
+        } else if oid == FRIENDLY_NAME.as_bytes() {
+            out.alias = first.and_then(|(tag, value, _)| x500::string_value(tag, value));
+        } else if oid == JAVA_TRUSTED.as_bytes() {
+            out.trusted = true;
+        }
+    }
+    Some(out)
+}
+
 fn read_pkcs12(bytes: &[u8], password: Option<&str>) -> Result<Store, String> {
-    let der_error = |e: der::Error| format!("the file is not a readable PKCS12 store: {e}");
-    let pfx = pkcs12::pfx::Pfx::from_der(bytes).map_err(der_error)?;
-    if pfx.auth_safe.content_type != ID_DATA {
+    let corrupt = || "the file is not a readable PKCS12 store".to_string();
+    let pfx = single(bytes).and_then(|e| inside(e, SEQUENCE)).ok_or_else(corrupt)?;
+    let [version, auth_safe, ref rest @ ..] = pfx[..] else {
+        return Err(corrupt());
+    };
+    if small_int(version) != Some(3) {
+        return Err(corrupt());
+    }
+    let (content_type, content) = content_info(auth_safe).ok_or_else(corrupt)?;
+    if content_type != ID_DATA.as_bytes() {
         return Err("the PKCS12 store is signed with a public key, which is not read (only password integrity)".into());
     }
-    let content = pfx.auth_safe.content.decode_as::<OctetString>().map_err(der_error)?;
-    let content = content.as_bytes();
-    if let (Some(password), Some(mac)) = (password, &pfx.mac_data) {
-        verify_mac(mac, content, password)?;
+    let (OCTET_STRING, content, _) = content else {
+        return Err(corrupt());
+    };
+    if let (Some(password), [mac_data, ..]) = (password, rest) {
+        verify_mac(*mac_data, content, password)?;
     }
-    let safes = Vec::<cms::content_info::ContentInfo>::from_der(content).map_err(der_error)?;
+    let safes = single(content).and_then(|e| inside(e, SEQUENCE)).ok_or_else(corrupt)?;
     let mut keys = Vec::new();
     let mut certs = Vec::new();
     for safe in safes {
-        let contents = if safe.content_type == ID_DATA {
-            safe.content.decode_as::<OctetString>().map_err(der_error)?.into_bytes()
-        } else if safe.content_type == ID_ENCRYPTED_DATA {
+        let (content_type, content) = content_info(safe).ok_or_else(corrupt)?;
+        let contents = if content_type == ID_DATA.as_bytes() {
+            let (OCTET_STRING, data, _) = content else {
+                return Err(corrupt());
+            };
+            data.to_vec()
+        } else if content_type == ID_ENCRYPTED_DATA.as_bytes() {
             // Without a password Java skips what is encrypted.
             let Some(password) = password else { continue };
-            let data = safe
-                .content
-                .decode_as::<cms::encrypted_data::EncryptedData>()
-                .map_err(der_error)?;
-            let info = data.enc_content_info;
-            let ciphertext = info
-                .encrypted_content
-                .as_ref()
-                .map(OctetString::as_bytes)
-                .unwrap_or(&[]);
-            decrypt(&info.content_enc_alg, ciphertext, password)
+            // EncryptedData: version, then EncryptedContentInfo: content type, algorithm,
+            // and the ciphertext as [0] IMPLICIT OCTET STRING.
+            let [_, info, ..] = inside(content, SEQUENCE).ok_or_else(corrupt)?[..] else {
+                return Err(corrupt());
+            };
+            let [(OID, _, _), (SEQUENCE, _, algorithm), (IMPLICIT_0, ciphertext, _)] =
+                inside(info, SEQUENCE).ok_or_else(corrupt)?[..]
+            else {
+                return Err(corrupt());
+            };
+            decrypt(algorithm, ciphertext, password)
                 .map_err(|e| format!("cannot decrypt the PKCS12 store's certificates: {e}"))?
         } else {
             return Err(format!(
                 "the PKCS12 store holds {} content, which is not read",
-                safe.content_type
+                x500::oid_string(content_type).unwrap_or_default()
             ));
         };
-        for bag in pkcs12::safe_bag::SafeContents::from_der(&contents).map_err(der_error)? {
-            let value = AnyRef::from_der(&bag.bag_value).map_err(der_error)?.value().to_vec();
-            let mut local_key_id = None;
-            let mut alias = None;
-            let mut trusted = false;
-            for attribute in bag.bag_attributes.iter().flat_map(|a| a.iter()) {
-                let value = attribute.values.iter().next();
-                if attribute.oid == LOCAL_KEY_ID {
-                    local_key_id = value
-                        .and_then(|v| v.decode_as::<OctetString>().ok())
-                        .map(OctetString::into_bytes);
-                } else if attribute.oid == FRIENDLY_NAME {
-                    alias = value
-                        .and_then(|v| v.decode_as::<BmpString>().ok())
-                        .map(|s| s.to_string());
-                } else if attribute.oid == JAVA_TRUSTED {
-                    trusted = true;
-                }
-            }
-            if bag.bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID || bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
-                let key = if bag.bag_id == pkcs12::PKCS_12_KEY_BAG_OID {
-                    StoredKey::Plain(value)
+        let bags = single(&contents)
+            .and_then(|e| inside(e, SEQUENCE))
+            .ok_or_else(corrupt)?;
+        for bag in bags {
+            let fields = inside(bag, SEQUENCE).ok_or_else(corrupt)?;
+            let [(OID, bag_id, _), (EXPLICIT_0, value, _), ref attributes @ ..] = fields[..] else {
+                return Err(corrupt());
+            };
+            let attributes = match attributes {
+                [] => BagAttributes::default(),
+                [(SET, set, _)] => bag_attributes(set).ok_or_else(corrupt)?,
+                _ => return Err(corrupt()),
+            };
+            if bag_id == pkcs12::PKCS_12_PKCS8_KEY_BAG_OID.as_bytes()
+                || bag_id == pkcs12::PKCS_12_KEY_BAG_OID.as_bytes()
+            {
+                let key = if bag_id == pkcs12::PKCS_12_KEY_BAG_OID.as_bytes() {
+                    StoredKey::Plain(value.to_vec())
                 } else {
-                    StoredKey::Shrouded(value)
+                    StoredKey::Shrouded(value.to_vec())
                 };
-                let alias = alias.unwrap_or_else(|| format!("#{}", keys.len() + 1));
-                keys.push((alias, key, local_key_id));
-            } else if bag.bag_id == pkcs12::PKCS_12_CERT_BAG_OID {
-                let cert = pkcs12::cert_type::CertBag::from_der(&value).map_err(der_error)?;
-                if cert.cert_id == X509_CERTIFICATE {
+                let alias = attributes.alias.unwrap_or_else(|| format!("#{}", keys.len() + 1));
+                keys.push((alias, key, attributes.local_key_id));
+            } else if bag_id == pkcs12::PKCS_12_CERT_BAG_OID.as_bytes() {
+                // CertBag: the certificate type, then the certificate in [0] EXPLICIT OCTET STRING.
+                let cert = single(value).and_then(|e| inside(e, SEQUENCE)).ok_or_else(corrupt)?;
+                let [(OID, cert_id, _), (EXPLICIT_0, cert, _)] = cert[..] else {
+                    return Err(corrupt());
+                };
+                let Some((OCTET_STRING, der, _)) = single(cert) else {
+                    return Err(corrupt());
+                };
+                if cert_id == X509_CERTIFICATE.as_bytes() {
                     certs.push(CertBag {
-                        der: cert.cert_value.into_bytes(),
-                        local_key_id,
-                        trusted,
+                        der: der.to_vec(),
+                        local_key_id: attributes.local_key_id,
+                        trusted: attributes.trusted,
                     });
                 }
             }
@@ -384,31 +474,55 @@ const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.
 const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
 
-/// The PKCS12 integrity check: an HMAC of the content keyed by the PKCS#12 KDF.
-fn verify_mac(mac: &pkcs12::mac_data::MacData, content: &[u8], password: &str) -> Result<(), String> {
-    fn check<D>(mac: &pkcs12::mac_data::MacData, content: &[u8], password: &str) -> Result<bool, String>
+/// The PKCS12 integrity check (`MacData`: a `DigestInfo`, the salt, the iterations): an HMAC
+/// of the content keyed by the PKCS#12 KDF.
+fn verify_mac(mac_data: Element<'_>, content: &[u8], password: &str) -> Result<(), String> {
+    fn check<D>(salt: &[u8], iterations: i32, expected: &[u8], content: &[u8], password: &str) -> Result<bool, String>
     where
         D: sha2::Digest + sha2::digest::FixedOutputReset + sha2::digest::core_api::BlockSizeUser,
     {
         let key = derive_key_utf8::<D>(
             password,
-            mac.mac_salt.as_bytes(),
+            salt,
             Pkcs12KeyType::Mac,
-            mac.iterations,
+            iterations,
             <D as sha2::Digest>::output_size(),
         )
         .map_err(|e| format!("the password cannot be used with PKCS12: {e}"))?;
         let mut hmac = <SimpleHmac<D> as KeyInit>::new_from_slice(&key).map_err(|e| e.to_string())?;
         hmac.update(content);
-        Ok(hmac.verify_slice(mac.mac.digest.as_bytes()).is_ok())
+        Ok(hmac.verify_slice(expected).is_ok())
     }
-    let algorithm = mac.mac.algorithm.oid;
-    let ok = match algorithm {
-        SHA1 => check::<sha1::Sha1>(mac, content, password)?,
-        SHA256 => check::<sha2::Sha256>(mac, content, password)?,
-        SHA384 => check::<sha2::Sha384>(mac, content, password)?,
-        SHA512 => check::<sha2::Sha512>(mac, content, password)?,
-        other => return Err(format!("the PKCS12 store's MAC uses {other}, which is not supported")),
+    let unreadable = || "the PKCS12 store's MAC is not readable".to_string();
+    let fields = inside(mac_data, SEQUENCE).ok_or_else(unreadable)?;
+    let [digest_info, (OCTET_STRING, salt, _), ref iterations @ ..] = fields[..] else {
+        return Err(unreadable());
+    };
+    let iterations = match iterations {
+        [] => 1,
+        [n] => small_int(*n).ok_or_else(unreadable)?,
+        _ => return Err(unreadable()),
+    };
+    let [(SEQUENCE, algorithm, _), (OCTET_STRING, expected, _)] =
+        inside(digest_info, SEQUENCE).ok_or_else(unreadable)?[..]
+    else {
+        return Err(unreadable());
+    };
+    let Some(&(OID, oid, _)) = elements(algorithm).ok_or_else(unreadable)?.first() else {
+        return Err(unreadable());
+    };
+    let args = (salt, iterations, expected, content, password);
+    let ok = match oid {
+        _ if oid == SHA1.as_bytes() => check::<sha1::Sha1>(args.0, args.1, args.2, args.3, args.4)?,
+        _ if oid == SHA256.as_bytes() => check::<sha2::Sha256>(args.0, args.1, args.2, args.3, args.4)?,
+        _ if oid == SHA384.as_bytes() => check::<sha2::Sha384>(args.0, args.1, args.2, args.3, args.4)?,
+        _ if oid == SHA512.as_bytes() => check::<sha2::Sha512>(args.0, args.1, args.2, args.3, args.4)?,
+        _ => {
+            return Err(format!(
+                "the PKCS12 store's MAC uses {}, which is not supported",
+                x500::oid_string(oid).unwrap_or_default()
+            ));
+        }
     };
     if ok {
         Ok(())
@@ -422,33 +536,43 @@ const PBE_SHA1_3DES: ObjectIdentifier = pkcs12::PKCS_12_PBE_WITH_SHAAND3_KEY_TRI
 const PBE_SHA1_RC2_128: ObjectIdentifier = pkcs12::PKCS_12_PBE_WITH_SHAAND128_BIT_RC2_CBC;
 const PBE_SHA1_RC2_40: ObjectIdentifier = pkcs12::PKCS_12_PBEWITH_SHAAND40_BIT_RC2_CBC;
 
-/// Decrypts a PKCS12 key bag or encrypted safe: PBES2 (PBKDF2 with AES-CBC), or one of the
-/// legacy PKCS#12 schemes (SHA-1 KDF with 3DES or RC2).
-fn decrypt(
-    algorithm: &pkcs8::spki::AlgorithmIdentifierOwned,
-    ciphertext: &[u8],
-    password: &str,
-) -> Result<Vec<u8>, String> {
+/// Decrypts a PKCS12 key bag or encrypted safe, given its whole `AlgorithmIdentifier`: PBES2
+/// (PBKDF2 with AES-CBC, through the pkcs5 crate), or one of the legacy PKCS#12 schemes
+/// (SHA-1 KDF with 3DES or RC2).
+fn decrypt(algorithm: &[u8], ciphertext: &[u8], password: &str) -> Result<Vec<u8>, String> {
     let wrong = "the password is wrong or the data corrupt".to_string();
-    if algorithm.oid == PBES2 {
-        let der = algorithm.to_der().map_err(|e| e.to_string())?;
-        let scheme = pkcs8::pkcs5::EncryptionScheme::from_der(&der).map_err(|e| e.to_string())?;
+    let unreadable = || "the encryption parameters are not readable".to_string();
+    let fields = single(algorithm)
+        .and_then(|e| inside(e, SEQUENCE))
+        .ok_or_else(unreadable)?;
+    let [(OID, oid, _), ref params @ ..] = fields[..] else {
+        return Err(unreadable());
+    };
+    if oid == PBES2.as_bytes() {
+        let scheme = pkcs8::pkcs5::EncryptionScheme::from_der(algorithm).map_err(|e| e.to_string())?;
         return scheme.decrypt(password, ciphertext).map_err(|_| wrong);
     }
-    let (key_len, rc2_bits) = match algorithm.oid {
-        PBE_SHA1_3DES => (24, None),
-        PBE_SHA1_RC2_128 => (16, Some(128)),
-        PBE_SHA1_RC2_40 => (5, Some(40)),
-        other => return Err(format!("encryption scheme {other} is not supported")),
+    let (key_len, rc2_bits) = match oid {
+        _ if oid == PBE_SHA1_3DES.as_bytes() => (24, None),
+        _ if oid == PBE_SHA1_RC2_128.as_bytes() => (16, Some(128)),
+        _ if oid == PBE_SHA1_RC2_40.as_bytes() => (5, Some(40)),
+        _ => {
+            return Err(format!(
+                "encryption scheme {} is not supported",
+                x500::oid_string(oid).unwrap_or_default()
+            ));
+        }
     };
-    let params = algorithm
-        .parameters
-        .as_ref()
-        .ok_or("the encryption has no parameters")?
-        .decode_as::<pkcs12::pbe_params::Pkcs12PbeParams>()
-        .map_err(|e| e.to_string())?;
+    // pkcs-12PbeParams: the salt and the iterations.
+    let [params] = params else {
+        return Err(unreadable());
+    };
+    let [(OCTET_STRING, salt, _), iterations] = inside(*params, SEQUENCE).ok_or_else(unreadable)?[..] else {
+        return Err(unreadable());
+    };
+    let iterations = small_int(iterations).ok_or_else(unreadable)?;
     let derive = |id, len| {
-        derive_key_utf8::<sha1::Sha1>(password, params.salt.as_bytes(), id, params.iterations, len)
+        derive_key_utf8::<sha1::Sha1>(password, salt, id, iterations, len)
             .map_err(|e| format!("the password cannot be used with PKCS12: {e}"))
     };
     let key = derive(Pkcs12KeyType::EncryptionKey, key_len)?;
