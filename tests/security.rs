@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::TcpStream;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,17 +117,24 @@ fn start_secure_broker_with(extra: &[&str], key_password: Option<&str>) -> Secur
         None => pki.server_key.clone(),
     };
     std::fs::write(&keystore, format!("{key}{}", pki.server_chain)).unwrap();
-    let password_setting = key_password.map(|p| format!("ssl.key.password={p}"));
     let truststore = dir.path().join("ca.pem");
     std::fs::write(&truststore, &pki.ca).unwrap();
+    let mut stores = vec![
+        "ssl.keystore.type=PEM".to_string(),
+        format!("ssl.keystore.location={}", keystore.display()),
+        "ssl.truststore.type=PEM".into(),
+        format!("ssl.truststore.location={}", truststore.display()),
+    ];
+    stores.extend(key_password.map(|p| format!("ssl.key.password={p}")));
+    start_secure_broker_on(dir, pki, &stores, extra)
+}
+
+/// The broker of [`start_secure_broker`] with the given keystore and truststore settings.
+fn start_secure_broker_on(dir: tempfile::TempDir, pki: Pki, stores: &[String], extra: &[&str]) -> SecureBroker {
     let data = dir.path().join("data");
     let settings = [
         "listeners=PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,SASL_SSL://127.0.0.1:0,SASL_PLAINTEXT://127.0.0.1:0"
             .to_string(),
-        "ssl.keystore.type=PEM".into(),
-        format!("ssl.keystore.location={}", keystore.display()),
-        "ssl.truststore.type=PEM".into(),
-        format!("ssl.truststore.location={}", truststore.display()),
         "listener.name.ssl.ssl.client.auth=required".into(),
         "sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512".into(),
         format!("listener.name.sasl_plaintext.plain.sasl.jaas.config={PLAIN_JAAS}"),
@@ -136,7 +144,7 @@ fn start_secure_broker_with(extra: &[&str], key_password: Option<&str>) -> Secur
     let mut args: Vec<String> = Vec::new();
     for s in settings
         .iter()
-        .chain(&password_setting)
+        .chain(stores)
         .map(String::as_str)
         .chain(extra.iter().copied())
     {
@@ -164,6 +172,11 @@ impl SecureBroker {
     }
 
     fn tls_config(&self, with_client_cert: bool) -> Arc<rustls::ClientConfig> {
+        self.tls_config_as(with_client_cert.then_some(&self.pki))
+    }
+
+    /// A client trusting the broker's CA, with the client certificate of `client` if any.
+    fn tls_config_as(&self, client: Option<&Pki>) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(self.pki.ca.as_bytes()) {
             roots.add(cert.unwrap()).unwrap();
@@ -172,11 +185,11 @@ impl SecureBroker {
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(roots);
-        let config = if with_client_cert {
-            let chain = CertificateDer::pem_slice_iter(self.pki.client_chain.as_bytes())
+        let config = if let Some(client) = client {
+            let chain = CertificateDer::pem_slice_iter(client.client_chain.as_bytes())
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap();
-            let key = PrivateKeyDer::from_pem_slice(self.pki.client_key.as_bytes()).unwrap();
+            let key = PrivateKeyDer::from_pem_slice(client.client_key.as_bytes()).unwrap();
             builder.with_client_auth_cert(chain, key).unwrap()
         } else {
             builder.with_no_client_auth()
@@ -186,10 +199,14 @@ impl SecureBroker {
 
     /// A TLS connection that has finished its handshake.
     fn tls(&self, listener: &str, with_client_cert: bool) -> std::io::Result<KafkaConnection> {
+        self.tls_with(listener, self.tls_config(with_client_cert))
+    }
+
+    fn tls_with(&self, listener: &str, config: Arc<rustls::ClientConfig>) -> std::io::Result<KafkaConnection> {
         let tcp = TcpStream::connect(self.addr(listener))?;
         tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
         let server_name = ServerName::try_from("127.0.0.1").unwrap();
-        let session = rustls::ClientConnection::new(self.tls_config(with_client_cert), server_name).unwrap();
+        let session = rustls::ClientConnection::new(config, server_name).unwrap();
         let mut stream = rustls::StreamOwned::new(session, tcp.try_clone()?);
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock)?;
@@ -626,6 +643,17 @@ fn garbled_sasl_exchanges_never_authenticate() {
     assert!(!broker.broker.log().contains("panicked"));
 }
 
+/// Waits for the broker to log that a changed store did not load.
+fn wait_for_refused_reload(broker: &SecureBroker, within: Duration) {
+    wait_for(within, "the refused keystore in the broker's log", || {
+        broker
+            .broker
+            .log()
+            .contains("does not load; keeping the previous one")
+            .then_some(())
+    });
+}
+
 /// A keystore file that changes is loaded again: new connections get the new certificate
 /// without a restart (checked every 10 s), and a file that does not load keeps the old one.
 #[test]
@@ -639,17 +667,7 @@ fn a_changed_keystore_file_is_reloaded() {
     std::fs::write(&keystore, "-----BEGIN PRIVATE KEY-----\n").unwrap();
     std::thread::sleep(Duration::from_secs(12));
     assert_eq!(server_certificate(&addr, &[&broker.pki.ca]).unwrap(), before);
-    wait_for(
-        Duration::from_secs(10),
-        "the refused keystore in the broker's log",
-        || {
-            broker
-                .broker
-                .log()
-                .contains("does not load; keeping the previous one")
-                .then_some(())
-        },
-    );
+    wait_for_refused_reload(&broker, Duration::from_secs(10));
     let tmp = broker._dir.path().join("broker.pem.tmp");
     std::fs::write(&tmp, format!("{}{}", next.server_key, next.server_chain)).unwrap();
     std::fs::rename(&tmp, &keystore).unwrap();
@@ -723,7 +741,10 @@ fn stores_that_cannot_be_read_stop_the_start() {
         ],
         &[],
     );
-    assert!(out.contains("ssl.keystore.type=JKS is not supported"), "{out}");
+    assert!(
+        out.contains("ssl.keystore.password is not"),
+        "JKS, Kafka's default type, needs its password: {out}"
+    );
     let out = expect_start_failure(
         &[
             "serve",
@@ -825,4 +846,249 @@ fn sessions_do_not_expire_by_default() {
         &SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from_static(b"\0alice\0alice-secret")),
     );
     assert_eq!((r.error_code, r.session_lifetime_ms), (0, 0));
+}
+
+/// Runs keytool or openssl in `dir`. A missing tool fails the test rather than skip it: CI
+/// installs Java and OpenSSL.
+fn store_tool(dir: &Path, program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("{program} makes the JKS and PKCS12 test stores; install a JDK and OpenSSL: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The broker's key and chain of `pki` as `file` in `dir`, a keystore of `kind`: "PKCS12"
+/// (OpenSSL 3's default encryption), "PKCS12-legacy" (3DES and RC2, as Java 8 and OpenSSL 1.1
+/// wrote them) or "JKS" (keytool, with a key password of its own). Returns the settings.
+fn write_keystore(dir: &Path, pki: &Pki, kind: &str, file: &str) -> Vec<String> {
+    std::fs::write(dir.join("server-chain.pem"), &pki.server_chain).unwrap();
+    std::fs::write(dir.join("server-key.pem"), &pki.server_key).unwrap();
+    let p12 = if kind == "JKS" { "export.p12" } else { file };
+    let mut export = vec![
+        "pkcs12",
+        "-export",
+        "-in",
+        "server-chain.pem",
+        "-inkey",
+        "server-key.pem",
+        "-name",
+        "broker",
+        "-out",
+        p12,
+        "-passout",
+        "pass:store-secret",
+    ];
+    if kind == "PKCS12-legacy" {
+        export.push("-legacy");
+    }
+    store_tool(dir, "openssl", &export);
+    let location = format!("ssl.keystore.location={}", dir.join(file).display());
+    if kind != "JKS" {
+        return vec![
+            "ssl.keystore.type=PKCS12".into(),
+            location,
+            "ssl.keystore.password=store-secret".into(),
+        ];
+    }
+    store_tool(
+        dir,
+        "keytool",
+        &[
+            "-importkeystore",
+            "-noprompt",
+            "-srckeystore",
+            p12,
+            "-srcstoretype",
+            "PKCS12",
+            "-srcstorepass",
+            "store-secret",
+            "-destkeystore",
+            file,
+            "-deststoretype",
+            "JKS",
+            "-deststorepass",
+            "store-secret",
+            "-destkeypass",
+            "key-secret",
+        ],
+    );
+    vec![
+        "ssl.keystore.type=JKS".into(),
+        location,
+        "ssl.keystore.password=store-secret".into(),
+        "ssl.key.password=key-secret".into(),
+    ]
+}
+
+/// The CA of `pki` as a trusted certificate entry in a keytool truststore of `kind`.
+fn write_truststore(dir: &Path, pki: &Pki, kind: &str) -> Vec<String> {
+    std::fs::write(dir.join("ca.pem"), &pki.ca).unwrap();
+    let file = format!("truststore.{}", kind.to_ascii_lowercase());
+    store_tool(
+        dir,
+        "keytool",
+        &[
+            "-importcert",
+            "-noprompt",
+            "-alias",
+            "ca",
+            "-file",
+            "ca.pem",
+            "-keystore",
+            &file,
+            "-storetype",
+            kind,
+            "-storepass",
+            "trust-secret",
+        ],
+    );
+    vec![
+        format!("ssl.truststore.type={kind}"),
+        format!("ssl.truststore.location={}", dir.join(file).display()),
+        "ssl.truststore.password=trust-secret".into(),
+    ]
+}
+
+fn start_broker_with_java_stores(keystore: &str, truststore: &str) -> SecureBroker {
+    let dir = temp_data_dir();
+    let pki = make_pki();
+    let file = if keystore == "JKS" { "broker.jks" } else { "broker.p12" };
+    let mut stores = write_keystore(dir.path(), &pki, keystore, file);
+    stores.extend(write_truststore(dir.path(), &pki, truststore));
+    start_secure_broker_on(dir, pki, &stores, &[])
+}
+
+fn leaf_of(chain_pem: &str) -> Vec<u8> {
+    CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap()
+        .to_vec()
+}
+
+/// Client certificates against a JKS or PKCS12 truststore (ssl.client.auth=required on the
+/// SSL listener): the broker's CA's client is served, one of another CA and one without a
+/// certificate are not.
+fn assert_client_certificates_checked(broker: &SecureBroker) {
+    let mut conn = broker.tls("SSL", true).expect("a trusted client certificate");
+    assert!(metadata_works(&mut conn));
+    let stranger = make_pki();
+    for config in [broker.tls_config_as(Some(&stranger)), broker.tls_config(false)] {
+        let refused = broker.tls_with("SSL", config).map(|mut c| metadata_works(&mut c));
+        assert!(!refused.unwrap_or(false), "an untrusted client was served");
+    }
+}
+
+/// JKS and PKCS12 keystores (OpenSSL 3's AES, the legacy 3DES/RC2 of Java 8 and OpenSSL 1.1,
+/// keytool's JKS with its own key password) serve TLS to a client that verifies the broker's
+/// certificate, and JKS and PKCS12 truststores decide which client certificates are accepted.
+#[test]
+fn jks_and_pkcs12_stores_serve_tls() {
+    for (keystore, truststore) in [("JKS", "PKCS12"), ("PKCS12-legacy", "JKS")] {
+        let broker = start_broker_with_java_stores(keystore, truststore);
+        let served = server_certificate(&broker.addr("SASL_SSL"), &[&broker.pki.ca]).unwrap();
+        assert_eq!(served, leaf_of(&broker.pki.server_chain), "{keystore}");
+        let mut conn = broker.tls("SASL_SSL", false).unwrap();
+        assert_eq!(handshake(&mut conn, "PLAIN"), 0);
+        assert_eq!(authenticate(&mut conn, b"\0alice\0alice-secret").0, 0);
+        assert!(metadata_works(&mut conn));
+        assert_client_certificates_checked(&broker);
+    }
+}
+
+/// A PKCS12 keystore that changes is loaded again, as a PEM one is: one that does not load
+/// (corrupt here) keeps the old certificate in use.
+#[test]
+fn a_changed_pkcs12_keystore_is_reloaded() {
+    let broker = start_broker_with_java_stores("PKCS12", "JKS");
+    assert_client_certificates_checked(&broker);
+    let addr = broker.addr("SASL_SSL");
+    let before = server_certificate(&addr, &[&broker.pki.ca]).unwrap();
+    assert_eq!(before, leaf_of(&broker.pki.server_chain));
+    let dir = broker._dir.path();
+    let keystore = dir.join("broker.p12");
+    let mut corrupt = std::fs::read(&keystore).unwrap();
+    let middle = corrupt.len() / 2;
+    corrupt[middle] ^= 0xff;
+    std::fs::write(&keystore, &corrupt).unwrap();
+    wait_for_refused_reload(&broker, Duration::from_secs(25));
+    assert_eq!(server_certificate(&addr, &[&broker.pki.ca]).unwrap(), before);
+
+    let next = make_pki();
+    write_keystore(dir, &next, "PKCS12", "next.p12");
+    std::fs::rename(dir.join("next.p12"), &keystore).unwrap();
+    let after = wait_for(Duration::from_secs(25), "the new certificate", || {
+        server_certificate(&addr, &[&broker.pki.ca, &next.ca])
+            .ok()
+            .filter(|c| *c != before)
+    });
+    assert_eq!(after, leaf_of(&next.server_chain));
+}
+
+/// A wrong store or key password, an unknown store type or a corrupt store stops the start
+/// with its reason.
+#[test]
+fn java_stores_that_cannot_be_read_stop_the_start() {
+    let dir = temp_data_dir();
+    let pki = make_pki();
+    let jks = write_keystore(dir.path(), &pki, "JKS", "broker.jks");
+    let p12 = write_keystore(dir.path(), &pki, "PKCS12", "broker.p12");
+    std::fs::write(dir.path().join("corrupt.p12"), b"\x30\x82\x01\x00garbage").unwrap();
+    let corrupt = format!("ssl.keystore.location={}", dir.path().join("corrupt.p12").display());
+    let data = dir.path().join("data").display().to_string();
+    let refusal = |settings: &[String]| {
+        let mut args = vec!["serve".to_string(), "--data-dir".into(), data.clone()];
+        for s in std::iter::once(&"listeners=SSL://127.0.0.1:0".to_string()).chain(settings) {
+            args.push("--set".into());
+            args.push(s.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        expect_start_failure(&args, &[])
+    };
+    let with = |base: &[String], changes: &[&str]| {
+        let mut settings = base.to_vec();
+        for change in changes {
+            let key = change.split('=').next().unwrap();
+            settings.retain(|s| s.split('=').next() != Some(key));
+            settings.push(change.to_string());
+        }
+        settings
+    };
+    let without = |base: &[String], key: &str| {
+        let mut settings = base.to_vec();
+        settings.retain(|s| s.split('=').next() != Some(key));
+        settings
+    };
+    let cases = [
+        (
+            with(&jks, &["ssl.keystore.password=wrong-secret"]),
+            "integrity check failed",
+        ),
+        // Without ssl.key.password the store password is tried on the key, as on Java.
+        (
+            without(&jks, "ssl.key.password"),
+            "cannot recover the private key broker",
+        ),
+        (
+            with(&p12, &["ssl.keystore.password=wrong-secret"]),
+            "integrity check failed",
+        ),
+        (
+            with(&p12, &["ssl.keystore.type=JCEKS"]),
+            "ssl.keystore.type=JCEKS is not supported",
+        ),
+        (with(&p12, &[&corrupt]), "not a readable PKCS12 store"),
+        (without(&p12, "ssl.keystore.password"), "ssl.keystore.password is not"),
+    ];
+    for (settings, reason) in cases {
+        let out = refusal(&settings);
+        assert!(out.contains(reason) && !out.contains("panicked"), "{settings:?}: {out}");
+    }
 }

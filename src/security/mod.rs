@@ -4,6 +4,7 @@
 //! one (through `ssl.principal.mapping.rules`); SASL_PLAINTEXT and SASL_SSL clients authenticate with a SASL mechanism before any
 //! other request is served. The result, a [`KafkaPrincipal`], stays with the connection.
 
+pub mod keystore;
 pub mod oauthbearer;
 pub mod principal_mapper;
 pub mod sasl;

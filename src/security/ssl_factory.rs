@@ -1,11 +1,11 @@
 //! TLS for SSL and SASL_SSL listeners (Kafka's `SslFactory`): the server's key and
-//! certificate chain and the CAs trusted for client certificates, read from PEM as Kafka's
-//! `ssl.keystore.*` and `ssl.truststore.*` keys describe them (each also under a
-//! `listener.name.<listener>.` prefix), client authentication per `ssl.client.auth`, and a
-//! reload when a keystore or truststore file changes.
+//! certificate chain and the CAs trusted for client certificates, read from JKS, PKCS12 or
+//! PEM stores as Kafka's `ssl.keystore.*` and `ssl.truststore.*` keys describe them (each also
+//! under a `listener.name.<listener>.` prefix), client authentication per `ssl.client.auth`,
+//! and a reload when a keystore or truststore file changes.
 //!
-//! JKS and PKCS12 stores are refused: no maintained Rust crate reads JKS, and PEM covers what
-//! both hold. An encrypted PKCS#8 key is decrypted with `ssl.key.password`, as Kafka does.
+//! JKS and PKCS12 stores are read by [`keystore`]. A PEM keystore's encrypted PKCS#8 key is
+//! decrypted with `ssl.key.password`, as Kafka does.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
 
-use super::listener_value;
+use super::{keystore, listener_value};
 use crate::config::BrokerConfig;
 
 /// Kafka's `ssl.client.auth`.
@@ -41,12 +41,16 @@ pub struct SslFactory {
 /// What a listener's ssl.* keys say, resolved once.
 #[derive(Clone)]
 struct Settings {
+    keystore_type: StoreType,
     keystore_location: Option<String>,
     keystore_chain: Option<String>,
     keystore_key: Option<String>,
+    keystore_password: Option<String>,
     key_password: Option<String>,
+    truststore_type: StoreType,
     truststore_location: Option<String>,
     truststore_certificates: Option<String>,
+    truststore_password: Option<String>,
     client_auth: ClientAuth,
     versions: Vec<&'static rustls::SupportedProtocolVersion>,
 }
@@ -55,41 +59,36 @@ fn refuse<T>(listener: &str, why: impl std::fmt::Display) -> Result<T, String> {
     Err(format!("listener {listener}: {why}"))
 }
 
+/// `ssl.keystore.type` and `ssl.truststore.type`: PEM, or a Java store (JKS or PKCS12, told
+/// apart by the file's content, as Java reads either under either type). Kafka's default is
+/// JKS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StoreType {
+    Pem,
+    Java,
+}
+
+fn store_type(listener: &str, key: &str, value: Option<String>) -> Result<StoreType, String> {
+    let value = value.unwrap_or_else(|| "JKS".into());
+    match value.to_ascii_uppercase().as_str() {
+        "PEM" => Ok(StoreType::Pem),
+        "JKS" | "PKCS12" => Ok(StoreType::Java),
+        _ => refuse(
+            listener,
+            format!("{key}={value} is not supported: JKS, PKCS12 and PEM stores are read"),
+        ),
+    }
+}
+
 impl Settings {
     fn read(config: &BrokerConfig, listener: &str, sasl: bool) -> Result<Settings, String> {
         let get = |key: &str| listener_value(config, listener, key);
-        for (type_key, location_key, password_key) in [
-            ("ssl.keystore.type", "ssl.keystore.location", "ssl.keystore.password"),
-            (
-                "ssl.truststore.type",
-                "ssl.truststore.location",
-                "ssl.truststore.password",
-            ),
-        ] {
-            let ty = get(type_key).unwrap_or_else(|| "JKS".into());
-            let used = get(location_key).is_some()
-                || (type_key == "ssl.keystore.type" && get("ssl.keystore.certificate.chain").is_some())
-                || (type_key == "ssl.truststore.type" && get("ssl.truststore.certificates").is_some());
-            if used && !ty.eq_ignore_ascii_case("PEM") {
-                return refuse(
-                    listener,
-                    format!(
-                        "{type_key}={ty} is not supported: only PEM stores are read (convert with openssl or keytool and set {type_key}=PEM)"
-                    ),
-                );
-            }
-            if used && get(password_key).is_some() {
-                return refuse(
-                    listener,
-                    format!(
-                        "{password_key} cannot be specified with PEM format, only ssl.key.password may be specified"
-                    ),
-                );
-            }
-        }
+        let keystore_type = store_type(listener, "ssl.keystore.type", get("ssl.keystore.type"))?;
+        let truststore_type = store_type(listener, "ssl.truststore.type", get("ssl.truststore.type"))?;
         let keystore_location = get("ssl.keystore.location");
         let keystore_chain = get("ssl.keystore.certificate.chain");
         let keystore_key = get("ssl.keystore.key");
+        let keystore_password = get("ssl.keystore.password");
         match (&keystore_location, &keystore_chain, &keystore_key) {
             (Some(_), None, None) | (None, Some(_), Some(_)) => {}
             (None, None, None) => {
@@ -105,12 +104,47 @@ impl Settings {
                 );
             }
         }
+        // What Kafka's DefaultSslEngineFactory accepts of each store's keys.
+        if keystore_type == StoreType::Java && keystore_key.is_some() {
+            return refuse(
+                listener,
+                "ssl.keystore.key and ssl.keystore.certificate.chain are read only with ssl.keystore.type=PEM",
+            );
+        }
+        if keystore_type == StoreType::Pem && keystore_password.is_some() {
+            return refuse(
+                listener,
+                "ssl.keystore.password cannot be specified with PEM format, only ssl.key.password may be specified",
+            );
+        }
+        if keystore_type == StoreType::Java && keystore_password.is_none() {
+            return refuse(
+                listener,
+                "ssl.keystore.location is set but ssl.keystore.password is not (a JKS or PKCS12 keystore needs its password)",
+            );
+        }
         let truststore_location = get("ssl.truststore.location");
         let truststore_certificates = get("ssl.truststore.certificates");
+        let truststore_password = get("ssl.truststore.password");
         if truststore_location.is_some() && truststore_certificates.is_some() {
             return refuse(
                 listener,
                 "set either ssl.truststore.location or ssl.truststore.certificates",
+            );
+        }
+        if truststore_type == StoreType::Java && truststore_certificates.is_some() {
+            return refuse(
+                listener,
+                "ssl.truststore.certificates is read only with ssl.truststore.type=PEM",
+            );
+        }
+        if truststore_type == StoreType::Pem && truststore_password.is_some() {
+            return refuse(listener, "ssl.truststore.password cannot be specified for PEM format");
+        }
+        if truststore_location.is_none() && truststore_password.is_some() {
+            return refuse(
+                listener,
+                "ssl.truststore.password is set but ssl.truststore.location is not",
             );
         }
         // KIP-684: a SASL_SSL listener asks for client certificates only when its own
@@ -136,7 +170,7 @@ impl Settings {
         if client_auth != ClientAuth::None && truststore_location.is_none() && truststore_certificates.is_none() {
             return refuse(
                 listener,
-                "ssl.client.auth asks for client certificates, so a truststore (ssl.truststore.location or ssl.truststore.certificates, PEM) is needed",
+                "ssl.client.auth asks for client certificates, so a truststore (ssl.truststore.location, or ssl.truststore.certificates in PEM) is needed",
             );
         }
         let mut versions = Vec::new();
@@ -159,12 +193,16 @@ impl Settings {
             );
         }
         Ok(Settings {
+            keystore_type,
             keystore_location,
             keystore_chain,
             keystore_key,
+            keystore_password,
             key_password: get("ssl.key.password"),
+            truststore_type,
             truststore_location,
             truststore_certificates,
+            truststore_password,
             client_auth,
             versions,
         })
@@ -181,22 +219,25 @@ impl Settings {
     fn build(&self, listener: &str) -> Result<ServerConfig, String> {
         let read =
             |path: &str| std::fs::read(path).map_err(|e| format!("listener {listener}: cannot read {path}: {e}"));
-        let (chain_pem, key_pem) = match (&self.keystore_location, &self.keystore_chain, &self.keystore_key) {
+        let (chain, key) = match (&self.keystore_location, &self.keystore_chain, &self.keystore_key) {
+            (Some(path), _, _) if self.keystore_type == StoreType::Java => {
+                let store_password = self.keystore_password.as_deref().unwrap_or_default();
+                // As Java's key manager is handed it: the key password, else the store's.
+                let key_password = self.key_password.as_deref().unwrap_or(store_password);
+                keystore::key_entry(&read(path)?, store_password, key_password)
+                    .map_err(|e| format!("listener {listener}: keystore {path}: {e}"))?
+            }
             (Some(path), _, _) => {
                 let bytes = read(path)?;
-                (bytes.clone(), bytes)
+                pem_key_entry(&bytes, &bytes, self.key_password.as_deref())
+                    .map_err(|e| format!("listener {listener}: {e}"))?
             }
-            (None, Some(chain), Some(key)) => (chain.as_bytes().to_vec(), key.as_bytes().to_vec()),
+            (None, Some(chain), Some(key)) => {
+                pem_key_entry(chain.as_bytes(), key.as_bytes(), self.key_password.as_deref())
+                    .map_err(|e| format!("listener {listener}: {e}"))?
+            }
             _ => return refuse(listener, "no keystore"),
         };
-        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&chain_pem)
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("listener {listener}: keystore certificates: {e}"))?;
-        if chain.is_empty() {
-            return refuse(listener, "the keystore holds no certificate");
-        }
-        let key =
-            private_key(&key_pem, self.key_password.as_deref()).map_err(|e| format!("listener {listener}: {e}"))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&self.versions)
@@ -205,13 +246,17 @@ impl Settings {
             builder.with_no_client_auth()
         } else {
             let trusted = match (&self.truststore_location, &self.truststore_certificates) {
-                (Some(path), _) => read(path)?,
-                (None, Some(pem)) => pem.as_bytes().to_vec(),
+                (Some(path), _) if self.truststore_type == StoreType::Java => {
+                    keystore::trusted_certificates(&read(path)?, self.truststore_password.as_deref())
+                        .map_err(|e| format!("{path}: {e}"))
+                }
+                (Some(path), _) => pem_certificates(&read(path)?),
+                (None, Some(pem)) => pem_certificates(pem.as_bytes()),
                 _ => return refuse(listener, "no truststore"),
-            };
+            }
+            .map_err(|e| format!("listener {listener}: truststore: {e}"))?;
             let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&trusted) {
-                let cert = cert.map_err(|e| format!("listener {listener}: truststore: {e}"))?;
+            for cert in trusted {
                 roots
                     .add(cert)
                     .map_err(|e| format!("listener {listener}: truststore certificate: {e}"))?;
@@ -231,6 +276,25 @@ impl Settings {
             .with_single_cert(chain, key)
             .map_err(|e| format!("listener {listener}: keystore key and certificate: {e}"))
     }
+}
+
+fn pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())
+}
+
+/// A PEM keystore's chain and key (one file holding both, or the two inline values).
+fn pem_key_entry(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    key_password: Option<&str>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
+    let chain = pem_certificates(chain_pem).map_err(|e| format!("keystore certificates: {e}"))?;
+    if chain.is_empty() {
+        return Err("the keystore holds no certificate".into());
+    }
+    Ok((chain, private_key(key_pem, key_password)?))
 }
 
 const ENCRYPTED_BEGIN: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----";

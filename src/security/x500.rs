@@ -4,10 +4,10 @@
 //! `ssl.principal.mapping.rules` DEFAULT turns into a principal name.
 
 /// One DER element: its tag, its contents, and the whole element with its header.
-type Element<'a> = (u8, &'a [u8], &'a [u8]);
+pub(super) type Element<'a> = (u8, &'a [u8], &'a [u8]);
 
 /// The first DER element of `input`, and what follows it.
-fn element(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
+pub(super) fn element(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
     let (&tag, rest) = input.split_first()?;
     let (&first, mut rest) = rest.split_first()?;
     let len = if first < 0x80 {
@@ -28,7 +28,7 @@ fn element(input: &[u8]) -> Option<(Element<'_>, &[u8])> {
     Some(((tag, &rest[..len], &input[..header + len]), &rest[len..]))
 }
 
-fn elements(mut input: &[u8]) -> Option<Vec<Element<'_>>> {
+pub(super) fn elements(mut input: &[u8]) -> Option<Vec<Element<'_>>> {
     let mut out = Vec::new();
     while !input.is_empty() {
         let (e, rest) = element(input)?;
@@ -42,7 +42,7 @@ const SEQUENCE: u8 = 0x30;
 const SET: u8 = 0x31;
 const OID: u8 = 0x06;
 
-fn oid_string(bytes: &[u8]) -> Option<String> {
+pub(super) fn oid_string(bytes: &[u8]) -> Option<String> {
     let (&first, rest) = bytes.split_first()?;
     let mut parts = vec![
         u64::from(first / 40).min(2),
@@ -75,7 +75,7 @@ fn keyword(oid: &str) -> Option<&'static str> {
     })
 }
 
-fn string_value(tag: u8, bytes: &[u8]) -> Option<String> {
+pub(super) fn string_value(tag: u8, bytes: &[u8]) -> Option<String> {
     match tag {
         // UTF8String, PrintableString, IA5String
         0x0c | 0x13 | 0x16 => String::from_utf8(bytes.to_vec()).ok(),
@@ -113,8 +113,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The subject of a DER certificate in RFC 2253 form; `None` if it does not parse.
-pub fn subject_name(certificate: &[u8]) -> Option<String> {
+/// A DER certificate's issuer and subject names, each a whole DER element; `None` if it does
+/// not parse.
+pub fn issuer_and_subject(certificate: &[u8]) -> Option<(&[u8], &[u8])> {
     let ((tag, cert, _), _) = element(certificate)?;
     if tag != SEQUENCE {
         return None;
@@ -126,10 +127,19 @@ pub fn subject_name(certificate: &[u8]) -> Option<String> {
     let fields = elements(tbs)?;
     // version [0] is optional; then serial, signature, issuer, validity, subject.
     let skip = usize::from(fields.first()?.0 == 0xa0);
-    let (tag, subject, _) = *fields.get(skip + 4)?;
-    if tag != SEQUENCE {
+    let (SEQUENCE, _, issuer) = *fields.get(skip + 2)? else {
         return None;
-    }
+    };
+    let (SEQUENCE, _, subject) = *fields.get(skip + 4)? else {
+        return None;
+    };
+    Some((issuer, subject))
+}
+
+/// The subject of a DER certificate in RFC 2253 form; `None` if it does not parse.
+pub fn subject_name(certificate: &[u8]) -> Option<String> {
+    let (_, subject) = issuer_and_subject(certificate)?;
+    let ((_, subject, _), _) = element(subject)?;
     let mut rdns = Vec::new();
     for (tag, rdn, _) in elements(subject)? {
         if tag != SET {

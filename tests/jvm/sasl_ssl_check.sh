@@ -174,4 +174,78 @@ while IFS= read -r line; do
 done < <(timeout 300 "$PY" "$HERE/../compat/sasl_ssl_roundtrip.py" "$SASL_BOOTSTRAP" "$WORK/ca.pem" alice alice-secret 2>"$WORK/python.err" || true)
 [[ $PASSED -ge 12 ]] || fail "python clients" "the python checks did not all run"
 
+
+# ---------------------------------------------------------------------------------------
+# Java stores: the broker started again (fresh data) with an SSL listener whose keystore is
+# PKCS12 (the same key and chain, exported by openssl) and whose truststore is JKS (keytool),
+# with client certificates required. Kafka's Java console clients trust the broker through a
+# JKS truststore and present a client certificate from a PKCS12 keystore; a client without
+# one is refused. The client certificate has an extension, so it is X.509 v3: Rivulet's
+# verifier (webpki) refuses v1 certificates, which Java accepts.
+java_store_checks() {
+    local stores="$WORK/java-stores"
+    mkdir -p "$stores"
+    (
+        cd "$stores" \
+            && openssl pkcs12 -export -in "$WORK/broker.crt" -inkey "$WORK/broker.key" -certfile "$WORK/ca.pem" \
+                -name broker -out broker.p12 -passout pass:store-secret \
+            && openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=alice" \
+            && printf 'extendedKeyUsage=clientAuth\n' >client.ext \
+            && openssl x509 -req -in client.csr -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
+                -out client.crt -days 2 -extfile client.ext \
+            && openssl pkcs12 -export -in client.crt -inkey client.key -name alice -out client.p12 \
+                -passout pass:client-secret \
+            && keytool -importcert -noprompt -alias ca -file "$WORK/ca.pem" -keystore truststore.jks \
+                -storetype JKS -storepass trust-secret
+    ) >"$stores/make.log" 2>&1 || { fail "Java stores made with openssl and keytool" "$(tail -n 3 "$stores/make.log")"; return; }
+
+    if [[ -n "$BROKER_PID" ]]; then
+        kill -TERM "$BROKER_PID" 2>/dev/null; wait "$BROKER_PID" 2>/dev/null; BROKER_PID=""
+        rm -rf "$WORK/data"
+    fi
+    if [[ -n "$KAFKA_DIR" ]]; then
+        "$KAFKA" stop-kafka "$KAFKA_DIR" >/dev/null 2>&1; rm -rf "$KAFKA_DIR"; KAFKA_DIR=""
+    fi
+    local port sport
+    port="$(free_port)"
+    sport="$(free_port)"
+    while [[ "$sport" == "$port" ]]; do sport="$(free_port)"; done
+    start_secured_broker "$BROKER" "$BINARY" "$port" SSL "$sport" "ssl.keystore.type=PKCS12
+ssl.keystore.location=$stores/broker.p12
+ssl.keystore.password=store-secret
+ssl.truststore.type=JKS
+ssl.truststore.location=$stores/truststore.jks
+ssl.truststore.password=trust-secret
+ssl.client.auth=required"
+
+    cat >"$stores/ssl.properties" <<EOF2
+security.protocol=SSL
+ssl.truststore.type=JKS
+ssl.truststore.location=$stores/truststore.jks
+ssl.truststore.password=trust-secret
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$stores/client.p12
+ssl.keystore.password=client-secret
+EOF2
+    head -n 4 "$stores/ssl.properties" >"$stores/no-certificate.properties"
+    printf 'default.api.timeout.ms=15000\nrequest.timeout.ms=10000\n' >>"$stores/no-certificate.properties"
+
+    BOOTSTRAP="127.0.0.1:$sport"
+    tool kafka-topics --command-config "$stores/ssl.properties" --create --topic ssl-java --partitions 1
+    same "kafka-topics --create over SSL (PKCS12 keystore, JKS truststore)" "Created topic ssl-java." "$(out)"
+    tool_in $'ssl 1\nssl 2\nssl 3\n' kafka-console-producer --topic ssl-java --producer.config "$stores/ssl.properties"
+    same "console producer over SSL with a PKCS12 client certificate" "0" "$RC"
+    tool kafka-console-consumer --topic ssl-java --from-beginning --max-messages 3 --timeout-ms 30000 \
+        --consumer.config "$stores/ssl.properties"
+    same "console consumer over SSL with a PKCS12 client certificate" $'ssl 1\nssl 2\nssl 3' "$(out)"
+    tool kafka-topics --command-config "$stores/no-certificate.properties" --list
+    if [[ $RC -ne 0 ]] && grep -q "SslAuthenticationException" "$ERR"; then
+        pass "kafka-topics without a client certificate is refused (ssl.client.auth=required)"
+    else
+        fail "kafka-topics without a client certificate is refused (ssl.client.auth=required)" \
+            "exit $RC, $(out | head -n 1) $(errline)"
+    fi
+}
+java_store_checks
+
 finish_checks sasl-ssl
