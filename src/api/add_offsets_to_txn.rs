@@ -29,11 +29,11 @@ pub fn handle(
         None
     };
     if let Some(code) = refused {
-        return ready(&AddOffsetsToTxnResponse::default().with_error_code(code), version);
+        return ready(AddOffsetsToTxnResponse::default().with_error_code(code), version);
     }
     if request.group_id.is_empty() {
         let response = AddOffsetsToTxnResponse::default().with_error_code(errors::INVALID_GROUP_ID);
-        return ready(&response, version);
+        return ready(response, version);
     }
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
@@ -51,6 +51,6 @@ pub fn handle(
             Ok(()) => errors::NONE,
             Err(code) => errors::fenced_for_version(code, version, 2),
         };
-        encode_logged(&AddOffsetsToTxnResponse::default().with_error_code(code), version)
+        encode_logged(AddOffsetsToTxnResponse::default().with_error_code(code), version)
     })))
 }

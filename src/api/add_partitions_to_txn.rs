@@ -106,7 +106,7 @@ pub fn handle(
     // v4+ comes from partition leaders, which act for the cluster.
     if version >= 4 && !ctx.authorize_cluster(op::CLUSTER_ACTION) {
         let refused = AddPartitionsToTxnResponse::default().with_error_code(errors::CLUSTER_AUTHORIZATION_FAILED);
-        return ready(&refused, version);
+        return ready(refused, version);
     }
     // v0-3 come from the producer itself: WRITE on its transactional id, then WRITE on each
     // topic. With an authorizer the internal topics are never the client's to add, as on
@@ -122,7 +122,7 @@ pub fn handle(
             refused.results_by_topic_v3_and_below = topic_results(&request.v3_and_below_topics, |_| {
                 errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED
             });
-            return ready(&refused, version);
+            return ready(refused, version);
         }
         for t in &request.v3_and_below_topics {
             let name = t.name.as_str();
@@ -167,6 +167,6 @@ pub fn handle(
                 );
             }
         }
-        encode_logged(&response, version)
+        encode_logged(response, version)
     })))
 }

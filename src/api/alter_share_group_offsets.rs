@@ -26,19 +26,16 @@ pub fn handle(
         let refused = AlterShareGroupOffsetsResponse::default()
             .with_error_code(errors::GROUP_AUTHORIZATION_FAILED)
             .with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")));
-        return ready(&refused, version);
+        return ready(refused, version);
     }
     if group.is_empty() {
         return ready(
-            &AlterShareGroupOffsetsResponse::default().with_error_code(errors::INVALID_GROUP_ID),
+            AlterShareGroupOffsetsResponse::default().with_error_code(errors::INVALID_GROUP_ID),
             version,
         );
     }
     if let Err(code) = api.share.get_or_create_empty(group) {
-        return ready(
-            &AlterShareGroupOffsetsResponse::default().with_error_code(code),
-            version,
-        );
+        return ready(AlterShareGroupOffsetsResponse::default().with_error_code(code), version);
     }
     let share = &api.share.partitions;
     let mut durable = Vec::new();

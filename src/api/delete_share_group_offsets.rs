@@ -24,11 +24,11 @@ pub fn handle(
         let refused = DeleteShareGroupOffsetsResponse::default()
             .with_error_code(errors::GROUP_AUTHORIZATION_FAILED)
             .with_error_message(Some(StrBytes::from_static_str("Group authorization failed.")));
-        return ready(&refused, version);
+        return ready(refused, version);
     }
     if let Some(code) = api.share.check_group(group, true) {
         return ready(
-            &DeleteShareGroupOffsetsResponse::default().with_error_code(code),
+            DeleteShareGroupOffsetsResponse::default().with_error_code(code),
             version,
         );
     }

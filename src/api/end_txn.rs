@@ -26,7 +26,7 @@ pub fn handle(
             .with_error_code(errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1);
-        return ready(&refused, version);
+        return ready(refused, version);
     }
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
@@ -49,6 +49,6 @@ pub fn handle(
                 .with_producer_id(ProducerId(-1))
                 .with_producer_epoch(-1),
         };
-        encode_logged(&response, version)
+        encode_logged(response, version)
     })))
 }

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::records_send::{ResponseBody, encode_sharing};
-use super::{ApiHandler, QuotaClient, Reply, RequestError, encode, errors};
+use super::{ApiHandler, QuotaClient, Reply, RequestError, errors};
 use crate::auth::{RequestContext, ResourceType};
 use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
 use crate::log::transaction_index::AbortedTxn;
@@ -94,7 +94,7 @@ pub fn handle(
         Ok(r) => r,
         Err(code) => {
             let response = FetchResponse::default().with_error_code(code);
-            return Ok(Reply::Ready(encode(&response, version)?));
+            return super::ready(response, version);
         }
     };
     // Every partition of the session is judged, as Kafka walks the fetch context: a topic id
@@ -255,7 +255,7 @@ impl FetchPlan {
         if throttle > 0 {
             self.api.unrecord(&self.client, QuotaType::Fetch, bytes);
             let response = self.throttled_response(throttle);
-            return super::encode_logged(&response, self.version);
+            return super::encode_logged(response, self.version);
         }
         let (response, records) = self.response(results);
         match encode_sharing(&response, self.version, records) {

@@ -34,7 +34,7 @@ pub fn handle(
             .then_some(errors::CLUSTER_AUTHORIZATION_FAILED),
     };
     if let Some(code) = refused {
-        return ready(&response.with_error_code(code), version);
+        return ready(response.with_error_code(code), version);
     }
     let Some(transactional_id) = request.transactional_id else {
         // A new block of ids fsyncs the allocator's file.
@@ -50,11 +50,11 @@ pub fn handle(
                 response.with_error_code(errors::COORDINATOR_NOT_AVAILABLE)
             }
         };
-        return ready(&response, version);
+        return ready(response, version);
     };
     // An empty transactional id is malformed, as on Kafka; null means an idempotent producer.
     if transactional_id.is_empty() {
-        return ready(&response.with_error_code(errors::INVALID_REQUEST), version);
+        return ready(response.with_error_code(errors::INVALID_REQUEST), version);
     }
     let api = api.clone();
     Ok(Reply::Deferred(Box::pin(async move {
@@ -66,6 +66,6 @@ pub fn handle(
             Ok((id, epoch)) => response.with_producer_id(ProducerId(id)).with_producer_epoch(epoch),
             Err(code) => response.with_error_code(errors::fenced_for_version(code, version, 4)),
         };
-        encode_logged(&response, version)
+        encode_logged(response, version)
     })))
 }

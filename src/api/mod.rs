@@ -279,11 +279,7 @@ pub fn decode<T: Decodable>(body: &mut Bytes, version: i16) -> Result<T, Request
     T::decode(body, version).map_err(|e| RequestError::Malformed(format!("cannot decode request body: {e}")))
 }
 
-/// Encodes a response; one made while its request is handled carries the request's throttle
-/// time (`request_quota`).
-pub fn encode<T: Encodable + Throttled>(response: &T, version: i16) -> Result<Bytes, RequestError> {
-    let throttled = request_quota::with_request_throttle(response);
-    let response = throttled.as_ref().unwrap_or(response);
+pub fn encode<T: Encodable>(response: &T, version: i16) -> Result<Bytes, RequestError> {
     let size = response
         .compute_size(version)
         .map_err(|e| RequestError::Encode(e.to_string()))?;
@@ -295,13 +291,15 @@ pub fn encode<T: Encodable + Throttled>(response: &T, version: i16) -> Result<By
 }
 
 /// Encodes a response computed now.
-pub fn ready<T: Encodable + Throttled>(response: &T, version: i16) -> Result<Reply, RequestError> {
-    Ok(Reply::Ready(encode(response, version)?))
+pub fn ready<T: Encodable + Throttled>(mut response: T, version: i16) -> Result<Reply, RequestError> {
+    request_quota::raise_to_request_throttle(&mut response);
+    Ok(Reply::Ready(encode(&response, version)?))
 }
 
 /// Encodes a deferred response; a failure is logged and leaves the request unanswered.
-pub fn encode_logged<T: Encodable + Throttled>(response: &T, version: i16) -> Option<ResponseBody> {
-    match encode(response, version) {
+pub fn encode_logged<T: Encodable + Throttled>(mut response: T, version: i16) -> Option<ResponseBody> {
+    request_quota::raise_to_request_throttle(&mut response);
+    match encode(&response, version) {
         Ok(body) => Some(body.into()),
         Err(e) => {
             tracing::error!(error = %e, "cannot encode a deferred response");
@@ -339,7 +337,7 @@ where
                 {
                     return not_durable(&e);
                 }
-                encode_logged(&response, version)
+                encode_logged(response, version)
             })))
         }
     }
@@ -353,7 +351,7 @@ pub fn reply_when_durable<R: Encodable + Throttled + Send + 'static>(
     version: i16,
 ) -> Result<Reply, RequestError> {
     if durable.is_empty() {
-        return ready(&response, version);
+        return ready(response, version);
     }
     let waits: Vec<_> = durable.iter().map(|d| api.groups.wait_durable(d)).collect();
     Ok(Reply::Deferred(Box::pin(async move {
@@ -362,7 +360,7 @@ pub fn reply_when_durable<R: Encodable + Throttled + Send + 'static>(
                 return not_durable(&e);
             }
         }
-        encode_logged(&response, version)
+        encode_logged(response, version)
     })))
 }
 
@@ -506,9 +504,9 @@ impl ApiHandler {
         };
         let b = &mut body;
         match api {
-            ApiKey::ApiVersions => ready(&api_versions::handle(self, decode(b, version)?, version), version),
+            ApiKey::ApiVersions => ready(api_versions::handle(self, decode(b, version)?, version), version),
             ApiKey::Metadata => ready(
-                &metadata::handle(self, &ctx, advertised, decode(b, version)?, version),
+                metadata::handle(self, &ctx, advertised, decode(b, version)?, version),
                 version,
             ),
             ApiKey::Produce => produce::handle(
@@ -525,14 +523,14 @@ impl ApiHandler {
                 version,
                 self.quota_client(header, caller),
             ),
-            ApiKey::ListOffsets => ready(&list_offsets::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::ListOffsets => ready(list_offsets::handle(self, &ctx, decode(b, version)?, version), version),
             // Topic changes fsync the metadata log and create or remove files: they run in
             // place (keeping this connection's order) while the runtime moves other work away.
             ApiKey::CreateTopics => {
                 let request = decode(b, version)?;
                 let client = self.quota_client(header, caller);
                 ready(
-                    &block_in_place(|| create_topics::handle(self, &ctx, request, version, &client)),
+                    block_in_place(|| create_topics::handle(self, &ctx, request, version, &client)),
                     version,
                 )
             }
@@ -540,7 +538,7 @@ impl ApiHandler {
                 let request = decode(b, version)?;
                 let client = self.quota_client(header, caller);
                 ready(
-                    &block_in_place(|| delete_topics::handle(self, &ctx, request, version, &client)),
+                    block_in_place(|| delete_topics::handle(self, &ctx, request, version, &client)),
                     version,
                 )
             }
@@ -548,42 +546,42 @@ impl ApiHandler {
                 let request = decode(b, version)?;
                 let client = self.quota_client(header, caller);
                 ready(
-                    &block_in_place(|| create_partitions::handle(self, &ctx, request, version, &client)),
+                    block_in_place(|| create_partitions::handle(self, &ctx, request, version, &client)),
                     version,
                 )
             }
             ApiKey::DescribeConfigs => ready(
-                &describe_configs::handle(self, &ctx, decode(b, version)?, version),
+                describe_configs::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
             ApiKey::DescribeCluster => ready(
-                &describe_cluster::handle(self, &ctx, advertised, decode(b, version)?),
+                describe_cluster::handle(self, &ctx, advertised, decode(b, version)?),
                 version,
             ),
             ApiKey::OffsetForLeaderEpoch => ready(
-                &offset_for_leader_epoch::handle(self, &ctx, decode(b, version)?),
+                offset_for_leader_epoch::handle(self, &ctx, decode(b, version)?),
                 version,
             ),
-            ApiKey::DescribeLogDirs => ready(&describe_log_dirs::handle(self, &ctx, decode(b, version)?), version),
+            ApiKey::DescribeLogDirs => ready(describe_log_dirs::handle(self, &ctx, decode(b, version)?), version),
             // Config changes fsync the metadata log, like topic changes.
             ApiKey::AlterConfigs => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| alter_configs::handle(self, &ctx, request)), version)
+                ready(block_in_place(|| alter_configs::handle(self, &ctx, request)), version)
             }
             ApiKey::IncrementalAlterConfigs => {
                 let request = decode(b, version)?;
                 ready(
-                    &block_in_place(|| incremental_alter_configs::handle(self, &ctx, request)),
+                    block_in_place(|| incremental_alter_configs::handle(self, &ctx, request)),
                     version,
                 )
             }
             // Renames segment files and fsyncs the log start checkpoint.
             ApiKey::DeleteRecords => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| delete_records::handle(self, &ctx, request)), version)
+                ready(block_in_place(|| delete_records::handle(self, &ctx, request)), version)
             }
             ApiKey::FindCoordinator => ready(
-                &find_coordinator::handle(self, &ctx, advertised, decode(b, version)?, version),
+                find_coordinator::handle(self, &ctx, advertised, decode(b, version)?, version),
                 version,
             ),
             ApiKey::JoinGroup => {
@@ -610,19 +608,19 @@ impl ApiHandler {
                 )
             }
             ApiKey::ConsumerGroupDescribe => ready(
-                &consumer_group_describe::handle(self, &ctx, decode(b, version)?, version),
+                consumer_group_describe::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
             ApiKey::SyncGroup => sync_group::handle(self, &ctx, decode(b, version)?, version),
-            ApiKey::Heartbeat => ready(&heartbeat::handle(self, &ctx, decode(b, version)?, version), version),
-            ApiKey::LeaveGroup => ready(&leave_group::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::Heartbeat => ready(heartbeat::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::LeaveGroup => ready(leave_group::handle(self, &ctx, decode(b, version)?, version), version),
             ApiKey::OffsetCommit => offset_commit::handle(self, &ctx, decode(b, version)?, version),
-            ApiKey::OffsetFetch => ready(&offset_fetch::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::OffsetFetch => ready(offset_fetch::handle(self, &ctx, decode(b, version)?, version), version),
             ApiKey::DescribeGroups => ready(
-                &describe_groups::handle(self, &ctx, decode(b, version)?, version),
+                describe_groups::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::ListGroups => ready(&list_groups::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::ListGroups => ready(list_groups::handle(self, &ctx, decode(b, version)?, version), version),
             ApiKey::DeleteGroups => delete_groups::handle(self, &ctx, decode(b, version)?, version),
             ApiKey::OffsetDelete => offset_delete::handle(self, &ctx, decode(b, version)?, version),
             ApiKey::InitProducerId => init_producer_id::handle(self, &ctx, decode(b, version)?, version),
@@ -632,82 +630,75 @@ impl ApiHandler {
             ApiKey::TxnOffsetCommit => txn_offset_commit::handle(self, &ctx, decode(b, version)?, version),
             ApiKey::WriteTxnMarkers => write_txn_markers::handle(self, &ctx, decode(b, version)?, version),
             ApiKey::ListTransactions => ready(
-                &list_transactions::handle(self, &ctx, decode(b, version)?, version),
+                list_transactions::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
             ApiKey::DescribeTransactions => {
-                ready(&describe_transactions::handle(self, &ctx, decode(b, version)?), version)
+                ready(describe_transactions::handle(self, &ctx, decode(b, version)?), version)
             }
             ApiKey::DescribeTopicPartitions => ready(
-                &describe_topic_partitions::handle(self, &ctx, decode(b, version)?),
+                describe_topic_partitions::handle(self, &ctx, decode(b, version)?),
                 version,
             ),
             ApiKey::DescribeQuorum => ready(
-                &describe_quorum::handle(self, &ctx, advertised, decode(b, version)?),
+                describe_quorum::handle(self, &ctx, advertised, decode(b, version)?),
                 version,
             ),
             ApiKey::ListConfigResources => ready(
-                &list_config_resources::handle(self, &ctx, decode(b, version)?, version),
+                list_config_resources::handle(self, &ctx, decode(b, version)?, version),
                 version,
             ),
-            ApiKey::ElectLeaders => ready(
-                &elect_leaders::handle(self, &ctx, decode(b, version)?, version),
-                version,
-            ),
-            ApiKey::AlterPartitionReassignments => ready(
-                &partition_reassignments::alter(self, &ctx, decode(b, version)?),
-                version,
-            ),
-            ApiKey::ListPartitionReassignments => {
-                ready(&partition_reassignments::list(&ctx, decode(b, version)?), version)
+            ApiKey::ElectLeaders => ready(elect_leaders::handle(self, &ctx, decode(b, version)?, version), version),
+            ApiKey::AlterPartitionReassignments => {
+                ready(partition_reassignments::alter(self, &ctx, decode(b, version)?), version)
             }
-            ApiKey::AlterReplicaLogDirs => ready(
-                &alter_replica_log_dirs::handle(self, &ctx, decode(b, version)?),
-                version,
-            ),
-            ApiKey::DescribeAcls => ready(&acls::describe(self, &ctx, decode(b, version)?), version),
+            ApiKey::ListPartitionReassignments => {
+                ready(partition_reassignments::list(&ctx, decode(b, version)?), version)
+            }
+            ApiKey::AlterReplicaLogDirs => {
+                ready(alter_replica_log_dirs::handle(self, &ctx, decode(b, version)?), version)
+            }
+            ApiKey::DescribeAcls => ready(acls::describe(self, &ctx, decode(b, version)?), version),
             // ACL changes fsync the metadata log, like topic changes.
             ApiKey::CreateAcls => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| acls::create(self, &ctx, request)), version)
+                ready(block_in_place(|| acls::create(self, &ctx, request)), version)
             }
             ApiKey::DeleteAcls => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| acls::delete(self, &ctx, request)), version)
+                ready(block_in_place(|| acls::delete(self, &ctx, request)), version)
             }
             ApiKey::DescribeUserScramCredentials => ready(
-                &describe_user_scram_credentials::handle(self, &ctx, decode(b, version)?),
+                describe_user_scram_credentials::handle(self, &ctx, decode(b, version)?),
                 version,
             ),
             // A credential change fsyncs the metadata log, like a topic change.
             ApiKey::AlterUserScramCredentials => {
                 let request = decode(b, version)?;
                 ready(
-                    &block_in_place(|| alter_user_scram_credentials::handle(self, &ctx, request)),
+                    block_in_place(|| alter_user_scram_credentials::handle(self, &ctx, request)),
                     version,
                 )
             }
-            ApiKey::SaslHandshake => ready(&sasl::handshake(decode(b, version)?), version),
-            ApiKey::SaslAuthenticate => ready(&sasl::authenticate(decode(b, version)?), version),
-            ApiKey::DescribeClientQuotas => ready(&client_quotas::describe(self, &ctx, decode(b, version)?), version),
+            ApiKey::SaslHandshake => ready(sasl::handshake(decode(b, version)?), version),
+            ApiKey::SaslAuthenticate => ready(sasl::authenticate(decode(b, version)?), version),
+            ApiKey::DescribeClientQuotas => ready(client_quotas::describe(self, &ctx, decode(b, version)?), version),
             // A quota change fsyncs the metadata log, like a topic change.
             ApiKey::AlterClientQuotas => {
                 let request = decode(b, version)?;
-                ready(&block_in_place(|| client_quotas::alter(self, &ctx, request)), version)
+                ready(block_in_place(|| client_quotas::alter(self, &ctx, request)), version)
             }
-            ApiKey::DescribeProducers => ready(&describe_producers::handle(self, &ctx, decode(b, version)?), version),
+            ApiKey::DescribeProducers => ready(describe_producers::handle(self, &ctx, decode(b, version)?), version),
             ApiKey::ShareGroupHeartbeat => {
                 let client_id = header.client_id.as_ref().map(|c| c.as_str()).unwrap_or_default();
                 let host = format!("/{}", peer.ip());
                 share_group_heartbeat::handle(self, &ctx, decode(b, version)?, client_id, &host, version)
             }
-            ApiKey::ShareGroupDescribe => {
-                ready(&share_group_describe::handle(self, &ctx, decode(b, version)?), version)
-            }
+            ApiKey::ShareGroupDescribe => ready(share_group_describe::handle(self, &ctx, decode(b, version)?), version),
             ApiKey::ShareFetch => share_fetch::handle(self, &ctx, decode(b, version)?, version, peer),
             ApiKey::ShareAcknowledge => share_acknowledge::handle(self, &ctx, decode(b, version)?, version, peer),
             ApiKey::DescribeShareGroupOffsets => ready(
-                &describe_share_group_offsets::handle(self, &ctx, decode(b, version)?),
+                describe_share_group_offsets::handle(self, &ctx, decode(b, version)?),
                 version,
             ),
             ApiKey::AlterShareGroupOffsets => {

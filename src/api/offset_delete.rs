@@ -20,7 +20,7 @@ pub fn handle(
     // Deleting a group's offsets is DELETE on the group, refused as a whole.
     if !ctx.authorize(op::DELETE, ResourceType::Group, request.group_id.as_str()) {
         return ready(
-            &OffsetDeleteResponse::default().with_error_code(errors::GROUP_AUTHORIZATION_FAILED),
+            OffsetDeleteResponse::default().with_error_code(errors::GROUP_AUTHORIZATION_FAILED),
             version,
         );
     }
@@ -50,7 +50,7 @@ pub fn handle(
     }
     let (codes, durable) = match api.groups.delete_offsets(request.group_id.as_str(), &eligible) {
         Ok(r) => r,
-        Err(code) => return ready(&OffsetDeleteResponse::default().with_error_code(code), version),
+        Err(code) => return ready(OffsetDeleteResponse::default().with_error_code(code), version),
     };
     let topics = request
         .topics

@@ -19,7 +19,7 @@ use super::ApiHandler;
 use crate::quota::{ChannelMute, QuotaType};
 
 /// A response with Kafka's `ThrottleTimeMs` field.
-pub trait Throttled: Clone {
+pub trait Throttled {
     /// The response's throttle time, if the response has the field in its schema.
     fn throttle_time_ms(&self) -> Option<i32>;
     fn set_throttle_time_ms(&mut self, ms: i32);
@@ -193,14 +193,12 @@ pub fn millis(throttle: Duration) -> i32 {
     i32::try_from(throttle.as_millis()).unwrap_or(i32::MAX)
 }
 
-/// The response to encode for the current request: `response` itself, or a copy carrying the
-/// request's throttle when that is longer than the throttle it has.
-pub fn with_request_throttle<T: Throttled>(response: &T) -> Option<T> {
-    let own = response.throttle_time_ms()?;
-    let throttle = settle();
-    (throttle > own).then(|| {
-        let mut throttled = response.clone();
-        throttled.set_throttle_time_ms(throttle);
-        throttled
-    })
+/// Raises a response made for the current request to the request's throttle.
+pub fn raise_to_request_throttle<T: Throttled>(response: &mut T) {
+    if let Some(own) = response.throttle_time_ms() {
+        let throttle = settle();
+        if throttle > own {
+            response.set_throttle_time_ms(throttle);
+        }
+    }
 }

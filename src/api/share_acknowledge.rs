@@ -29,7 +29,7 @@ pub fn handle(
 ) -> Result<Reply, RequestError> {
     let group = request.group_id.as_ref().map(|g| g.to_string()).unwrap_or_default();
     let member = request.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
-    let refuse = |code: i16| ready(&ShareAcknowledgeResponse::default().with_error_code(code), version);
+    let refuse = |code: i16| ready(ShareAcknowledgeResponse::default().with_error_code(code), version);
     // Acknowledging is READ on the share group, asked before anything else.
     if !ctx.authorize(op::READ, ResourceType::Group, &group) {
         return refuse(errors::GROUP_AUTHORIZATION_FAILED);
@@ -110,7 +110,7 @@ pub(super) fn reply_when_share_state_durable<R: Encodable + Throttled + Send + '
     version: i16,
 ) -> Result<Reply, RequestError> {
     if durable.is_empty() {
-        return ready(&response, version);
+        return ready(response, version);
     }
     let waits: Vec<_> = durable.iter().map(|d| api.share.partitions.wait_durable(d)).collect();
     Ok(Reply::Deferred(Box::pin(async move {
@@ -120,6 +120,6 @@ pub(super) fn reply_when_share_state_durable<R: Encodable + Throttled + Send + '
                 return None;
             }
         }
-        encode_logged(&response, version)
+        encode_logged(response, version)
     })))
 }

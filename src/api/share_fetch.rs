@@ -46,7 +46,7 @@ pub fn handle(
 ) -> Result<Reply, RequestError> {
     let group = request.group_id.as_ref().map(|g| g.to_string()).unwrap_or_default();
     let member = request.member_id.as_ref().map(|m| m.to_string()).unwrap_or_default();
-    let refuse = |code: i16| ready(&ShareFetchResponse::default().with_error_code(code), version);
+    let refuse = |code: i16| ready(ShareFetchResponse::default().with_error_code(code), version);
     // Fetching as a member is READ on the share group, asked before anything else.
     if !ctx.authorize(op::READ, ResourceType::Group, &group) {
         return refuse(errors::GROUP_AUTHORIZATION_FAILED);
@@ -242,7 +242,7 @@ impl SharePlan {
                 return None;
             }
         }
-        encode_logged(&self.response(outcomes), self.version)
+        encode_logged(self.response(outcomes), self.version)
     }
 
     /// One pass over the session's partitions; returns whether anything was acquired.

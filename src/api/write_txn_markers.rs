@@ -104,6 +104,6 @@ pub fn handle(
                 return None;
             }
         }
-        encode_logged(&response, version)
+        encode_logged(response, version)
     })))
 }

@@ -511,10 +511,7 @@ impl SaslServerAuthenticator<'_> {
     }
 }
 
-fn encode<T: Encodable + crate::api::request_quota::Throttled>(
-    message: &T,
-    version: i16,
-) -> Result<Bytes, SaslFailure> {
+fn encode<T: Encodable>(message: &T, version: i16) -> Result<Bytes, SaslFailure> {
     crate::api::encode(message, version).map_err(|e| SaslFailure::Failed(e.to_string()))
 }
 
