@@ -192,24 +192,12 @@ const OAUTHBEARER_JWT_VALIDATORS: &[&str] = &[
 /// key without the listener or mechanism prefix) chooses it: none, or Kafka's unsecured
 /// validator class, is Kafka's default, the unsecured JWS validator with the options of the
 /// listener's `OAuthBearerLoginModule` entry; `OAuthBearerValidatorCallbackHandler` validates
-/// signed tokens against `sasl.oauthbearer.jwks.endpoint.url`. Any other class, or a JWKS URL
-/// under the unsecured validator (which Kafka would ignore, accepting unsigned tokens),
-/// stops the start.
+/// signed tokens against `sasl.oauthbearer.jwks.endpoint.url`. Any other class stops the
+/// start, and so does a JWKS URL under the unsecured validator (which Kafka would ignore,
+/// accepting unsigned tokens) unless it is the broker-wide key and another listener
+/// validates signed tokens with it.
 fn oauthbearer_validator(config: &BrokerConfig, listener: &str) -> Result<oauthbearer::TokenValidator, String> {
-    let handler = [
-        listener_key(listener, "oauthbearer.sasl.server.callback.handler.class"),
-        "oauthbearer.sasl.server.callback.handler.class".into(),
-        listener_key(listener, "sasl.server.callback.handler.class"),
-        "sasl.server.callback.handler.class".into(),
-    ]
-    .iter()
-    .find_map(|key| {
-        config
-            .get(key)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(|v| (key.clone(), v.to_string()))
-    });
+    let handler = oauthbearer_handler(config, listener);
     let jaas = config
         .get(&listener_key(listener, "oauthbearer.sasl.jaas.config"))
         .or_else(|| {
@@ -233,8 +221,16 @@ fn oauthbearer_validator(config: &BrokerConfig, listener: &str) -> Result<oauthb
             "listener {listener}: {key}={class}: OAUTHBEARER validates with Kafka's unsecured JWS validator (the default) or {OAUTHBEARER_VALIDATOR_HANDLER}; other classes cannot be loaded"
         )),
         _ => {
-            if let Some(url) =
-                listener_value(config, listener, "sasl.oauthbearer.jwks.endpoint.url").filter(|v| !v.trim().is_empty())
+            // A broker-wide JWKS URL may be meant for another listener that validates signed
+            // tokens; one set for this listener, or for none, is a mistake.
+            let own_url = config
+                .get(&listener_key(listener, "sasl.oauthbearer.jwks.endpoint.url"))
+                .is_some();
+            let other_validates = config.listeners().unwrap_or_default().iter().any(|l| {
+                oauthbearer_handler(config, &l.name).is_some_and(|(_, class)| class == OAUTHBEARER_VALIDATOR_HANDLER)
+            });
+            if let Some(url) = listener_value(config, listener, "sasl.oauthbearer.jwks.endpoint.url")
+                .filter(|v| !v.trim().is_empty() && (own_url || !other_validates))
             {
                 return Err(format!(
                     "listener {listener}: sasl.oauthbearer.jwks.endpoint.url={url} is set, but the listener validates unsecured tokens: set {}={OAUTHBEARER_VALIDATOR_HANDLER} to validate signed tokens against it",
@@ -246,6 +242,21 @@ fn oauthbearer_validator(config: &BrokerConfig, listener: &str) -> Result<oauthb
                 .map_err(|e| format!("listener {listener}: {e}"))
         }
     }
+}
+
+/// A listener's OAUTHBEARER server callback handler class and the key that names it.
+fn oauthbearer_handler(config: &BrokerConfig, listener: &str) -> Option<(String, String)> {
+    [
+        listener_key(listener, "oauthbearer.sasl.server.callback.handler.class"),
+        "oauthbearer.sasl.server.callback.handler.class".into(),
+        listener_key(listener, "sasl.server.callback.handler.class"),
+        "sasl.server.callback.handler.class".into(),
+    ]
+    .into_iter()
+    .find_map(|key| {
+        let class = config.get(&key)?.trim().to_string();
+        (!class.is_empty()).then_some((key, class))
+    })
 }
 
 /// `OAuthBearerValidatorCallbackHandler`'s validator: the JWKS and claim settings of
