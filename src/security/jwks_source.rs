@@ -616,6 +616,70 @@ mod tests {
     }
 
     #[test]
+    fn an_https_endpoint_is_trusted_only_through_the_truststore() {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        use rustls_pki_types::PrivateKeyDer;
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let server = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).unwrap(),
+            )
+            .unwrap();
+        let server = Arc::new(server);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("https://{}/keys", listener.local_addr().unwrap());
+        let idp = TestKey::new("ES256", "tls");
+        let body = jwks(&[&idp]);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                let tls = rustls::ServerConnection::new(server.clone()).unwrap();
+                let mut stream = StreamOwned::new(tls, conn);
+                let mut request = [0u8; 4096];
+                if stream.read(&mut request).is_ok() {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    stream.conn.send_close_notify();
+                    let _ = stream.flush();
+                }
+            }
+        });
+        let trusted = RefreshSettings {
+            trusted_pem: Some(ca_pem.into_bytes()),
+            ..settings()
+        };
+        let source = JwksSource::open(&url, trusted).unwrap();
+        assert_eq!(verify_token(&source, &idp.sign("{}")), Ok(()));
+        // Another CA: the handshake fails, and so does the start.
+        let other = KeyPair::generate().unwrap();
+        let other_ca = CertificateParams::new(Vec::<String>::new())
+            .unwrap()
+            .self_signed(&other)
+            .unwrap();
+        let untrusted = RefreshSettings {
+            trusted_pem: Some(other_ca.pem().into_bytes()),
+            ..settings()
+        };
+        assert!(JwksSource::open(&url, untrusted).is_err());
+    }
+
+    #[test]
     fn a_file_is_read_again_when_it_changes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("jwks.json");
