@@ -212,11 +212,13 @@ pub(crate) mod test_keys {
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 
+    type Signer = Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
     /// A key pair, its public JWK and its signing algorithm.
     pub struct TestKey {
         pub alg: &'static str,
         pub jwk: Value,
-        sign: Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>,
+        sign: Signer,
     }
 
     fn enc(bytes: &[u8]) -> String {
@@ -236,7 +238,7 @@ pub(crate) mod test_keys {
     impl TestKey {
         pub fn new(alg: &'static str, kid: &str) -> TestKey {
             let rng = SystemRandom::new();
-            let (jwk, sign): (Value, Box<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>) = match alg {
+            let (jwk, sign): (Value, Signer) = match alg {
                 "RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" => {
                     let pair = RsaKeyPair::from_pkcs8(&rsa_pkcs8()).unwrap();
                     let RsaPublicKeyComponents { n, e } = RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());

@@ -91,10 +91,10 @@ impl JwksSource {
             Ok(()) => Ok(()),
             Err(KeyError::BadSignature) => Err("the signature does not verify".into()),
             Err(KeyError::NoKey(why)) => {
-                if let JwksSource::Remote(remote) = self {
-                    if remote.expedite(kid.unwrap_or("")) {
-                        tracing::info!(url = %remote.url, "fetching the JWKS again for a key it lacks");
-                    }
+                if let JwksSource::Remote(remote) = self
+                    && remote.expedite(kid.unwrap_or(""))
+                {
+                    tracing::info!(url = %remote.url, "fetching the JWKS again for a key it lacks");
                 }
                 Err(why)
             }
@@ -408,8 +408,11 @@ fn http_get(url: &HttpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Vec<u8>, S
 trait ReadWrite: Read + Write {}
 impl<T: Read + Write> ReadWrite for T {}
 
-/// The status line and headers of an answer, and where its body starts.
-fn head(response: &[u8]) -> Result<Option<(u16, HashMap<String, String>, usize)>, String> {
+/// An answer's status, its headers (names in lower case), and where its body starts.
+type Head = (u16, HashMap<String, String>, usize);
+
+/// The status line and headers of an answer, once they have all come.
+fn head(response: &[u8]) -> Result<Option<Head>, String> {
     let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };

@@ -269,13 +269,13 @@ fn signed_token_validator(
 ) -> Result<oauthbearer_jwks::SignedJwtValidator, String> {
     let value = |key: &str| listener_value(config, listener, key).filter(|v| !v.trim().is_empty());
     let refuse = |key: &str, why: String| format!("listener {listener}: {key}: {why}");
-    if let Some(class) = value("sasl.oauthbearer.jwt.validator.class") {
-        if !OAUTHBEARER_JWT_VALIDATORS.contains(&class.trim()) {
-            return Err(refuse(
-                "sasl.oauthbearer.jwt.validator.class",
-                format!("{class} cannot be loaded; only Kafka's DefaultJwtValidator is available"),
-            ));
-        }
+    if let Some(class) = value("sasl.oauthbearer.jwt.validator.class")
+        && !OAUTHBEARER_JWT_VALIDATORS.contains(&class.trim())
+    {
+        return Err(refuse(
+            "sasl.oauthbearer.jwt.validator.class",
+            format!("{class} cannot be loaded; only Kafka's DefaultJwtValidator is available"),
+        ));
     }
     let ms = |key: &str, default: u64| -> Result<std::time::Duration, String> {
         value(key)

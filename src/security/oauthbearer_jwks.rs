@@ -109,10 +109,10 @@ impl SignedJwtValidator {
             Some(iat) if iat < 0 => return Err("the iat claim is negative".into()),
             Some(_) => {}
         }
-        if let Some(nbf) = time_ms("nbf")? {
-            if nbf > now_ms.saturating_add(skew_ms) {
-                return Err(format!("the token is not valid before {nbf} ms (now {now_ms} ms)"));
-            }
+        if let Some(nbf) = time_ms("nbf")?
+            && nbf > now_ms.saturating_add(skew_ms)
+        {
+            return Err(format!("the token is not valid before {nbf} ms (now {now_ms} ms)"));
         }
         let audiences: Option<Vec<&str>> = match claims.get("aud") {
             None => None,
