@@ -12,8 +12,9 @@
 //!   kept meanwhile. A token naming an unknown `kid` is refused and asks for a fetch now, at
 //!   most once a minute per `kid` (16 `kid`s remembered, none longer than 1000 characters).
 //!
-//! The fetch is a plain HTTP/1.1 GET (TLS by rustls for `https:`) with 10 s timeouts and a
-//! 1 MiB bound on the answer, which must be `200 OK`. The CAs that the endpoint's certificate
+//! The fetch is a plain HTTP/1.1 GET (TLS by rustls for `https:`, in builds with the
+//! `jwks-https` feature) with 10 s timeouts and a 1 MiB bound on the answer, which must be
+//! `200 OK`. The CAs that the endpoint's certificate
 //! must chain to are those of the listener's `OAuthBearerLoginModule` JAAS options
 //! `ssl.truststore.location` or `ssl.truststore.certificates` (PEM), which is where Kafka's
 //! JWKS client takes its SSL settings from, else the system's CA bundle.
@@ -26,8 +27,6 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use parking_lot::RwLock;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
 
 use super::jwk::{JwkSet, KeyError};
 
@@ -36,11 +35,6 @@ const MAX_RESPONSE: usize = 1 << 20;
 const MISSING_KID_MAX: usize = 16;
 const MISSING_KID_WAIT: Duration = Duration::from_secs(60);
 const MISSING_KID_MAX_LEN: usize = 1000;
-const SYSTEM_CA_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-];
 
 /// How an `http:`/`https:` endpoint is fetched and refreshed.
 #[derive(Clone, Debug)]
@@ -198,7 +192,7 @@ impl HttpUrl {
 pub struct RemoteJwks {
     url: String,
     target: HttpUrl,
-    tls: Option<Arc<ClientConfig>>,
+    tls: Option<tls::Client>,
     settings: RefreshSettings,
     keys: RwLock<Arc<JwkSet>>,
     /// `kid`s that asked for a fetch, and when they may ask again.
@@ -212,7 +206,7 @@ impl RemoteJwks {
     fn open(url: &str, settings: RefreshSettings) -> Result<RemoteJwks, String> {
         let target = HttpUrl::parse(url)?;
         let tls = if target.tls {
-            Some(client_config(settings.trusted_pem.as_deref())?)
+            Some(tls::client(settings.trusted_pem.as_deref())?)
         } else {
             None
         };
@@ -312,38 +306,84 @@ impl RemoteJwks {
     }
 }
 
-/// A TLS client trusting `pem`'s CA certificates, or the system's bundle.
-fn client_config(pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    let bundle = match pem {
-        Some(pem) => pem.to_vec(),
-        None => {
-            let env = std::env::var("SSL_CERT_FILE").ok();
-            let path = env
-                .iter()
-                .map(String::as_str)
-                .chain(SYSTEM_CA_BUNDLES.iter().copied())
-                .find(|p| std::path::Path::new(p).is_file())
-                .ok_or("no truststore for the https JWKS endpoint: set ssl.truststore.location (PEM) in the listener's OAuthBearerLoginModule options, or install a system CA bundle")?;
-            std::fs::read(path).map_err(|e| format!("{path}: {e}"))?
+/// The TLS client of `https:` endpoints: rustls with the ring provider, in builds with the
+/// `jwks-https` feature. Without it (the default, which keeps the static binary and the
+/// container image small) an `https:` JWKS URL stops the start with a message.
+#[cfg(feature = "jwks-https")]
+mod tls {
+    use std::net::TcpStream;
+    use std::sync::Arc;
+
+    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+    use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject};
+
+    use super::ReadWrite;
+
+    const SYSTEM_CA_BUNDLES: &[&str] = &[
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ];
+
+    pub type Client = Arc<ClientConfig>;
+
+    /// A TLS client trusting `pem`'s CA certificates, or the system's bundle.
+    pub fn client(pem: Option<&[u8]>) -> Result<Client, String> {
+        let mut roots = RootCertStore::empty();
+        let bundle = match pem {
+            Some(pem) => pem.to_vec(),
+            None => {
+                let env = std::env::var("SSL_CERT_FILE").ok();
+                let path = env
+                    .iter()
+                    .map(String::as_str)
+                    .chain(SYSTEM_CA_BUNDLES.iter().copied())
+                    .find(|p| std::path::Path::new(p).is_file())
+                    .ok_or("no truststore for the https JWKS endpoint: set ssl.truststore.location (PEM) in the listener's OAuthBearerLoginModule options, or install a system CA bundle")?;
+                std::fs::read(path).map_err(|e| format!("{path}: {e}"))?
+            }
+        };
+        let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&bundle).filter_map(Result::ok).collect();
+        roots.add_parsable_certificates(certs);
+        if roots.is_empty() {
+            return Err("the JWKS endpoint's truststore holds no CA certificate".into());
         }
-    };
-    let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&bundle).filter_map(Result::ok).collect();
-    roots.add_parsable_certificates(certs);
-    if roots.is_empty() {
-        return Err("the JWKS endpoint's truststore holds no CA certificate".into());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(config))
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+
+    /// TLS over `socket` to `host`, whose certificate must name it.
+    pub fn connect(client: &Client, host: &str, socket: TcpStream) -> Result<Box<dyn ReadWrite>, String> {
+        let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
+        let conn = ClientConnection::new(client.clone(), name).map_err(|e| e.to_string())?;
+        Ok(Box::new(StreamOwned::new(conn, socket)))
+    }
+}
+
+#[cfg(not(feature = "jwks-https"))]
+mod tls {
+    use std::net::TcpStream;
+
+    use super::ReadWrite;
+
+    pub type Client = std::convert::Infallible;
+
+    pub fn client(_pem: Option<&[u8]>) -> Result<Client, String> {
+        Err("this build fetches JWKS over http: only (https: needs the jwks-https feature, left out to keep the image small): use a file: JWKS, or an http: endpoint on a trusted network".into())
+    }
+
+    pub fn connect(client: &Client, _host: &str, _socket: TcpStream) -> Result<Box<dyn ReadWrite>, String> {
+        match *client {}
+    }
 }
 
 /// GET `url`: the body of a `200 OK` answer.
-fn http_get(url: &HttpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Vec<u8>, String> {
+fn http_get(url: &HttpUrl, tls: Option<&tls::Client>) -> Result<Vec<u8>, String> {
     let addrs = (url.host.as_str(), url.port)
         .to_socket_addrs()
         .map_err(|e| format!("{}: {e}", url.host))?;
@@ -370,11 +410,7 @@ fn http_get(url: &HttpUrl, tls: Option<&Arc<ClientConfig>>) -> Result<Vec<u8>, S
         url.path
     );
     let mut stream: Box<dyn ReadWrite> = match tls {
-        Some(config) => {
-            let name = ServerName::try_from(url.host.clone()).map_err(|e| format!("{}: {e}", url.host))?;
-            let conn = ClientConnection::new(config.clone(), name).map_err(|e| e.to_string())?;
-            Box::new(StreamOwned::new(conn, socket))
-        }
+        Some(client) => tls::connect(client, &url.host, socket)?,
         None => Box::new(socket),
     };
     stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
@@ -522,6 +558,12 @@ mod tests {
         );
         assert!(HttpUrl::parse("https://user@idp.example/").is_err());
         assert!(JwksSource::open("ftp://idp.example/keys", settings()).is_err());
+        #[cfg(not(feature = "jwks-https"))]
+        assert!(
+            JwksSource::open("https://127.0.0.1:1/keys", settings())
+                .err()
+                .is_some_and(|e| e.contains("jwks-https"))
+        );
     }
 
     #[test]
@@ -618,10 +660,13 @@ mod tests {
         assert_eq!(*hits.lock().unwrap(), 3);
     }
 
+    #[cfg(feature = "jwks-https")]
     #[test]
     fn an_https_endpoint_is_trusted_only_through_the_truststore() {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        use rustls::StreamOwned;
         use rustls_pki_types::PrivateKeyDer;
+        use rustls_pki_types::pem::PemObject;
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
