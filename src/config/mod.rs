@@ -1792,12 +1792,14 @@ pub struct ListenerSpec {
 
 /// The key definition behind a per-listener key, as Kafka allows them:
 /// `listener.name.<listener>.<ssl.* or sasl.* key>` and
-/// `listener.name.<listener>.<mechanism>.sasl.jaas.config`.
+/// `listener.name.<listener>.<mechanism>.sasl.jaas.config` (or
+/// `.sasl.server.callback.handler.class`).
 fn listener_override_def(key: &str) -> Option<&'static ConfigDef> {
     let rest = key.strip_prefix("listener.name.")?;
     let (_, inner) = rest.split_once('.')?;
     let inner = match inner.split_once('.') {
         Some((_mechanism, "sasl.jaas.config")) => "sasl.jaas.config",
+        Some((_mechanism, "sasl.server.callback.handler.class")) => "sasl.server.callback.handler.class",
         _ => inner,
     };
     SECURITY_CONFIGS.iter().find(|d| d.name == inner)

@@ -7,6 +7,10 @@
 //! `unsecuredValidatorScopeClaimName`, `unsecuredValidatorRequiredScope` and
 //! `unsecuredValidatorAllowableClockSkewMs`.
 //!
+//! With the listener's server callback handler set to Kafka's
+//! `OAuthBearerValidatorCallbackHandler`, tokens are instead signed JWTs checked against an
+//! identity provider's keys (`oauthbearer_jwks`).
+//!
 //! A rejected token is answered as RFC 7628 says: a JSON error as the server's challenge, and
 //! once the client acknowledges it with a lone 0x01, the failure.
 
@@ -17,7 +21,27 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as BASE64URL;
 use serde_json::Value;
 
+use super::oauthbearer_jwks::SignedJwtValidator;
 use super::sasl::{SaslError, SaslServer, SaslStep};
+
+/// How a listener's OAUTHBEARER tokens are validated.
+pub enum TokenValidator {
+    /// Kafka's default, `OAuthBearerUnsecuredValidatorCallbackHandler`.
+    Unsecured(UnsecuredValidator),
+    /// `OAuthBearerValidatorCallbackHandler`: signed tokens and a JWKS.
+    Signed(SignedJwtValidator),
+}
+
+impl TokenValidator {
+    /// The principal and the token's expiration time (ms since the epoch), or why the
+    /// token is refused.
+    pub fn validate(&self, token: &str, now_ms: i64) -> Result<(String, i64), String> {
+        match self {
+            TokenValidator::Unsecured(v) => v.validate(token, now_ms),
+            TokenValidator::Signed(v) => v.validate(token, now_ms),
+        }
+    }
+}
 
 /// The validator's options.
 #[derive(Clone, Debug)]
@@ -88,16 +112,7 @@ impl UnsecuredValidator {
             Some(_) => return Err(format!("the {} claim is not a non-empty string", self.principal_claim)),
             None => return Err(format!("no {} claim", self.principal_claim)),
         };
-        let time_ms = |claim: &str| -> Result<Option<i64>, String> {
-            match claims.get(claim) {
-                None => Ok(None),
-                Some(v) => v
-                    .as_f64()
-                    .filter(|s| s.is_finite())
-                    .map(|s| Some((s * 1000.0) as i64))
-                    .ok_or_else(|| format!("the {claim} claim is not a number")),
-            }
-        };
+        let time_ms = |claim: &str| claim_time_ms(claim, claims.get(claim));
         let issued_at = time_ms("iat")?;
         let expires_at = time_ms("exp")?.ok_or("no exp claim: the token must expire")?;
         if let Some(iat) = issued_at {
@@ -127,7 +142,20 @@ impl UnsecuredValidator {
     }
 }
 
-fn decode_json(part: &str) -> Result<Value, String> {
+/// A NumericDate claim (seconds since the epoch, maybe fractional) in ms, if present.
+pub(super) fn claim_time_ms(claim: &str, value: Option<&Value>) -> Result<Option<i64>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => v
+            .as_f64()
+            .filter(|s| s.is_finite())
+            .map(|s| Some((s * 1000.0) as i64))
+            .ok_or_else(|| format!("the {claim} claim is not a number")),
+    }
+}
+
+/// A base64url-encoded JSON object: a JWT's header or claims.
+pub(super) fn decode_json(part: &str) -> Result<Value, String> {
     let bytes = BASE64URL
         .decode(part.trim_end_matches('='))
         .map_err(|e| e.to_string())?;
@@ -148,13 +176,13 @@ enum State {
 }
 
 pub struct OAuthBearerSaslServer {
-    validator: Arc<UnsecuredValidator>,
+    validator: Arc<TokenValidator>,
     state: State,
     expires_at_ms: Option<i64>,
 }
 
 impl OAuthBearerSaslServer {
-    pub fn new(validator: Arc<UnsecuredValidator>) -> OAuthBearerSaslServer {
+    pub fn new(validator: Arc<TokenValidator>) -> OAuthBearerSaslServer {
         OAuthBearerSaslServer {
             validator,
             state: State::Initial,
@@ -297,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_refused_token_is_answered_with_a_json_error_then_fails() {
-        let mut server = OAuthBearerSaslServer::new(Arc::new(UnsecuredValidator::default()));
+        let mut server = OAuthBearerSaslServer::new(Arc::new(TokenValidator::Unsecured(UnsecuredValidator::default())));
         let expired = jwt(r#"{"alg":"none"}"#, r#"{"sub":"alice","exp":1000}"#);
         let first = format!("n,,\u{1}auth=Bearer {expired}\u{1}\u{1}");
         assert_eq!(
@@ -313,13 +341,13 @@ mod tests {
     #[test]
     fn the_authorization_id_must_be_the_principal() {
         let token = jwt(r#"{"alg":"none"}"#, r#"{"sub":"alice","exp":99999999999}"#);
-        let mut server = OAuthBearerSaslServer::new(Arc::new(UnsecuredValidator::default()));
+        let mut server = OAuthBearerSaslServer::new(Arc::new(TokenValidator::Unsecured(UnsecuredValidator::default())));
         let ok = format!("n,a=alice,\u{1}auth=Bearer {token}\u{1}\u{1}");
         assert!(matches!(
             server.evaluate_response(ok.as_bytes()),
             Ok(SaslStep::Complete { .. })
         ));
-        let mut server = OAuthBearerSaslServer::new(Arc::new(UnsecuredValidator::default()));
+        let mut server = OAuthBearerSaslServer::new(Arc::new(TokenValidator::Unsecured(UnsecuredValidator::default())));
         let other = format!("n,a=bob,\u{1}auth=Bearer {token}\u{1}\u{1}");
         assert!(server.evaluate_response(other.as_bytes()).is_err());
     }

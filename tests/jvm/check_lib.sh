@@ -198,31 +198,39 @@ free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1
 # start_secured_broker BROKER BINARY PLAIN_PORT NAME PORT SETTINGS: starts Rivulet (BROKER
 # rivulet, from BINARY) or Apache Kafka 4.1 from kafka.sh (BROKER kafka) with a PLAINTEXT
 # listener on PLAIN_PORT and a listener NAME (also its security protocol) on PORT, plus
-# SETTINGS (server.properties lines), and waits until both listeners accept connections.
+# SETTINGS (server.properties lines), and waits until the listeners accept connections.
 # Sets BROKER_PID (Rivulet) or KAFKA_DIR (Kafka), which the caller's cleanup stops; exits
-# the script if the broker does not come up.
+# the script if the broker does not come up. EXTRA_LISTENER=NAME:PROTOCOL:PORT adds one more
+# listener.
 start_secured_broker() {
     local broker="$1" binary="$2" plain="$3" name="$4" port="$5" settings="$6"
+    local extra="" extra_map="" extra_port=""
+    if [[ -n "${EXTRA_LISTENER:-}" ]]; then
+        IFS=: read -r extra extra_map extra_port <<<"$EXTRA_LISTENER"
+        extra_map=",$extra:$extra_map"
+        extra=",$extra://127.0.0.1:$extra_port"
+    fi
     if [[ "$broker" == rivulet ]]; then
         local args=(serve --data-dir "$WORK/data" --log-level info
-            --set "listeners=PLAINTEXT://127.0.0.1:$plain,$name://127.0.0.1:$port"
-            --set "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,$name:$name")
+            --set "listeners=PLAINTEXT://127.0.0.1:$plain,$name://127.0.0.1:$port$extra"
+            --set "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,$name:$name$extra_map")
         while IFS= read -r line; do args+=(--set "$line"); done <<<"$settings"
         NO_COLOR=1 "$binary" "${args[@]}" </dev/null >/dev/null 2>"$WORK/broker.log" &
         BROKER_PID=$!
     else
         local cport
         cport="$(free_port)"
-        while [[ "$cport" == "$plain" || "$cport" == "$port" ]]; do cport="$(free_port)"; done
+        while [[ "$cport" == "$plain" || "$cport" == "$port" || "$cport" == "$extra_port" ]]; do cport="$(free_port)"; done
         KAFKA_DIR="$WORK/kafka"
-        local listeners="PLAINTEXT://127.0.0.1:$plain,CONTROLLER://127.0.0.1:$cport,$name://127.0.0.1:$port"
+        local listeners="PLAINTEXT://127.0.0.1:$plain,CONTROLLER://127.0.0.1:$cport,$name://127.0.0.1:$port$extra"
         KAFKA_PORT="$plain" KAFKA_CONTROLLER_PORT="$cport" KAFKA_WATCH_PID=$$ KAFKA_EXTRA_PROPERTIES="listeners=$listeners
 advertised.listeners=$listeners
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,$name:$name
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,$name:$name$extra_map
 $settings" "$KAFKA" start-kafka "$KAFKA_DIR" >/dev/null || { echo "FAIL the reference Kafka did not start"; exit 1; }
     fi
     local deadline=$((SECONDS + 60))
-    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$plain") 2>/dev/null; do
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$plain") 2>/dev/null \
+        && { [[ -z "$extra_port" ]] || (exec 3<>"/dev/tcp/127.0.0.1/$extra_port") 2>/dev/null; }; do
         if [[ -n "${BROKER_PID:-}" ]] && ! kill -0 "$BROKER_PID" 2>/dev/null; then
             cat "$WORK/broker.log" >&2
             echo "FAIL the broker exited during start-up"

@@ -24,6 +24,8 @@
 #   KAFKA_HEAP_OPTS       start-kafka: the broker's heap options (-Xms256m -Xmx512m; Kafka's
 #                         own scripts default to -Xmx1G -Xms1G, which benches/ uses)
 #   KAFKA_TOOL_HEAP       tool: heap for a tool's JVM (256m)
+#   KAFKA_OPTS            tool, start-kafka: more JVM options, as Kafka's scripts take them
+#                         (e.g. -Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=...)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -113,8 +115,9 @@ run_tool() {
     local cp log
     cp="$(classpath)"
     log="$(tools_log_config)"
+    # shellcheck disable=SC2086 # KAFKA_OPTS holds several options
     exec java -Xmx"${KAFKA_TOOL_HEAP:-256m}" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
-        -Djava.awt.headless=true -Dlog4j2.configurationFile="$log" \
+        -Djava.awt.headless=true -Dlog4j2.configurationFile="$log" ${KAFKA_OPTS:-} \
         -cp "$cp" "$class" "$@"
 }
 
@@ -218,8 +221,8 @@ EOF
 
     # setsid and no inherited stdio: the broker must not hold the caller's terminal or
     # pipes (a caller reading our stdout would otherwise wait for the broker to exit).
-    # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS holds several options
-    setsid "${jvm[@]}" ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS and KAFKA_OPTS hold several options
+    setsid "${jvm[@]}" ${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m} ${KAFKA_OPTS:-} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
         -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -cp "$cp" \
         kafka.Kafka "$dir/server.properties" </dev/null >>"$dir/kafka.out" 2>&1 &
     local pid=$!

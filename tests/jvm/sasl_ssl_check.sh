@@ -2,7 +2,11 @@
 # Clients over SASL_SSL with SCRAM-SHA-512: kcat, confluent-kafka, kafka-python and Kafka's
 # Java console producer and consumer each round-trip records, and each is refused with a
 # wrong password (kcat with PLAIN when its librdkafka is too old for Kafka 4's SCRAM, see
-# below). The same settings (Kafka's keys) start either broker:
+# below). The Java console clients also round-trip records with OAUTHBEARER: an unsecured
+# token on the SASL_SSL listener, and on a second SASL_SSL listener (OAUTH) a JWT signed with
+# an RSA key whose JWKS is a file (Kafka's OAuthBearerValidatorCallbackHandler), where tokens
+# signed by another key or for another audience are refused. The same settings (Kafka's
+# keys) start either broker:
 #
 #   sasl_ssl_check.sh rivulet BINARY   the rivulet binary, with a PLAINTEXT and a SASL_SSL
 #                                      listener on free loopback ports
@@ -53,11 +57,55 @@ make_certs() {
 }
 make_certs || { cat "$WORK/openssl.log"; echo "FAIL making the test CA with openssl"; exit 1; }
 
+# The identity provider of the OAUTH listener: an RSA key, its JWKS, and signed JWTs that
+# the Java clients read from a file (sasl.oauthbearer.token.endpoint.url=file:...).
+# make_jwt KEY AUDIENCE: a token for alice, RS256-signed by KEY under the kid idp-1.
+make_jwt() {
+    python3 - "$@" <<'PY'
+import base64, json, subprocess, sys, time
+key, audience = sys.argv[1], sys.argv[2]
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+now = int(time.time())
+header = {"alg": "RS256", "typ": "JWT", "kid": "idp-1"}
+claims = {"sub": "alice", "aud": audience, "iss": "https://idp.example", "iat": now,
+          "exp": now + 3600, "scope": "kafka"}
+message = b64(json.dumps(header).encode()) + "." + b64(json.dumps(claims).encode())
+signature = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key], input=message.encode(),
+                           capture_output=True, check=True).stdout
+print(message + "." + b64(signature))
+PY
+}
+make_idp() {
+    (
+        cd "$WORK" \
+            && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out idp.key \
+            && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out impostor.key \
+            && modulus="$(openssl rsa -in idp.key -noout -modulus | cut -d= -f2)" \
+            && python3 -c 'import base64, json, sys
+n = bytes.fromhex(sys.argv[1])
+b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+print(json.dumps({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "idp-1", "n": b64(n), "e": "AQAB"}]}))' \
+                "$modulus" >jwks.json \
+            && make_jwt idp.key kafka >signed.jwt \
+            && make_jwt impostor.key kafka >impostor.jwt \
+            && make_jwt idp.key billing >audience.jwt
+    ) >"$WORK/idp.log" 2>&1
+}
+make_idp || { cat "$WORK/idp.log"; echo "FAIL making the test identity provider's key and tokens"; exit 1; }
+# Kafka 4 reads an OAuth URL only if the JVM system property lists it, on the broker (the
+# JWKS) as on the clients (the tokens); Rivulet trusts its configuration.
+TOKEN_URLS=""
+for jwt in signed impostor audience; do TOKEN_URLS+=",file://$WORK/$jwt.jwt"; done
+export KAFKA_OPTS="-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://$WORK/jwks.json$TOKEN_URLS"
+
 PORT="$(free_port)"
 SPORT="$(free_port)"
 while [[ "$SPORT" == "$PORT" ]]; do SPORT="$(free_port)"; done
+OPORT="$(free_port)"
+while [[ "$OPORT" == "$PORT" || "$OPORT" == "$SPORT" ]]; do OPORT="$(free_port)"; done
 PLAIN_BOOTSTRAP="127.0.0.1:$PORT"
 SASL_BOOTSTRAP="127.0.0.1:$SPORT"
+OAUTH_BOOTSTRAP="127.0.0.1:$OPORT"
 
 # The same security settings for both brokers, under Kafka's names.
 SECURITY="ssl.keystore.type=PEM
@@ -65,10 +113,16 @@ ssl.keystore.location=$WORK/broker.pem
 listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN,OAUTHBEARER
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub=\"broker\";
-listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";"
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_alice=\"alice-secret\";
+listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER
+listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler
+listener.name.oauth.sasl.oauthbearer.jwks.endpoint.url=file://$WORK/jwks.json
+listener.name.oauth.sasl.oauthbearer.expected.audience=kafka
+listener.name.oauth.sasl.oauthbearer.expected.issuer=https://idp.example"
 
-start_secured_broker "$BROKER" "$BINARY" "$PORT" SASL_SSL "$SPORT" "$SECURITY"
-echo "$BROKER: PLAINTEXT on $PLAIN_BOOTSTRAP, SASL_SSL on $SASL_BOOTSTRAP"
+EXTRA_LISTENER="OAUTH:SASL_SSL:$OPORT" start_secured_broker "$BROKER" "$BINARY" "$PORT" SASL_SSL "$SPORT" "$SECURITY"
+echo "$BROKER: PLAINTEXT on $PLAIN_BOOTSTRAP, SASL_SSL on $SASL_BOOTSTRAP, OAUTH (SASL_SSL, signed tokens) on $OAUTH_BOOTSTRAP"
 
 # ---------------------------------------------------------------------------------------
 client_config() {
@@ -130,6 +184,44 @@ tool kafka-console-consumer --topic sasl-java --from-beginning --max-messages 9 
     --consumer.config "$WORK/oauth.properties"
 same "console consumer with OAUTHBEARER" $'java 1\njava 2\njava 3\noauth 1\noauth 2\noauth 3\noauth 4\noauth 5\noauth 6' "$(out)"
 
+# OAUTHBEARER with signed tokens on the OAUTH listener; the topic is made over PLAINTEXT.
+signed_config() {
+    cat <<EOF2
+security.protocol=SASL_SSL
+sasl.mechanism=OAUTHBEARER
+sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler
+sasl.oauthbearer.token.endpoint.url=file://$WORK/$1.jwt
+sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+ssl.truststore.type=PEM
+ssl.truststore.location=$WORK/ca.pem
+EOF2
+}
+for jwt in signed impostor audience; do signed_config "$jwt" >"$WORK/$jwt.properties"; done
+BOOTSTRAP="$PLAIN_BOOTSTRAP"
+tool kafka-topics --create --topic signed-java --partitions 1
+same "kafka-topics --create signed-java" "Created topic signed-java." "$(out)"
+BOOTSTRAP="$OAUTH_BOOTSTRAP"
+tool_in $'signed 1\nsigned 2\nsigned 3\n' kafka-console-producer --topic signed-java \
+    --producer.config "$WORK/signed.properties" --producer-property max.block.ms=15000
+if [[ $RC -eq 0 ]] && ! grep -q "SaslAuthenticationException" "$ERR"; then
+    pass "console producer with a signed OAUTHBEARER token (file: JWKS)"
+else
+    fail "console producer with a signed OAUTHBEARER token (file: JWKS)" "exit $RC, $(errline)"
+fi
+tool kafka-console-consumer --topic signed-java --from-beginning --max-messages 3 --timeout-ms 30000 \
+    --consumer.config "$WORK/signed.properties"
+same "console consumer with a signed OAUTHBEARER token (file: JWKS)" $'signed 1\nsigned 2\nsigned 3' "$(out)"
+for refused in "impostor:signed by another key" "audience:for another audience"; do
+    tool_in $'never\n' kafka-console-producer --topic signed-java \
+        --producer.config "$WORK/${refused%%:*}.properties" --producer-property max.block.ms=10000
+    if grep -q "SaslAuthenticationException" "$ERR"; then
+        pass "a token ${refused#*:} is refused"
+    else
+        fail "a token ${refused#*:} is refused" "exit $RC, $(errline)"
+    fi
+done
+BOOTSTRAP="$SASL_BOOTSTRAP"
+
 # kcat: librdkafka before 2.6.1 repeats its nonce in SCRAM's final message, which Kafka 4
 # refuses (CVE-2024-56128), and so does Rivulet. With such a librdkafka (Debian 12's kcat
 # links 2.0.2) the check is that SCRAM is refused on both brokers, and the round trip runs
@@ -172,7 +264,7 @@ while IFS= read -r line; do
         *) echo "$line" ;;
     esac
 done < <(timeout 300 "$PY" "$HERE/../compat/sasl_ssl_roundtrip.py" "$SASL_BOOTSTRAP" "$WORK/ca.pem" alice alice-secret 2>"$WORK/python.err" || true)
-[[ $PASSED -ge 12 ]] || fail "python clients" "the python checks did not all run"
+[[ $PASSED -ge 17 ]] || fail "python clients" "the python checks did not all run"
 
 
 # ---------------------------------------------------------------------------------------
