@@ -12,8 +12,7 @@
 //!   kept meanwhile. A token naming an unknown `kid` is refused and asks for a fetch now, at
 //!   most once a minute per `kid` (16 `kid`s remembered, none longer than 1000 characters).
 //!
-//! The fetch is a plain HTTP/1.1 GET (TLS by rustls for `https:`, in builds with the
-//! `jwks-https` feature) with 10 s timeouts and a 1 MiB bound on the answer, which must be
+//! The fetch is a plain HTTP/1.1 GET (TLS by rustls for `https:`) with 10 s timeouts and a 1 MiB bound on the answer, which must be
 //! `200 OK`. The CAs that the endpoint's certificate
 //! must chain to are those of the listener's `OAuthBearerLoginModule` JAAS options
 //! `ssl.truststore.location` or `ssl.truststore.certificates` (PEM), which is where Kafka's
@@ -306,10 +305,7 @@ impl RemoteJwks {
     }
 }
 
-/// The TLS client of `https:` endpoints: rustls with the ring provider, in builds with the
-/// `jwks-https` feature. Without it (the default, which keeps the static binary and the
-/// container image small) an `https:` JWKS URL stops the start with a message.
-#[cfg(feature = "jwks-https")]
+/// The TLS client of `https:` endpoints: rustls with the ring provider.
 mod tls {
     use std::net::TcpStream;
     use std::sync::Arc;
@@ -362,23 +358,6 @@ mod tls {
         let name = ServerName::try_from(host.to_string()).map_err(|e| format!("{host}: {e}"))?;
         let conn = ClientConnection::new(client.clone(), name).map_err(|e| e.to_string())?;
         Ok(Box::new(StreamOwned::new(conn, socket)))
-    }
-}
-
-#[cfg(not(feature = "jwks-https"))]
-mod tls {
-    use std::net::TcpStream;
-
-    use super::ReadWrite;
-
-    pub type Client = std::convert::Infallible;
-
-    pub fn client(_pem: Option<&[u8]>) -> Result<Client, String> {
-        Err("this build fetches JWKS over http: only (https: needs the jwks-https feature, left out to keep the image small): use a file: JWKS, or an http: endpoint on a trusted network".into())
-    }
-
-    pub fn connect(client: &Client, _host: &str, _socket: TcpStream) -> Result<Box<dyn ReadWrite>, String> {
-        match *client {}
     }
 }
 
@@ -558,12 +537,6 @@ mod tests {
         );
         assert!(HttpUrl::parse("https://user@idp.example/").is_err());
         assert!(JwksSource::open("ftp://idp.example/keys", settings()).is_err());
-        #[cfg(not(feature = "jwks-https"))]
-        assert!(
-            JwksSource::open("https://127.0.0.1:1/keys", settings())
-                .err()
-                .is_some_and(|e| e.contains("jwks-https"))
-        );
     }
 
     #[test]
@@ -660,7 +633,6 @@ mod tests {
         assert_eq!(*hits.lock().unwrap(), 3);
     }
 
-    #[cfg(feature = "jwks-https")]
     #[test]
     fn an_https_endpoint_is_trusted_only_through_the_truststore() {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
