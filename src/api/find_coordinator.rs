@@ -37,7 +37,7 @@ pub fn handle(
             .coordinator_keys
             .into_iter()
             .map(|key| {
-                let (node, error, message) = match answer(ctx, key_type, key.as_str(), version) {
+                let (node, error, message) = match answer(api, ctx, key_type, key.as_str(), version) {
                     Ok(()) => (coordinator.clone(), errors::NONE, None),
                     // A batched key refused for its group or transactional id carries no
                     // message, as on Kafka; a refused share key fails the whole request there,
@@ -55,7 +55,7 @@ pub fn handle(
             .collect();
         return response.with_coordinators(coordinators);
     }
-    let (node, error, message) = match answer(ctx, key_type, request.key.as_str(), version) {
+    let (node, error, message) = match answer(api, ctx, key_type, request.key.as_str(), version) {
         Ok(()) => (coordinator, errors::NONE, None),
         Err((error, message)) => (Node::none(), error, message),
     };
@@ -98,8 +98,15 @@ fn is_key_refusal(error: i16) -> bool {
 
 /// Whether this node answers for `key`, or the error and message the client gets instead.
 /// Knowing where a group or transactional id lives is itself DESCRIBE on it, so a caller
-/// without that learns nothing about the key.
-fn answer(ctx: &RequestContext<'_>, key_type: i8, key: &str, version: i16) -> Result<(), (i16, Option<StrBytes>)> {
+/// without that learns nothing about the key. The first group asked for creates
+/// `__consumer_offsets`, as on Kafka.
+fn answer(
+    api: &ApiHandler,
+    ctx: &RequestContext<'_>,
+    key_type: i8,
+    key: &str,
+    version: i16,
+) -> Result<(), (i16, Option<StrBytes>)> {
     let refused = |error: i16, message: &'static str| Err((error, Some(StrBytes::from_static_str(message))));
     match key_type {
         KEY_TYPE_GROUP if !ctx.authorize(op::DESCRIBE, ResourceType::Group, key) => {
@@ -109,7 +116,8 @@ fn answer(ctx: &RequestContext<'_>, key_type: i8, key: &str, version: i16) -> Re
             errors::TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
             "Transactional Id authorization failed.",
         ),
-        KEY_TYPE_GROUP | KEY_TYPE_TRANSACTION => Ok(()),
+        KEY_TYPE_GROUP => super::block_in_place(|| api.groups.ensure_offsets_topic()).map_err(|code| (code, None)),
+        KEY_TYPE_TRANSACTION => Ok(()),
         // Share coordinator keys are for brokers, which must hold CLUSTER_ACTION; this node
         // serves no share coordinator to other brokers, so an authorized caller still gets
         // INVALID_REQUEST.

@@ -149,8 +149,12 @@ pub struct GroupCoordinator {
     config: GroupConfig,
     topics: Arc<TopicRegistry>,
     logs: Arc<LogManager>,
-    /// Partitions of `__consumer_offsets` as it exists (which wins over the configured count).
+    /// Partitions of `__consumer_offsets` as it exists (which wins over the configured count),
+    /// or as it will be created.
     partitions: i32,
+    offsets_topic_exists: AtomicBool,
+    /// Held while `__consumer_offsets` is created.
+    create_lock: Mutex<()>,
     groups: RwLock<HashMap<String, GroupRef>>,
     active: AtomicBool,
     stop: watch::Sender<bool>,
@@ -169,40 +173,19 @@ struct Loading {
 }
 
 impl GroupCoordinator {
-    /// Creates `__consumer_offsets` if it is missing and rebuilds every group from it. Blocking.
+    /// Rebuilds every group from `__consumer_offsets`. Blocking. A missing topic is created
+    /// when a group first needs it ([`Self::ensure_offsets_topic`]), as Kafka does at the
+    /// first FindCoordinator for a group: a new broker answers without creating its 50
+    /// partitions first.
     pub fn open(
         config: GroupConfig,
         topics: Arc<TopicRegistry>,
         logs: Arc<LogManager>,
     ) -> Result<Arc<GroupCoordinator>, String> {
-        let topic = match topics.get(OFFSETS_TOPIC) {
-            Some(t) => t,
-            None => {
-                let configs = [
-                    ("cleanup.policy", "compact".to_string()),
-                    ("compression.type", "producer".to_string()),
-                    ("segment.bytes", config.offsets_topic_segment_bytes.to_string()),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect();
-                let new = NewTopic {
-                    name: OFFSETS_TOPIC.to_string(),
-                    partitions: config.offsets_topic_partitions,
-                    replication_factor: -1,
-                    assignments: Vec::new(),
-                    configs,
-                };
-                match topics.create_topic(new, false) {
-                    Ok(t) => t,
-                    Err(TopicError::AlreadyExists(_)) => {
-                        topics.get(OFFSETS_TOPIC).ok_or("__consumer_offsets vanished")?
-                    }
-                    Err(e) => return Err(format!("cannot create {OFFSETS_TOPIC}: {e}")),
-                }
-            }
-        };
-        if topic.partitions != config.offsets_topic_partitions {
+        let existing = topics.get(OFFSETS_TOPIC);
+        if let Some(topic) = &existing
+            && topic.partitions != config.offsets_topic_partitions
+        {
             tracing::warn!(
                 existing = topic.partitions,
                 configured = config.offsets_topic_partitions,
@@ -211,17 +194,73 @@ impl GroupCoordinator {
         }
         let (stop, _) = watch::channel(false);
         let coordinator = GroupCoordinator {
+            partitions: existing
+                .as_ref()
+                .map_or(config.offsets_topic_partitions, |t| t.partitions),
+            offsets_topic_exists: AtomicBool::new(existing.is_some()),
+            create_lock: Mutex::new(()),
             config,
             topics,
             logs,
-            partitions: topic.partitions,
             groups: RwLock::new(HashMap::new()),
             active: AtomicBool::new(true),
             stop,
             tasks: Mutex::new(Vec::new()),
         };
-        coordinator.load()?;
+        if existing.is_some() {
+            coordinator.load()?;
+        }
         Ok(Arc::new(coordinator))
+    }
+
+    /// Creates `__consumer_offsets` if it does not exist yet. Blocking (the metadata log and
+    /// every partition's files are fsynced). Fails with COORDINATOR_NOT_AVAILABLE, which
+    /// clients retry, as Kafka answers while the topic is being created.
+    pub fn ensure_offsets_topic(&self) -> Result<(), i16> {
+        if self.offsets_topic_exists.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _guard = self.create_lock.lock();
+        if self.topics.get(OFFSETS_TOPIC).is_some() {
+            self.offsets_topic_exists.store(true, Ordering::Release);
+            return Ok(());
+        }
+        let configs = [
+            ("cleanup.policy", "compact".to_string()),
+            ("compression.type", "producer".to_string()),
+            ("segment.bytes", self.config.offsets_topic_segment_bytes.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let new = NewTopic {
+            name: OFFSETS_TOPIC.to_string(),
+            partitions: self.partitions,
+            replication_factor: -1,
+            assignments: Vec::new(),
+            configs,
+        };
+        match self.topics.create_topic(new, false) {
+            Ok(_) | Err(TopicError::AlreadyExists(_)) => {
+                tracing::info!(partitions = self.partitions, "created {OFFSETS_TOPIC}");
+                self.offsets_topic_exists.store(true, Ordering::Release);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot create {OFFSETS_TOPIC}");
+                Err(errors::COORDINATOR_NOT_AVAILABLE)
+            }
+        }
+    }
+
+    /// The log of `__consumer_offsets`' `partition`, the topic created first if it is missing.
+    fn offsets_log(&self, partition: i32) -> Result<Arc<PartitionLog>, i16> {
+        if !self.offsets_topic_exists.load(Ordering::Acquire) {
+            crate::api::block_in_place(|| self.ensure_offsets_topic())?;
+        }
+        self.topics
+            .partition_log(OFFSETS_TOPIC, partition)
+            .ok_or(errors::COORDINATOR_NOT_AVAILABLE)
     }
 
     /// Starts the deadline ticker and the offset expiration task.
@@ -329,9 +368,7 @@ impl GroupCoordinator {
     /// answers when its write fails.
     fn append(&self, group_id: &str, records: &[(Vec<u8>, Option<Vec<u8>>)]) -> Result<Durable, i16> {
         let partition = self.partition_for(group_id);
-        let Some(log) = self.topics.partition_log(OFFSETS_TOPIC, partition) else {
-            return Err(errors::COORDINATOR_NOT_AVAILABLE);
-        };
+        let log = self.offsets_log(partition)?;
         let now = now_ms();
         let mut builder = RecordBatchBuilder::new(Compression::None);
         for (key, value) in records {

@@ -56,8 +56,9 @@ impl GroupCoordinator {
             })
             .collect();
         let partition = self.partition_for(group_id);
-        let Some(log) = self.topics.partition_log(OFFSETS_TOPIC, partition) else {
-            return all(errors::COORDINATOR_NOT_AVAILABLE);
+        let log = match self.offsets_log(partition) {
+            Ok(log) => log,
+            Err(code) => return all(code),
         };
         // The coordinator writes without sequence numbers, as Kafka's does; the epoch is
         // still checked against the producer's latest on this partition.
