@@ -15,15 +15,14 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::records_send::{ResponseBody, encode_sharing};
+use super::records_send::{self, MIN_SHARED_RECORDS, ResponseBody, ResponsePart, SharedRecords, encode_sharing};
 use super::{ApiHandler, QuotaClient, Reply, RequestError, errors};
 use crate::auth::{RequestContext, ResourceType};
 use crate::fetch_session::{FetchContext, PartitionKey, SessionPartition};
 use crate::log::transaction_index::AbortedTxn;
-use crate::log::{FetchSlice, LogError, PartitionLog};
+use crate::log::{FetchedRecords, LogError, PartitionLog};
 use crate::metadata::acls::operation as op;
 use crate::quota::QuotaType;
-use crate::record::BatchHeader;
 
 /// Kafka's read_committed isolation level.
 const READ_COMMITTED: i8 = 1;
@@ -164,7 +163,7 @@ struct FetchPlan {
 struct PartitionResult {
     key: PartitionKey,
     error: i16,
-    slice: Option<FetchSlice>,
+    slice: Option<FetchedRecords>,
     last_stable_offset: i64,
     /// read_committed: the aborted transactions within the returned records.
     aborted: Vec<AbortedTxn>,
@@ -185,18 +184,18 @@ impl PartitionResult {
     }
 }
 
-/// The offset after the last whole batch in `records`.
-fn end_offset(records: &[u8]) -> Option<i64> {
-    let mut pos = 0usize;
-    let mut end = None;
-    while let Ok(h) = BatchHeader::parse(&records[pos..]) {
-        end = Some(h.last_offset() + 1);
-        pos += h.total_size();
-        if pos >= records.len() {
-            break;
-        }
+/// What goes into the response for stored records, and what is sent in its place: a large
+/// range is sent from its file, a small one is read and copied with the rest.
+fn place_records(stored: crate::log::FileRecords, index: usize) -> std::io::Result<SharedRecords> {
+    if stored.len() >= MIN_SHARED_RECORDS
+        && let Some(placed) = records_send::placeholder(index, stored.len())
+    {
+        return Ok(SharedRecords {
+            placed,
+            part: ResponsePart::File(stored),
+        });
     }
-    end
+    stored.read().map(SharedRecords::bytes)
 }
 
 impl FetchPlan {
@@ -211,7 +210,7 @@ impl FetchPlan {
             let bytes: usize = results
                 .iter()
                 .filter_map(|r| r.slice.as_ref())
-                .map(|s| s.records.len())
+                .map(FetchedRecords::len)
                 .sum();
             let has_error = results.iter().any(|r| r.error != errors::NONE);
             if bytes >= self.min_bytes || has_error || Instant::now() >= deadline || watches.is_empty() {
@@ -246,7 +245,7 @@ impl FetchPlan {
         let bytes: u64 = results
             .iter()
             .filter_map(|r| r.slice.as_ref())
-            .map(|s| s.records.len() as u64)
+            .map(|s| s.len() as u64)
             .sum();
         let throttle = self
             .api
@@ -305,16 +304,13 @@ impl FetchPlan {
                     return PartitionResult::failed(key, epoch_error);
                 }
                 let limit = (p.max_bytes.max(0) as usize).min(remaining);
-                let read = if self.read_committed {
-                    log.fetch_committed(p.fetch_offset, limit, !returned_any)
-                } else {
-                    log.fetch(p.fetch_offset, limit, !returned_any)
-                };
-                match read {
+                // Where the records are, not the records: they are read (or sent from the
+                // file) only once the response is final.
+                match log.fetch_records(p.fetch_offset, limit, !returned_any, self.read_committed) {
                     Ok(slice) => {
-                        remaining = remaining.saturating_sub(slice.records.len());
-                        returned_any |= !slice.records.is_empty();
-                        let aborted = match end_offset(&slice.records) {
+                        remaining = remaining.saturating_sub(slice.len());
+                        returned_any |= !slice.is_empty();
+                        let aborted = match slice.next_offset {
                             Some(end) if self.read_committed => log.aborted_transactions(p.fetch_offset, end),
                             _ => Vec::new(),
                         };
@@ -356,8 +352,8 @@ impl FetchPlan {
             .with_session_id(session_id)
     }
 
-    /// The response, and the record sets in it (sent from where they were read).
-    fn response(&self, results: Vec<PartitionResult>) -> (FetchResponse, Vec<Bytes>) {
+    /// The response, and the record sets in it (sent from where they are stored).
+    fn response(&self, results: Vec<PartitionResult>) -> (FetchResponse, Vec<SharedRecords>) {
         let states: Vec<_> = results
             .iter()
             .map(|r| {
@@ -365,7 +361,7 @@ impl FetchPlan {
                     Some(s) => (s.high_watermark, r.last_stable_offset, s.log_start_offset, r.error),
                     None => (-1, -1, -1, r.error),
                 };
-                let has_records = r.slice.as_ref().is_some_and(|s| !s.records.is_empty());
+                let has_records = r.slice.as_ref().is_some_and(|s| !s.is_empty());
                 (r.key.clone(), has_records, state)
             })
             .collect();
@@ -385,14 +381,24 @@ impl FetchPlan {
                 .with_preferred_read_replica((-1).into())
                 .with_records(Some(Bytes::new()));
             if let Some(slice) = r.slice {
-                if let Some(log) = &r.log {
-                    log.topic_metrics().bytes_out.add(slice.records.len() as u64);
-                }
                 data.high_watermark = slice.high_watermark;
                 data.last_stable_offset = r.last_stable_offset;
                 data.log_start_offset = slice.log_start_offset;
-                records.push(slice.records.clone());
-                data.records = Some(slice.records);
+                if let Some(stored) = slice.records {
+                    match place_records(stored, records.len()) {
+                        Ok(shared) => {
+                            if let Some(log) = &r.log {
+                                log.topic_metrics().bytes_out.add(shared.part.len() as u64);
+                            }
+                            data.records = Some(shared.placed.clone());
+                            records.push(shared);
+                        }
+                        Err(e) => {
+                            tracing::error!(topic = %r.key.topic, partition = r.key.partition, error = %e, "read failed");
+                            data.error_code = errors::KAFKA_STORAGE_ERROR;
+                        }
+                    }
+                }
             }
             if self.read_committed {
                 data.aborted_transactions = Some(

@@ -106,7 +106,7 @@ fn s(v: &str) -> StrBytes {
 async fn body(reply: Result<Reply, RequestError>) -> Bytes {
     match reply {
         Ok(Reply::Ready(b)) => b,
-        Ok(Reply::Deferred(f)) => f.await.expect("a deferred reply is encoded").to_contiguous(),
+        Ok(Reply::Deferred(f)) => f.await.expect("a deferred reply is encoded").to_contiguous().unwrap(),
         Ok(_) => panic!("unexpected reply kind"),
         Err(e) => panic!("request failed: {e}"),
     }

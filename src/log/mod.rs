@@ -27,6 +27,7 @@
 pub mod checkpoint;
 pub mod cleaner;
 pub mod dir_lock;
+pub mod file_records;
 pub mod flusher;
 mod index_file;
 pub mod log_manager;
@@ -49,6 +50,7 @@ use crate::record::RecordError;
 
 pub use checkpoint::{OffsetCheckpoint, RecoveryPointCheckpoint};
 pub use dir_lock::DirLock;
+pub use file_records::FileRecords;
 pub use flusher::Flusher;
 pub use log_manager::LogManager;
 pub use offset_index::OffsetIndex;
@@ -274,6 +276,29 @@ pub struct FetchSlice {
     pub high_watermark: i64,
     pub log_start_offset: i64,
     pub log_end_offset: i64,
+}
+
+/// A client's fetch of one partition: where its batches are, not yet read.
+#[derive(Clone, Debug)]
+pub struct FetchedRecords {
+    /// Whole batches as stored; None when there is nothing to return.
+    pub records: Option<file_records::FileRecords>,
+    /// The offset after the last returned batch.
+    pub next_offset: Option<i64>,
+    pub high_watermark: i64,
+    pub log_start_offset: i64,
+    pub log_end_offset: i64,
+}
+
+impl FetchedRecords {
+    /// Bytes of the returned batches.
+    pub fn len(&self) -> usize {
+        self.records.as_ref().map_or(0, file_records::FileRecords::len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Wall-clock milliseconds, the unit of every Kafka timestamp.

@@ -94,6 +94,20 @@ impl OffsetIndex {
         lo.checked_sub(1).and_then(|i| self.entry(i))
     }
 
+    /// The entry with the largest position <= `position`, if any: positions grow with offsets,
+    /// so the same search finds where a byte budget ends.
+    pub fn lookup_position(&self, position: u64) -> Option<(i64, u32)> {
+        let (mut lo, mut hi) = (0usize, self.entries());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.entry(mid) {
+                Some((_, pos)) if u64::from(pos) <= position => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        lo.checked_sub(1).and_then(|i| self.entry(i))
+    }
+
     /// Keeps the longest prefix of entries that can be true for a log of `log_size` bytes whose
     /// offsets stay below `offset_limit`: strictly increasing offsets and positions, positions
     /// inside the file. Returns whether every entry survived.
@@ -162,6 +176,10 @@ mod tests {
         assert_eq!(idx.lookup(1015), Some((1009, 0)));
         assert_eq!(idx.lookup(1019), Some((1019, 100)));
         assert_eq!(idx.lookup(i64::MAX), Some((1499, 4900)));
+        assert_eq!(idx.lookup_position(0), Some((1009, 0)));
+        assert_eq!(idx.lookup_position(199), Some((1019, 100)));
+        assert_eq!(idx.lookup_position(200), Some((1029, 200)));
+        assert_eq!(idx.lookup_position(u64::MAX), Some((1499, 4900)));
         idx.truncate_to_position(250);
         assert_eq!(idx.entries(), 3);
         assert_eq!(idx.last_entry(), Some((1029, 200)));

@@ -34,7 +34,7 @@ use super::transaction_index::{AbortedTxn, AbortedTxns};
 use super::{AppendInfo, FetchSlice, LogConfig, LogError, fsync_dir, now_ms};
 use crate::metrics::{self, TopicMetrics};
 use crate::record::batch::{
-    BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    BatchHeader, RecordError, set_base_offset, set_log_append_time, set_partition_leader_epoch,
 };
 use crate::record::{ControlRecordType, RecordStream, build_marker, read_marker};
 

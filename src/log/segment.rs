@@ -514,7 +514,6 @@ impl LogSegment {
         self.time_index.read().entries()
     }
 
-    #[cfg(test)]
     pub(crate) fn file(&self) -> &File {
         &self.file
     }
@@ -607,6 +606,58 @@ impl LogSegment {
             .lookup(offset)
             .map_or(0, |(_, pos)| u64::from(pos));
         self.find_batch(start, limit, |h| h.last_offset() >= offset)
+    }
+
+    /// The end of the whole batches from `first` (the position and header of a batch, always
+    /// taken) that end at or before byte `target` and start below offset `upper`, reading at
+    /// most `limit` bytes of the file, and the offset after them. The offset index jumps over
+    /// the batches in between, so only headers near where the batches end are read.
+    pub(crate) fn whole_batches_end(
+        &self,
+        first: (u64, &BatchHeader),
+        target: u64,
+        upper: i64,
+        limit: u64,
+    ) -> Result<(u64, i64), LogError> {
+        let (pos, header) = first;
+        let target = target.min(limit);
+        let mut end = pos + header.total_size() as u64;
+        let mut next = header.last_offset().saturating_add(1);
+        // An indexed batch that starts by `target` and ends below `upper`: every batch before
+        // it is taken. Index entries pair a batch's position with its last offset.
+        let jump = {
+            let index = self.offset_index.read();
+            let by_bytes = index.lookup_position(target).filter(|&(last, _)| last < upper);
+            let by_offset = index
+                .lookup(upper.saturating_sub(1))
+                .filter(|&(_, at)| u64::from(at) <= target);
+            by_bytes.into_iter().chain(by_offset).max_by_key(|&(_, at)| at)
+        };
+        let mut jumped = false;
+        if let Some((last_offset, at)) = jump
+            && u64::from(at) > end
+        {
+            end = u64::from(at);
+            // Refined below from the batch's own header; the entry's offset is that batch's
+            // last, a bound that is never below the truth.
+            next = last_offset;
+            jumped = true;
+        }
+        let mut window = FileWindow::new(&self.file, limit, 8 * 1024);
+        while let Some(head) = window.get(end, BATCH_HEADER_SIZE)? {
+            let h = BatchHeader::parse(head)?;
+            let batch_end = end + h.total_size() as u64;
+            if batch_end > target || h.base_offset >= upper {
+                if jumped {
+                    next = h.base_offset;
+                }
+                break;
+            }
+            end = batch_end;
+            next = h.last_offset().saturating_add(1);
+            jumped = false;
+        }
+        Ok((end, next))
     }
 
     /// Where to start looking for the first record with timestamp >= `timestamp`.

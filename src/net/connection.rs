@@ -6,7 +6,6 @@
 //! Work that waits (an fsync for acks=all, a fetch long-poll) runs as its own task; the
 //! writer awaits those in request order, so one slow request never reorders replies.
 
-use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,12 +13,14 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::memory_pool::{MemoryPool, PoolLease};
+use super::reply_writer::{ReplyWriter, write_parts};
+use crate::api::records_send::ResponsePart;
 use crate::api::{ApiHandler, Caller, Reply, RequestError, ResponseBody};
 use crate::metrics;
 use crate::quota::ChannelMute;
@@ -145,7 +146,7 @@ async fn serve<R, W>(
     mut shutdown: watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: ReplyWriter,
 {
     let (peer, listener) = (session.peer, session.listener);
     let authenticator = security.sasl.as_ref().map(|sasl| SaslServerAuthenticator {
@@ -426,17 +427,15 @@ const COPY_BELOW: usize = 16 * 1024;
 /// Replies gathered past this many bytes are written even if more are already due, so a
 /// fast pipelining client cannot make the writer hold much.
 const GATHER_MAX: usize = 4 << 20;
-/// iovecs per write call (Linux's IOV_MAX is 1024).
-const MAX_IOVECS: usize = 64;
 
-async fn write_replies<W: AsyncWrite + Unpin>(
+async fn write_replies<W: ReplyWriter>(
     mut writer: W,
     mut rx: mpsc::Receiver<(Outgoing, Option<OwnedSemaphorePermit>)>,
     peer: SocketAddr,
 ) {
     // Replies that are due are gathered and written with one vectored write.
     let mut staging = BytesMut::with_capacity(64 * 1024);
-    let mut parts: Vec<Bytes> = Vec::new();
+    let mut parts: Vec<ResponsePart> = Vec::new();
     let mut gathered = 0usize;
     // Permits of replies gathered but not yet written: released once they are.
     let mut held: Vec<OwnedSemaphorePermit> = Vec::new();
@@ -490,14 +489,15 @@ async fn write_replies<W: AsyncWrite + Unpin>(
         let size = (staging.len() - start - 4 + body_len) as i32;
         staging[start..start + 4].copy_from_slice(&size.to_be_bytes());
         gathered += staging.len() - start + body_len;
-        for chunk in frame.body.chunks() {
-            if chunk.len() < COPY_BELOW {
-                staging.extend_from_slice(chunk);
-            } else {
-                if !staging.is_empty() {
-                    parts.push(staging.split().freeze());
+        for part in frame.body.into_parts() {
+            match part {
+                ResponsePart::Bytes(chunk) if chunk.len() < COPY_BELOW => staging.extend_from_slice(&chunk),
+                part => {
+                    if !staging.is_empty() {
+                        parts.push(ResponsePart::Bytes(staging.split().freeze()));
+                    }
+                    parts.push(part);
                 }
-                parts.push(chunk.clone());
             }
         }
         if let Some(m) = metrics::registry().request(frame.api_key) {
@@ -520,48 +520,15 @@ async fn write_replies<W: AsyncWrite + Unpin>(
 }
 
 /// Writes the gathered parts and what is staged after them, leaving both empty.
-async fn write_gathered<W: AsyncWrite + Unpin>(
+async fn write_gathered<W: ReplyWriter>(
     writer: &mut W,
     staging: &mut BytesMut,
-    parts: &mut Vec<Bytes>,
+    parts: &mut Vec<ResponsePart>,
 ) -> std::io::Result<()> {
     if !staging.is_empty() {
-        parts.push(staging.split().freeze());
+        parts.push(ResponsePart::Bytes(staging.split().freeze()));
     }
-    let result = write_all_vectored(writer, parts).await;
+    let result = write_parts(writer, parts).await;
     parts.clear();
     result
-}
-
-/// Writes every byte of `parts`, in order, with as few write calls as the socket allows.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(writer: &mut W, parts: &[Bytes]) -> std::io::Result<()> {
-    let (mut index, mut offset) = (0usize, 0usize);
-    while index < parts.len() {
-        if offset == parts[index].len() {
-            index += 1;
-            offset = 0;
-            continue;
-        }
-        let iov: Vec<IoSlice<'_>> = std::iter::once(&parts[index][offset..])
-            .chain(parts[index + 1..].iter().map(|p| &p[..]))
-            .take(MAX_IOVECS)
-            .map(IoSlice::new)
-            .collect();
-        let mut written = writer.write_vectored(&iov).await?;
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        while written > 0 {
-            let left = parts[index].len() - offset;
-            if written >= left {
-                written -= left;
-                index += 1;
-                offset = 0;
-            } else {
-                offset += written;
-                written = 0;
-            }
-        }
-    }
-    Ok(())
 }

@@ -4,6 +4,7 @@
 pub mod connection;
 pub mod listener;
 pub mod memory_pool;
+pub mod reply_writer;
 
 pub use connection::ConnectionLimits;
 pub use listener::Listener;

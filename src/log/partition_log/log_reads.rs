@@ -2,6 +2,22 @@
 //! watermark or the last stable offset, and offsets by timestamp.
 
 use super::*;
+use crate::log::{FetchedRecords, FileRecords};
+
+/// The log's offsets as a read saw them.
+struct ReadBounds {
+    high_watermark: i64,
+    log_start: i64,
+    log_end: i64,
+}
+
+/// Whole batches of one segment: bytes `[position, end)`, and the offset after them.
+struct Located {
+    segment: Arc<LogSegment>,
+    position: u64,
+    end: u64,
+    next_offset: i64,
+}
 
 impl PartitionLog {
     /// Whole batches from the one holding `offset`, all from one segment, at most `max_bytes`
@@ -50,6 +66,30 @@ impl PartitionLog {
         self.read_below(offset, max_bytes, min_one_batch, self.last_stable_offset())
     }
 
+    /// [`Self::fetch`] or [`Self::fetch_committed`] without reading the batches: where they
+    /// are, for the network layer to send from the file.
+    pub fn fetch_records(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        read_committed: bool,
+    ) -> Result<FetchedRecords, LogError> {
+        let upper = if read_committed {
+            self.last_stable_offset()
+        } else {
+            self.high_watermark()
+        };
+        let (bounds, located) = self.locate(offset, max_bytes, min_one_batch, upper)?;
+        Ok(FetchedRecords {
+            next_offset: located.as_ref().map(|l| l.next_offset),
+            records: located.map(|l| FileRecords::new(l.segment, l.position, (l.end - l.position) as usize)),
+            high_watermark: bounds.high_watermark,
+            log_start_offset: bounds.log_start,
+            log_end_offset: bounds.log_end,
+        })
+    }
+
     fn read_below(
         &self,
         offset: i64,
@@ -57,14 +97,38 @@ impl PartitionLog {
         min_one_batch: bool,
         upper: i64,
     ) -> Result<FetchSlice, LogError> {
+        let (bounds, located) = self.locate(offset, max_bytes, min_one_batch, upper)?;
+        let records = match located {
+            None => Bytes::new(),
+            Some(l) => FileRecords::new(l.segment, l.position, (l.end - l.position) as usize)
+                .read()
+                .map_err(LogError::from)?,
+        };
+        Ok(FetchSlice {
+            records,
+            high_watermark: bounds.high_watermark,
+            log_start_offset: bounds.log_start,
+            log_end_offset: bounds.log_end,
+        })
+    }
+
+    /// Where a read from `offset` below `upper` finds its whole batches: all in one segment,
+    /// at most `max_bytes` unless `min_one_batch` and the first batch alone is larger
+    /// (KIP-74). None when there is nothing to return.
+    fn locate(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        upper: i64,
+    ) -> Result<(ReadBounds, Option<Located>), LogError> {
         let high_watermark = self.high_watermark();
         let (log_end, log_start, segments) = self.snapshot();
         let upper = upper.min(log_end);
-        let slice = |records: Bytes| FetchSlice {
-            records,
+        let bounds = ReadBounds {
             high_watermark: high_watermark.min(log_end),
-            log_start_offset: log_start,
-            log_end_offset: log_end,
+            log_start,
+            log_end,
         };
         if offset < log_start || offset > log_end {
             return Err(LogError::OffsetOutOfRange {
@@ -74,7 +138,7 @@ impl PartitionLog {
             });
         }
         if offset >= upper {
-            return Ok(slice(Bytes::new()));
+            return Ok((bounds, None));
         }
         let first = segments
             .partition_point(|s| s.base_offset() <= offset)
@@ -94,29 +158,21 @@ impl PartitionLog {
                 max_bytes
             };
             if budget < first_size {
-                return Ok(slice(Bytes::new()));
+                return Ok((bounds, None));
             }
-            let len = usize::try_from((limit - pos).min(budget as u64)).unwrap_or(budget);
-            let mut buf = segment.read_at(pos, len)?;
-            let mut end = 0usize;
-            while buf.len() - end >= BATCH_HEADER_SIZE {
-                let Ok(h) = BatchHeader::parse(&buf[end..]) else { break };
-                if h.base_offset >= upper || buf.len() - end < h.total_size() {
-                    break;
-                }
-                end += h.total_size();
-            }
-            if end == 0 {
-                return Err(RecordError::CorruptMessage(format!(
-                    "stored batch at position {pos} of {} cannot be read",
-                    segment.log_path().display()
-                ))
-                .into());
-            }
-            buf.truncate(end);
-            return Ok(slice(Bytes::from(buf)));
+            let target = pos.saturating_add(budget as u64);
+            let (end, next_offset) = segment.whole_batches_end((pos, &header), target, upper, limit)?;
+            return Ok((
+                bounds,
+                Some(Located {
+                    segment: segment.clone(),
+                    position: pos,
+                    end,
+                    next_offset,
+                }),
+            ));
         }
-        Ok(slice(Bytes::new()))
+        Ok((bounds, None))
     }
 
     /// The first record with timestamp >= `timestamp`, as (offset, timestamp).

@@ -707,6 +707,92 @@ fn a_failed_log_refuses_writes_and_never_claims_durability() {
     assert_eq!(log.high_watermark(), 2, "consumers never see the unflushed batch");
 }
 
+/// Whole batches from the one holding `offset`, within `max_bytes` (the first always, with
+/// `min_one`), stopping at `upper`: what a read must return, worked out from every batch.
+fn expected_read(
+    all: &[(u64, BatchHeader)],
+    offset: i64,
+    max_bytes: usize,
+    min_one: bool,
+    upper: i64,
+) -> (u64, u64, i64) {
+    let start = all.iter().position(|(_, h)| h.last_offset() >= offset).unwrap();
+    let pos = all[start].0;
+    let mut end = pos;
+    let mut next = offset;
+    for (i, (at, h)) in all[start..].iter().enumerate() {
+        let batch_end = at + h.total_size() as u64;
+        let fits = batch_end - pos <= max_bytes as u64 || (i == 0 && min_one);
+        if h.base_offset >= upper || !fits {
+            break;
+        }
+        end = batch_end;
+        next = h.last_offset() + 1;
+    }
+    (pos, end, next)
+}
+
+#[test]
+fn fetch_records_finds_the_same_batches_as_a_read_without_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 1 << 20,
+        index_interval_bytes: 256,
+        ..LogConfig::default()
+    };
+    let log = open(dir.path(), config);
+    // Batches of varied sizes, so budgets fall inside batches and between index entries.
+    let mut all = Vec::new();
+    let mut pos = 0u64;
+    for i in 0..120usize {
+        let mut b = sized_batch(1 + i % 4, 0, 100 + (i * 37) % 700);
+        let info = log.append(&mut b, 0, false).unwrap();
+        let h = BatchHeader::parse(&b).unwrap();
+        assert_eq!(h.base_offset, info.base_offset);
+        all.push((pos, h));
+        pos += b.len() as u64;
+        if i == 89 {
+            log.flush().unwrap();
+        }
+    }
+    assert!(log.segments.read().len() == 1);
+    let high_watermark = log.high_watermark();
+    assert_eq!(
+        high_watermark,
+        all[89].1.last_offset() + 1,
+        "the unflushed tail is above it"
+    );
+    for offset in (0..high_watermark).step_by(7) {
+        for max_bytes in [0usize, 1, 300, 1000, 4096, 9999, 1 << 20] {
+            for min_one in [false, true] {
+                let got = log.fetch_records(offset, max_bytes, min_one, false).unwrap();
+                let (start, end, next) = expected_read(&all, offset, max_bytes, min_one, high_watermark);
+                let what = format!("offset {offset}, max {max_bytes}, min_one {min_one}");
+                if end == start {
+                    assert!(got.records.is_none(), "{what}: nothing");
+                    continue;
+                }
+                let records = got.records.expect(&what);
+                assert_eq!(
+                    (records.position(), records.len() as u64),
+                    (start, end - start),
+                    "{what}"
+                );
+                assert_eq!(got.next_offset, Some(next), "{what}");
+                let bytes = records.read().unwrap();
+                assert_eq!(headers(&bytes).last().unwrap().last_offset() + 1, next, "{what}");
+                assert_eq!(bytes, log.fetch(offset, max_bytes, min_one).unwrap().records, "{what}");
+            }
+        }
+    }
+    assert!(
+        log.fetch_records(high_watermark, 1 << 20, true, false)
+            .unwrap()
+            .records
+            .is_none()
+    );
+}
+
 #[test]
 fn flush_moves_recovery_point_and_durable_offset() {
     let dir = tempfile::tempdir().unwrap();
