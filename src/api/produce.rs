@@ -8,7 +8,6 @@
 //! runs with its append on a bounded blocking pool, and the answer is deferred; each
 //! partition's appends keep their arrival order (see `queue`).
 
-use std::cell::RefCell;
 use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -65,11 +64,6 @@ impl RateLimitedReport {
         self.held.fetch_add(1, Relaxed);
         None
     }
-}
-
-thread_local! {
-    /// Reused across requests so appends do not allocate a fresh buffer each time.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Why a partition's records were refused: Kafka's error code, a message for the log, and the
@@ -571,33 +565,24 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
     } else {
         None
     };
-    let input: &[u8] = recompressed.as_deref().unwrap_or(&records);
-    SCRATCH.with(|scratch| {
-        let mut buf = scratch.borrow_mut();
-        buf.clear();
-        buf.extend_from_slice(input);
-        if recompressed.is_none() {
-            for batch in &validated.batches {
-                record::set_partition_leader_epoch(
-                    &mut buf[batch.position..batch.position + batch.size],
-                    errors::LEADER_EPOCH,
-                );
-            }
-        }
-        let result = log.append(&mut buf, now, config.log_append_time());
-        if let Ok(info) = &result
-            && !info.duplicate
-        {
-            let counters = log.topic_metrics();
-            counters.bytes_in.add(buf.len() as u64);
-            counters.messages_in.add((info.last_offset - info.base_offset + 1) as u64);
-        }
-        // Keep the buffer from pinning a huge allocation after an unusually large request.
-        if buf.capacity() > 8 << 20 {
-            *buf = Vec::new();
-        }
-        result
-            .map_err(|e| match e {
+    // Batches stored as produced go from the request to the page cache as they are, their
+    // headers patched in copies; rewritten ones are patched in their new buffer.
+    let log_append_time = config.log_append_time();
+    let (result, len) = match recompressed {
+        Some(mut rewritten) => (log.append(&mut rewritten, now, log_append_time), rewritten.len()),
+        None => (log.append_from(&records, now, log_append_time), records.len()),
+    };
+    if let Ok(info) = &result
+        && !info.duplicate
+    {
+        let counters = log.topic_metrics();
+        counters.bytes_in.add(len as u64);
+        counters
+            .messages_in
+            .add((info.last_offset - info.base_offset + 1) as u64);
+    }
+    result
+        .map_err(|e| match e {
                 LogError::Record(r) => record_error(r),
                 LogError::Producer(p) => (errors::producer_state_code(&p), Some(p.to_string())),
                 // The failure was logged once when the log failed.
@@ -612,7 +597,6 @@ fn append(topic: &Topic, log: &PartitionLog, records: Bytes, version: i16) -> Re
                 }
             })
             .map_err(Refused::from)
-    })
 }
 
 /// Kafka's per-record checks ([`LogValidator`]): every record of every batch is read and

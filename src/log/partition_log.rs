@@ -34,7 +34,7 @@ use super::transaction_index::{AbortedTxn, AbortedTxns};
 use super::{AppendInfo, FetchSlice, LogConfig, LogError, fsync_dir, now_ms};
 use crate::metrics::{self, TopicMetrics};
 use crate::record::batch::{
-    BatchHeader, RecordError, set_base_offset, set_log_append_time, set_partition_leader_epoch,
+    BATCH_HEADER_SIZE, BatchHeader, RecordError, set_base_offset, set_log_append_time_split, set_partition_leader_epoch,
 };
 use crate::record::{ControlRecordType, RecordStream, build_marker, read_marker};
 
@@ -153,6 +153,32 @@ impl PartitionLog {
     /// offsets, stamps the leader epoch (and LogAppendTime if asked), rolls the active segment if
     /// it is due, and writes to the page cache. The buffer is patched in place.
     pub fn append(&self, records: &mut [u8], now_ms: i64, log_append_time: bool) -> Result<AppendInfo, LogError> {
+        let mut headers = Vec::new();
+        let info = self.append_batches(records, now_ms, log_append_time, &mut headers)?;
+        let mut pos = 0usize;
+        for header in &headers {
+            let size = BatchHeader::parse(header)?.total_size();
+            records[pos..pos + BATCH_HEADER_SIZE].copy_from_slice(header);
+            pos += size;
+        }
+        Ok(info)
+    }
+
+    /// [`Self::append`] that leaves `records` as they are: the patched headers are written
+    /// from copies and the rest of each batch straight from `records`, so a produce request's
+    /// bytes reach the page cache without being copied in the broker first.
+    pub fn append_from(&self, records: &[u8], now_ms: i64, log_append_time: bool) -> Result<AppendInfo, LogError> {
+        self.append_batches(records, now_ms, log_append_time, &mut Vec::new())
+    }
+
+    /// The append itself; `headers` receives each written batch's patched header, in order.
+    fn append_batches(
+        &self,
+        records: &[u8],
+        now_ms: i64,
+        log_append_time: bool,
+        headers: &mut Vec<[u8; BATCH_HEADER_SIZE]>,
+    ) -> Result<AppendInfo, LogError> {
         let mut metas = self.writer.lock();
         if self.is_closed() {
             return Err(LogError::Closed);
@@ -216,15 +242,24 @@ impl PartitionLog {
                     flush_due: false,
                 });
             }
-            let batch = &mut records[pos..pos + size];
-            set_base_offset(batch, next);
-            set_partition_leader_epoch(batch, epoch);
+            let (Some(head), Some(rest)) = (
+                records.get(pos..pos + BATCH_HEADER_SIZE),
+                records.get(pos + BATCH_HEADER_SIZE..pos + size),
+            ) else {
+                return Err(
+                    RecordError::CorruptMessage(format!("batch at position {pos} is shorter than its header")).into(),
+                );
+            };
+            let mut head: [u8; BATCH_HEADER_SIZE] = head.try_into().unwrap_or([0; BATCH_HEADER_SIZE]);
+            set_base_offset(&mut head, next);
+            set_partition_leader_epoch(&mut head, epoch);
             let max_timestamp = if log_append_time {
-                set_log_append_time(batch, now_ms);
+                set_log_append_time_split(&mut head, rest, now_ms);
                 now_ms
             } else {
                 header.max_timestamp
             };
+            headers.push(head);
             let last_offset = next
                 .checked_add(i64::from(header.last_offset_delta))
                 .ok_or_else(|| RecordError::InvalidRecord("offset overflow".into()))?;
@@ -262,7 +297,7 @@ impl PartitionLog {
         if active.should_roll(&config, records.len() as u64, append_max_timestamp, last_offset, now_ms) {
             active = self.roll(&active, base_offset, &config, now_ms)?;
         }
-        if let Err(e) = active.append(records, &metas, config.index_interval_bytes) {
+        if let Err(e) = active.append_with_headers(records, headers, &metas, config.index_interval_bytes) {
             // A full disk is the one write error that loses nothing: the partial batch was cut
             // off and the log resumes once space returns. Any other may have.
             if e.raw_os_error() != Some(libc::ENOSPC) {

@@ -31,6 +31,34 @@ pub const CLEANED_FILE_SUFFIX: &str = ".cleaned";
 /// Appended to the files of a cleaned segment that is complete and about to replace others.
 pub const SWAP_FILE_SUFFIX: &str = ".swap";
 
+/// Writes every byte of `slices` at `pos` of `file` with `pwritev`, as many at a time as one
+/// call takes.
+fn write_all_vectored_at(file: &File, mut slices: &mut [io::IoSlice<'_>], mut pos: u64) -> io::Result<()> {
+    /// Linux's IOV_MAX.
+    const MAX_IOVECS: usize = 1024;
+    while !slices.is_empty() {
+        let n = slices.len().min(MAX_IOVECS);
+        let offset = libc::off_t::try_from(pos)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "write position past off_t"))?;
+        // SAFETY: `IoSlice` is ABI-compatible with `iovec` on Unix, and the first `n` slices
+        // borrow memory that lives for the call.
+        let written = unsafe { libc::pwritev(file.as_raw_fd(), slices.as_ptr().cast(), n as libc::c_int, offset) };
+        if written < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if written == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        pos += written as u64;
+        io::IoSlice::advance_slices(&mut slices, written as usize);
+    }
+    Ok(())
+}
+
 /// `path` with `suffix` appended to its file name.
 pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_os_string();
@@ -553,6 +581,42 @@ impl LogSegment {
             let _ = self.file.set_len(pos);
             return Err(e);
         }
+        self.publish(pos, records.len() as u64, batches, index_interval);
+        Ok(())
+    }
+
+    /// [`Self::append`] of batches whose headers are written from `headers` (one per batch,
+    /// patched copies) and the rest of each from `records`, with vectored writes: the
+    /// batches are never copied whole.
+    pub(crate) fn append_with_headers(
+        &self,
+        records: &[u8],
+        headers: &[[u8; BATCH_HEADER_SIZE]],
+        batches: &[BatchMeta],
+        index_interval: u32,
+    ) -> io::Result<()> {
+        let pos = self.size();
+        let mut slices = Vec::with_capacity(2 * batches.len());
+        for (b, header) in batches.iter().zip(headers) {
+            let start = b.position as usize;
+            let end = start + b.size as usize;
+            let rest = records
+                .get(start + BATCH_HEADER_SIZE..end)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "batch outside the records"))?;
+            slices.push(io::IoSlice::new(header));
+            slices.push(io::IoSlice::new(rest));
+        }
+        let len: usize = slices.iter().map(|s| s.len()).sum();
+        if let Err(e) = write_all_vectored_at(&self.file, &mut slices, pos) {
+            let _ = self.file.set_len(pos);
+            return Err(e);
+        }
+        self.publish(pos, len as u64, batches, index_interval);
+        Ok(())
+    }
+
+    /// Indexes batches just written at `pos` and makes their `len` bytes visible to readers.
+    fn publish(&self, pos: u64, len: u64, batches: &[BatchMeta], index_interval: u32) {
         {
             let mut st = self.state.lock();
             let mut oi = self.offset_index.write();
@@ -568,8 +632,7 @@ impl LogSegment {
         // Mark dirty before the new end becomes visible, so a flush that sees the new log end
         // offset also sees that this segment needs an fsync.
         self.dirty.store(true, Ordering::SeqCst);
-        self.size.store(pos + records.len() as u64, Ordering::Release);
-        Ok(())
+        self.size.store(pos + len, Ordering::Release);
     }
 
     /// The first batch at or after byte `start` (below `limit`) for which `pred` holds.

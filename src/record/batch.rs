@@ -426,8 +426,37 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
     put(batch, CRC_POS, &crc.to_be_bytes());
 }
 
+/// [`set_log_append_time`] for a batch held as a copy of its header and the rest of it in
+/// place: only the header is changed, the CRC computed over both.
+pub fn set_log_append_time_split(header: &mut [u8; BATCH_HEADER_SIZE], rest: &[u8], now_ms: i64) {
+    let attributes = get_i16(header, ATTRIBUTES_POS) | TIMESTAMP_TYPE_MASK;
+    if get_i16(header, ATTRIBUTES_POS) == attributes && get_i64(header, MAX_TIMESTAMP_POS) == now_ms {
+        return;
+    }
+    put(header, ATTRIBUTES_POS, &attributes.to_be_bytes());
+    put(header, MAX_TIMESTAMP_POS, &now_ms.to_be_bytes());
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&header[ATTRIBUTES_POS..]), rest);
+    put(header, CRC_POS, &crc.to_be_bytes());
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_append_time_on_a_split_batch_matches_the_whole_batch() {
+        use crate::record::{Compression, RecordBatchBuilder};
+        let mut b = RecordBatchBuilder::new(Compression::None);
+        for i in 0..5 {
+            b.append(1_000 + i, Some(b"key"), Some(&[i as u8; 300]), &[]);
+        }
+        let mut whole = b.build();
+        let mut header: [u8; super::BATCH_HEADER_SIZE] = whole[..super::BATCH_HEADER_SIZE].try_into().unwrap();
+        super::set_log_append_time_split(&mut header, &whole[super::BATCH_HEADER_SIZE..], 42_000);
+        super::set_log_append_time(&mut whole, 42_000);
+        assert_eq!(&header[..], &whole[..super::BATCH_HEADER_SIZE]);
+        let parsed = super::BatchHeader::parse(&whole).unwrap();
+        assert!(super::verify_crc(&parsed, &whole).is_ok());
+    }
+
     #[test]
     fn complete_batch_end_follows_the_length_field() {
         let mut buf = vec![0u8; 12];

@@ -17,7 +17,8 @@ pub mod varint;
 
 pub use batch::{
     BATCH_HEADER_SIZE, BatchHeader, BatchSummary, LOG_OVERHEAD, MAGIC_V2, RecordError, ValidatedBatches,
-    complete_batch_end, set_base_offset, set_log_append_time, set_partition_leader_epoch, validate_batches,
+    complete_batch_end, set_base_offset, set_log_append_time, set_log_append_time_split, set_partition_leader_epoch,
+    validate_batches,
 };
 pub use builder::{RecordBatchBuilder, StreamingBatchBuilder};
 pub use compression::{Compression, compress, decompress, decompress_with_limit};
