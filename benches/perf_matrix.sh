@@ -180,6 +180,9 @@ for cell in "${CELLS[@]}"; do
         for n in "${order[@]}"; do
             topic="perf-$cell_no-$run-$$"
             admin "$n" create "$topic" "$parts"
+            # Kafka leaves its writes to the kernel to flush later; that writeback must not
+            # land on the next broker's measurement, so every produce starts from a clean disk.
+            sync
             P[$n]+="$(produce "$n" "$topic" "$size" "$linger") "
             C[$n]+="$(consume "$n" "$topic") "
             admin "$n" delete "$topic"
@@ -207,6 +210,7 @@ echo "end-to-end latency, 1 KiB records at 10,000/s for 10 s, linger.ms=0, acks=
 for n in "${NAMES[@]}"; do
     topic="perf-latency-$$-$n"
     admin "$n" create "$topic" 1
+    sync
     "$PERF" -C -t "$topic" -p 0 -b "${ADDR[$n]}" -o end -l -A "$WORK/latency-$n.txt" -c 100000 -q \
         >/dev/null 2>&1 &
     consumer=$!
