@@ -158,6 +158,12 @@ consume() {
     "$PERF" -G "perf-$2" -t "$2" -b "${ADDR[$1]}" -c "$RECORDS" -X auto.offset.reset=earliest -q \
         2>/dev/null | sed -n 's/.* consumed in [0-9]*ms: \([0-9]*\) msgs\/s.*/\1/p'
 }
+# cpu_ms NAME: the broker's CPU time so far (user and system) in milliseconds, when this
+# script started it; empty otherwise.
+cpu_ms() {
+    [[ -n "${PID[$1]:-}" ]] || return 0
+    awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/${PID[$1]}/stat"
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 CELLS=("1 1024 5" "1 1024 0" "6 1024 5" "6 1024 0" "1 100 5" "1 100 0" "6 100 5" "6 100 0")
@@ -169,10 +175,11 @@ for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod/s" "$n cons/s"; done
 [[ ${#NAMES[@]} -eq 2 ]] && printf '%10s %10s' "produce" "consume"
 echo
 cell_no=0
+CPU_ROWS=()
 for cell in "${CELLS[@]}"; do
     read -r parts size linger <<<"$cell"
     cell_no=$((cell_no + 1))
-    declare -A P=() C=()
+    declare -A P=() C=() PCPU=() CCPU=()
     for run in $(seq 1 "$RUNS"); do
         order=("${NAMES[@]}")
         # Alternate which broker goes first, so neither always runs on a warmer machine.
@@ -183,26 +190,48 @@ for cell in "${CELLS[@]}"; do
             # Kafka leaves its writes to the kernel to flush later; that writeback must not
             # land on the next broker's measurement, so every produce starts from a clean disk.
             sync
+            c0="$(cpu_ms "$n")"
             P[$n]+="$(produce "$n" "$topic" "$size" "$linger") "
+            c1="$(cpu_ms "$n")"
             C[$n]+="$(consume "$n" "$topic") "
+            c2="$(cpu_ms "$n")"
+            if [[ -n "$c0" ]]; then
+                PCPU[$n]+="$((c1 - c0)) "
+                CCPU[$n]+="$((c2 - c1)) "
+            fi
             admin "$n" delete "$topic"
         done
     done
     printf '%-28s' "$parts, $size B, linger $linger"
     declare -A PM=() CM=()
+    row="$(printf '%-28s' "$parts, $size B, linger $linger")"
     for n in "${NAMES[@]}"; do
         PM[$n]="$(tr ' ' '\n' <<<"${P[$n]}" | grep . | median)"
         CM[$n]="$(tr ' ' '\n' <<<"${C[$n]}" | grep . | median)"
         printf '%14s %14s' "${PM[$n]}" "${CM[$n]}"
+        row+="$(printf '%14s %14s' "$(tr ' ' '\n' <<<"${PCPU[$n]:-}" | grep . | median)" \
+            "$(tr ' ' '\n' <<<"${CCPU[$n]:-}" | grep . | median)")"
     done
+    CPU_ROWS+=("$row")
     if [[ ${#NAMES[@]} -eq 2 ]]; then
         a="${NAMES[0]}" b="${NAMES[1]}"
         awk -v p1="${PM[$a]}" -v p2="${PM[$b]}" -v c1="${CM[$a]}" -v c2="${CM[$b]}" \
             'BEGIN { printf "%9.2fx %9.2fx", p1 / (p2 ? p2 : 1), c1 / (c2 ? c2 : 1) }'
     fi
     echo
-    unset P C PM CM
+    unset P C PM CM PCPU CCPU
 done
+
+# The client shares the machine with the broker, so where the client is the busier process
+# the rates say little about the broker: its CPU time for the same work does.
+if [[ ${#PID[@]} -gt 0 ]]; then
+    echo
+    echo "broker CPU time per cell (user + system, ms), median of $RUNS runs"
+    printf '%-28s' "partitions, size, linger"
+    for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod" "$n cons"; done
+    echo
+    printf '%s\n' "${CPU_ROWS[@]}"
+fi
 
 # ---- end-to-end latency ------------------------------------------------------------------
 echo
