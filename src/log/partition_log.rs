@@ -242,15 +242,16 @@ impl PartitionLog {
                     flush_due: false,
                 });
             }
-            let (Some(head), Some(rest)) = (
-                records.get(pos..pos + BATCH_HEADER_SIZE),
+            let (Some(mut head), Some(rest)) = (
+                records
+                    .get(pos..pos + BATCH_HEADER_SIZE)
+                    .and_then(|h| <[u8; BATCH_HEADER_SIZE]>::try_from(h).ok()),
                 records.get(pos + BATCH_HEADER_SIZE..pos + size),
             ) else {
                 return Err(
                     RecordError::CorruptMessage(format!("batch at position {pos} is shorter than its header")).into(),
                 );
             };
-            let mut head: [u8; BATCH_HEADER_SIZE] = head.try_into().unwrap_or([0; BATCH_HEADER_SIZE]);
             set_base_offset(&mut head, next);
             set_partition_leader_epoch(&mut head, epoch);
             let max_timestamp = if log_append_time {

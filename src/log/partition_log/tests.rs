@@ -111,6 +111,31 @@ fn append_rejects_garbage_without_moving_offsets() {
 }
 
 #[test]
+fn append_from_stores_what_append_stores_and_leaves_its_input_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        open(&dir.path().join("a"), LogConfig::default()),
+        open(&dir.path().join("b"), LogConfig::default()),
+    );
+    for log_append_time in [false, true] {
+        let mut input = batch(3, 10);
+        input.extend_from_slice(&batch(2, 20));
+        let original = input.clone();
+        let from = b.append_from(&input, 777, log_append_time).unwrap();
+        assert_eq!(input, original, "append_from does not change its input");
+        let patched = a.append(&mut input, 777, log_append_time).unwrap();
+        assert_eq!(
+            (from.base_offset, from.last_offset),
+            (patched.base_offset, patched.last_offset)
+        );
+        let stored = b.read(from.base_offset, 1 << 20, false).unwrap().records;
+        assert_eq!(stored, a.read(patched.base_offset, 1 << 20, false).unwrap().records);
+        assert_eq!(&stored[..], &input[..], "append patches its input as it stores it");
+        assert_eq!(headers(&stored).len(), 2, "both batches whole, CRCs valid");
+    }
+}
+
+#[test]
 fn log_append_time_is_stamped() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), LogConfig::default());
