@@ -4,6 +4,7 @@
 //! the authorized-operations fields reporting what the caller may do.
 
 #[path = "acl_support/mod.rs"]
+#[allow(dead_code)]
 mod acl_support;
 mod common;
 

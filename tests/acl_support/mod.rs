@@ -1,9 +1,7 @@
 //! A broker with the StandardAuthorizer for the ACL tests: a PLAINTEXT listener whose
 //! `User:ANONYMOUS` is a super user (the admin), and a SASL_PLAINTEXT listener where `alice`
 //! and `bob` log in with PLAIN and get only what ACLs give them. Included by the ACL test
-//! files with `#[path]`, beside `common`; each uses part of it.
-
-#![allow(dead_code)]
+//! files with `#[path]`, beside `common`; each uses part of it (hence `allow(dead_code)` there).
 
 use std::collections::HashMap;
 
