@@ -19,6 +19,12 @@ struct Located {
     next_offset: i64,
 }
 
+impl Located {
+    fn into_records(self) -> FileRecords {
+        FileRecords::new(self.segment, self.position, (self.end - self.position) as usize)
+    }
+}
+
 impl PartitionLog {
     /// Whole batches from the one holding `offset`, all from one segment, at most `max_bytes`
     /// unless `min_one_batch` and the first batch alone is larger (KIP-74). Reads up to the log
@@ -83,7 +89,7 @@ impl PartitionLog {
         let (bounds, located) = self.locate(offset, max_bytes, min_one_batch, upper)?;
         Ok(FetchedRecords {
             next_offset: located.as_ref().map(|l| l.next_offset),
-            records: located.map(|l| FileRecords::new(l.segment, l.position, (l.end - l.position) as usize)),
+            records: located.map(Located::into_records),
             high_watermark: bounds.high_watermark,
             log_start_offset: bounds.log_start,
             log_end_offset: bounds.log_end,
@@ -100,9 +106,7 @@ impl PartitionLog {
         let (bounds, located) = self.locate(offset, max_bytes, min_one_batch, upper)?;
         let records = match located {
             None => Bytes::new(),
-            Some(l) => FileRecords::new(l.segment, l.position, (l.end - l.position) as usize)
-                .read()
-                .map_err(LogError::from)?,
+            Some(l) => l.into_records().read().map_err(LogError::from)?,
         };
         Ok(FetchSlice {
             records,
