@@ -133,6 +133,7 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
         max_request_bytes: config.socket_request_max_bytes(),
         idle_timeout: Duration::from_millis(config.connections_max_idle_ms()),
         memory_pool: MemoryPool::new(config.queued_max_request_bytes()),
+        buffers: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let open_connections = listener_specs

@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::buffer_pool::BufferPool;
 use super::memory_pool::{MemoryPool, PoolLease};
 use super::reply_writer::{ReplyWriter, write_parts};
 use crate::api::records_send::ResponsePart;
@@ -57,6 +58,8 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Shared by every connection: bytes of requests read but not yet handled.
     pub memory_pool: MemoryPool,
+    /// Shared by every connection: large request buffers kept for the next large request.
+    pub buffers: Arc<BufferPool>,
 }
 
 /// How much of a frame is read into memory at a time: a frame's buffer grows with the bytes
@@ -187,7 +190,6 @@ async fn serve<R, W>(
     let (tx, rx) = mpsc::channel::<(Outgoing, Option<OwnedSemaphorePermit>)>(MAX_IN_FLIGHT);
     let in_flight_bytes = Arc::new(Semaphore::new(MAX_IN_FLIGHT_BYTES));
     let writer_task = tokio::spawn(write_replies(writer, rx, peer));
-    let mut buf = BytesMut::with_capacity(64 * 1024);
     loop {
         // A client over its quota waits out its throttle time before its next request is
         // read (KIP-219), which holds back a client that ignores the throttle time too.
@@ -197,7 +199,7 @@ async fn serve<R, W>(
         let frame = tokio::select! {
             biased;
             _ = shutdown.changed() => break,
-            frame = tokio::time::timeout(limits.idle_timeout, read_frame(&mut reader, &mut buf, &limits)) => frame,
+            frame = tokio::time::timeout(limits.idle_timeout, read_frame(&mut reader, &limits)) => frame,
         };
         let frame = match frame {
             Err(_) => {
@@ -291,7 +293,6 @@ async fn serve<R, W>(
 /// `Ok(None)` on a clean end of stream.
 async fn read_frame<R: AsyncRead + Unpin>(
     reader: &mut R,
-    buf: &mut BytesMut,
     limits: &ConnectionLimits,
 ) -> Result<Option<(Bytes, PoolLease)>, String> {
     let max_request_bytes = limits.max_request_bytes;
@@ -324,13 +325,13 @@ async fn read_frame<R: AsyncRead + Unpin>(
     }
     let size = size as usize;
     let mut lease = PoolLease::default();
-    buf.clear();
+    let mut buf = limits.buffers.take(size);
     while buf.len() < size {
         let want = (size - buf.len()).min(READ_CHUNK);
         limits.memory_pool.grow(&mut lease, want).await;
         buf.reserve(want);
         let n = reader
-            .read_buf(&mut (&mut *buf).limit(want))
+            .read_buf(&mut (&mut buf).limit(want))
             .await
             .map_err(|e| format!("connection failed inside a {size}-byte frame: {e}"))?;
         if n == 0 {
@@ -340,8 +341,7 @@ async fn read_frame<R: AsyncRead + Unpin>(
             ));
         }
     }
-    // The frame takes the buffer; a large one is not kept for the next, small, request.
-    Ok(Some((buf.split().freeze(), lease)))
+    Ok(Some((limits.buffers.freeze(buf), lease)))
 }
 
 /// Waits until a muted connection's throttle has passed; false when the broker shuts down

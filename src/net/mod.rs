@@ -1,6 +1,7 @@
 //! The network front end: the accept loop and per-connection framing. Nothing here knows
 //! what a request means; `api` does.
 
+pub mod buffer_pool;
 pub mod connection;
 pub mod listener;
 pub mod memory_pool;
