@@ -146,17 +146,27 @@ sys.exit(0 if error == 0 else f"{op} {topic.decode()}: error {error}")
 PY
 }
 
+# The client's CPU time (user and system, ms) of the last produce or consume.
+CLIENT_CPU="$WORK/client-cpu"
+# client_cpu CMD...: runs CMD, writing its CPU time in ms to $CLIENT_CPU.
+client_cpu() {
+    local TIMEFORMAT='%3U %3S'
+    { time "$@" 2>/dev/null; } 2>"$CLIENT_CPU.raw"
+    awk '{ printf "%d", ($1 + $2) * 1000 }' "$CLIENT_CPU.raw" >"$CLIENT_CPU"
+}
 # produce NAME TOPIC SIZE LINGER: prints records/s.
 produce() {
     local extra=()
     [[ "$4" != 0 ]] && extra=(-X batch.size=1048576)
-    "$PERF" -P -t "$2" -b "${ADDR[$1]}" -s "$3" -c "$RECORDS" -a -1 -X "linger.ms=$4" "${extra[@]}" -q \
-        2>/dev/null | sed -n 's/.* delivered .* in [0-9]*ms: \([0-9]*\) msgs\/s.*/\1/p'
+    client_cpu "$PERF" -P -t "$2" -b "${ADDR[$1]}" -s "$3" -c "$RECORDS" -a -1 -X "linger.ms=$4" "${extra[@]}" -q \
+        >"$WORK/out"
+    sed -n 's/.* delivered .* in [0-9]*ms: \([0-9]*\) msgs\/s.*/\1/p' "$WORK/out"
 }
 # consume NAME TOPIC: prints records/s, from the first record to the last.
 consume() {
-    "$PERF" -G "perf-$2" -t "$2" -b "${ADDR[$1]}" -c "$RECORDS" -X auto.offset.reset=earliest -q \
-        2>/dev/null | sed -n 's/.* consumed in [0-9]*ms: \([0-9]*\) msgs\/s.*/\1/p'
+    client_cpu "$PERF" -G "perf-$2" -t "$2" -b "${ADDR[$1]}" -c "$RECORDS" -X auto.offset.reset=earliest -q \
+        >"$WORK/out"
+    sed -n 's/.* consumed in [0-9]*ms: \([0-9]*\) msgs\/s.*/\1/p' "$WORK/out"
 }
 # cpu_ms NAME: the broker's CPU time so far (user and system) in milliseconds, when this
 # script started it; empty otherwise.
@@ -176,10 +186,11 @@ for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod/s" "$n cons/s"; done
 echo
 cell_no=0
 CPU_ROWS=()
+CLIENT_ROWS=()
 for cell in "${CELLS[@]}"; do
     read -r parts size linger <<<"$cell"
     cell_no=$((cell_no + 1))
-    declare -A P=() C=() PCPU=() CCPU=()
+    declare -A P=() C=() PCPU=() CCPU=() PCLIENT=() CCLIENT=()
     for run in $(seq 1 "$RUNS"); do
         order=("${NAMES[@]}")
         # Alternate which broker goes first, so neither always runs on a warmer machine.
@@ -193,8 +204,10 @@ for cell in "${CELLS[@]}"; do
             c0="$(cpu_ms "$n")"
             P[$n]+="$(produce "$n" "$topic" "$size" "$linger") "
             c1="$(cpu_ms "$n")"
+            PCLIENT[$n]+="$(cat "$CLIENT_CPU") "
             C[$n]+="$(consume "$n" "$topic") "
             c2="$(cpu_ms "$n")"
+            CCLIENT[$n]+="$(cat "$CLIENT_CPU") "
             if [[ -n "$c0" ]]; then
                 PCPU[$n]+="$((c1 - c0)) "
                 CCPU[$n]+="$((c2 - c1)) "
@@ -213,17 +226,24 @@ for cell in "${CELLS[@]}"; do
             "$(tr ' ' '\n' <<<"${CCPU[$n]:-}" | grep . | median)")"
     done
     CPU_ROWS+=("$row")
+    row="$(printf '%-28s' "$parts, $size B, linger $linger")"
+    for n in "${NAMES[@]}"; do
+        row+="$(printf '%14s %14s' "$(tr ' ' '\n' <<<"${PCLIENT[$n]}" | grep . | median)" \
+            "$(tr ' ' '\n' <<<"${CCLIENT[$n]}" | grep . | median)")"
+    done
+    CLIENT_ROWS+=("$row")
     if [[ ${#NAMES[@]} -eq 2 ]]; then
         a="${NAMES[0]}" b="${NAMES[1]}"
         awk -v p1="${PM[$a]}" -v p2="${PM[$b]}" -v c1="${CM[$a]}" -v c2="${CM[$b]}" \
             'BEGIN { printf "%9.2fx %9.2fx", p1 / (p2 ? p2 : 1), c1 / (c2 ? c2 : 1) }'
     fi
     echo
-    unset P C PM CM PCPU CCPU
+    unset P C PM CM PCPU CCPU PCLIENT CCLIENT
 done
 
 # The client shares the machine with the broker, so where the client is the busier process
-# the rates say little about the broker: its CPU time for the same work does.
+# the rates say little about the broker: its CPU time for the same work does, and the
+# client's shows which of the two bounds the rate.
 if [[ ${#PID[@]} -gt 0 ]]; then
     echo
     echo "broker CPU time per cell (user + system, ms), median of $RUNS runs"
@@ -232,6 +252,12 @@ if [[ ${#PID[@]} -gt 0 ]]; then
     echo
     printf '%s\n' "${CPU_ROWS[@]}"
 fi
+echo
+echo "client (rdkafka_performance) CPU time per cell (user + system, ms), median of $RUNS runs"
+printf '%-28s' "partitions, size, linger"
+for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod" "$n cons"; done
+echo
+printf '%s\n' "${CLIENT_ROWS[@]}"
 
 # ---- end-to-end latency ------------------------------------------------------------------
 echo
