@@ -51,6 +51,19 @@ fn punch_hole(file: &File, offset: u64, len: u64) -> bool {
     }
 }
 
+/// Maps the whole file for random access. Without the advice, the first touch of a page of
+/// a preallocated (sparse) index makes the kernel read ahead `read_ahead_kb` of it, zeroing
+/// and caching megabytes of holes for a write of 8 or 12 bytes (7 % of a produce's CPU time
+/// on a disk with 8 MiB of readahead); lookups are binary searches, which readahead does not
+/// help either.
+fn map(file: &File) -> io::Result<MmapMut> {
+    // SAFETY: the file is private to this broker's data directory and only resized by
+    // `IndexFile`, which drops the mapping first; nothing else truncates it while mapped.
+    let mmap = unsafe { MmapMut::map_mut(file)? };
+    mmap.advise(memmap2::Advice::Random)?;
+    Ok(mmap)
+}
+
 impl IndexFile {
     /// Opens or creates the file. All whole entries in an existing file are taken as in use;
     /// the owning index sanitises them. `active` preallocates to `max_bytes`.
@@ -133,9 +146,7 @@ impl IndexFile {
         if len == 0 {
             return None;
         }
-        // SAFETY: the file is private to this broker's data directory and only resized by this
-        // struct, which drops the mapping first; nothing else truncates it while mapped.
-        match unsafe { MmapMut::map_mut(&self.file) } {
+        match map(&self.file) {
             Ok(m) => Some(m),
             Err(e) => {
                 tracing::warn!(index = %self.path.display(), error = %e, "cannot map index; lookups scan the segment instead");
@@ -205,8 +216,7 @@ impl IndexFile {
         self.entries = self.entries.min(self.max_entries);
         let trimmed = len == (self.entries * self.entry_size) as u64;
         if len > 0 && !trimmed {
-            // SAFETY: as in `map_now`.
-            let _ = self.mmap.set(Some(unsafe { MmapMut::map_mut(&self.file)? }));
+            let _ = self.mmap.set(Some(map(&self.file)?));
         }
         Ok(())
     }
