@@ -95,9 +95,12 @@ pub async fn run(config: BrokerConfig, shutdown: impl Future<Output = ()>) -> an
     let mut advertised = Vec::with_capacity(listener_specs.len());
     let mut bound_addrs = Vec::with_capacity(listener_specs.len());
     for spec in &listener_specs {
-        let listener = TcpListener::bind(spec.addr)
-            .await
-            .with_context(|| format!("cannot listen on {} (listener {})", spec.addr, spec.name))?;
+        let listener = crate::net::listener::bind(
+            spec.addr,
+            config.socket_send_buffer_bytes(),
+            config.socket_receive_buffer_bytes(),
+        )
+        .with_context(|| format!("cannot listen on {} (listener {})", spec.addr, spec.name))?;
         let bound = listener.local_addr()?;
         advertised.push(match advertised_cfg.remove(&spec.name) {
             Some((host, port)) => Advertised { host, port },

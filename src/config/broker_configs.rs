@@ -126,6 +126,20 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         "New connections per second across the broker; over it the listener waits before accepting more, as Kafka's acceptor does. Also per listener as listener.name.<listener>.max.connection.creation.rate.",
     ),
     def(
+        "socket.send.buffer.bytes",
+        T::Int,
+        Some("102400"),
+        V::Any,
+        "SO_SNDBUF of the listeners' connections (-1: the operating system's default, which grows it to megabytes).",
+    ),
+    def(
+        "socket.receive.buffer.bytes",
+        T::Int,
+        Some("-1"),
+        V::Any,
+        "SO_RCVBUF of the listeners' connections (-1: the operating system's default, which grows it as a connection needs).",
+    ),
+    def(
         "max.connections.per.ip",
         T::Int,
         Some(INT_MAX),
@@ -655,18 +669,6 @@ pub static BROKER_CONFIGS: &[ConfigDef] = &[
         T::Int,
         Some("2"),
         "Recovery runs per partition at start.",
-    ),
-    inert(
-        "socket.send.buffer.bytes",
-        T::Int,
-        Some("102400"),
-        "Left to the operating system.",
-    ),
-    inert(
-        "socket.receive.buffer.bytes",
-        T::Int,
-        Some("102400"),
-        "Left to the operating system.",
     ),
     inert(
         "broker.rack",

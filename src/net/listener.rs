@@ -4,13 +4,13 @@
 //! signal, and waiting on shutdown until every connection has written the replies it owes.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::connection::{self, ConnectionLimits};
@@ -18,6 +18,33 @@ use crate::api::ApiHandler;
 use crate::metrics::Gauge;
 use crate::quota::connection_quotas::{ConnectionQuotas, ip_quota};
 use crate::security::ListenerSecurity;
+
+/// Queued connections the kernel holds before `accept` (tokio's own default).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Binds a listening socket with Kafka's `socket.send.buffer.bytes` and
+/// `socket.receive.buffer.bytes` (None: the operating system's default); its connections
+/// inherit both. Left to Linux's autotuning, a connection's send buffer grows to megabytes,
+/// and a fetch's `sendfile` then queues most of a response at once: the consumer, reading it
+/// over loopback, pays in its own `recvmsg` for transmitting the broker's queued segments to
+/// itself, and read 1 KiB records 30 % slower than with Kafka's 100 KiB.
+pub fn bind(addr: SocketAddr, send_buffer: Option<u32>, receive_buffer: Option<u32>) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As TcpListener::bind: a restarted broker can bind while old connections are in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    if let Some(bytes) = send_buffer {
+        socket.set_send_buffer_size(bytes)?;
+    }
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
 
 pub struct Listener {
     /// Bound sockets, one per named listener; a connection knows which one it came through
