@@ -12,8 +12,8 @@
 #
 # Cells: 1 and 6 partitions, 1 KiB and 100 B records, and two producer settings: linger.ms=5
 # with 1 MiB batches, and linger.ms=0. Each cell produces N records (default 1,000,000) with
-# acks=all into a new topic, then reads them back with a consumer group from the beginning;
-# figures are records per second, the median of R runs (default 3), the brokers alternating
+# acks=all into a new topic (after `sync` and, when run as root, dropping the page cache),
+# then reads them back with a consumer group from the beginning; figures are records per second, the median of R runs (default 3), the brokers alternating
 # within a run. Then the end-to-end latency: 1 KiB records at 10,000/s, linger.ms=0, each
 # carrying its send time, read by a consumer; p50/p99/max of send-to-receive. Footprint:
 # resident memory idle and at its peak (VmHWM), and the time from start to the first answer.
@@ -174,12 +174,24 @@ cpu_ms() {
     [[ -n "${PID[$1]:-}" ]] || return 0
     awk -v hz="$(getconf CLK_TCK)" '{ printf "%d", ($14 + $15) * 1000 / hz }' "/proc/${PID[$1]}/stat"
 }
+# settle: writes back dirty pages and, where this user may, drops the clean page cache. Left
+# in place, what the previous broker cached changes what the next one's writes cost: without
+# the drop, a 1 KiB produce into Rivulet right after one into Kafka (which keeps a deleted
+# topic's files for file.delete.delay.ms) cost 4.1-4.5 s of CPU per 1,000,000 records, and
+# 1.0-1.1 s right after one into Rivulet; with it, 0.7-0.95 s either way.
+DROP_CACHES=0
+SETTLE="sync"
+if [[ -w /proc/sys/vm/drop_caches ]]; then DROP_CACHES=1; SETTLE="sync and drop the page cache"; fi
+settle() {
+    sync
+    if ((DROP_CACHES)); then echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
+}
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 CELLS=("1 1024 5" "1 1024 0" "6 1024 5" "6 1024 0" "1 100 5" "1 100 0" "6 100 5" "6 100 0")
 [[ $QUICK == 1 ]] && CELLS=("1 1024 5" "6 1024 0")
 echo
-echo "records per cell: $RECORDS, median of $RUNS runs"
+echo "records per cell: $RECORDS, median of $RUNS runs; before each produce: $SETTLE"
 printf '%-28s' "partitions, size, linger"
 for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod/s" "$n cons/s"; done
 [[ ${#NAMES[@]} -eq 2 ]] && printf '%10s %10s' "produce" "consume"
@@ -198,9 +210,10 @@ for cell in "${CELLS[@]}"; do
         for n in "${order[@]}"; do
             topic="perf-$cell_no-$run-$$"
             admin "$n" create "$topic" "$parts"
-            # Kafka leaves its writes to the kernel to flush later; that writeback must not
-            # land on the next broker's measurement, so every produce starts from a clean disk.
-            sync
+            # Kafka leaves its writes to the kernel to flush later, and a deleted topic's files
+            # for file.delete.delay.ms (60 s); neither must land on the next broker's
+            # measurement, so every produce starts from a clean disk and page cache.
+            settle
             c0="$(cpu_ms "$n")"
             P[$n]+="$(produce "$n" "$topic" "$size" "$linger") "
             c1="$(cpu_ms "$n")"
@@ -265,7 +278,7 @@ echo "end-to-end latency, 1 KiB records at 10,000/s for 10 s, linger.ms=0, acks=
 for n in "${NAMES[@]}"; do
     topic="perf-latency-$$-$n"
     admin "$n" create "$topic" 1
-    sync
+    settle
     "$PERF" -C -t "$topic" -p 0 -b "${ADDR[$n]}" -o end -l -A "$WORK/latency-$n.txt" -c 100000 -q \
         >/dev/null 2>&1 &
     consumer=$!
