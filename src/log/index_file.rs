@@ -60,7 +60,8 @@ fn map(file: &File) -> io::Result<MmapMut> {
     // SAFETY: the file is private to this broker's data directory and only resized by
     // `IndexFile`, which drops the mapping first; nothing else truncates it while mapped.
     let mmap = unsafe { MmapMut::map_mut(file)? };
-    mmap.advise(memmap2::Advice::Random)?;
+    // A hint: should the kernel refuse it, the index works as before.
+    let _ = mmap.advise(memmap2::Advice::Random);
     Ok(mmap)
 }
 
