@@ -13,8 +13,9 @@
 # Cells: 1 and 6 partitions, 1 KiB and 100 B records, and two producer settings: linger.ms=5
 # with 1 MiB batches, and linger.ms=0. Each cell produces N records (default 1,000,000) with
 # acks=all into a new topic (after `sync` and, when run as root, dropping the page cache),
-# then reads them back with a consumer group from the beginning; figures are records per second, the median of R runs (default 3), the brokers alternating
-# within a run. Then the end-to-end latency: 1 KiB records at 10,000/s, linger.ms=0, each
+# then reads them back with a consumer group from the beginning; figures are records per
+# second, the median of R runs (default 3), the brokers alternating within a run. Then the
+# end-to-end latency: 1 KiB records at 10,000/s, linger.ms=0, each
 # carrying its send time, read by a consumer; p50/p99/max of send-to-receive. Footprint:
 # resident memory idle and at its peak (VmHWM), and the time from start to the first answer.
 #
@@ -186,6 +187,8 @@ settle() {
     sync
     if ((DROP_CACHES)); then echo 1 >/proc/sys/vm/drop_caches 2>/dev/null || true; fi
 }
+# median_of "V1 V2 ...": the median of the space-separated values (empty for none).
+median_of() { tr ' ' '\n' <<<"$1" | grep . | median; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 CELLS=("1 1024 5" "1 1024 0" "6 1024 5" "6 1024 0" "1 100 5" "1 100 0" "6 100 5" "6 100 0")
@@ -232,17 +235,17 @@ for cell in "${CELLS[@]}"; do
     declare -A PM=() CM=()
     row="$(printf '%-28s' "$parts, $size B, linger $linger")"
     for n in "${NAMES[@]}"; do
-        PM[$n]="$(tr ' ' '\n' <<<"${P[$n]}" | grep . | median)"
-        CM[$n]="$(tr ' ' '\n' <<<"${C[$n]}" | grep . | median)"
+        PM[$n]="$(median_of "${P[$n]}")"
+        CM[$n]="$(median_of "${C[$n]}")"
         printf '%14s %14s' "${PM[$n]}" "${CM[$n]}"
-        row+="$(printf '%14s %14s' "$(tr ' ' '\n' <<<"${PCPU[$n]:-}" | grep . | median)" \
-            "$(tr ' ' '\n' <<<"${CCPU[$n]:-}" | grep . | median)")"
+        row+="$(printf '%14s %14s' "$(median_of "${PCPU[$n]:-}")" \
+            "$(median_of "${CCPU[$n]:-}")")"
     done
     CPU_ROWS+=("$row")
     row="$(printf '%-28s' "$parts, $size B, linger $linger")"
     for n in "${NAMES[@]}"; do
-        row+="$(printf '%14s %14s' "$(tr ' ' '\n' <<<"${PCLIENT[$n]}" | grep . | median)" \
-            "$(tr ' ' '\n' <<<"${CCLIENT[$n]}" | grep . | median)")"
+        row+="$(printf '%14s %14s' "$(median_of "${PCLIENT[$n]}")" \
+            "$(median_of "${CCLIENT[$n]}")")"
     done
     CLIENT_ROWS+=("$row")
     if [[ ${#NAMES[@]} -eq 2 ]]; then

@@ -526,11 +526,7 @@ impl BrokerConfig {
     /// `socket.send.buffer.bytes` as SO_SNDBUF; None (-1, or any value below 1) leaves the
     /// operating system's default.
     pub fn socket_send_buffer_bytes(&self) -> Option<u32> {
-        self.long("socket.send.buffer.bytes")
-            .unwrap_or(102_400)
-            .try_into()
-            .ok()
-            .filter(|&b| b > 0)
+        self.socket_buffer_bytes("socket.send.buffer.bytes", 102_400)
     }
 
     /// `socket.receive.buffer.bytes` as SO_RCVBUF, as [`Self::socket_send_buffer_bytes`]. The
@@ -538,11 +534,11 @@ impl BrokerConfig {
     /// receive buffer as its requests need, and a fixed 100 KiB cost a 1 KiB-record produce
     /// 60-70 % more broker CPU time (many small reads of each 1 MiB request).
     pub fn socket_receive_buffer_bytes(&self) -> Option<u32> {
-        self.long("socket.receive.buffer.bytes")
-            .unwrap_or(-1)
-            .try_into()
-            .ok()
-            .filter(|&b| b > 0)
+        self.socket_buffer_bytes("socket.receive.buffer.bytes", -1)
+    }
+
+    fn socket_buffer_bytes(&self, key: &str, default: i64) -> Option<u32> {
+        u32::try_from(self.long(key).unwrap_or(default)).ok().filter(|&b| b > 0)
     }
 
     pub fn max_connections(&self) -> usize {

@@ -86,7 +86,8 @@ impl BufferPool {
     }
 
     /// Bytes held by idle buffers.
-    pub fn idle_bytes(&self) -> usize {
+    #[cfg(test)]
+    fn idle_bytes(&self) -> usize {
         self.idle.lock().iter().map(Vec::capacity).sum()
     }
 }
