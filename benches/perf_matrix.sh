@@ -18,6 +18,9 @@
 # end-to-end latency: 1 KiB records at 10,000/s, linger.ms=0, each
 # carrying its send time, read by a consumer; p50/p99/max of send-to-receive. Footprint:
 # resident memory idle and at its peak (VmHWM), and the time from start to the first answer.
+# When it started the brokers, it also runs every cell against benches/null_broker.py, which
+# answers what a Rivulet answered once without storing or looking anything up: the client's
+# rate alone, and how far ahead of each broker any broker could be with this client.
 #
 # Rivulet fsyncs every acknowledged write before answering acks=all; Apache Kafka, with its
 # default settings, acknowledges before its page cache is flushed.
@@ -43,8 +46,11 @@ done
 
 WORK="$(mktemp -d /tmp/rivulet-perf.XXXXXX)"
 RIVULET_PID=""
+RECORDING_PID=""
+NULL_PID=""
 KAFKA_DIR=""
 cleanup() {
+    for pid in $NULL_PID $RECORDING_PID; do kill -TERM "$pid" 2>/dev/null || true; done
     if [[ -n "$RIVULET_PID" ]] && kill -TERM "$RIVULET_PID" 2>/dev/null; then
         for _ in $(seq 1 100); do kill -0 "$RIVULET_PID" 2>/dev/null || break; sleep 0.1; done
     fi
@@ -200,6 +206,7 @@ for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod/s" "$n cons/s"; done
 [[ ${#NAMES[@]} -eq 2 ]] && printf '%10s %10s' "produce" "consume"
 echo
 cell_no=0
+declare -A MEDIAN=()
 CPU_ROWS=()
 CLIENT_ROWS=()
 for cell in "${CELLS[@]}"; do
@@ -254,6 +261,7 @@ for cell in "${CELLS[@]}"; do
             'BEGIN { printf "%9.2fx %9.2fx", p1 / (p2 ? p2 : 1), c1 / (c2 ? c2 : 1) }'
     fi
     echo
+    for n in "${NAMES[@]}"; do MEDIAN[$n,$cell_no]="${PM[$n]} ${CM[$n]}"; done
     unset P C PM CM PCPU CCPU PCLIENT CCLIENT
 done
 
@@ -274,6 +282,56 @@ printf '%-28s' "partitions, size, linger"
 for n in "${NAMES[@]}"; do printf '%14s %14s' "$n prod" "$n cons"; done
 echo
 printf '%s\n' "${CLIENT_ROWS[@]}"
+
+# ---- the client alone ---------------------------------------------------------------------
+# Where the client is the busier process, the rate is the client's. benches/null_broker.py
+# answers what a Rivulet (advertising the null broker's address) answered once, without
+# storing or looking anything up, so its rate is about the most any broker reaches with this
+# client on this machine; divided by a broker's, it is the most any other could be ahead.
+if [[ -n "$RIVULET_PID" ]]; then
+    echo
+    echo "the client alone: benches/null_broker.py, no storage work; median of $RUNS runs"
+    printf '%-28s%14s %14s' "partitions, size, linger" "null prod/s" "null cons/s"
+    for n in "${NAMES[@]}"; do printf ' %15s %15s' "over $n prod" "over $n cons"; done
+    echo
+    rec_port="$(free_port)" null_port="$(free_port)"
+    read -r RECORDING_PID _ < <(start_timed "127.0.0.1:$rec_port" "$WORK/recording.log" \
+        "$ROOT/target/release/rivulet" serve --listen "127.0.0.1:$rec_port" \
+        --advertise "127.0.0.1:$null_port" --data-dir "$WORK/recording" --log-level warn)
+    ADDR[recording]="127.0.0.1:$rec_port" ADDR[null]="127.0.0.1:$null_port"
+    cell_no=0
+    for cell in "${CELLS[@]}"; do
+        read -r parts size linger <<<"$cell"
+        cell_no=$((cell_no + 1))
+        topic="perf-null-$cell_no-$$" kept="$WORK/null-$cell_no"
+        admin recording create "$topic" "$parts"
+        read -r NULL_PID _ < <(start_timed "${ADDR[null]}" "$WORK/null.log" \
+            python3 "$ROOT/benches/null_broker.py" record "${ADDR[null]}" "${ADDR[recording]}" "$kept")
+        produce null "$topic" "$size" "$linger" >/dev/null
+        consume null "$topic" >/dev/null
+        kill "$NULL_PID"; wait "$NULL_PID" 2>/dev/null || true
+        admin recording delete "$topic"
+        read -r NULL_PID _ < <(start_timed "${ADDR[null]}" "$WORK/null.log" \
+            python3 "$ROOT/benches/null_broker.py" serve "${ADDR[null]}" "$kept")
+        np="" nc=""
+        for _ in $(seq 1 "$RUNS"); do
+            np+="$(produce null "$topic" "$size" "$linger") "
+            nc+="$(consume null "$topic") "
+        done
+        kill "$NULL_PID"; wait "$NULL_PID" 2>/dev/null || true
+        NULL_PID=""
+        rm -rf "$kept"
+        np="$(median_of "$np")" nc="$(median_of "$nc")"
+        printf '%-28s%14s %14s' "$parts, $size B, linger $linger" "$np" "$nc"
+        for n in "${NAMES[@]}"; do
+            read -r bp bc <<<"${MEDIAN[$n,$cell_no]}"
+            awk -v np="$np" -v nc="$nc" -v bp="$bp" -v bc="$bc" \
+                'BEGIN { printf " %14.2fx %14.2fx", np / (bp ? bp : 1), nc / (bc ? bc : 1) }'
+        done
+        echo
+    done
+    kill -TERM "$RECORDING_PID" 2>/dev/null || true
+fi
 
 # ---- end-to-end latency ------------------------------------------------------------------
 echo
