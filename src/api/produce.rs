@@ -345,9 +345,6 @@ struct Job {
 /// task: reading them costs about as much as copying them.
 const INLINE_BYTES: usize = 256 * 1024;
 
-/// True when validating the records means codec work (a compressed batch: its decompressed
-/// size is not known before it is read) or reading a large batch; such appends run on the
-/// codec pool so that the async workers keep serving every other connection.
 /// Kafka's checks on who may write transactional batches: a client never writes control
 /// batches, and a transactional batch must come from the producer that holds the request's
 /// transactional id. Before v12 the partition must already be in its open transaction
@@ -422,6 +419,9 @@ fn check_transaction(
     })
 }
 
+/// True when validating the records means codec work (a compressed batch: its decompressed
+/// size is not known before it is read) or reading a large batch; such appends run on the
+/// codec pool so that the async workers keep serving every other connection.
 fn needs_codec_pool(records: &[u8]) -> bool {
     let compressed = records
         .get(21..23)
