@@ -12,8 +12,9 @@
 #     twice only if the killed member read it without committing it;
 #  2. a member subscribed by regex picks up a topic created after it started;
 #  3. kafka-consumer-groups.sh --describe --members --verbose lists the members with their
-#     epochs and assignments, --describe --state the assignor and state, --list --type the
-#     group's type.
+#     epochs and assignments, --describe --state the assignor and state (asked again until
+#     Stable, for up to 60 s: a member learns at its next heartbeat that a partition it waits
+#     for was released), --list --type the group's type.
 #
 # Prints one PASS/FAIL line per check and `group protocol: N passed, M failed`; exits non-zero
 # on a failure.
@@ -142,9 +143,18 @@ if grep -q "EPOCH" <<<"$describe" && (($(grep -c "$TOPIC" <<<"$describe") >= 3))
 else
     fail "kafka-consumer-groups --describe --members --verbose shows epochs and assignments"
 fi
-state="$(tool kafka-consumer-groups --bootstrap-server "$BOOTSTRAP" --describe --group "$GROUP" --state 2>&1 || true)"
+# A member that still waits for a partition another has just released learns of it at its
+# next heartbeat (5 s apart by default), and the group is Reconciling until then: ask again
+# until it is Stable.
+stable() { grep -qE "^$GROUP +.* uniform +Stable +3 *$" <<<"$state"; }
+deadline=$((SECONDS + 60))
+while :; do
+    state="$(tool kafka-consumer-groups --bootstrap-server "$BOOTSTRAP" --describe --group "$GROUP" --state 2>&1 || true)"
+    if stable || ((SECONDS >= deadline)); then break; fi
+    sleep 2
+done
 echo "$state"
-if grep -qE "^$GROUP +.* uniform +Stable +3 *$" <<<"$state"; then
+if stable; then
     pass "kafka-consumer-groups --describe --state shows the uniform assignor, Stable, 3 members"
 else
     fail "kafka-consumer-groups --describe --state shows the uniform assignor, Stable, 3 members"
