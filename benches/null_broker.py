@@ -19,6 +19,7 @@ ListOffsets 2-5); anything else closes the connection with a message.
 import bisect
 import os
 import pickle
+import signal
 import socket
 import struct
 import sys
@@ -117,17 +118,24 @@ def record(listen, upstream, directory):
                         store.write(frame[pos:pos + size])
 
     def save():
+        """Writes what is kept so far; runs as each client connection ends."""
         store.flush()
-        with open(os.path.join(directory, "kept.pickle"), "wb") as f:
+        path = os.path.join(directory, "kept.pickle")
+        with open(path + ".new", "wb") as f:
             pickle.dump({"responses": kept, "index": index, "high": high}, f)
+        os.replace(path + ".new", path)
 
     def serve_client(client):
         up = socket.create_connection(upstream)
         try:
             while True:
                 request = read_frame(client)
-                key, version = struct.unpack_from(">hh", request)
+                key, version, _correlation, r = request_header(request)
                 up.sendall(struct.pack(">i", len(request)) + request)
+                if key == PRODUCE:
+                    r.string()  # transactional id
+                    if r.take(">h") == 0:
+                        continue  # acks=0: no answer comes
                 response = read_frame(up)
                 with lock:
                     if key == FETCH:
@@ -136,14 +144,24 @@ def record(listen, upstream, directory):
                         keep_fetch(response)
                     elif key != PRODUCE:
                         kept[key] = response
-                    save()
                 client.sendall(struct.pack(">i", len(response)) + response)
         except (EOFError, ConnectionError):
             pass
+        except struct.error as e:
+            fail(f"a frame it cannot read: {e}")
         finally:
             client.close()
             up.close()
+            with lock:
+                save()
 
+    def stop(_signal, _frame):
+        # A save a connection's end started completes first: it holds the lock.
+        with lock:
+            save()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
     accept_forever(listen, serve_client)
 
 
@@ -282,6 +300,8 @@ def serve(listen, directory):
                 client.sendall(head)
         except (EOFError, ConnectionError):
             pass
+        except struct.error as e:
+            fail(f"a request it cannot read: {e}")
         finally:
             client.close()
 
