@@ -283,8 +283,13 @@ fn cycles_under_load(cuts: usize, power: bool) {
                     };
                     let mut n = 0usize;
                     while !stop.load(Ordering::Relaxed) {
-                        let values: Vec<String> =
+                        let mut values: Vec<String> =
                             (0..1 + n % 5).map(|i| format!("c{cut}-p{partition}-{n}-{i}")).collect();
+                        // Now and then a batch too large to append on the connection's task:
+                        // it is appended, and made durable, on the codec pool.
+                        if n % 8 == 3 {
+                            values.push(large_value(&format!("c{cut}-p{partition}-{n}-large")));
+                        }
                         n += 1;
                         let acks = if partition == ACKS_ONE_PARTITION { 1 } else { -1 };
                         match produce_with_acks(&mut conn, partition, &values, acks) {
@@ -410,6 +415,34 @@ fn a_failed_fsync_is_answered_kafka_storage_error() {
         0,
         "a restart recovers"
     );
+}
+
+/// A value of `tag` padded past the size (256 KiB) that produce appends on the connection's
+/// task.
+fn large_value(tag: &str) -> String {
+    format!("{tag}-{}", "x".repeat(300 << 10))
+}
+
+/// The same through a batch large enough to be appended and fsynced on the codec pool.
+#[test]
+fn a_failed_fsync_after_a_large_append_is_answered_kafka_storage_error() {
+    let ffs = FaultFs::mount();
+    let data = ffs.path().join("data");
+    let broker = BrokerProcess::start(&data, &[]);
+    let mut conn = KafkaConnection::connect(&broker.bootstrap());
+    create_topic(&mut conn);
+    let before = large_value("before");
+    assert_eq!(produce(&mut conn, 0, std::slice::from_ref(&before)).unwrap(), 0);
+    ffs.fail_next_fsyncs(libc::EIO, 1);
+    assert_eq!(
+        produce(&mut conn, 0, &[large_value("during")]).unwrap(),
+        KAFKA_STORAGE_ERROR,
+        "the write whose fsync failed"
+    );
+    assert_eq!(produce(&mut conn, 1, &[large_value("elsewhere")]).unwrap(), 0);
+    let (records, high_watermark) = read_all(&mut conn, 0);
+    assert_eq!(high_watermark, 1);
+    assert_eq!(records, [(0, before)], "consumers never see what was not made durable");
 }
 
 fn latest_offset(conn: &mut KafkaConnection, partition: i32) -> i64 {

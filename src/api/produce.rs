@@ -217,6 +217,10 @@ pub fn handle(
         return Ok(Reply::Ready(encode(&response, version)?));
     }
     let api = api.clone();
+    // A request whose only acks=all partition appends on the codec pool fsyncs there too, as
+    // soon as it has appended: no hand-off to the flusher and back. With several, the
+    // flusher fsyncs them side by side instead of one after another.
+    let fsync_on_pool = acks == -1 && jobs.len() == 1 && jobs[0].heavy && durable.is_empty();
     let finish = async move {
         for job in jobs {
             let Job {
@@ -229,11 +233,13 @@ pub fn handle(
             } = job;
             let turn = turn.wait().await;
             let result = if heavy {
-                run_on_codec_pool(topic.clone(), log.clone(), records, version).await
+                let fsync = fsync_on_pool.then(|| api.logs.clone());
+                run_on_codec_pool(topic.clone(), log.clone(), records, version, turn, fsync).await
             } else {
-                append(&topic, &log, records, version)
+                let result = append(&topic, &log, records, version);
+                turn.finish();
+                result
             };
-            turn.finish();
             let Some(out) = response
                 .responses
                 .get_mut(t)
@@ -439,15 +445,29 @@ fn codec_permits() -> &'static Semaphore {
     &PERMITS
 }
 
+/// Appends on the codec pool in the partition's `turn`; with `fsync`, then makes the append
+/// durable on the same thread, once the next turn and the codec permit are free to go (an
+/// fsync waits on the device, not on a core, and the appends behind it share the next one).
 async fn run_on_codec_pool(
     topic: Arc<Topic>,
     log: Arc<PartitionLog>,
     records: Bytes,
     version: i16,
+    turn: queue::Turn,
+    fsync: Option<Arc<crate::log::LogManager>>,
 ) -> Result<crate::log::AppendInfo, Refused> {
     // The semaphore is never closed, so acquiring only waits.
-    let _permit = codec_permits().acquire().await;
-    match tokio::task::spawn_blocking(move || append(&topic, &log, records, version)).await {
+    let permit = codec_permits().acquire().await;
+    let task = move || {
+        let result = append(&topic, &log, records, version);
+        turn.finish();
+        drop(permit);
+        if let (Some(logs), Ok(info)) = (fsync, &result) {
+            logs.flush_to(&log, info.last_offset + 1);
+        }
+        result
+    };
+    match tokio::task::spawn_blocking(task).await {
         Ok(result) => result,
         Err(e) => {
             tracing::error!(error = %e, "produce validation task failed");

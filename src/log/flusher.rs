@@ -88,11 +88,17 @@ impl Flusher {
         if queue.stop {
             return;
         }
-        if !queue.pending.iter().any(|l| Arc::ptr_eq(l, log)) {
-            queue.pending.push(log.clone());
+        if queue.pending.iter().any(|l| Arc::ptr_eq(l, log)) {
+            return;
         }
+        queue.pending.push(log.clone());
+        // A log being fsynced is taken up again by the thread fsyncing it, when it is done;
+        // waking another thread for it would only put that one back to sleep.
+        let in_flight = queue.in_flight.iter().any(|l| Arc::ptr_eq(l, log));
         drop(queue);
-        self.shared.wake.notify_one();
+        if !in_flight {
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Asks for `log` to be fsynced within `delay` (at once if zero); a log already waiting
@@ -151,9 +157,9 @@ fn run(shared: &Shared, tick: Duration, mut periodic: Option<Box<dyn FnMut() + S
                         tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed")
                     }
                 }
+                // A request for this log that came in meanwhile is this thread's next job:
+                // nobody else needs waking.
                 shared.queue.lock().in_flight.retain(|l| !Arc::ptr_eq(l, &log));
-                // A request for this log that came in meanwhile can be served now, by any thread.
-                shared.wake.notify_all();
             }
             Job::Periodic => {
                 if let Some(task) = periodic.as_mut() {

@@ -456,6 +456,21 @@ impl LogManager {
         }
     }
 
+    /// Makes `log` durable up to `offset` on the calling thread, which must not be an async
+    /// worker: a blocking task that has just appended saves the two thread hand-offs of
+    /// asking the flusher and being woken by it. A failed fsync fails the log, so a later
+    /// [`Self::wait_durable`] reports it.
+    pub fn flush_to(&self, log: &Arc<PartitionLog>, offset: i64) {
+        let started = Instant::now();
+        match log.flush_to(offset) {
+            Ok(true) => crate::metrics::registry().log_flush().observe(started.elapsed()),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed")
+            }
+        }
+    }
+
     /// Hands the log to the flusher if `flush.messages`/`flush.ms` say it is due.
     pub fn maybe_schedule_flush(&self, log: &Arc<PartitionLog>) {
         if log.flush_due(now_ms()) {

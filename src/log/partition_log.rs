@@ -474,6 +474,19 @@ impl PartitionLog {
         self.flush_locked()
     }
 
+    /// Makes the log durable at least up to `offset`, on the calling thread: group commit
+    /// for a caller that already runs off the async workers. Callers queue on the flush lock;
+    /// one that finds its offset covered by the fsync it waited behind returns without
+    /// another, so concurrent callers share fsyncs as the flusher's waiters do. True when
+    /// this call fsynced.
+    pub fn flush_to(&self, offset: i64) -> Result<bool, LogError> {
+        let _guard = self.flush_lock.lock();
+        if self.durable_offset() >= offset || self.is_closed() {
+            return Ok(false);
+        }
+        self.flush_locked().map(|()| true)
+    }
+
     fn flush_locked(&self) -> Result<(), LogError> {
         if let Some(why) = self.failure.get() {
             return Err(LogError::Failed(why.clone()));

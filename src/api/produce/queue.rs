@@ -26,7 +26,8 @@ pub(super) struct Turn {
     key: usize,
     ticket: u64,
     previous: Option<oneshot::Receiver<()>>,
-    done: oneshot::Sender<()>,
+    /// Never sent: dropped with the turn, which is what wakes the next one.
+    _done: oneshot::Sender<()>,
 }
 
 fn key(log: &Arc<PartitionLog>) -> usize {
@@ -46,7 +47,7 @@ pub(super) fn take_turn(log: &Arc<PartitionLog>) -> Turn {
         key,
         ticket,
         previous,
-        done,
+        _done: done,
     }
 }
 
@@ -61,7 +62,14 @@ impl Turn {
 
     /// Lets the next turn go; the last turn leaves the partition idle.
     pub(super) fn finish(self) {
-        let _ = self.done.send(());
+        drop(self);
+    }
+}
+
+/// A turn ends when it is dropped, however its job ended (a panicked append included): its
+/// signal's sender goes with it, which wakes the next turn.
+impl Drop for Turn {
+    fn drop(&mut self) {
         let mut last = LAST_TURN.lock();
         if last.get(&self.key).is_some_and(|(ticket, _)| *ticket == self.ticket) {
             last.remove(&self.key);
