@@ -207,6 +207,37 @@ fn claimed_frame_sizes_cost_no_memory() {
     drop(claims);
 }
 
+/// A frame whose bytes trickle in holds from `queued.max.request.bytes` about what has
+/// arrived, however many reads that takes: a slow client cannot drain the pool by sending a
+/// few bytes at a time, and other clients are served meanwhile.
+#[test]
+fn a_trickled_frame_holds_what_arrived_from_the_request_memory_pool() {
+    use std::io::Write;
+    use std::net::TcpStream;
+    let dir = temp_data_dir();
+    let broker = BrokerProcess::start(dir.path(), &["--set", "queued.max.request.bytes=1048576"]);
+    let mut slow = TcpStream::connect(broker.addr()).unwrap();
+    slow.set_nodelay(true).unwrap();
+    slow.write_all(&1_000_000i32.to_be_bytes()).unwrap();
+    // Forty reads of a few bytes each; were each counted as a full 64 KiB read, they would
+    // hold the whole pool after sixteen.
+    for _ in 0..40 {
+        slow.write_all(&[0; 100]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut conn = KafkaConnection::connect(&broker.bootstrap()).with_read_timeout(Duration::from_secs(10));
+    let versions = conn
+        .try_call(
+            3,
+            &ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("tests"))
+                .with_client_software_version(StrBytes::from_static_str("1")),
+        )
+        .expect("another client is answered while the slow frame is arriving");
+    assert_eq!(versions.error_code, 0);
+    drop(slow);
+}
+
 /// `max.connections.per.ip`: connections beyond it are closed at once, as on Kafka; those
 /// within it are served.
 #[test]

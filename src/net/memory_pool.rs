@@ -32,14 +32,15 @@ impl MemoryPool {
         }
     }
 
-    /// Waits until `bytes` more are free and adds them to `lease`. A lease never grows past the
-    /// whole pool, so one frame larger than the pool still runs, once it has the pool to itself.
-    pub async fn grow(&self, lease: &mut PoolLease, bytes: usize) {
+    /// Waits until `lease` can hold `bytes` in all, taking what it lacks from the pool. A lease
+    /// never grows past the whole pool, so one frame larger than the pool still runs, once it
+    /// has the pool to itself.
+    pub async fn grow_to(&self, lease: &mut PoolLease, bytes: usize) {
         let Some((semaphore, capacity)) = &self.budget else {
             return;
         };
         let held = lease.permit.as_ref().map_or(0, |p| p.num_permits());
-        let wanted = bytes.min(capacity.saturating_sub(held));
+        let wanted = bytes.min(*capacity).saturating_sub(held);
         if wanted == 0 {
             return;
         }
