@@ -458,13 +458,15 @@ impl LogManager {
 
     /// Makes `log` durable up to `offset` on the calling thread, which must not be an async
     /// worker: a blocking task that has just appended saves the two thread hand-offs of
-    /// asking the flusher and being woken by it. A failed fsync fails the log, so a later
+    /// asking the flusher and being woken by it. When another thread is fsyncing the log, the
+    /// flusher gets the next round instead. A failed fsync fails the log, so a later
     /// [`Self::wait_durable`] reports it.
     pub fn flush_to(&self, log: &Arc<PartitionLog>, offset: i64) {
         let started = Instant::now();
-        match log.flush_to(offset) {
-            Ok(true) => crate::metrics::registry().log_flush().observe(started.elapsed()),
-            Ok(false) => {}
+        match log.try_flush_to(offset) {
+            Ok(Some(true)) => crate::metrics::registry().log_flush().observe(started.elapsed()),
+            Ok(Some(false)) => {}
+            Ok(None) => self.flusher.request(log),
             Err(e) => {
                 tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed")
             }

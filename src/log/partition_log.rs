@@ -474,17 +474,22 @@ impl PartitionLog {
         self.flush_locked()
     }
 
-    /// Makes the log durable at least up to `offset`, on the calling thread: group commit
-    /// for a caller that already runs off the async workers. Callers queue on the flush lock;
-    /// one that finds its offset covered by the fsync it waited behind returns without
-    /// another, so concurrent callers share fsyncs as the flusher's waiters do. True when
-    /// this call fsynced.
-    pub fn flush_to(&self, offset: i64) -> Result<bool, LogError> {
-        let _guard = self.flush_lock.lock();
-        if self.durable_offset() >= offset || self.is_closed() {
-            return Ok(false);
+    /// Makes the log durable at least up to `offset` on the calling thread, for a caller that
+    /// already runs off the async workers, unless another thread is fsyncing the log now:
+    /// then `Ok(None)`, and the caller should not queue behind it (a thread parked per waiting
+    /// write is memory spent per request) but leave the next round to the flusher. `Some(true)`
+    /// when this call fsynced, `Some(false)` when nothing needed it.
+    pub fn try_flush_to(&self, offset: i64) -> Result<Option<bool>, LogError> {
+        if self.durable_offset() >= offset {
+            return Ok(Some(false));
         }
-        self.flush_locked().map(|()| true)
+        let Some(_guard) = self.flush_lock.try_lock() else {
+            return Ok(None);
+        };
+        if self.durable_offset() >= offset || self.is_closed() {
+            return Ok(Some(false));
+        }
+        self.flush_locked().map(|()| Some(true))
     }
 
     fn flush_locked(&self) -> Result<(), LogError> {

@@ -62,13 +62,11 @@ pub struct ConnectionLimits {
     pub buffers: Arc<BufferPool>,
 }
 
-/// How much of a frame is read into memory at first: a frame's buffer grows with the bytes
-/// that arrived, never with the size its length prefix claims.
+/// How much of a frame is read into memory at a time: a frame's buffer grows with the bytes
+/// that arrived, never with the size its length prefix claims. (Reads that doubled up to
+/// 1 MiB took a third of the recv calls of a 1 MiB produce for no measurable CPU, and left
+/// buffers of twice the frame's size that raised the broker's memory by 14-23 MB.)
 const READ_CHUNK: usize = 64 * 1024;
-/// The most one read asks for. Each read that fills what it asked for doubles the next, so a
-/// megabyte produce takes five reads instead of sixteen, while the buffer stays within twice
-/// what has arrived.
-const MAX_READ_CHUNK: usize = 1 << 20;
 
 /// Who is on the other end of a connection, once it has authenticated: what a future
 /// authorizer will check requests against.
@@ -330,9 +328,8 @@ async fn read_frame<R: AsyncRead + Unpin>(
     let size = size as usize;
     let mut lease = PoolLease::default();
     let mut buf = limits.buffers.take(size);
-    let mut chunk = READ_CHUNK;
     while buf.len() < size {
-        let want = (size - buf.len()).min(chunk);
+        let want = (size - buf.len()).min(READ_CHUNK);
         // What this read may bring counts before it is read; a short read leaves the rest
         // held for the next.
         limits.memory_pool.grow_to(&mut lease, buf.len() + want).await;
@@ -346,9 +343,6 @@ async fn read_frame<R: AsyncRead + Unpin>(
                 "connection ended inside a {size}-byte frame after {} bytes",
                 buf.len()
             ));
-        }
-        if n == want {
-            chunk = (chunk * 2).min(MAX_READ_CHUNK);
         }
     }
     Ok(Some((limits.buffers.freeze(buf), lease)))

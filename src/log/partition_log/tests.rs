@@ -708,25 +708,38 @@ fn untrimmed_indexes_on_a_clean_open_are_rebuilt() {
 }
 
 #[test]
-fn flush_to_fsyncs_only_what_is_not_yet_durable() {
+fn try_flush_to_fsyncs_only_what_is_not_yet_durable() {
     let dir = tempfile::tempdir().unwrap();
     let log = open(dir.path(), small_config());
     log.append(&mut batch(2, 0), 0, false).unwrap();
     log.append(&mut batch(3, 0), 0, false).unwrap();
     assert_eq!(log.durable_offset(), 0);
-    assert!(log.flush_to(2).unwrap(), "nothing durable yet: it fsyncs");
+    assert_eq!(
+        log.try_flush_to(2).unwrap(),
+        Some(true),
+        "nothing durable yet: it fsyncs"
+    );
     assert_eq!(log.durable_offset(), 5, "one fsync covers the whole log end");
     assert_eq!(log.recovery_point(), 5);
-    assert!(!log.flush_to(5).unwrap(), "already covered by the fsync before");
-    log.append(&mut batch(1, 0), 0, false).unwrap();
-    assert!(log.flush_to(6).unwrap());
-    assert_eq!(log.high_watermark(), 6);
-    assert!(
-        !log.flush_to(6).unwrap(),
-        "a second caller for the same offset shares the fsync"
+    assert_eq!(
+        log.try_flush_to(5).unwrap(),
+        Some(false),
+        "already covered by the fsync before"
     );
+    log.append(&mut batch(1, 0), 0, false).unwrap();
+    {
+        let _fsyncing = log.flush_lock.lock();
+        assert_eq!(
+            log.try_flush_to(6).unwrap(),
+            None,
+            "another thread is fsyncing: no wait"
+        );
+        assert_eq!(log.try_flush_to(5).unwrap(), Some(false), "durable needs no lock");
+    }
+    assert_eq!(log.try_flush_to(6).unwrap(), Some(true));
+    assert_eq!(log.high_watermark(), 6);
     log.fail("fsync of a segment failed: Input/output error (os error 5)");
-    assert!(matches!(log.flush_to(7), Err(LogError::Failed(_))));
+    assert!(matches!(log.try_flush_to(7), Err(LogError::Failed(_))));
     assert_eq!(log.durable_offset(), 6);
 }
 
