@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use super::PartitionLog;
+use super::{LogError, PartitionLog};
 
 /// How many logs are fsynced at once.
 pub const FLUSH_THREADS: usize = 4;
@@ -137,6 +137,17 @@ impl Drop for Flusher {
     }
 }
 
+/// Times a finished fsync of `log` (begun at `started`), or says why it failed; the log has
+/// failed itself already, so its waiters learn of it.
+pub(super) fn report_flush(log: &PartitionLog, started: Instant, result: Result<(), LogError>) {
+    match result {
+        Ok(()) => crate::metrics::registry().log_flush().observe(started.elapsed()),
+        Err(e) => {
+            tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed")
+        }
+    }
+}
+
 /// What a flusher thread does next.
 enum Job {
     Flush(Arc<PartitionLog>),
@@ -151,12 +162,7 @@ fn run(shared: &Shared, tick: Duration, mut periodic: Option<Box<dyn FnMut() + S
         match job {
             Job::Flush(log) => {
                 let started = Instant::now();
-                match log.flush() {
-                    Ok(()) => crate::metrics::registry().log_flush().observe(started.elapsed()),
-                    Err(e) => {
-                        tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed")
-                    }
-                }
+                report_flush(&log, started, log.flush());
                 // A request for this log that came in meanwhile is this thread's next job:
                 // nobody else needs waking.
                 shared.queue.lock().in_flight.retain(|l| !Arc::ptr_eq(l, &log));

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 
 use super::checkpoint::{OffsetCheckpoint, RecoveryPointCheckpoint};
 use super::cleaner::{self, LogCleaner};
-use super::flusher::Flusher;
+use super::flusher::{self, Flusher};
 use super::partition_metadata;
 use super::retention::{self, DeletionQueue};
 use super::{BackgroundConfig, BackgroundControl, LogConfig, LogError, PartitionLog, fsync_dir, now_ms};
@@ -464,12 +464,9 @@ impl LogManager {
     pub fn flush_to(&self, log: &Arc<PartitionLog>, offset: i64) {
         let started = Instant::now();
         match log.try_flush_to(offset) {
-            Ok(Some(true)) => crate::metrics::registry().log_flush().observe(started.elapsed()),
-            Ok(Some(false)) => {}
             Ok(None) => self.flusher.request(log),
-            Err(e) => {
-                tracing::error!(topic = log.topic(), partition = log.partition(), error = %e, "log flush failed")
-            }
+            Ok(Some(false)) => {}
+            fsynced => flusher::report_flush(log, started, fsynced.map(drop)),
         }
     }
 
