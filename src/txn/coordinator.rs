@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 
 use super::TxnConfig;
 use super::transaction_log::{self, TRANSACTION_STATE_TOPIC, TxnLogValue, TxnState};
+use super::transaction_metadata::TxnMetadata;
 use crate::api::errors;
 use crate::group::offsets_log::{OFFSETS_TOPIC, partition_for};
 use crate::group::{Durable, GroupCoordinator};
@@ -24,74 +25,6 @@ use crate::timer;
 /// The coordinator epoch written into markers: one node, one coordinator, forever.
 pub const COORDINATOR_EPOCH: i32 = 0;
 const REPLAY_READ_BYTES: usize = 1 << 20;
-
-/// One transactional id's state (Kafka's `TransactionMetadata`).
-#[derive(Clone, Debug)]
-pub struct TxnMetadata {
-    pub producer_id: i64,
-    /// The id before the last rotation (an exhausted epoch), so a retried InitProducerId of
-    /// the old id is recognised.
-    pub previous_producer_id: i64,
-    /// Transactions v2: the producer id a commit or abort that exhausts the epoch rotates to.
-    pub next_producer_id: i64,
-    /// The client speaks transactions v2 (KIP-890): every commit or abort bumps the epoch, and
-    /// partitions join the transaction as they are written.
-    pub client_tv2: bool,
-    /// -1 until the first InitProducerId completes.
-    pub producer_epoch: i16,
-    /// The epoch before the last bump by InitProducerId, for KIP-360 retries; not persisted.
-    pub last_producer_epoch: i16,
-    pub timeout_ms: i32,
-    pub state: TxnState,
-    pub partitions: BTreeSet<(String, i32)>,
-    pub start_ms: i64,
-    pub last_update_ms: i64,
-}
-
-impl TxnMetadata {
-    fn to_value(&self) -> TxnLogValue {
-        TxnLogValue {
-            producer_id: self.producer_id,
-            previous_producer_id: self.previous_producer_id,
-            next_producer_id: self.next_producer_id,
-            client_transaction_version: if self.client_tv2 { 2 } else { 0 },
-            producer_epoch: self.producer_epoch,
-            timeout_ms: self.timeout_ms,
-            state: self.state,
-            partitions: self.partitions.clone(),
-            last_update_ms: self.last_update_ms,
-            start_ms: self.start_ms,
-        }
-    }
-
-    fn from_value(v: TxnLogValue) -> TxnMetadata {
-        TxnMetadata {
-            producer_id: v.producer_id,
-            previous_producer_id: v.previous_producer_id,
-            next_producer_id: v.next_producer_id,
-            client_tv2: v.client_transaction_version >= 2,
-            producer_epoch: v.producer_epoch,
-            last_producer_epoch: -1,
-            timeout_ms: v.timeout_ms,
-            state: v.state,
-            partitions: v.partitions,
-            start_ms: v.start_ms,
-            last_update_ms: v.last_update_ms,
-        }
-    }
-
-    /// Kafka's `prepareFenceProducerEpoch`: the epoch an open transaction is aborted with, so
-    /// its producer (holding the old epoch) can no longer write or commit.
-    fn fence_epoch(&mut self) {
-        self.producer_epoch = self.producer_epoch.saturating_add(1);
-        self.last_producer_epoch = -1;
-    }
-
-    /// Kafka's `isEpochExhausted`.
-    fn epoch_exhausted(epoch: i16) -> bool {
-        epoch >= i16::MAX - 1
-    }
-}
 
 struct TxnEntry {
     /// Serialises the operations on this id, across their durability waits.

@@ -18,11 +18,13 @@
 
 pub mod coordinator;
 pub mod transaction_log;
+pub mod transaction_metadata;
 
 use crate::config::BrokerConfig;
 
-pub use coordinator::{TransactionCoordinator, TxnMetadata};
+pub use coordinator::TransactionCoordinator;
 pub use transaction_log::{TRANSACTION_STATE_TOPIC, TxnState};
+pub use transaction_metadata::TxnMetadata;
 
 /// The `transaction.*` settings the coordinator follows.
 #[derive(Clone, Debug)]
