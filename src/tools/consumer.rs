@@ -84,6 +84,38 @@ pub fn list_offsets(
     Ok(out)
 }
 
+/// Each partition's offset for `timestamp` (or LATEST, EARLIEST), read uncommitted; `None`
+/// where the partition has none or answered an error.
+pub fn offsets_at(
+    client: &mut Client,
+    partitions: &[TopicPartition],
+    timestamp: i64,
+) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
+    let topics: Vec<String> = partitions
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let layout = super::client::layout(client, &topics)?;
+    let queries: Vec<_> = partitions.iter().map(|(t, p)| (t.clone(), *p, timestamp)).collect();
+    Ok(list_offsets(client, &layout, READ_UNCOMMITTED, &queries)?
+        .into_iter()
+        .map(|(tp, r)| (tp, r.ok().map(|x| x.0).filter(|o| *o >= 0)))
+        .collect())
+}
+
+/// The log-end offsets of `partitions`, leaving out those that answered none.
+pub fn log_end_offsets(client: &mut Client, partitions: Vec<TopicPartition>) -> Result<BTreeMap<TopicPartition, i64>> {
+    if partitions.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    Ok(offsets_at(client, &partitions, LATEST)?
+        .into_iter()
+        .filter_map(|(tp, o)| Some((tp, o?)))
+        .collect())
+}
+
 /// A group's committed offsets (all of them, or of `topics`); partitions without one are
 /// left out. Asked of the group's coordinator.
 pub fn committed_offsets(

@@ -13,6 +13,7 @@ pub mod console_producer;
 pub mod consumer;
 pub mod consumer_groups;
 pub mod delete_records;
+pub mod describe_group;
 pub mod errors;
 pub mod get_offsets;
 pub mod group;

@@ -9,8 +9,8 @@ use anyhow::{Result, anyhow, bail};
 
 use super::args::Parsed;
 use super::client::{self, Client};
-use super::consumer::{self, TopicPartition};
-use super::consumer_groups::{describe_group, log_end_offsets, offsets_at};
+use super::consumer::{self, TopicPartition, log_end_offsets, offsets_at};
+use super::describe_group::describe_group;
 use super::errors::{self, KafkaError};
 
 pub fn reset_offsets(client: &mut Client, p: &Parsed, groups: &[String]) -> Result<()> {
