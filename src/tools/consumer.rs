@@ -84,6 +84,12 @@ pub fn list_offsets(
     Ok(out)
 }
 
+/// The distinct topics of `partitions`, sorted: what a layout lookup needs.
+pub fn topics_of<'a>(partitions: impl IntoIterator<Item = &'a TopicPartition>) -> Vec<String> {
+    let topics: std::collections::BTreeSet<&String> = partitions.into_iter().map(|(t, _)| t).collect();
+    topics.into_iter().cloned().collect()
+}
+
 /// Each partition's offset for `timestamp` (or LATEST, EARLIEST), read uncommitted; `None`
 /// where the partition has none or answered an error.
 pub fn offsets_at(
@@ -91,13 +97,7 @@ pub fn offsets_at(
     partitions: &[TopicPartition],
     timestamp: i64,
 ) -> Result<BTreeMap<TopicPartition, Option<i64>>> {
-    let topics: Vec<String> = partitions
-        .iter()
-        .map(|(t, _)| t.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let layout = super::client::layout(client, &topics)?;
+    let layout = super::client::layout(client, &topics_of(partitions))?;
     let queries: Vec<_> = partitions.iter().map(|(t, p)| (t.clone(), *p, timestamp)).collect();
     Ok(list_offsets(client, &layout, READ_UNCOMMITTED, &queries)?
         .into_iter()

@@ -9,7 +9,7 @@ use kafka_protocol::messages::delete_records_request::{DeleteRecordsPartition, D
 
 use super::args::{Opt, valued};
 use super::client::{self, API_TIMEOUT, Client, sb};
-use super::consumer::TopicPartition;
+use super::consumer::{self, TopicPartition};
 use super::errors::{self, KafkaError};
 
 const ABOUT: &str = "This tool helps to delete records of the given partitions down to the specified offset.";
@@ -95,13 +95,7 @@ fn read_plan(path: &str) -> Result<BTreeMap<TopicPartition, i64>> {
 
 fn run(client: &mut Client, plan: &BTreeMap<TopicPartition, i64>) -> Result<()> {
     println!("Executing records delete operation");
-    let topics: Vec<String> = plan
-        .keys()
-        .map(|(t, _)| t.clone())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let layout = client::layout(client, &topics)?;
+    let layout = client::layout(client, &consumer::topics_of(plan.keys()))?;
     let mut results: BTreeMap<TopicPartition, Result<i64, KafkaError>> = BTreeMap::new();
     let mut by_leader: BTreeMap<i32, Vec<(&TopicPartition, i64)>> = BTreeMap::new();
     for (tp, offset) in plan {
